@@ -1,0 +1,150 @@
+package k8s
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+)
+
+// Default values for the options. Every pod of a Service should use the same settings.
+const (
+	// DefaultCallTimeout bounds a peer call whose context carries no deadline.
+	DefaultCallTimeout = 5 * time.Second
+	// DefaultMaxMessageSize is the largest gRPC message sent or received: values up to
+	// 64 MiB fit with room to spare.
+	DefaultMaxMessageSize = 128 << 20
+	// DefaultStartupTimeout bounds how long NewPeersManager retries an API server it
+	// cannot reach before it gives up.
+	DefaultStartupTimeout = 30 * time.Second
+	// DefaultWatchIdleTimeout is how long a watch may stay open without a single byte
+	// (event or bookmark) before it is treated as dead and restarted.
+	DefaultWatchIdleTimeout = 90 * time.Second
+	// DefaultClientGracePeriod is how long the connection to a peer that left stays
+	// open for calls already in flight.
+	DefaultClientGracePeriod = 10 * time.Second
+)
+
+// An Option configures a PeersManager. Options compose: list options append, and no
+// option resets what another one set.
+type Option func(*config)
+
+type config struct {
+	dialOptions    []grpc.DialOption
+	serverOptions  []grpc.ServerOption
+	clientCreds    credentials.TransportCredentials
+	serverCreds    credentials.TransportCredentials
+	credsSet       bool
+	callTimeout    time.Duration
+	maxMessageSize int
+	logger         *slog.Logger
+	register       bool
+	registrar      grpc.ServiceRegistrar
+	startupTimeout time.Duration
+	idleTimeout    time.Duration
+	gracePeriod    time.Duration
+
+	// Test hooks: time and randomness of the watch loop, and a call after each
+	// ring rebuild.
+	clock          clock
+	rand           func() float64
+	onRebuild      func(peers []string)
+	onClientClosed func(peer string)
+}
+
+func defaultConfig() *config {
+	return &config{
+		callTimeout:    DefaultCallTimeout,
+		maxMessageSize: DefaultMaxMessageSize,
+		logger:         slog.New(slog.DiscardHandler),
+		register:       true,
+		startupTimeout: DefaultStartupTimeout,
+		idleTimeout:    DefaultWatchIdleTimeout,
+		gracePeriod:    DefaultClientGracePeriod,
+		clock:          realClock{},
+		rand:           defaultRand,
+	}
+}
+
+// WithDialOptions adds gRPC dial options used for every peer connection, after the
+// library's own (so a later transport-credentials option here wins).
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(c *config) { c.dialOptions = append(c.dialOptions, opts...) }
+}
+
+// WithServerOptions adds gRPC server options, such as interceptors or keepalive
+// policies, to the server the manager starts. They have no effect with WithGRPCServer.
+func WithServerOptions(opts ...grpc.ServerOption) Option {
+	return func(c *config) { c.serverOptions = append(c.serverOptions, opts...) }
+}
+
+// WithTransportCredentials secures peer traffic: server protects the manager's gRPC
+// server, client is used to dial peers. Both are required unless WithGRPCServer is
+// used, in which case server must be nil (that server has its own credentials).
+// Without this option (or WithTLS) both sides are insecure.
+func WithTransportCredentials(server, client credentials.TransportCredentials) Option {
+	return func(c *config) {
+		c.serverCreds, c.clientCreds, c.credsSet = server, client, true
+	}
+}
+
+// WithTLS is WithTransportCredentials with TLS configurations. For mutual TLS set
+// server.ClientAuth and client.Certificates. Pods are dialled by IP, so set
+// client.ServerName to a name the peers' certificates carry.
+func WithTLS(server, client *tls.Config) Option {
+	return func(c *config) {
+		c.serverCreds, c.clientCreds, c.credsSet = nil, nil, true
+		if server != nil {
+			c.serverCreds = credentials.NewTLS(server)
+		}
+		if client != nil {
+			c.clientCreds = credentials.NewTLS(client)
+		}
+	}
+}
+
+// WithCallTimeout sets the deadline of a peer call whose context has none
+// (default DefaultCallTimeout). A call that times out is loaded locally instead.
+func WithCallTimeout(d time.Duration) Option {
+	return func(c *config) { c.callTimeout = d }
+}
+
+// WithMaxMessageSize sets the largest gRPC message, in bytes, that peers send and
+// receive (default DefaultMaxMessageSize). A larger value is loaded locally instead.
+func WithMaxMessageSize(n int) Option {
+	return func(c *config) { c.maxMessageSize = n }
+}
+
+// WithLogger sets the logger for membership changes, watch errors and peer errors.
+// The default discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithoutPeerPickerRegistration stops NewPeersManager from calling
+// groupcache.RegisterPeerPicker. Use it to register the manager yourself, for example
+// with groupcache.RegisterPerGroupPeerPicker, or in tests.
+func WithoutPeerPickerRegistration() Option {
+	return func(c *config) { c.register = false }
+}
+
+// WithGRPCServer registers the groupcache service on reg (typically the caller's own
+// *grpc.Server) instead of starting a server on self. The caller serves and stops it.
+func WithGRPCServer(reg grpc.ServiceRegistrar) Option {
+	return func(c *config) { c.registrar = reg }
+}
+
+// WithStartupTimeout bounds how long NewPeersManager keeps retrying an API server it
+// cannot reach (default DefaultStartupTimeout). Unauthorized and Forbidden fail at once.
+func WithStartupTimeout(d time.Duration) Option {
+	return func(c *config) { c.startupTimeout = d }
+}
+
+// WithWatchIdleTimeout sets how long a watch may receive nothing, not even a bookmark,
+// before it is restarted (default DefaultWatchIdleTimeout). Restarting resumes from
+// the last resourceVersion and costs no LIST.
+func WithWatchIdleTimeout(d time.Duration) Option {
+	return func(c *config) { c.idleTimeout = d }
+}

@@ -1,0 +1,52 @@
+package k8s
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats is a snapshot of a PeersManager's counters. Counters only grow.
+type Stats struct {
+	Peers          int       // ring members, self included
+	WatchEvents    int64     // ADDED, MODIFIED, DELETED and BOOKMARK events received
+	WatchRestarts  int64     // watches started after the first one
+	Relists        int64     // LISTs after the first one (after a 410 or an error)
+	LastSync       time.Time // when the last LIST or watch event was applied
+	PeerRPCs       int64     // calls made to peers
+	PeerErrors     int64     // calls to peers that failed
+	LoopsPrevented int64     // calls refused because the request came from a peer
+	ServerRequests int64     // requests served for peers
+	RingRebuilds   int64     // times the set of peers changed and a new ring was built
+}
+
+// counters are the live values behind Stats, shared by the watch, the ring and the
+// transport.
+type counters struct {
+	watchEvents    atomic.Int64
+	watchRestarts  atomic.Int64
+	relists        atomic.Int64
+	lastSync       atomic.Int64 // unix nanoseconds
+	peerRPCs       atomic.Int64
+	peerErrors     atomic.Int64
+	loopsPrevented atomic.Int64
+	serverRequests atomic.Int64
+	ringRebuilds   atomic.Int64
+}
+
+func (c *counters) snapshot(peers int) Stats {
+	s := Stats{
+		Peers:          peers,
+		WatchEvents:    c.watchEvents.Load(),
+		WatchRestarts:  c.watchRestarts.Load(),
+		Relists:        c.relists.Load(),
+		PeerRPCs:       c.peerRPCs.Load(),
+		PeerErrors:     c.peerErrors.Load(),
+		LoopsPrevented: c.loopsPrevented.Load(),
+		ServerRequests: c.serverRequests.Load(),
+		RingRebuilds:   c.ringRebuilds.Load(),
+	}
+	if ns := c.lastSync.Load(); ns != 0 {
+		s.LastSync = time.Unix(0, ns)
+	}
+	return s
+}
