@@ -1,0 +1,150 @@
+package k8s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/golang/groupcache"
+	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Peers talk over the service that groupcache's own groupcache.proto declares:
+//
+//	service GroupCache { rpc Get(GetRequest) returns (GetResponse); }
+//
+// The messages are groupcache's groupcachepb.GetRequest and GetResponse, which grpc's
+// default "proto" codec encodes through the protobuf legacy adapter, so there is no
+// generated code. The method name and field numbers are those of the gRPC forks of
+// groupcache, which makes the two wire-compatible.
+const (
+	// serviceName is the fully qualified gRPC service name.
+	serviceName = "groupcachepb.GroupCache"
+	// getMethod is the full method name of Get, as interceptors see it.
+	getMethod = "/" + serviceName + "/Get"
+)
+
+// transportCredentials checks the credential options and returns the credentials of
+// each side. A nil result means insecure: both are nil when no credentials option was
+// given. Credentials for one side only are an error, because every pod both serves
+// and dials. With WithGRPCServer the caller's server brings its own credentials, so
+// server must be nil there and client credentials alone are enough.
+func (c *config) transportCredentials() (server, client credentials.TransportCredentials, err error) {
+	if !c.credsSet {
+		return nil, nil, nil
+	}
+	server, client = c.serverCreds, c.clientCreds
+	switch {
+	case server == nil && client == nil:
+		return nil, nil, errors.New("groupcache-k8s: WithTLS or WithTransportCredentials was given no credentials; " +
+			"pass both the server and the client side, or leave the option out for an insecure transport")
+	case c.registrar != nil && server != nil:
+		return nil, nil, errors.New("groupcache-k8s: server credentials cannot be used with WithGRPCServer, " +
+			"which serves on your own grpc.Server with that server's credentials; pass nil as the server side")
+	case c.registrar != nil:
+		return nil, client, nil
+	case server == nil:
+		return nil, nil, errors.New("groupcache-k8s: client credentials were given without server credentials; " +
+			"every pod serves its peers and dials them, so pass both sides to WithTLS or WithTransportCredentials")
+	case client == nil:
+		return nil, nil, errors.New("groupcache-k8s: server credentials were given without client credentials; " +
+			"every pod serves its peers and dials them, so pass both sides to WithTLS or WithTransportCredentials")
+	}
+	return server, client, nil
+}
+
+// messageLimit is the largest gRPC message sent or received, in bytes. A non-positive
+// setting means the default, so a zero config never rejects every message.
+func (c *config) messageLimit() int {
+	if c.maxMessageSize <= 0 {
+		return DefaultMaxMessageSize
+	}
+	return c.maxMessageSize
+}
+
+// clientDialOptions returns the dial options for every peer connection: the client
+// credentials (insecure without any), the message size limit for both directions,
+// and then the user's WithDialOptions, last so that they win.
+func (c *config) clientDialOptions() ([]grpc.DialOption, error) {
+	_, creds, err := c.transportCredentials()
+	if err != nil {
+		return nil, err
+	}
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	limit := c.messageLimit()
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
+	}
+	return append(opts, c.dialOptions...), nil
+}
+
+// peerClient must be usable by a groupcache.PeerPicker.
+var _ groupcache.ProtoGetter = (*peerClient)(nil)
+
+// peerClient is the groupcache.ProtoGetter of one peer. It owns one gRPC connection,
+// which it opens on creation and keeps until Close. It is safe for concurrent use.
+type peerClient struct {
+	addr    string
+	conn    *grpc.ClientConn
+	timeout time.Duration
+	stats   *counters
+	logger  *slog.Logger
+}
+
+// newPeerClient creates the client of the peer at addr ("host:port", IPv6 bracketed)
+// with dialOpts from clientDialOptions. It does not wait for the connection: it starts
+// connecting in the background, and calls made before the connection is up fail fast
+// if it cannot be made.
+func newPeerClient(addr string, dialOpts []grpc.DialOption, cfg *config, stats *counters) (*peerClient, error) {
+	conn, err := grpc.NewClient(addr, dialOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("groupcache-k8s: creating the gRPC client of peer %s: %w", addr, err)
+	}
+	conn.Connect()
+	return &peerClient{
+		addr:    addr,
+		conn:    conn,
+		timeout: cfg.callTimeout,
+		stats:   stats,
+		logger:  cfg.logger,
+	}, nil
+}
+
+// Get asks the peer for in.Key of in.Group. It refuses, with errForwardLoop, a request
+// that this process's server is serving for a peer (see loopguard.go). Without a
+// deadline in ctx the call is bounded by the configured call timeout (none if it is
+// not positive). Other errors are gRPC status errors; groupcache loads the value
+// locally after any error.
+func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *groupcachepb.GetResponse) error {
+	if isForwarded(ctx, in.GetGroup(), in.GetKey()) {
+		p.stats.loopsPrevented.Add(1)
+		return errForwardLoop
+	}
+	if _, ok := ctx.Deadline(); !ok && p.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	p.stats.peerRPCs.Add(1)
+	err := p.conn.Invoke(ctx, getMethod, in, out)
+	if err != nil {
+		p.stats.peerErrors.Add(1)
+		p.logger.DebugContext(ctx, "groupcache peer call failed; loading locally",
+			"peer", p.addr, "group", in.GetGroup(), "error", err)
+	}
+	return err
+}
+
+// Close closes the connection. Calls in flight and later calls fail with codes.Canceled.
+// Close the client only after no picker hands it out any more.
+func (p *peerClient) Close() error {
+	return p.conn.Close()
+}
