@@ -1,0 +1,69 @@
+package k8s
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// The retry schedule of client-go's reflector: 0.8 s doubling to 30 s, each delay
+// jittered into [d, 2d), so a broken API server sees about one request every 30–60 s.
+const (
+	backoffInitial = 800 * time.Millisecond
+	backoffMax     = 30 * time.Second
+	// backoffResetAfter is how long the watch must stay healthy before the schedule
+	// starts again at backoffInitial. Unlike client-go, which resets every two minutes
+	// even during an outage, a failure inside a healthy stretch shorter than this keeps
+	// the delay where it was.
+	backoffResetAfter = 2 * time.Minute
+)
+
+// backoff computes the delay before the next attempt after a failure.
+type backoff struct {
+	rand         func() float64 // in [0, 1)
+	next         time.Duration  // un-jittered delay of the next failure; 0 means initial
+	healthySince time.Time      // start of the current healthy stretch; zero while failing
+}
+
+// failure returns how long to wait before retrying.
+func (b *backoff) failure(now time.Time) time.Duration {
+	if !b.healthySince.IsZero() && now.Sub(b.healthySince) >= backoffResetAfter {
+		b.next = 0
+	}
+	b.healthySince = time.Time{}
+	d := b.next
+	if d == 0 {
+		d = backoffInitial
+	}
+	b.next = min(2*d, backoffMax)
+	return d + time.Duration(b.rand()*float64(d))
+}
+
+// success records that the watch is healthy from now on.
+func (b *backoff) success(now time.Time) {
+	if b.healthySince.IsZero() {
+		b.healthySince = now
+	}
+}
+
+func defaultRand() float64 { return rand.Float64() }
+
+// clock is the time source of the watch loop, replaced in tests.
+type clock interface {
+	Now() time.Time
+	// After waits like time.After.
+	After(d time.Duration) <-chan time.Time
+	// AfterFunc calls f in its own goroutine after d, like time.AfterFunc.
+	AfterFunc(d time.Duration, f func()) timer
+}
+
+// timer is the part of *time.Timer that AfterFunc callers use.
+type timer interface {
+	Stop() bool
+	Reset(d time.Duration) bool
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                            { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time    { return time.After(d) }
+func (realClock) AfterFunc(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }

@@ -1,0 +1,453 @@
+package k8s
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+)
+
+// Timings of the watch protocol, after client-go's reflector.
+const (
+	// Each watch asks the server to end it after a random time in
+	// [minWatchTimeout, 2*minWatchTimeout), so watchers do not all reconnect at once.
+	minWatchTimeout = 5 * time.Minute
+	// clientDeadlineSlack is how long after its requested timeout a watch is abandoned
+	// by the client if the server has not ended it.
+	clientDeadlineSlack = 30 * time.Second
+	// veryShortWatch: a watch that ends sooner than this without a single event counts
+	// as a failure, so a server that closes watches at once is not hammered.
+	veryShortWatch = time.Second
+	// maxEventBytes bounds one decoded watch event or list; a larger one is an error,
+	// not an unbounded allocation.
+	maxEventBytes = 64 << 20
+)
+
+var (
+	errWatchIdle      = errors.New("watch received nothing within the idle timeout")
+	errWatchDeadline  = errors.New("watch outlived its timeoutSeconds; the server never ended it")
+	errVeryShortWatch = errors.New("watch ended at once without any event")
+	errEventTooLarge  = fmt.Errorf("watch event larger than %d bytes", maxEventBytes)
+)
+
+// sliceWatcher keeps the EndpointSlices of one Service with LIST and WATCH requests
+// and reports every change to onChange. It runs in a single goroutine.
+type sliceWatcher struct {
+	rest      rest.Interface // the discovery.k8s.io/v1 client
+	namespace string
+	service   string
+	cfg       *config
+	stats     *counters
+	log       *slog.Logger
+	// onChange receives the whole current state after each LIST and after each batch
+	// of watch events that arrived together. It must not keep the map.
+	onChange func(map[string]*discoveryv1.EndpointSlice)
+
+	slices  map[string]*discoveryv1.EndpointSlice // by slice name
+	rv      string                                // last resourceVersion seen
+	listRV  string                                // resourceVersion the next LIST asks for; "" is a consistent read
+	watches int64
+	backoff backoff
+	lists   int64 // number of LISTs done, for Stats.Relists
+}
+
+func newSliceWatcher(rc rest.Interface, namespace, service string, cfg *config, stats *counters,
+	onChange func(map[string]*discoveryv1.EndpointSlice)) *sliceWatcher {
+	return &sliceWatcher{
+		rest: rc, namespace: namespace, service: service, cfg: cfg, stats: stats,
+		log: cfg.logger, onChange: onChange, backoff: backoff{rand: cfg.rand},
+	}
+}
+
+func (w *sliceWatcher) selector() string {
+	return discoveryv1.LabelServiceName + "=" + w.service
+}
+
+// initialList does the first LIST, retrying for at most timeout while the API server
+// cannot be reached. Errors that retrying cannot fix, such as 401 and 403, end it at
+// once.
+func (w *sliceWatcher) initialList(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout) // bounds a LIST that hangs
+	defer cancel()
+	deadline := w.cfg.clock.Now().Add(timeout)
+	for {
+		err := w.list(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case permanent(err):
+			return describe(err, w.namespace)
+		case ctx.Err() != nil || !w.cfg.clock.Now().Before(deadline):
+			return fmt.Errorf("API server not reachable within %v: %w", timeout, err)
+		}
+		d := min(w.backoff.failure(w.cfg.clock.Now()), deadline.Sub(w.cfg.clock.Now()))
+		w.log.Warn("endpointslices list failed; retrying", "retryIn", d, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-w.cfg.clock.After(d):
+		}
+	}
+}
+
+// permanent reports errors that retrying the same request cannot fix.
+func permanent(err error) bool {
+	return apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) || apierrors.IsNotFound(err) ||
+		apierrors.IsBadRequest(err) || apierrors.IsInvalid(err) || apierrors.IsMethodNotSupported(err) ||
+		apierrors.IsNotAcceptable(err)
+}
+
+// list replaces the whole state with a fresh LIST, which also applies deletes missed
+// while disconnected. If the server cannot serve the requested resourceVersion (410
+// or "too large"), it retries at once with a consistent read.
+func (w *sliceWatcher) list(ctx context.Context) error {
+	list, err := w.doList(ctx, w.listRV)
+	if err != nil && w.listRV != "" && (isExpired(err) || isTooLargeResourceVersion(err)) {
+		w.log.Info("relisting with a consistent read", "resourceVersion", w.listRV, "err", err)
+		list, err = w.doList(ctx, "")
+	}
+	if err != nil {
+		return err
+	}
+	if w.lists++; w.lists > 1 {
+		w.stats.relists.Add(1)
+	}
+	w.slices = make(map[string]*discoveryv1.EndpointSlice, len(list.Items))
+	for i := range list.Items {
+		s := &list.Items[i]
+		if w.ours(s) {
+			w.slices[s.Name] = s
+		}
+	}
+	w.rv, w.listRV = list.ResourceVersion, list.ResourceVersion
+	w.backoff.success(w.cfg.clock.Now())
+	w.synced()
+	w.onChange(w.slices)
+	return nil
+}
+
+func (w *sliceWatcher) doList(ctx context.Context, rv string) (*discoveryv1.EndpointSliceList, error) {
+	req := w.request().Param("resourceVersion", rv)
+	if rv != "" && rv != "0" {
+		req = req.Param("resourceVersionMatch", string(metav1.ResourceVersionMatchNotOlderThan))
+	}
+	body, err := req.Stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	data, err := io.ReadAll(io.LimitReader(body, maxEventBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading endpointslices list: %w", err)
+	}
+	if len(data) > maxEventBytes {
+		return nil, fmt.Errorf("endpointslices list larger than %d bytes", maxEventBytes)
+	}
+	var list discoveryv1.EndpointSliceList
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, fmt.Errorf("decoding endpointslices list: %w", err)
+	}
+	if list.ResourceVersion == "" {
+		return nil, errors.New("endpointslices list has no resourceVersion")
+	}
+	return &list, nil
+}
+
+func (w *sliceWatcher) request() *rest.Request {
+	return w.rest.Get().
+		Namespace(w.namespace).
+		Resource("endpointslices").
+		Param("labelSelector", w.selector()).
+		SetHeader("Accept", "application/json").
+		MaxRetries(0) // 429 and Retry-After are handled by the loop, interruptibly
+}
+
+// run watches until ctx ends, relisting when the server says our resourceVersion is
+// gone and backing off after failures. While the API server is unreachable or
+// forbids us, the last state stays in force.
+func (w *sliceWatcher) run(ctx context.Context) {
+	needList := false
+	for ctx.Err() == nil {
+		if needList {
+			if err := w.list(ctx); err != nil {
+				w.retryAfter(ctx, err, "list")
+				continue
+			}
+			needList = false
+		}
+		events, err := w.watch(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			w.backoff.success(w.cfg.clock.Now()) // normal end: watch again at once
+		case isExpired(err):
+			// Our resourceVersion was compacted away: only a LIST can tell what we
+			// missed. A 410 right after a relist is a failure like any other.
+			w.log.Info("watch expired, relisting", "resourceVersion", w.rv, "err", err)
+			needList, w.listRV = true, w.rv
+			if events == 0 {
+				w.retryAfter(ctx, err, "watch")
+			}
+		default:
+			w.retryAfter(ctx, err, "watch")
+		}
+	}
+}
+
+// retryAfter logs a failure and waits for the backoff delay, at least as long as the
+// server's Retry-After, or until ctx ends.
+func (w *sliceWatcher) retryAfter(ctx context.Context, err error, what string) {
+	d := w.backoff.failure(w.cfg.clock.Now())
+	if seconds, ok := apierrors.SuggestsClientDelay(err); ok && apierrors.IsTooManyRequests(err) {
+		d = max(d, time.Duration(seconds)*time.Second)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	w.log.Warn("endpointslices "+what+" failed; keeping the last known peers", "retryIn", d, "err", describe(err, w.namespace))
+	select {
+	case <-ctx.Done():
+	case <-w.cfg.clock.After(d):
+	}
+}
+
+// watch runs one WATCH from the last resourceVersion and applies its events. It
+// returns nil when the server ended the watch normally.
+func (w *sliceWatcher) watch(ctx context.Context) (events int, err error) {
+	timeout := minWatchTimeout + time.Duration(w.cfg.rand()*float64(minWatchTimeout))
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout+clientDeadlineSlack, errWatchDeadline)
+	defer cancel()
+	idle, stopIdle := context.WithCancelCause(ctx)
+	defer stopIdle(nil)
+
+	if w.watches++; w.watches > 1 {
+		w.stats.watchRestarts.Add(1)
+	}
+	started := w.cfg.clock.Now()
+	body, err := w.request().
+		Param("watch", "true").
+		Param("resourceVersion", w.rv).
+		Param("allowWatchBookmarks", "true").
+		Param("timeoutSeconds", strconv.Itoa(int(timeout/time.Second))).
+		Stream(idle)
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	w.backoff.success(started)
+
+	idleTimer := w.cfg.clock.AfterFunc(w.cfg.idleTimeout, func() { stopIdle(errWatchIdle) })
+	defer idleTimer.Stop()
+
+	buffered := bufio.NewReaderSize(body, 64<<10)
+	limited := &limitedReader{r: buffered}
+	dec := json.NewDecoder(limited)
+	unpublished := false
+	defer func() {
+		if unpublished {
+			w.onChange(w.slices) // what was applied before the stream broke
+		}
+	}()
+	for {
+		limited.n = 0
+		var raw rawEvent
+		err := dec.Decode(&raw)
+		if err != nil {
+			if cause := context.Cause(idle); cause != nil {
+				return events, cause // idle, past the client deadline, or shutting down
+			}
+			if errors.Is(err, io.EOF) {
+				if events == 0 && w.cfg.clock.Now().Sub(started) < veryShortWatch {
+					return 0, errVeryShortWatch
+				}
+				return events, nil
+			}
+			return events, fmt.Errorf("reading watch stream: %w", err)
+		}
+		idleTimer.Reset(w.cfg.idleTimeout)
+		if err := w.apply(raw); err != nil {
+			return events, err
+		}
+		events++
+		// Events that arrived together are applied together: rebuild once, with
+		// the final state, when nothing more is waiting to be decoded.
+		unpublished = moreBuffered(dec, buffered)
+		if !unpublished {
+			w.onChange(w.slices)
+		}
+	}
+}
+
+// apply applies one decoded watch event. It returns an error only for ERROR events.
+func (w *sliceWatcher) apply(raw rawEvent) error {
+	ev, err := decodeEvent(raw)
+	if err != nil {
+		if errors.As(err, new(apierrors.APIStatus)) {
+			return err
+		}
+		w.log.Warn("skipping a watch event", "err", err)
+		return nil
+	}
+	w.stats.watchEvents.Add(1)
+	if rv := ev.slice.ResourceVersion; rv != "" {
+		w.rv = rv
+	}
+	w.synced()
+	switch ev.kind {
+	case eventBookmark:
+	case eventDeleted:
+		delete(w.slices, ev.slice.Name)
+	case eventUpsert:
+		if w.ours(ev.slice) {
+			w.slices[ev.slice.Name] = ev.slice
+		} else {
+			delete(w.slices, ev.slice.Name) // its label was changed away from our Service
+		}
+	}
+	return nil
+}
+
+// ours double-checks the label selector on the client side.
+func (w *sliceWatcher) ours(s *discoveryv1.EndpointSlice) bool {
+	return s.Labels[discoveryv1.LabelServiceName] == w.service
+}
+
+func (w *sliceWatcher) synced() {
+	w.stats.lastSync.Store(w.cfg.clock.Now().UnixNano())
+}
+
+// moreBuffered reports whether another event has already been received.
+func moreBuffered(dec *json.Decoder, r *bufio.Reader) bool {
+	if r.Buffered() > 0 {
+		return true
+	}
+	rest, _ := io.ReadAll(dec.Buffered())
+	for _, b := range rest {
+		if b != ' ' && b != '\n' && b != '\r' && b != '\t' {
+			return true
+		}
+	}
+	return false
+}
+
+// limitedReader fails once more than maxEventBytes were read for one event.
+type limitedReader struct {
+	r io.Reader
+	n int
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n > maxEventBytes {
+		return 0, errEventTooLarge
+	}
+	n, err := l.r.Read(p)
+	l.n += n
+	return n, err
+}
+
+// rawEvent is one frame of a JSON watch stream.
+type rawEvent struct {
+	Type   string          `json:"type"`
+	Object json.RawMessage `json:"object"`
+}
+
+type eventKind int
+
+const (
+	eventUpsert eventKind = iota
+	eventDeleted
+	eventBookmark
+)
+
+type event struct {
+	kind  eventKind
+	slice *discoveryv1.EndpointSlice
+}
+
+// decodeEvent turns a frame into an event. An ERROR frame becomes the API error it
+// carries; a frame that is not a well-formed EndpointSlice event is an error.
+func decodeEvent(raw rawEvent) (event, error) {
+	var kind eventKind
+	switch raw.Type {
+	case "ADDED", "MODIFIED":
+		kind = eventUpsert
+	case "DELETED":
+		kind = eventDeleted
+	case "BOOKMARK":
+		kind = eventBookmark
+	case "ERROR":
+		var status metav1.Status
+		if err := json.Unmarshal(raw.Object, &status); err != nil || status.Status == "" && status.Code == 0 {
+			return event{}, fmt.Errorf("undecodable ERROR event: %.200s", raw.Object)
+		}
+		if status.Status == "" {
+			status.Status = metav1.StatusFailure
+		}
+		if status.Message == "" {
+			status.Message = fmt.Sprintf("watch ERROR event with reason %q and code %d", status.Reason, status.Code)
+		}
+		return event{}, apierrors.FromObject(&status)
+	default:
+		return event{}, fmt.Errorf("unknown watch event type %q", raw.Type)
+	}
+	var s discoveryv1.EndpointSlice
+	if err := json.Unmarshal(raw.Object, &s); err != nil {
+		return event{}, fmt.Errorf("undecodable %s event: %w", raw.Type, err)
+	}
+	if s.Kind != "" && s.Kind != "EndpointSlice" {
+		return event{}, fmt.Errorf("%s event carries a %s, not an EndpointSlice", raw.Type, s.Kind)
+	}
+	if kind != eventBookmark && s.Name == "" {
+		return event{}, fmt.Errorf("%s event carries an EndpointSlice without a name", raw.Type)
+	}
+	return event{kind: kind, slice: &s}, nil
+}
+
+// isExpired reports a 410: the resourceVersion we asked for is no longer available.
+// The code decides, since servers have used both reasons Gone and Expired.
+func isExpired(err error) bool {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Code == http.StatusGone {
+		return true
+	}
+	return apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
+}
+
+// isTooLargeResourceVersion reports that the server has not caught up with the
+// resourceVersion we asked for.
+func isTooLargeResourceVersion(err error) bool {
+	if apierrors.HasStatusCause(err, metav1.CauseTypeResourceVersionTooLarge) {
+		return true
+	}
+	var status apierrors.APIStatus
+	return errors.As(err, &status) && apierrors.IsTimeout(err) &&
+		strings.Contains(strings.ToLower(status.Status().Message), "too large resource version")
+}
+
+// describe turns an API error into one that says what to do about it.
+func describe(err error, namespace string) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("endpointslices is forbidden: grant list and watch on discovery.k8s.io/endpointslices "+
+			"in namespace %s to the pod's ServiceAccount (a Role and RoleBinding): %w", namespace, err)
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("the API server rejected our credentials (401 Unauthorized); check the pod's "+
+			"ServiceAccount token: %w", err)
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("the API server does not serve discovery.k8s.io/v1 endpointslices "+
+			"(Kubernetes 1.21 or later is needed): %w", err)
+	}
+	return err
+}

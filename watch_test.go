@@ -1,0 +1,334 @@
+package k8s
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+const (
+	testNamespace = "shop"
+	testService   = "cache"
+)
+
+// startFromStream replays a stream file to a manager with an instant clock and no
+// gRPC server of its own; it returns once the manager has consumed the whole stream.
+func startFromStream(t *testing.T, name, self string, opts ...Option) (*PeersManager, *fakeAPIServer, *fakeClock) {
+	t.Helper()
+	api := newFakeAPIServer(t, testNamespace, loadStream(t, name))
+	clk := newFakeClock()
+	opts = append([]Option{
+		withClock(clk), withRand(func() float64 { return 0.5 }),
+		WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(),
+	}, opts...)
+	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, portOf(t, self), self, opts...)
+	if err != nil {
+		t.Fatalf("NewPeersManager: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	api.waitCaughtUp()
+	return m, api, clk
+}
+
+func portOf(t *testing.T, self string) int {
+	ap, err := parseSelf(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(ap.Port())
+}
+
+// TestReplayStreams replays recorded watch streams and checks the final ring, the
+// counters, the requests the client made and the waits it took.
+func TestReplayStreams(t *testing.T) {
+	type check func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock)
+	cases := []struct {
+		stream       string
+		self         string
+		opts         []Option
+		peers        []string
+		relists      int64
+		restarts     int64 // watches after the first
+		ringRebuilds int64 // including the one after the first LIST
+		coalescible  bool  // frames may arrive together: between 2 and ringRebuilds rebuilds
+		check        check
+	}{
+		{stream: "conditions", self: "10.0.0.1:8080",
+			peers:   []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.7:8080", "10.0.0.8:8080"},
+			relists: 0, restarts: 0, ringRebuilds: 1},
+		{stream: "watch_basic", self: "10.0.0.1:8080",
+			peers:   []string{"10.0.0.1:8080", "10.0.0.3:8080", "10.0.0.4:8080"},
+			relists: 0, restarts: 1, ringRebuilds: 4, coalescible: true,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				lists, watches := api.lists(), api.watches()
+				wantParam(t, lists[0], "resourceVersion", "")
+				wantParam(t, lists[0], "labelSelector", "kubernetes.io/service-name=cache")
+				wantParam(t, watches[0], "resourceVersion", "1000")
+				wantParam(t, watches[0], "allowWatchBookmarks", "true")
+				wantParam(t, watches[0], "labelSelector", "kubernetes.io/service-name=cache")
+				wantParam(t, watches[1], "resourceVersion", "1003")
+				secs, _ := strconv.Atoi(watches[0].Get("timeoutSeconds"))
+				if secs < 300 || secs >= 600 {
+					t.Errorf("timeoutSeconds = %d, want a value in [300, 600)", secs)
+				}
+				if w := clk.waits(); len(w) != 0 {
+					t.Errorf("a normal end of a watch must not wait; waited %v", w)
+				}
+				if m.Stats().WatchEvents != 3 {
+					t.Errorf("WatchEvents = %d, want 3", m.Stats().WatchEvents)
+				}
+			}},
+		{stream: "list_rv_older_than_items", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 2,
+			check: watchRVs("1000", "1201")},
+		{stream: "bookmarks", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
+			check: watchRVs("1000", "1600", "1700")},
+		{stream: "expired_event_lost_delete", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, relists: 1, restarts: 1, ringRebuilds: 2,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				lists := api.lists()
+				wantParam(t, lists[1], "resourceVersion", "1001")
+				wantParam(t, lists[1], "resourceVersionMatch", "NotOlderThan")
+				watchRVs("1000", "2100")(t, m, api, clk)
+				if w := clk.waits(); len(w) != 0 {
+					t.Errorf("a 410 after events must relist at once; waited %v", w)
+				}
+			}},
+		{stream: "gone_at_watch_start", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080"}, relists: 1, restarts: 1, ringRebuilds: 2,
+			check: watchRVs("1000", "1600")},
+		{stream: "relist_expired_falls_back", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, relists: 1, restarts: 1, ringRebuilds: 1,
+			check: listRVs("", "1000", "")},
+		{stream: "relist_too_large", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, relists: 1, restarts: 1, ringRebuilds: 1,
+			check: listRVs("", "1000", "")},
+		{stream: "very_short_watches", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 3, ringRebuilds: 1,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				// rand is 0.5: each delay is 1.5 × 0.8 s, 1.6 s, 3.2 s.
+				wantWaits(t, clk, 1200*time.Millisecond, 2400*time.Millisecond, 4800*time.Millisecond)
+				watchRVs("1000", "1000", "1000", "1000")(t, m, api, clk)
+			}},
+		{stream: "outage", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 3, ringRebuilds: 2,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, 1200*time.Millisecond, 2400*time.Millisecond)
+				watchRVs("1000", "1000", "1000", "1001")(t, m, api, clk)
+			}},
+		{stream: "too_many_requests", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, 7*time.Second)
+				watchRVs("1000", "1000", "1100")(t, m, api, clk)
+			}},
+		{stream: "unavailable_at_start", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, ringRebuilds: 1,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, 1200*time.Millisecond, 2400*time.Millisecond)
+			}},
+		{stream: "forbidden_later", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, 1200*time.Millisecond, 2400*time.Millisecond)
+			}},
+		{stream: "dual_stack", self: "10.0.0.2:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, ringRebuilds: 1},
+		{stream: "dual_stack", self: "fd00::2:8080", // the unbracketed fmt.Sprintf form
+			peers: []string{"[fd00::1]:8080", "[fd00::2]:8080"}, ringRebuilds: 1},
+		{stream: "duplicates_and_moves", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 1, ringRebuilds: 1},
+		{stream: "placeholder", self: "10.0.0.1:8080", peers: []string{"10.0.0.1:8080"}, ringRebuilds: 1},
+		{stream: "burst", self: "10.0.0.1:8080", restarts: 1, ringRebuilds: 2,
+			peers: append([]string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, rangeIDs("10.0.1.", 4, 23, 8080)...)},
+		{stream: "malformed", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 2,
+			check: watchRVs("1000", "1003")},
+		{stream: "broken_stream", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 2,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, 1200*time.Millisecond)
+				watchRVs("1000", "1001")(t, m, api, clk)
+			}},
+		{stream: "self_terminating", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.2:8080", "10.0.0.3:8080"}, ringRebuilds: 1},
+		{stream: "self_not_ready", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, ringRebuilds: 1},
+		{stream: "foreign_slices", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080"}, restarts: 1, ringRebuilds: 2},
+		{stream: "silent_stream", self: "10.0.0.1:8080", opts: []Option{WithWatchIdleTimeout(100 * time.Millisecond)},
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				watchRVs("1000", "1000", "1100")(t, m, api, clk)
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.stream+"/"+tc.self, func(t *testing.T) {
+			m, api, clk := startFromStream(t, tc.stream, tc.self, tc.opts...)
+			if got := m.Peers(); !slices.Equal(got, tc.peers) {
+				t.Errorf("peers = %v\nwant    %v", got, tc.peers)
+			}
+			s := m.Stats()
+			rebuildsOK := s.RingRebuilds == tc.ringRebuilds ||
+				tc.coalescible && s.RingRebuilds >= 2 && s.RingRebuilds <= tc.ringRebuilds
+			if s.Relists != tc.relists || s.WatchRestarts != tc.restarts || !rebuildsOK {
+				t.Errorf("relists, watch restarts, ring rebuilds = %d, %d, %d; want %d, %d, %d",
+					s.Relists, s.WatchRestarts, s.RingRebuilds, tc.relists, tc.restarts, tc.ringRebuilds)
+			}
+			if s.Peers != len(tc.peers) || s.LastSync.IsZero() {
+				t.Errorf("Stats.Peers = %d (want %d), LastSync = %v", s.Peers, len(tc.peers), s.LastSync)
+			}
+			if tc.check != nil {
+				tc.check(t, m, api, clk)
+			}
+		})
+	}
+}
+
+func TestStartupErrors(t *testing.T) {
+	cases := []struct {
+		stream string
+		want   []string
+	}{
+		{"forbidden_at_start", []string{"forbidden", "grant list and watch on discovery.k8s.io/endpointslices in namespace shop"}},
+		{"unauthorized_at_start", []string{"401", "ServiceAccount token"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.stream, func(t *testing.T) {
+			api := newFakeAPIServer(t, testNamespace, loadStream(t, tc.stream))
+			clk := newFakeClock()
+			start := time.Now()
+			_, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+				withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration())
+			if err == nil {
+				t.Fatal("NewPeersManager succeeded; want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if len(clk.waits()) != 0 || time.Since(start) > 5*time.Second {
+				t.Errorf("a permanent error must fail at once; waited %v", clk.waits())
+			}
+		})
+	}
+}
+
+// TestStartupUnreachable uses real time: an API server that refuses connections makes
+// NewPeersManager fail after the startup timeout, not hang.
+func TestStartupUnreachable(t *testing.T) {
+	api := newFakeAPIServer(t, testNamespace, &streamFile{})
+	cs := api.clientset()
+	api.srv.Close() // connection refused from now on
+	start := time.Now()
+	_, err := NewPeersManager(t.Context(), cs, testService, testNamespace, 8080, "10.0.0.1:8080",
+		WithStartupTimeout(time.Second), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration())
+	elapsed := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "not reachable within 1s") {
+		t.Fatalf("err = %v; want 'not reachable within 1s'", err)
+	}
+	if elapsed < 900*time.Millisecond || elapsed > 5*time.Second {
+		t.Errorf("gave up after %v; want about the 1 s startup timeout", elapsed)
+	}
+}
+
+// TestCancelDuringBackoff: cancelling the context while the loop waits out a long
+// backoff stops everything promptly, and Close afterwards returns nil.
+func TestCancelDuringBackoff(t *testing.T) {
+	api := newFakeAPIServer(t, testNamespace, loadStream(t, "too_many_requests"))
+	ctx, cancel := context.WithCancel(t.Context())
+	// Real time: the 7 s Retry-After wait is really waited for.
+	clk := &waitSignallingClock{waiting: make(chan time.Duration, 1)}
+	m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+		withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := <-clk.waiting; d < 7*time.Second {
+		t.Fatalf("backoff after a 429 with Retry-After: 7 is %v", d)
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case <-m.done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("manager still running 2 s after its context was cancelled mid-backoff")
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("Close after cancel = %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("stopping took %v", d)
+	}
+}
+
+func watchRVs(want ...string) func(*testing.T, *PeersManager, *fakeAPIServer, *fakeClock) {
+	return func(t *testing.T, _ *PeersManager, api *fakeAPIServer, _ *fakeClock) {
+		t.Helper()
+		var got []string
+		for _, q := range api.watches() {
+			got = append(got, q.Get("resourceVersion"))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("watch resourceVersions = %q; want %q", got, want)
+		}
+	}
+}
+
+func listRVs(want ...string) func(*testing.T, *PeersManager, *fakeAPIServer, *fakeClock) {
+	return func(t *testing.T, _ *PeersManager, api *fakeAPIServer, _ *fakeClock) {
+		t.Helper()
+		var got []string
+		for _, q := range api.lists() {
+			got = append(got, q.Get("resourceVersion"))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("list resourceVersions = %q; want %q", got, want)
+		}
+	}
+}
+
+func wantParam(t *testing.T, q url.Values, key, want string) {
+	t.Helper()
+	if got := q.Get(key); got != want {
+		t.Errorf("%s = %q, want %q (query %v)", key, got, want, q)
+	}
+}
+
+func wantWaits(t *testing.T, clk *fakeClock, want ...time.Duration) {
+	t.Helper()
+	if got := clk.waits(); !slices.Equal(got, want) {
+		t.Errorf("waits = %v, want %v", got, want)
+	}
+}
+
+func rangeIDs(prefix string, from, to, port int) []string {
+	var ids []string
+	for i := from; i <= to; i++ {
+		ids = append(ids, prefix+strconv.Itoa(i)+":"+strconv.Itoa(port))
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// waitSignallingClock is the real clock, and tells when the loop starts a wait.
+type waitSignallingClock struct {
+	realClock
+	waiting chan time.Duration
+}
+
+func (c *waitSignallingClock) After(d time.Duration) <-chan time.Time {
+	select {
+	case c.waiting <- d:
+	default:
+	}
+	return time.After(d)
+}
