@@ -1,0 +1,69 @@
+// Package k8s runs github.com/golang/groupcache on Kubernetes: it finds a cache's
+// peers from the EndpointSlices of a Service, routes every key to its owner with a
+// consistent-hash table, and carries peer requests over gRPC.
+//
+//	m, err := k8s.NewPeersManager(ctx, clientset, "cache", namespace, 8081,
+//		fmt.Sprintf("%s:%d", os.Getenv("POD_IP"), 8081))
+//	if err != nil { ... }
+//	defer m.Close()
+//	group := groupcache.NewGroup("thumbnails", 64<<20, getter) // routed through m
+//
+// # Discovery
+//
+// The manager LISTs the discovery.k8s.io/v1 EndpointSlices labelled
+// kubernetes.io/service-name=<service> and WATCHes them from the list's
+// resourceVersion, with bookmarks. It needs list and watch on endpointslices in the
+// namespace, nothing else. A watch that ends normally resumes from the last
+// resourceVersion; a 410 (the version was compacted away) causes a fresh LIST, which
+// also applies deletes missed while disconnected. Failures back off exponentially with
+// jitter (0.8 s doubling to 30 s, each delay in [d, 2d)), honouring Retry-After; a
+// watch silent for longer than the idle timeout (WithWatchIdleTimeout, 90 s by
+// default) is restarted. No client-go informer is used.
+//
+// # Readiness and self
+//
+// An endpoint is a peer when its ready condition is true or unset and it is not
+// terminating, in any of the Service's slices; only slices of this pod's address
+// family count, so a dual-stack pod is one peer. Peer ids are "ip:port", IPv6
+// bracketed and canonical, so every pod computes byte-identical ids and the same ring.
+// This pod is always a member of its own ring, even before it is ready, so it never
+// forwards keys it would own; when its own endpoint turns terminating it leaves its
+// ring and forwards everything to the pods that stay.
+//
+// # Outages
+//
+// NewPeersManager returns once the first LIST succeeded. It fails at once on bad
+// arguments, 401 and 403 (naming the missing RBAC rule), and after the startup timeout
+// when the API server cannot be reached. After that, while the API server is
+// unreachable or forbids access, the last known peers stay in force. Stats reports the
+// last successful sync.
+//
+// # Routing
+//
+// Every change of the peer set builds a new immutable routing table and publishes it
+// atomically; PickPeer takes no lock and allocates nothing. Each peer gets one gRPC
+// connection, kept while it stays, closed a grace period after it leaves.
+//
+// # Loops
+//
+// Two pods may briefly disagree about a key's owner while a change propagates. A
+// request that arrived from a peer is never forwarded again for the same group and
+// key: it is loaded locally instead, so the pods cannot wait on each other. Every peer
+// call has a deadline (WithCallTimeout, 5 s when the caller's context has none); any
+// peer error makes groupcache load the key locally.
+//
+// # Transport and TLS
+//
+// Peers call /groupcachepb.GroupCache/Get with groupcache's own groupcachepb
+// messages, as the gRPC forks of groupcache do. Traffic is insecure unless
+// WithTLS or WithTransportCredentials gives credentials for both sides (mutual TLS
+// with a ClientAuth server config). Pods are dialled by IP, so set the client's
+// ServerName to a name in the peers' certificates. Messages up to 128 MiB pass by
+// default (WithMaxMessageSize).
+//
+// # Registration
+//
+// groupcache allows one peer picker per process, registered once. The manager
+// registers itself unless WithoutPeerPickerRegistration is given; a second manager in
+// the same process gets ErrAlreadyRegistered while the first is open.
+package k8s

@@ -1,0 +1,376 @@
+package k8s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang/groupcache"
+	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// serverStopTimeout bounds the graceful stop of the manager's gRPC server in Close.
+const serverStopTimeout = 5 * time.Second
+
+// PeersManager finds the peers of a groupcache cluster from the EndpointSlices of a
+// Kubernetes Service, routes keys to them and serves this pod's share over gRPC. It
+// is a groupcache.PeerPicker. Create it with NewPeersManager.
+type PeersManager struct {
+	cfg      *config
+	self     string // canonical id of this pod, such as "10.0.0.7:8080"
+	peers    peerSet
+	stats    counters
+	snap     atomic.Pointer[snapshot]
+	dialOpts []grpc.DialOption
+	server   *grpcServer // nil with WithGRPCServer
+
+	mu       sync.Mutex            // guards clients and retiring
+	clients  map[string]peerGetter // clients of current ring members
+	retiring map[string]*retiringClient
+
+	cancel context.CancelFunc
+	done   chan struct{} // closed once everything is stopped
+}
+
+// retiringClient is the client of a peer that left, kept open for a grace period.
+type retiringClient struct {
+	client peerGetter
+	timer  timer
+}
+
+// peerGetter is a client of one peer.
+type peerGetter interface {
+	groupcache.ProtoGetter
+	Close() error
+}
+
+// emptyRing routes nothing; it is the ring before the first LIST.
+var emptyRing, _ = newRing(nil)
+
+// brokenPeer stands for a peer whose client could not be created: every call fails,
+// so groupcache loads the key locally.
+type brokenPeer struct {
+	err   error
+	stats *counters
+}
+
+func (b brokenPeer) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
+	b.stats.peerErrors.Add(1)
+	return b.err
+}
+
+func (brokenPeer) Close() error { return nil }
+
+// NewPeersManager watches the EndpointSlices of serviceName in namespace, serves
+// groupcache over gRPC on self and, unless WithoutPeerPickerRegistration is given,
+// registers itself with groupcache.RegisterPeerPicker.
+//
+// port is the groupcache gRPC port of every pod; self is this pod's IP and that port,
+// such as fmt.Sprintf("%s:%d", podIP, port) (IPv6 with or without brackets).
+//
+// It returns once the first LIST has succeeded and the peers are known. It fails at
+// once on bad arguments and when the API server answers 401 or 403, and after the
+// startup timeout (WithStartupTimeout) when the API server cannot be reached. ctx
+// bounds the manager's life: cancelling it does what Close does.
+func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceName, namespace string,
+	port int, self string, opts ...Option) (*PeersManager, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(cfg)
+		}
+	}
+	selfAddr, rc, err := validate(client, serviceName, namespace, port, self, cfg)
+	if err != nil {
+		return nil, err
+	}
+	dialOpts, err := cfg.clientDialOptions()
+	if err != nil {
+		return nil, err
+	}
+	m := &PeersManager{
+		cfg:      cfg,
+		self:     peerID(selfAddr.Addr(), port),
+		peers:    newPeerSet(serviceName, selfAddr),
+		dialOpts: dialOpts,
+		clients:  make(map[string]peerGetter),
+		retiring: make(map[string]*retiringClient),
+		done:     make(chan struct{}),
+	}
+	m.snap.Store(&snapshot{ring: emptyRing, self: -1})
+
+	life, cancel := context.WithCancel(ctx)
+	m.cancel = cancel
+	w := newSliceWatcher(rc, namespace, serviceName, cfg, &m.stats, m.update)
+	if err := w.initialList(life, cfg.startupTimeout); err != nil {
+		cancel()
+		m.closeClients()
+		return nil, fmt.Errorf("groupcache-k8s: listing endpointslices of service %s/%s: %w", namespace, serviceName, err)
+	}
+	if err := m.startServing(); err != nil {
+		cancel()
+		m.closeClients()
+		return nil, err
+	}
+	go func() {
+		defer close(m.done)
+		w.run(life)
+		m.shutdown()
+	}()
+	cfg.logger.Info("groupcache peers manager started", "self", m.self, "service", namespace+"/"+serviceName,
+		"peers", m.Peers())
+	return m, nil
+}
+
+func validate(client kubernetes.Interface, serviceName, namespace string, port int, self string,
+	cfg *config) (netip.AddrPort, rest.Interface, error) {
+	fail := func(format string, args ...any) (netip.AddrPort, rest.Interface, error) {
+		return netip.AddrPort{}, nil, fmt.Errorf("groupcache-k8s: "+format, args...)
+	}
+	if client == nil || reflect.ValueOf(client).Kind() == reflect.Pointer && reflect.ValueOf(client).IsNil() {
+		return fail("client is nil")
+	}
+	if errs := validation.IsDNS1035Label(serviceName); len(errs) > 0 {
+		return fail("service name %q: %s", serviceName, errs[0])
+	}
+	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
+		return fail("namespace %q: %s", namespace, errs[0])
+	}
+	if port < 1 || port > 65535 {
+		return fail("port %d: must be between 1 and 65535", port)
+	}
+	selfAddr, err := parseSelf(self)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if int(selfAddr.Port()) != port {
+		return fail("self %q has port %d but port is %d; peers would not recognise this pod", self, selfAddr.Port(), port)
+	}
+	switch {
+	case cfg.callTimeout <= 0:
+		return fail("call timeout must be positive, got %v", cfg.callTimeout)
+	case cfg.maxMessageSize <= 0:
+		return fail("max message size must be positive, got %d", cfg.maxMessageSize)
+	case cfg.startupTimeout <= 0:
+		return fail("startup timeout must be positive, got %v", cfg.startupTimeout)
+	case cfg.idleTimeout <= 0:
+		return fail("watch idle timeout must be positive, got %v", cfg.idleTimeout)
+	case cfg.logger == nil:
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	rc := client.DiscoveryV1().RESTClient()
+	if rc == nil || reflect.ValueOf(rc).Kind() == reflect.Pointer && reflect.ValueOf(rc).IsNil() {
+		return fail("client has no REST client for discovery.k8s.io/v1 (a fake clientset?); " +
+			"use a clientset built from a rest.Config")
+	}
+	return selfAddr, rc, nil
+}
+
+// startServing starts the gRPC server (or registers on the user's) and the groupcache
+// registration.
+func (m *PeersManager) startServing() error {
+	if m.cfg.registrar != nil {
+		registerGroupCacheServer(m.cfg.registrar, &m.stats, m.cfg.logger)
+	} else {
+		srv, err := startServer(m.self, m.cfg, &m.stats)
+		if err != nil {
+			return fmt.Errorf("groupcache-k8s: serving groupcache on %s: %w", m.self, err)
+		}
+		m.server = srv
+	}
+	if m.cfg.register {
+		if err := registerPicker(m); err != nil {
+			if m.server != nil {
+				m.server.stop(0)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// PickPeer returns the client of the peer that owns key, or (nil, false) when this
+// pod owns it. It takes no lock and allocates nothing.
+func (m *PeersManager) PickPeer(key string) (groupcache.ProtoGetter, bool) {
+	return m.snap.Load().pick(key)
+}
+
+// Peers returns the current ring members, sorted, self included (unless this pod's
+// endpoint is terminating).
+func (m *PeersManager) Peers() []string {
+	return slices.Clone(m.snap.Load().ring.members())
+}
+
+// Stats returns the manager's counters.
+func (m *PeersManager) Stats() Stats {
+	return m.stats.snapshot(len(m.snap.Load().ring.members()))
+}
+
+// Close stops the watch, the gRPC server (gracefully, for at most a few seconds) and
+// every peer connection, and waits until all of it has stopped. It is safe to call
+// more than once and after ctx was cancelled; it always returns nil.
+func (m *PeersManager) Close() error {
+	m.cancel()
+	<-m.done
+	return nil
+}
+
+// shutdown runs once the watch has ended.
+func (m *PeersManager) shutdown() {
+	unregisterPicker(m)
+	if m.server != nil {
+		m.server.stop(serverStopTimeout)
+	}
+	m.closeClients()
+	m.cfg.logger.Info("groupcache peers manager stopped", "self", m.self)
+}
+
+func (m *PeersManager) closeClients() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, c := range m.clients {
+		c.Close()
+		delete(m.clients, id)
+	}
+	for id, r := range m.retiring {
+		r.timer.Stop()
+		r.client.Close()
+		delete(m.retiring, id)
+	}
+}
+
+// update is called by the watcher with the current slices. It rebuilds the ring
+// when, and only when, the set of peers changed.
+func (m *PeersManager) update(all map[string]*discoveryv1.EndpointSlice) {
+	ids := m.peers.ids(all)
+	old := m.snap.Load()
+	if slices.Equal(ids, old.ring.members()) {
+		return
+	}
+	r, err := newRing(ids)
+	if err != nil {
+		m.cfg.logger.Error("cannot build the ring; keeping the previous peers", "peers", len(ids), "err", err)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	members := r.members()
+	next := &snapshot{ring: r, self: -1, getters: make([]groupcache.ProtoGetter, len(members))}
+	clients := make(map[string]peerGetter, len(members))
+	for i, id := range members {
+		if id == m.self {
+			next.self = i
+			continue
+		}
+		c := m.clientFor(id)
+		clients[id] = c
+		next.getters[i] = c
+	}
+	m.snap.Store(next)
+	for id, c := range m.clients {
+		if _, ok := clients[id]; !ok {
+			m.retire(id, c)
+		}
+	}
+	m.clients = clients
+	m.stats.ringRebuilds.Add(1)
+	m.cfg.logger.Info("groupcache peers changed", "peers", members)
+	if m.cfg.onRebuild != nil {
+		m.cfg.onRebuild(slices.Clone(members))
+	}
+}
+
+// clientFor returns the client for id: the current one, one still in its grace
+// period, or a new one. m.mu is held.
+func (m *PeersManager) clientFor(id string) peerGetter {
+	if c, ok := m.clients[id]; ok {
+		return c
+	}
+	if r, ok := m.retiring[id]; ok && r.timer.Stop() {
+		delete(m.retiring, id)
+		return r.client
+	}
+	c, err := newPeerClient(id, m.dialOpts, m.cfg, &m.stats)
+	if err != nil {
+		// Not expected for an IP:port target; the peer stays in the ring (every pod
+		// must compute the same ring) and its keys are loaded locally.
+		m.cfg.logger.Error("cannot create a client for a peer; its keys are loaded locally", "peer", id, "err", err)
+		return brokenPeer{err: err, stats: &m.stats}
+	}
+	return c
+}
+
+// retire closes c after the grace period, unless id comes back first. m.mu is held.
+func (m *PeersManager) retire(id string, c peerGetter) {
+	r := &retiringClient{client: c}
+	r.timer = m.cfg.clock.AfterFunc(m.cfg.gracePeriod, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.retiring[id] == r {
+			delete(m.retiring, id)
+			c.Close()
+			if m.cfg.onClientClosed != nil {
+				m.cfg.onClientClosed(id)
+			}
+		}
+	})
+	m.retiring[id] = r
+}
+
+// The groupcache registration is once per process, so the manager registers a
+// forwarder once and points it at the live manager.
+var (
+	registerMu       sync.Mutex
+	registeredOnce   bool
+	registeredPicker atomic.Pointer[PeersManager]
+)
+
+// ErrAlreadyRegistered is returned by NewPeersManager when another PeersManager of
+// this process is registered with groupcache and still open.
+var ErrAlreadyRegistered = errors.New("groupcache-k8s: another PeersManager is registered with groupcache in this " +
+	"process; close it first, or use WithoutPeerPickerRegistration")
+
+type forwardingPicker struct{}
+
+func (forwardingPicker) PickPeer(key string) (groupcache.ProtoGetter, bool) {
+	if m := registeredPicker.Load(); m != nil {
+		return m.PickPeer(key)
+	}
+	return nil, false
+}
+
+func registerPicker(m *PeersManager) (err error) {
+	registerMu.Lock()
+	defer registerMu.Unlock()
+	if registeredPicker.Load() != nil {
+		return ErrAlreadyRegistered
+	}
+	if !registeredOnce {
+		defer func() {
+			if recover() != nil {
+				err = errors.New("groupcache-k8s: groupcache.RegisterPeerPicker was already called in this process " +
+					"(by an HTTPPool?); use WithoutPeerPickerRegistration and register the manager yourself")
+			}
+		}()
+		groupcache.RegisterPeerPicker(func() groupcache.PeerPicker { return forwardingPicker{} })
+		registeredOnce = true
+	}
+	registeredPicker.Store(m)
+	return nil
+}
+
+func unregisterPicker(m *PeersManager) {
+	registeredPicker.CompareAndSwap(m, nil)
+}

@@ -1,0 +1,464 @@
+package k8s
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang/groupcache"
+	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+// listFrame and eventFrame build what the API server sends for slices made in code.
+func listFrame(t *testing.T, rv int, items ...*discoveryv1.EndpointSlice) string {
+	list := discoveryv1.EndpointSliceList{ListMeta: metav1.ListMeta{ResourceVersion: strconv.Itoa(rv)}}
+	for _, s := range items {
+		list.Items = append(list.Items, *s)
+	}
+	return mustJSON(t, list)
+}
+
+func eventFrame(t *testing.T, typ string, rv int, s *discoveryv1.EndpointSlice) string {
+	s = s.DeepCopy()
+	s.Kind, s.APIVersion, s.ResourceVersion = "EndpointSlice", "discovery.k8s.io/v1", strconv.Itoa(rv)
+	return mustJSON(t, map[string]any{"type": typ, "object": s})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func readySlice(name string, addrs ...string) *discoveryv1.EndpointSlice {
+	var eps []discoveryv1.Endpoint
+	for _, a := range addrs {
+		eps = append(eps, endpoint(a, yes, no))
+	}
+	return slice(name, discoveryv1.AddressTypeIPv4, eps...)
+}
+
+// freePort returns a port free on both 127.0.0.1 and 127.0.0.2, so two "pods" can
+// serve on the same port as Kubernetes peers do.
+func freePort(t *testing.T) int {
+	for range 20 {
+		l1, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l1.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", "127.0.0.2:"+strconv.Itoa(port))
+		l1.Close()
+		if err == nil {
+			l2.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free on both 127.0.0.1 and 127.0.0.2")
+	return 0
+}
+
+// rebuilds collects the rings a manager publishes.
+type rebuilds chan []string
+
+func (r rebuilds) option() Option {
+	return func(c *config) { c.onRebuild = func(p []string) { r <- p } }
+}
+
+func (r rebuilds) next(t *testing.T) []string {
+	t.Helper()
+	select {
+	case p := <-r:
+		return p
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ring rebuild within 10 s")
+		return nil
+	}
+}
+
+func withGracePeriod(d time.Duration) Option { return func(c *config) { c.gracePeriod = d } }
+
+func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
+	api := newFakeAPIServer(t, testNamespace, &streamFile{})
+	good := api.clientset()
+	cases := []struct {
+		name                     string
+		client                   any
+		service, namespace, self string
+		port                     int
+		opts                     []Option
+		want                     string
+	}{
+		{"nil client", nil, "cache", "shop", "10.0.0.1:8080", 8080, nil, "client is nil"},
+		{"fake clientset", fake.NewClientset(), "cache", "shop", "10.0.0.1:8080", 8080, nil, "no REST client"},
+		{"bad service", good, "Cache_1", "shop", "10.0.0.1:8080", 8080, nil, `service name "Cache_1"`},
+		{"empty namespace", good, "cache", "", "10.0.0.1:8080", 8080, nil, `namespace ""`},
+		{"port 0", good, "cache", "shop", "10.0.0.1:8080", 0, nil, "port 0"},
+		{"self is a name", good, "cache", "shop", "cache-0:8080", 8080, nil, "pod's IP"},
+		{"self port differs", good, "cache", "shop", "10.0.0.1:9090", 8080, nil, "has port 9090 but port is 8080"},
+		{"call timeout", good, "cache", "shop", "10.0.0.1:8080", 8080, []Option{WithCallTimeout(-1)}, "call timeout"},
+		{"message size", good, "cache", "shop", "10.0.0.1:8080", 8080, []Option{WithMaxMessageSize(0)}, "max message size"},
+		{"credentials on one side", good, "cache", "shop", "10.0.0.1:8080", 8080,
+			[]Option{WithTLS(nil, newTestPKI(t).clientTLS("cache", false))}, "without server credentials"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var client kubernetes.Interface
+			if tc.client != nil {
+				client = tc.client.(kubernetes.Interface)
+			}
+			opts := append([]Option{WithoutPeerPickerRegistration()}, tc.opts...)
+			m, err := NewPeersManager(t.Context(), client, tc.service, tc.namespace, tc.port, tc.self, opts...)
+			if err == nil {
+				m.Close()
+				t.Fatal("NewPeersManager succeeded; want an error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if len(api.lists()) != 0 {
+				t.Errorf("bad arguments must fail before any request; the API server saw %d", len(api.lists()))
+			}
+		})
+	}
+}
+
+// TestPeersServeEachOther: two pods on 127.0.0.1 and 127.0.0.2 with the same port,
+// each with a real gRPC server. Every key is answered, by its owner, through the
+// snapshot, the client and the owner's server.
+func TestPeersServeEachOther(t *testing.T) {
+	checkNoGoroutineLeaks(t)
+	port := freePort(t)
+	slices := readySlice("cache-x1", "127.0.0.1", "127.0.0.2")
+	var managers []*PeersManager
+	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+		api := newFakeAPIServer(t, testNamespace, &streamFile{lists: []answer{{status: 200, frames: []string{listFrame(t, 10, slices)}}}})
+		self := net.JoinHostPort(ip, strconv.Itoa(port))
+		m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, port, self,
+			WithoutPeerPickerRegistration())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		managers = append(managers, m)
+	}
+	for _, m := range managers {
+		waitConnected(t, m)
+	}
+	// One process plays both pods, so the group records which server loaded a key.
+	group := newTestGroup(t, func(ctx context.Context, key string, dest groupcache.Sink) error {
+		return dest.SetString("value of " + key)
+	})
+	owned := map[int]int{}
+	for i := range 200 {
+		key := fmt.Sprintf("key-%d", i)
+		for mi, m := range managers {
+			peer, remote := m.PickPeer(key)
+			if remote != (managers[1-mi].snap.Load().ring.owner(key) == managers[1-mi].snap.Load().self) {
+				t.Fatalf("key %s: the two pods disagree about its owner", key)
+			}
+			if !remote {
+				owned[mi]++
+				continue
+			}
+			if peer == nil {
+				t.Fatalf("PickPeer(%q) = (nil, true)", key)
+			}
+			var out groupcachepb.GetResponse
+			if err := peer.Get(t.Context(), getRequest(group.Name(), key), &out); err != nil {
+				t.Fatalf("Get(%q) from the owner: %v", key, err)
+			}
+			if string(out.Value) != "value of "+key {
+				t.Fatalf("Get(%q) = %q", key, out.Value)
+			}
+		}
+	}
+	if owned[0] < 60 || owned[1] < 60 {
+		t.Errorf("keys owned by each pod: %v; want a fair split of 200", owned)
+	}
+	for mi, m := range managers {
+		s := m.Stats()
+		if s.PeerRPCs != int64(200-owned[mi]) || s.ServerRequests != int64(200-owned[1-mi]) || s.PeerErrors != 0 {
+			t.Errorf("pod %d stats %+v; want %d peer RPCs and %d server requests", mi, s, 200-owned[mi], 200-owned[1-mi])
+		}
+	}
+}
+
+// TestClientLifecycle: a peer that leaves keeps its connection for the grace period
+// and gets it back if it returns in time; after the grace period it is closed, and a
+// peer that comes back later gets a new one.
+func TestClientLifecycle(t *testing.T) {
+	checkNoGoroutineLeaks(t)
+	live := make(chan string)
+	api := newFakeAPIServer(t, testNamespace, &streamFile{
+		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
+		watches: []answer{{status: 200, live: live}},
+	})
+	r := make(rebuilds, 10)
+	closed := make(chan string, 10)
+	grace := newManualClock(DefaultClientGracePeriod)
+	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+		WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()), r.option(), withClock(grace),
+		func(c *config) { c.onClientClosed = func(id string) { closed <- id } })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r.next(t)
+	first := m.clients["10.0.0.2:8080"].(*peerClient)
+
+	send := func(rv int, addrs ...string) []string {
+		live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", addrs...))
+		return r.next(t)
+	}
+	if got := send(11, "10.0.0.1"); !slices.Equal(got, []string{"10.0.0.1:8080"}) {
+		t.Fatalf("ring after the peer left = %v", got)
+	}
+	if first.conn.GetState() == connectivity.Shutdown {
+		t.Fatal("the connection closed at once; it must last the grace period")
+	}
+	send(12, "10.0.0.1", "10.0.0.2")
+	if again := m.clients["10.0.0.2:8080"]; again != first {
+		t.Fatal("a peer back within the grace period must get its connection back")
+	}
+	send(13, "10.0.0.1")
+	grace.fireAll() // the grace period ends
+	if id := <-closed; id != "10.0.0.2:8080" || first.conn.GetState() != connectivity.Shutdown {
+		t.Fatalf("closed %s, state %v; want 10.0.0.2:8080 shut down", id, first.conn.GetState())
+	}
+	send(14, "10.0.0.1", "10.0.0.2")
+	if again := m.clients["10.0.0.2:8080"]; again == first || again == nil {
+		t.Fatal("a peer back after the grace period must get a new connection")
+	}
+	peer, _ := m.snap.Load().pick(keyOwnedBy(t, m, "10.0.0.2:8080"))
+	if peer != m.clients["10.0.0.2:8080"] {
+		t.Fatal("the snapshot hands out a different client than the current one")
+	}
+}
+
+// waitConnected waits until every peer connection of m is ready.
+func waitConnected(t *testing.T, m *PeersManager) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, c := range m.clients {
+		conn := c.(*peerClient).conn
+		for state := conn.GetState(); state != connectivity.Ready; state = conn.GetState() {
+			if state == connectivity.Idle || state == connectivity.TransientFailure {
+				conn.Connect()
+			}
+			if !conn.WaitForStateChange(ctx, state) {
+				t.Fatalf("connection to %s not ready: %v", id, state)
+			}
+		}
+	}
+}
+
+// keyOwnedBy finds a key that id owns in m's ring.
+func keyOwnedBy(t *testing.T, m *PeersManager, id string) string {
+	s := m.snap.Load()
+	for i := range 10000 {
+		key := "k" + strconv.Itoa(i)
+		if o := s.ring.owner(key); o >= 0 && s.ring.members()[o] == id {
+			return key
+		}
+	}
+	t.Fatalf("no key owned by %s", id)
+	return ""
+}
+
+// TestPickPeerDuringSwaps: PickPeer from many goroutines while the ring changes never
+// returns (nil, true), and is race-free.
+func TestPickPeerDuringSwaps(t *testing.T) {
+	api := newFakeAPIServer(t, testNamespace, &streamFile{
+		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1"))}}},
+	})
+	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+		WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad sync.Once
+	var badKey string
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := strconv.Itoa(g) + "/" + strconv.Itoa(i)
+				if p, ok := m.PickPeer(key); ok && p == nil {
+					bad.Do(func() { badKey = key })
+				}
+			}
+		})
+	}
+	states := [][]string{{"10.0.0.1"}, {"10.0.0.1", "10.0.0.2", "10.0.0.3"}, {"10.0.0.2", "10.0.0.4"}}
+	for i := range 60 {
+		m.update(map[string]*discoveryv1.EndpointSlice{"x": readySlice("x", states[i%3]...)})
+	}
+	close(stop)
+	wg.Wait()
+	if badKey != "" {
+		t.Fatalf("PickPeer(%q) returned (nil, true)", badKey)
+	}
+	if s := m.Stats(); s.RingRebuilds < 60 {
+		t.Errorf("RingRebuilds = %d, want at least 60", s.RingRebuilds)
+	}
+}
+
+// TestCloseAndCancel: Close stops the server and every connection, is idempotent,
+// and leaves no goroutine; cancelling ctx does the same.
+func TestCloseAndCancel(t *testing.T) {
+	for _, how := range []string{"Close", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			checkNoGoroutineLeaks(t)
+			port := freePort(t)
+			api := newFakeAPIServer(t, testNamespace, &streamFile{
+				lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "127.0.0.1", "127.0.0.2"))}}},
+			})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			self := "127.0.0.1:" + strconv.Itoa(port)
+			m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, port, self)
+			if err != nil {
+				t.Fatal(err)
+			}
+			api.waitCaughtUp()
+			if conn, err := net.Dial("tcp", self); err != nil {
+				t.Fatalf("the manager does not serve on %s: %v", self, err)
+			} else {
+				conn.Close()
+			}
+			if how == "cancel" {
+				cancel()
+				<-m.done
+			}
+			for range 2 {
+				if err := m.Close(); err != nil {
+					t.Errorf("Close = %v", err)
+				}
+			}
+			if conn, err := net.Dial("tcp", self); err == nil {
+				conn.Close()
+				t.Errorf("still serving on %s after %s", self, how)
+			}
+			if len(m.clients) != 0 || len(m.retiring) != 0 {
+				t.Errorf("clients left open: %v %v", m.clients, m.retiring)
+			}
+		})
+	}
+}
+
+// TestRegistration: the first manager registers with groupcache; a second one in the
+// same process gets ErrAlreadyRegistered instead of groupcache's panic; once the first
+// is closed another may register. Groups route through the registered manager.
+func TestRegistration(t *testing.T) {
+	newManager := func(opts ...Option) (*PeersManager, error) {
+		api := newFakeAPIServer(t, testNamespace, &streamFile{
+			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
+		})
+		opts = append([]Option{WithGRPCServer(grpc.NewServer())}, opts...)
+		return NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
+	}
+	first, err := newManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newManager(); !errors.Is(err, ErrAlreadyRegistered) {
+		t.Fatalf("second manager: err = %v, want ErrAlreadyRegistered", err)
+	}
+	unregistered, err := newManager(WithoutPeerPickerRegistration())
+	if err != nil {
+		t.Fatalf("a manager without registration must coexist: %v", err)
+	}
+	unregistered.Close()
+
+	key := keyOwnedBy(t, first, "10.0.0.2:8080")
+	if p, ok := (forwardingPicker{}).PickPeer(key); !ok || p == nil {
+		t.Fatal("the registered picker does not route to the live manager")
+	}
+	first.Close()
+	if _, ok := (forwardingPicker{}).PickPeer(key); ok {
+		t.Fatal("a closed manager still routes keys")
+	}
+	third, err := newManager()
+	if err != nil {
+		t.Fatalf("after Close another manager must be able to register: %v", err)
+	}
+	third.Close()
+}
+
+// manualClock is the real clock, except that timers of one duration (the grace
+// period) fire only when the test says so.
+type manualClock struct {
+	realClock
+	manual time.Duration
+	mu     sync.Mutex
+	timers []*manualTimer
+}
+
+type manualTimer struct {
+	mu      sync.Mutex
+	f       func()
+	stopped bool
+}
+
+func (t *manualTimer) Stop() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	was := !t.stopped
+	t.stopped = true
+	return was
+}
+
+func (t *manualTimer) Reset(time.Duration) bool { panic("not used for grace timers") }
+
+func newManualClock(manual time.Duration) *manualClock { return &manualClock{manual: manual} }
+
+func (c *manualClock) AfterFunc(d time.Duration, f func()) timer {
+	if d != c.manual {
+		return time.AfterFunc(d, f)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &manualTimer{f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+// fireAll runs every pending manual timer that was not stopped.
+func (c *manualClock) fireAll() {
+	c.mu.Lock()
+	timers := c.timers
+	c.timers = nil
+	c.mu.Unlock()
+	for _, t := range timers {
+		if t.Stop() {
+			t.f()
+		}
+	}
+}
