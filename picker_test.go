@@ -598,7 +598,7 @@ func BenchmarkPickPeer(b *testing.B) {
 	for _, n := range pickerSizes {
 		var current atomic.Pointer[snapshot]
 		current.Store(testSnapshot(b, testPeers(n, 1), 0))
-		b.Run(fmt.Sprintf("ours/N=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("impl=ours/N=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			hits, i := 0, 0
 			for b.Loop() {
@@ -613,7 +613,7 @@ func BenchmarkPickPeer(b *testing.B) {
 	for _, n := range pickerSizes {
 		m := consistenthash.New(50, nil)
 		m.Add(testPeers(n, 1)...)
-		b.Run(fmt.Sprintf("consistenthash/N=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("impl=consistenthash/N=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			total, i := 0, 0
 			for b.Loop() {
@@ -630,7 +630,7 @@ func BenchmarkPickPeerParallel(b *testing.B) {
 	for _, n := range pickerSizes {
 		var current atomic.Pointer[snapshot]
 		current.Store(testSnapshot(b, testPeers(n, 1), 0))
-		b.Run(fmt.Sprintf("ours/N=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("impl=ours/N=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				hits, i := 0, 0
@@ -648,7 +648,7 @@ func BenchmarkPickPeerParallel(b *testing.B) {
 		m := consistenthash.New(50, nil)
 		m.Add(testPeers(n, 1)...)
 		var mu sync.Mutex // as groupcache's HTTPPool.PickPeer
-		b.Run(fmt.Sprintf("consistenthash/N=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("impl=consistenthash/N=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				total, i := 0, 0
@@ -667,7 +667,7 @@ func BenchmarkPickPeerParallel(b *testing.B) {
 func BenchmarkRebuild(b *testing.B) {
 	for _, n := range pickerSizes {
 		ids := testPeers(n, 1)
-		b.Run(fmt.Sprintf("ours/N=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("impl=ours/N=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := newRing(ids); err != nil {
@@ -678,7 +678,7 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 	for _, n := range pickerSizes {
 		ids := testPeers(n, 1)
-		b.Run(fmt.Sprintf("consistenthash/N=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("impl=consistenthash/N=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				consistenthash.New(50, nil).Add(ids...)

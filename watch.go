@@ -30,16 +30,18 @@ const (
 	// veryShortWatch: a watch that ends sooner than this without a single event counts
 	// as a failure, so a server that closes watches at once is not hammered.
 	veryShortWatch = time.Second
-	// maxEventBytes bounds one decoded watch event or list; a larger one is an error,
-	// not an unbounded allocation.
-	maxEventBytes = 64 << 20
 )
+
+// maxEventBytes bounds one decoded watch event or list; a larger one is an error, not
+// an unbounded allocation. The API server's own limit on an object is far smaller.
+// A variable only so that tests can lower it.
+var maxEventBytes = 64 << 20
 
 var (
 	errWatchIdle      = errors.New("watch received nothing within the idle timeout")
 	errWatchDeadline  = errors.New("watch outlived its timeoutSeconds; the server never ended it")
 	errVeryShortWatch = errors.New("watch ended at once without any event")
-	errEventTooLarge  = fmt.Errorf("watch event larger than %d bytes", maxEventBytes)
+	errEventTooLarge  = errors.New("watch event larger than the limit")
 )
 
 // sliceWatcher keeps the EndpointSlices of one Service with LIST and WATCH requests
@@ -92,7 +94,7 @@ func (w *sliceWatcher) initialList(ctx context.Context, timeout time.Duration) e
 		case ctx.Err() != nil || !w.cfg.clock.Now().Before(deadline):
 			return fmt.Errorf("API server not reachable within %v: %w", timeout, err)
 		}
-		d := min(w.backoff.failure(w.cfg.clock.Now()), deadline.Sub(w.cfg.clock.Now()))
+		d := min(w.delay(err), deadline.Sub(w.cfg.clock.Now()))
 		w.log.Warn("endpointslices list failed; retrying", "retryIn", d, "err", err)
 		select {
 		case <-ctx.Done():
@@ -147,7 +149,7 @@ func (w *sliceWatcher) doList(ctx context.Context, rv string) (*discoveryv1.Endp
 		return nil, err
 	}
 	defer body.Close()
-	data, err := io.ReadAll(io.LimitReader(body, maxEventBytes+1))
+	data, err := io.ReadAll(io.LimitReader(body, int64(maxEventBytes)+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading endpointslices list: %w", err)
 	}
@@ -209,10 +211,7 @@ func (w *sliceWatcher) run(ctx context.Context) {
 // retryAfter logs a failure and waits for the backoff delay, at least as long as the
 // server's Retry-After, or until ctx ends.
 func (w *sliceWatcher) retryAfter(ctx context.Context, err error, what string) {
-	d := w.backoff.failure(w.cfg.clock.Now())
-	if seconds, ok := apierrors.SuggestsClientDelay(err); ok && apierrors.IsTooManyRequests(err) {
-		d = max(d, time.Duration(seconds)*time.Second)
-	}
+	d := w.delay(err)
 	if ctx.Err() != nil {
 		return
 	}
@@ -221,6 +220,16 @@ func (w *sliceWatcher) retryAfter(ctx context.Context, err error, what string) {
 	case <-ctx.Done():
 	case <-w.cfg.clock.After(d):
 	}
+}
+
+// delay is the backoff after err: the next step of the schedule, and at least the
+// server's Retry-After on a 429.
+func (w *sliceWatcher) delay(err error) time.Duration {
+	d := w.backoff.failure(w.cfg.clock.Now())
+	if seconds, ok := apierrors.SuggestsClientDelay(err); ok && apierrors.IsTooManyRequests(err) {
+		d = max(d, time.Duration(seconds)*time.Second)
+	}
+	return d
 }
 
 // watch runs one WATCH from the last resourceVersion and applies its events. It

@@ -332,3 +332,16 @@ func (c *waitSignallingClock) After(d time.Duration) <-chan time.Time {
 	}
 	return time.After(d)
 }
+
+// TestOversizedEvent: an event larger than the limit fails the watch without being
+// applied; the client backs off and resumes from the last good resourceVersion.
+func TestOversizedEvent(t *testing.T) {
+	defer func(old int) { maxEventBytes = old }(maxEventBytes)
+	maxEventBytes = 4 << 10
+	m, api, clk := startFromStream(t, "oversized_event", "10.0.0.1:8080")
+	if got, want := m.Peers(), []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}; !slices.Equal(got, want) {
+		t.Errorf("peers = %v, want %v (the oversized slice must not be applied)", got, want)
+	}
+	wantWaits(t, clk, 1200*time.Millisecond)
+	watchRVs("1000", "1000", "1100")(t, m, api, clk)
+}
