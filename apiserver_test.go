@@ -20,7 +20,7 @@ import (
 // A stream file (testdata/streams/*.txt) is what an API server sends: a comment, then
 // sections "-- list --" or "-- watch --", each answering the next LIST or WATCH
 // request in order. Header words after the kind: status=N (an error answer whose body
-// is a Status), retry-after=N, end=hang (keep the watch open and silent until the
+// is a Status; status=0 sends nothing, not even headers), retry-after=N, end=hang (keep the watch open and silent until the
 // client leaves), flush=once (send the whole watch in one write; by default each
 // frame is flushed on its own).
 type streamFile struct {
@@ -154,6 +154,10 @@ func (f *fakeAPIServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		f.once.Do(func() { close(f.caughtUp) })
 		<-r.Context().Done() // hold it open, silent, until the client leaves
+		return
+	}
+	if a.status == 0 { // never answer
+		<-r.Context().Done()
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -27,6 +27,9 @@ const (
 	// clientDeadlineSlack is how long after its requested timeout a watch is abandoned
 	// by the client if the server has not ended it.
 	clientDeadlineSlack = 30 * time.Second
+	// listTimeout bounds one LIST request, so an API server that never answers
+	// cannot stall the loop.
+	listTimeout = time.Minute
 	// veryShortWatch: a watch that ends sooner than this without a single event counts
 	// as a failure, so a server that closes watches at once is not hammered.
 	veryShortWatch = time.Second
@@ -140,6 +143,8 @@ func (w *sliceWatcher) list(ctx context.Context) error {
 }
 
 func (w *sliceWatcher) doList(ctx context.Context, rv string) (*discoveryv1.EndpointSliceList, error) {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
 	req := w.request().Param("resourceVersion", rv)
 	if rv != "" && rv != "0" {
 		req = req.Param("resourceVersionMatch", string(metav1.ResourceVersionMatchNotOlderThan))
@@ -245,6 +250,9 @@ func (w *sliceWatcher) watch(ctx context.Context) (events int, err error) {
 		w.stats.watchRestarts.Add(1)
 	}
 	started := w.cfg.clock.Now()
+	// The idle timer also covers a server that accepts the request and never answers.
+	idleTimer := w.cfg.clock.AfterFunc(w.cfg.idleTimeout, func() { stopIdle(errWatchIdle) })
+	defer idleTimer.Stop()
 	body, err := w.request().
 		Param("watch", "true").
 		Param("resourceVersion", w.rv).
@@ -252,13 +260,14 @@ func (w *sliceWatcher) watch(ctx context.Context) (events int, err error) {
 		Param("timeoutSeconds", strconv.Itoa(int(timeout/time.Second))).
 		Stream(idle)
 	if err != nil {
+		if cause := context.Cause(idle); cause != nil {
+			return 0, cause
+		}
 		return 0, err
 	}
 	defer body.Close()
 	w.backoff.success(started)
-
-	idleTimer := w.cfg.clock.AfterFunc(w.cfg.idleTimeout, func() { stopIdle(errWatchIdle) })
-	defer idleTimer.Stop()
+	idleTimer.Reset(w.cfg.idleTimeout)
 
 	buffered := bufio.NewReaderSize(body, 64<<10)
 	limited := &limitedReader{r: buffered}

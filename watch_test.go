@@ -163,9 +163,16 @@ func TestReplayStreams(t *testing.T) {
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, ringRebuilds: 1},
 		{stream: "foreign_slices", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080"}, restarts: 1, ringRebuilds: 2},
+		{stream: "unanswered_watch", self: "10.0.0.1:8080", opts: []Option{WithWatchIdleTimeout(100 * time.Millisecond)},
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, 1200*time.Millisecond)
+				watchRVs("1000", "1000", "1100")(t, m, api, clk)
+			}},
 		{stream: "silent_stream", self: "10.0.0.1:8080", opts: []Option{WithWatchIdleTimeout(100 * time.Millisecond)},
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
 			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, 1200*time.Millisecond)
 				watchRVs("1000", "1000", "1100")(t, m, api, clk)
 			}},
 	}

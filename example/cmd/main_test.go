@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestExampleServes runs the example against an API server that lists one ready
+// endpoint, this pod, and checks /healthz, /get and /peers, then stops it with SIGTERM
+// as the kubelet would.
+func TestExampleServes(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/apis/discovery.k8s.io/v1/namespaces/demo/endpointslices" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.URL.Query().Get("watch") == "true" {
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
+		fmt.Fprint(w, `{"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":{"resourceVersion":"7"},
+			"items":[{"metadata":{"name":"demo-1","labels":{"kubernetes.io/service-name":"demo"}},
+			"addressType":"IPv4","endpoints":[{"addresses":["127.0.0.1"],"conditions":{"ready":true}}]}]}`)
+	}))
+	defer api.Close()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: %q}}]
+contexts: [{name: test, context: {cluster: test, user: test}}]
+users: [{name: test, user: {}}]
+current-context: test
+`, api.URL)), 0o600)
+
+	httpPort, grpcPort := freePort(t), freePort(t)
+	for k, v := range map[string]string{"POD_IP": "127.0.0.1", "POD_NAME": "demo-pod-1", "NAMESPACE": "demo",
+		"SERVICE_NAME": "demo", "GROUPCACHE_PORT": strconv.Itoa(grpcPort), "HTTP_PORT": strconv.Itoa(httpPort),
+		"KUBECONFIG": kubeconfig} {
+		t.Setenv(k, v)
+	}
+	done := make(chan error, 1)
+	go func() { done <- run(slog.New(slog.DiscardHandler)) }()
+
+	base := "http://127.0.0.1:" + strconv.Itoa(httpPort)
+	waitHealthy(t, base+"/healthz", done)
+
+	var got map[string]string
+	getJSON(t, base+"/get?key=hello", &got)
+	if got["key"] != "hello" || got["value"] != "value of hello" || got["loadedBy"] != "demo-pod-1" || got["servedBy"] != "demo-pod-1" {
+		t.Errorf("/get?key=hello = %v", got)
+	}
+	var peers struct {
+		Self  string
+		Peers []string
+	}
+	getJSON(t, base+"/peers", &peers)
+	if want := "127.0.0.1:" + strconv.Itoa(grpcPort); peers.Self != want || len(peers.Peers) != 1 || peers.Peers[0] != want {
+		t.Errorf("/peers = %+v, want self and ring [%s]", peers, want)
+	}
+	if resp, err := http.Get(base + "/get"); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("/get without a key: %v %v; want 400", resp, err)
+	}
+
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run after SIGTERM = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the example did not stop within 10 s of SIGTERM")
+	}
+}
+
+func TestExampleRequiresSettings(t *testing.T) {
+	t.Setenv("POD_IP", "")
+	if err := run(slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("run without POD_IP succeeded")
+	}
+}
+
+func waitHealthy(t *testing.T, url string, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the example stopped: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not healthy within 10 s: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a server that has no readiness signal
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %s", url, resp.Status, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v in %s", url, err, body)
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
