@@ -219,8 +219,9 @@ func (m *PeersManager) Stats() Stats {
 }
 
 // Close stops the watch, the gRPC server (gracefully, for at most a few seconds) and
-// every peer connection, and waits until all of it has stopped. It is safe to call
-// more than once and after ctx was cancelled; it always returns nil.
+// every peer connection, and waits until all of it has stopped. Afterwards PickPeer
+// returns (nil, false) for every key and Peers is empty. Close is safe to call more
+// than once and after ctx was cancelled; it always returns nil.
 func (m *PeersManager) Close() error {
 	m.cancel()
 	<-m.done
@@ -230,6 +231,7 @@ func (m *PeersManager) Close() error {
 // shutdown runs once the watch has ended.
 func (m *PeersManager) shutdown() {
 	unregisterPicker(m)
+	m.snap.Store(&snapshot{ring: emptyRing, self: -1}) // from now on every key is local
 	if m.server != nil {
 		m.server.stop(serverStopTimeout)
 	}

@@ -348,6 +348,8 @@ func TestCloseAndCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 			api.waitCaughtUp()
+			before := &PeersManager{}
+			before.snap.Store(m.snap.Load())
 			if conn, err := net.Dial("tcp", self); err != nil {
 				t.Fatalf("the manager does not serve on %s: %v", self, err)
 			} else {
@@ -368,6 +370,9 @@ func TestCloseAndCancel(t *testing.T) {
 			}
 			if len(m.clients) != 0 || len(m.retiring) != 0 {
 				t.Errorf("clients left open: %v %v", m.clients, m.retiring)
+			}
+			if p, ok := m.PickPeer(keyOwnedBy(t, before, "127.0.0.2:"+strconv.Itoa(port))); ok || p != nil || len(m.Peers()) != 0 {
+				t.Errorf("after %s PickPeer = (%v, %v) and Peers = %v; want every key local", how, p, ok, m.Peers())
 			}
 		})
 	}

@@ -83,8 +83,8 @@ func (w *sliceWatcher) selector() string {
 // initialList does the first LIST, retrying for at most timeout while the API server
 // cannot be reached. Errors that retrying cannot fix, such as 401 and 403, end it at
 // once.
-func (w *sliceWatcher) initialList(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout) // bounds a LIST that hangs
+func (w *sliceWatcher) initialList(parent context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(parent, timeout) // bounds a LIST that hangs
 	defer cancel()
 	deadline := w.cfg.clock.Now().Add(timeout)
 	for {
@@ -94,6 +94,8 @@ func (w *sliceWatcher) initialList(ctx context.Context, timeout time.Duration) e
 			return nil
 		case permanent(err):
 			return describe(err, w.namespace)
+		case parent.Err() != nil:
+			return context.Cause(parent)
 		case ctx.Err() != nil || !w.cfg.clock.Now().Before(deadline):
 			return fmt.Errorf("API server not reachable within %v: %w", timeout, err)
 		}
@@ -184,14 +186,14 @@ func (w *sliceWatcher) request() *rest.Request {
 // gone and backing off after failures. While the API server is unreachable or
 // forbids us, the last state stays in force.
 func (w *sliceWatcher) run(ctx context.Context) {
-	needList := false
+	needList, justListed := false, true // the first LIST was done by initialList
 	for ctx.Err() == nil {
 		if needList {
 			if err := w.list(ctx); err != nil {
 				w.retryAfter(ctx, err, "list")
 				continue
 			}
-			needList = false
+			needList, justListed = false, true
 		}
 		events, err := w.watch(ctx)
 		switch {
@@ -201,15 +203,17 @@ func (w *sliceWatcher) run(ctx context.Context) {
 			w.backoff.success(w.cfg.clock.Now()) // normal end: watch again at once
 		case isExpired(err):
 			// Our resourceVersion was compacted away: only a LIST can tell what we
-			// missed. A 410 right after a relist is a failure like any other.
+			// missed, so relist at once. A 410 straight after a LIST, though, is a
+			// failure like any other, or a lagging server would be relisted in a loop.
 			w.log.Info("watch expired, relisting", "resourceVersion", w.rv, "err", err)
 			needList, w.listRV = true, w.rv
-			if events == 0 {
+			if justListed && events == 0 {
 				w.retryAfter(ctx, err, "watch")
 			}
 		default:
 			w.retryAfter(ctx, err, "watch")
 		}
+		justListed = false
 	}
 }
 

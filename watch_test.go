@@ -102,8 +102,18 @@ func TestReplayStreams(t *testing.T) {
 				}
 			}},
 		{stream: "gone_at_watch_start", self: "10.0.0.1:8080",
-			peers: []string{"10.0.0.1:8080"}, relists: 1, restarts: 1, ringRebuilds: 2,
-			check: watchRVs("1000", "1600")},
+			peers: []string{"10.0.0.1:8080"}, relists: 1, restarts: 2, ringRebuilds: 2,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				watchRVs("1000", "1200", "1600")(t, m, api, clk)
+				listRVs("", "1200")(t, m, api, clk)
+				wantWaits(t, clk) // no backoff: the 410 came after a healthy watch
+			}},
+		{stream: "expired_right_after_list", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, relists: 1, restarts: 1, ringRebuilds: 1,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, 1200*time.Millisecond)
+				watchRVs("1000", "1600")(t, m, api, clk)
+			}},
 		{stream: "relist_expired_falls_back", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, relists: 1, restarts: 1, ringRebuilds: 1,
 			check: listRVs("", "1000", "")},
@@ -277,28 +287,24 @@ func TestCancelDuringBackoff(t *testing.T) {
 	}
 }
 
+// watchRVs and listRVs check the resourceVersion of each WATCH or LIST request, in order.
 func watchRVs(want ...string) func(*testing.T, *PeersManager, *fakeAPIServer, *fakeClock) {
-	return func(t *testing.T, _ *PeersManager, api *fakeAPIServer, _ *fakeClock) {
-		t.Helper()
-		var got []string
-		for _, q := range api.watches() {
-			got = append(got, q.Get("resourceVersion"))
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("watch resourceVersions = %q; want %q", got, want)
-		}
-	}
+	return requestRVs("watch", want)
 }
 
 func listRVs(want ...string) func(*testing.T, *PeersManager, *fakeAPIServer, *fakeClock) {
+	return requestRVs("list", want)
+}
+
+func requestRVs(kind string, want []string) func(*testing.T, *PeersManager, *fakeAPIServer, *fakeClock) {
 	return func(t *testing.T, _ *PeersManager, api *fakeAPIServer, _ *fakeClock) {
 		t.Helper()
 		var got []string
-		for _, q := range api.lists() {
+		for _, q := range api.queries(kind == "watch") {
 			got = append(got, q.Get("resourceVersion"))
 		}
 		if !slices.Equal(got, want) {
-			t.Errorf("list resourceVersions = %q; want %q", got, want)
+			t.Errorf("%s resourceVersions = %q; want %q", kind, got, want)
 		}
 	}
 }
