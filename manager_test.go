@@ -467,3 +467,85 @@ func (c *manualClock) fireAll() {
 		}
 	}
 }
+
+// TestReadinessAndGracefulDelete follows one pod through a readiness flip and a
+// graceful delete, one event at a time: it leaves the ring when it turns not ready,
+// comes back when ready again, and leaves at the first terminating update, before its
+// endpoint is removed.
+func TestReadinessAndGracefulDelete(t *testing.T) {
+	live := make(chan string)
+	api := newFakeAPIServer(t, testNamespace, &streamFile{
+		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2", "10.0.0.3"))}}},
+		watches: []answer{{status: 200, live: live}},
+	})
+	r := make(rebuilds, 10)
+	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+		WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()), r.option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r.next(t)
+	ready, notReady := endpoint("10.0.0.3", yes, no), endpoint("10.0.0.3", no, no)
+	terminating := discoveryv1.Endpoint{Addresses: []string{"10.0.0.3"},
+		Conditions: discoveryv1.EndpointConditions{Ready: no, Serving: yes, Terminating: yes}}
+	others := []discoveryv1.Endpoint{endpoint("10.0.0.1", yes, no), endpoint("10.0.0.2", yes, no)}
+	steps := []struct {
+		name string
+		eps  []discoveryv1.Endpoint
+		want []string
+	}{
+		{"readiness probe fails", append(slices.Clone(others), notReady), []string{"10.0.0.1:8080", "10.0.0.2:8080"}},
+		{"readiness probe passes", append(slices.Clone(others), ready), []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}},
+		{"pod deleted: terminating", append(slices.Clone(others), terminating), []string{"10.0.0.1:8080", "10.0.0.2:8080"}},
+	}
+	for i, step := range steps {
+		live <- eventFrame(t, "MODIFIED", 11+i, slice("x", discoveryv1.AddressTypeIPv4, step.eps...))
+		if got := r.next(t); !slices.Equal(got, step.want) {
+			t.Fatalf("%s: ring %v, want %v", step.name, got, step.want)
+		}
+	}
+	// The endpoint finally goes: the ring is already right, so nothing is rebuilt.
+	live <- eventFrame(t, "MODIFIED", 20, slice("x", discoveryv1.AddressTypeIPv4, others...))
+	live <- eventFrame(t, "MODIFIED", 21, slice("x", discoveryv1.AddressTypeIPv4, append(slices.Clone(others), ready)...))
+	if got := r.next(t); !slices.Equal(got, []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}) {
+		t.Fatalf("ring after the endpoint was removed and re-added: %v (an extra rebuild for the removal?)", got)
+	}
+}
+
+// TestAPIServerGoneKeepsPeers: the API server disappears mid-watch. The manager backs
+// off (connection refused), keeps its peers and keeps routing keys.
+func TestAPIServerGoneKeepsPeers(t *testing.T) {
+	api := newFakeAPIServer(t, testNamespace, &streamFile{
+		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
+	})
+	clk := &waitSignallingClock{waiting: make(chan time.Duration, 1)}
+	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+		WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()), withClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	api.waitCaughtUp()
+	key := keyOwnedBy(t, m, "10.0.0.2:8080")
+	lastSync := m.Stats().LastSync
+	api.srv.CloseClientConnections()
+	api.srv.Close()
+	select {
+	case d := <-clk.waiting:
+		if d < backoffInitial || d >= 2*backoffInitial {
+			t.Errorf("first backoff %v, want [%v, %v)", d, backoffInitial, 2*backoffInitial)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no backoff within 10 s of the API server going away")
+	}
+	if got := m.Peers(); !slices.Equal(got, []string{"10.0.0.1:8080", "10.0.0.2:8080"}) {
+		t.Errorf("peers during the outage = %v", got)
+	}
+	if p, ok := m.PickPeer(key); !ok || p == nil {
+		t.Error("keys are no longer routed to the known peer during the outage")
+	}
+	if s := m.Stats(); !s.LastSync.Equal(lastSync) {
+		t.Errorf("LastSync moved during the outage: %v -> %v", lastSync, s.LastSync)
+	}
+}
