@@ -201,6 +201,12 @@ func (w *sliceWatcher) run(ctx context.Context) {
 			return
 		case err == nil:
 			w.backoff.success(w.cfg.clock.Now()) // normal end: watch again at once
+		case errors.Is(err, errWatchIdle):
+			// Our own timeout on a silent stream. Resume at once from the last
+			// resourceVersion: a server that is gone is still asked only once per idle
+			// timeout, while backing off would leave a quiet but healthy Service
+			// unwatched (servers without periodic bookmarks send nothing for minutes).
+			w.log.Info("endpointslices watch silent for the idle timeout; resuming", "resourceVersion", w.rv)
 		case isExpired(err):
 			// Our resourceVersion was compacted away: only a LIST can tell what we
 			// missed, so relist at once. A 410 straight after a LIST, though, is a
