@@ -92,7 +92,7 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 			opt(cfg)
 		}
 	}
-	selfAddr, rc, err := validate(client, serviceName, namespace, port, self, cfg)
+	selfAddr, rc, err := validate(ctx, client, serviceName, namespace, port, self, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -134,10 +134,13 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 	return m, nil
 }
 
-func validate(client kubernetes.Interface, serviceName, namespace string, port int, self string,
+func validate(ctx context.Context, client kubernetes.Interface, serviceName, namespace string, port int, self string,
 	cfg *config) (netip.AddrPort, rest.Interface, error) {
 	fail := func(format string, args ...any) (netip.AddrPort, rest.Interface, error) {
 		return netip.AddrPort{}, nil, fmt.Errorf("groupcache-k8s: "+format, args...)
+	}
+	if ctx == nil {
+		return fail("ctx is nil; pass context.Background() for a manager that lives until Close")
 	}
 	if client == nil || reflect.ValueOf(client).Kind() == reflect.Pointer && reflect.ValueOf(client).IsNil() {
 		return fail("client is nil")

@@ -94,6 +94,9 @@ func (r rebuilds) next(t *testing.T) []string {
 
 func withGracePeriod(d time.Duration) Option { return func(c *config) { c.gracePeriod = d } }
 
+// nilContext in a case's options makes the case pass a nil ctx.
+var nilContext Option
+
 func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
 	good := api.clientset()
@@ -106,6 +109,7 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 		want                     string
 	}{
 		{"nil client", nil, "cache", "shop", "10.0.0.1:8080", 8080, nil, "client is nil"},
+		{"nil context", good, "cache", "shop", "10.0.0.1:8080", 8080, []Option{nilContext}, "ctx is nil"},
 		{"fake clientset", fake.NewClientset(), "cache", "shop", "10.0.0.1:8080", 8080, nil, "no REST client"},
 		{"bad service", good, "Cache_1", "shop", "10.0.0.1:8080", 8080, nil, `service name "Cache_1"`},
 		{"empty namespace", good, "cache", "", "10.0.0.1:8080", 8080, nil, `namespace ""`},
@@ -123,8 +127,12 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 			if tc.client != nil {
 				client = tc.client.(kubernetes.Interface)
 			}
+			ctx := t.Context()
+			if slices.ContainsFunc(tc.opts, func(o Option) bool { return o == nil }) {
+				ctx = nil // the bad argument under test
+			}
 			opts := append([]Option{WithoutPeerPickerRegistration()}, tc.opts...)
-			m, err := NewPeersManager(t.Context(), client, tc.service, tc.namespace, tc.port, tc.self, opts...)
+			m, err := NewPeersManager(ctx, client, tc.service, tc.namespace, tc.port, tc.self, opts...)
 			if err == nil {
 				m.Close()
 				t.Fatal("NewPeersManager succeeded; want an error")
@@ -343,7 +351,9 @@ func TestCloseAndCancel(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			self := "127.0.0.1:" + strconv.Itoa(port)
-			m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, port, self)
+			// nil gRPC options are dropped, not handed to grpc (which would panic).
+			m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, port, self,
+				WithDialOptions(nil), WithServerOptions(nil))
 			if err != nil {
 				t.Fatal(err)
 			}

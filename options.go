@@ -71,13 +71,24 @@ func defaultConfig() *config {
 // WithDialOptions adds gRPC dial options used for every peer connection, after the
 // library's own (so a later transport-credentials option here wins).
 func WithDialOptions(opts ...grpc.DialOption) Option {
-	return func(c *config) { c.dialOptions = append(c.dialOptions, opts...) }
+	return func(c *config) { c.dialOptions = appendNonNil(c.dialOptions, opts) }
 }
 
 // WithServerOptions adds gRPC server options, such as interceptors or keepalive
 // policies, to the server the manager starts. They have no effect with WithGRPCServer.
 func WithServerOptions(opts ...grpc.ServerOption) Option {
-	return func(c *config) { c.serverOptions = append(c.serverOptions, opts...) }
+	return func(c *config) { c.serverOptions = appendNonNil(c.serverOptions, opts) }
+}
+
+// appendNonNil appends the options that are not nil: grpc would panic on a nil one.
+func appendNonNil[T comparable](to, opts []T) []T {
+	var zero T
+	for _, o := range opts {
+		if o != zero {
+			to = append(to, o)
+		}
+	}
+	return to
 }
 
 // WithTransportCredentials secures peer traffic: server protects the manager's gRPC
