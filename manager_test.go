@@ -120,6 +120,9 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 		{"message size", good, "cache", "shop", "10.0.0.1:8080", 8080, []Option{WithMaxMessageSize(0)}, "max message size"},
 		{"credentials on one side", good, "cache", "shop", "10.0.0.1:8080", 8080,
 			[]Option{WithTLS(nil, newTestPKI(t).clientTLS("cache", false))}, "without server credentials"},
+		{"credentials twice", good, "cache", "shop", "10.0.0.1:8080", 8080,
+			[]Option{WithTLS(newTestPKI(t).serverTLS(false), newTestPKI(t).clientTLS("cache", false)),
+				WithTransportCredentials(nil, nil)}, "more than once"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,6 +37,7 @@ type config struct {
 	clientCreds    credentials.TransportCredentials
 	serverCreds    credentials.TransportCredentials
 	credsSet       bool
+	credsTwice     bool // WithTLS or WithTransportCredentials given more than once
 	callTimeout    time.Duration
 	maxMessageSize int
 	logger         *slog.Logger
@@ -97,6 +98,7 @@ func appendNonNil[T comparable](to, opts []T) []T {
 // Without this option (or WithTLS) both sides are insecure.
 func WithTransportCredentials(server, client credentials.TransportCredentials) Option {
 	return func(c *config) {
+		c.credsTwice = c.credsSet
 		c.serverCreds, c.clientCreds, c.credsSet = server, client, true
 	}
 }
@@ -106,6 +108,7 @@ func WithTransportCredentials(server, client credentials.TransportCredentials) O
 // client.ServerName to a name the peers' certificates carry.
 func WithTLS(server, client *tls.Config) Option {
 	return func(c *config) {
+		c.credsTwice = c.credsSet
 		c.serverCreds, c.clientCreds, c.credsSet = nil, nil, true
 		if server != nil {
 			c.serverCreds = credentials.NewTLS(server)

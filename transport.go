@@ -40,6 +40,9 @@ func (c *config) transportCredentials() (server, client credentials.TransportCre
 	}
 	server, client = c.serverCreds, c.clientCreds
 	switch {
+	case c.credsTwice:
+		return nil, nil, errors.New("groupcache-k8s: WithTLS or WithTransportCredentials was given more than once; " +
+			"give the credentials of both sides in one option")
 	case server == nil && client == nil:
 		return nil, nil, errors.New("groupcache-k8s: WithTLS or WithTransportCredentials was given no credentials; " +
 			"pass both the server and the client side, or leave the option out for an insecure transport")
