@@ -30,7 +30,7 @@ func newPeerSet(service string, self netip.AddrPort) peerSet {
 func (p peerSet) ids(all map[string]*discoveryv1.EndpointSlice) []string {
 	members := make(map[netip.Addr]bool) // address -> usable
 	for _, s := range all {
-		if s.AddressType != p.family || s.Labels[discoveryv1.LabelServiceName] != p.service {
+		if !p.counts(s) {
 			continue
 		}
 		for i := range s.Endpoints {
@@ -55,10 +55,15 @@ func (p peerSet) ids(all map[string]*discoveryv1.EndpointSlice) []string {
 	return ids
 }
 
+// counts reports whether a slice belongs to the Service and to self's address family.
+func (p peerSet) counts(s *discoveryv1.EndpointSlice) bool {
+	return s.AddressType == p.family && s.Labels[discoveryv1.LabelServiceName] == p.service
+}
+
 // selfTerminating reports whether some slice shows self's endpoint as terminating.
 func (p peerSet) selfTerminating(all map[string]*discoveryv1.EndpointSlice) bool {
 	for _, s := range all {
-		if s.AddressType != p.family || s.Labels[discoveryv1.LabelServiceName] != p.service {
+		if !p.counts(s) {
 			continue
 		}
 		for i := range s.Endpoints {

@@ -101,10 +101,7 @@ func (w *sliceWatcher) initialList(parent context.Context, timeout time.Duration
 		}
 		d := min(w.delay(err), deadline.Sub(w.cfg.clock.Now()))
 		w.log.Warn("endpointslices list failed; retrying", "retryIn", d, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-w.cfg.clock.After(d):
-		}
+		w.sleep(ctx, d)
 	}
 }
 
@@ -231,6 +228,11 @@ func (w *sliceWatcher) retryAfter(ctx context.Context, err error, what string) {
 		return
 	}
 	w.log.Warn("endpointslices "+what+" failed; keeping the last known peers", "retryIn", d, "err", describe(err, w.namespace))
+	w.sleep(ctx, d)
+}
+
+// sleep waits for d, or until ctx ends.
+func (w *sliceWatcher) sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-w.cfg.clock.After(d):
