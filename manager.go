@@ -210,6 +210,16 @@ func (m *PeersManager) PickPeer(key string) (groupcache.ProtoGetter, bool) {
 	return m.snap.Load().pick(key)
 }
 
+// Owner returns the peer that owns key in the current ring ("ip:port", possibly this
+// pod's own address), or "" when the ring is empty. PickPeer routes by the same ring.
+func (m *PeersManager) Owner(key string) string {
+	r := m.snap.Load().ring
+	if i := r.owner(key); i >= 0 {
+		return r.members()[i]
+	}
+	return ""
+}
+
 // Peers returns the current ring members, sorted, self included (unless this pod's
 // endpoint is terminating).
 func (m *PeersManager) Peers() []string {

@@ -184,6 +184,9 @@ func TestPeersServeEachOther(t *testing.T) {
 			if remote != (managers[1-mi].snap.Load().ring.owner(key) == managers[1-mi].snap.Load().self) {
 				t.Fatalf("key %s: the two pods disagree about its owner", key)
 			}
+			if owner := m.Owner(key); (owner == m.self) == remote || owner != managers[1-mi].Owner(key) {
+				t.Fatalf("Owner(%q) = %q on pod %d, %q on the other, PickPeer remote = %v", key, owner, mi, managers[1-mi].Owner(key), remote)
+			}
 			if !remote {
 				owned[mi]++
 				continue
@@ -384,8 +387,8 @@ func TestCloseAndCancel(t *testing.T) {
 			if len(m.clients) != 0 || len(m.retiring) != 0 {
 				t.Errorf("clients left open: %v %v", m.clients, m.retiring)
 			}
-			if p, ok := m.PickPeer(keyOwnedBy(t, before, "127.0.0.2:"+strconv.Itoa(port))); ok || p != nil || len(m.Peers()) != 0 {
-				t.Errorf("after %s PickPeer = (%v, %v) and Peers = %v; want every key local", how, p, ok, m.Peers())
+			if p, ok := m.PickPeer(keyOwnedBy(t, before, "127.0.0.2:"+strconv.Itoa(port))); ok || p != nil || len(m.Peers()) != 0 || m.Owner("k") != "" {
+				t.Errorf("after %s PickPeer = (%v, %v), Peers = %v, Owner = %q; want every key local", how, p, ok, m.Peers(), m.Owner("k"))
 			}
 		})
 	}

@@ -11,10 +11,20 @@
 //	GROUPCACHE_PORT  the gRPC port peers use; default 8081
 //	HTTP_PORT        the HTTP port; default 8080
 //	KUBECONFIG       a kubeconfig file, for running outside a cluster; default in-cluster config
+//	LOG_FORMAT       "json" for JSON logs; default text
+//	WATCH_IDLE_TIMEOUT  how long a silent watch may stay open (k8s.WithWatchIdleTimeout); default 90s
+//	TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE
+//	                 mutual TLS between pods: this pod's certificate and key, and the CA that
+//	                 signs every pod's certificate; default plaintext
+//
+// Endpoints: /get?key=K (the value, the pod that loaded it and the owner's address), /peers (the ring and the manager's Stats), /stats (the group's and
+// the manager's counters) and /healthz.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +46,11 @@ import (
 )
 
 func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	if os.Getenv("LOG_FORMAT") == "json" {
+		handler = slog.NewJSONHandler(os.Stderr, nil)
+	}
+	logger := slog.New(handler)
 	if err := run(logger); err != nil {
 		logger.Error("example stopped", "err", err)
 		os.Exit(1)
@@ -106,9 +120,12 @@ func run(logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
+	opts, err := managerOptions(logger)
+	if err != nil {
+		return err
+	}
 	self := net.JoinHostPort(s.podIP, strconv.Itoa(s.groupcachePort))
-	m, err := k8s.NewPeersManager(ctx, client, s.service, s.namespace, s.groupcachePort, self,
-		k8s.WithLogger(logger))
+	m, err := k8s.NewPeersManager(ctx, client, s.service, s.namespace, s.groupcachePort, self, opts...)
 	if err != nil {
 		return err
 	}
@@ -133,10 +150,19 @@ func run(logger *slog.Logger) error {
 			return
 		}
 		loadedBy, value, _ := strings.Cut(data, "\n")
-		writeJSON(w, map[string]string{"key": key, "value": value, "loadedBy": loadedBy, "servedBy": s.podName})
+		writeJSON(w, map[string]string{"key": key, "value": value, "loadedBy": loadedBy, "servedBy": s.podName,
+			"owner": m.Owner(key)})
 	})
 	mux.HandleFunc("GET /peers", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"self": self, "peers": m.Peers(), "stats": m.Stats()})
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		g := &group.Stats
+		writeJSON(w, map[string]any{"peers": m.Stats(), "group": map[string]int64{
+			"Gets": g.Gets.Get(), "CacheHits": g.CacheHits.Get(), "PeerLoads": g.PeerLoads.Get(),
+			"PeerErrors": g.PeerErrors.Get(), "Loads": g.Loads.Get(), "LocalLoads": g.LocalLoads.Get(),
+			"ServerRequests": g.ServerRequests.Get(),
+		}})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 
@@ -153,6 +179,38 @@ func run(logger *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// managerOptions turns the optional settings into the peers manager's options.
+func managerOptions(logger *slog.Logger) ([]k8s.Option, error) {
+	opts := []k8s.Option{k8s.WithLogger(logger)}
+	if v := os.Getenv("WATCH_IDLE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("WATCH_IDLE_TIMEOUT=%q: %v", v, err)
+		}
+		opts = append(opts, k8s.WithWatchIdleTimeout(d))
+	}
+	certFile, keyFile, caFile := os.Getenv("TLS_CERT_FILE"), os.Getenv("TLS_KEY_FILE"), os.Getenv("TLS_CA_FILE")
+	if certFile == "" && keyFile == "" && caFile == "" {
+		return opts, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS_CERT_FILE, TLS_KEY_FILE: %v", err)
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS_CA_FILE: %v", err)
+	}
+	cas := x509.NewCertPool()
+	if !cas.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("TLS_CA_FILE=%q holds no PEM certificate", caFile)
+	}
+	server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: cas,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13}
+	client := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: cas, MinVersion: tls.VersionTLS13}
+	return append(opts, k8s.WithTLS(server, client)), nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -59,7 +60,8 @@ current-context: test
 
 	var got map[string]string
 	getJSON(t, base+"/get?key=hello", &got)
-	if got["key"] != "hello" || got["value"] != "value of hello" || got["loadedBy"] != "demo-pod-1" || got["servedBy"] != "demo-pod-1" {
+	if got["key"] != "hello" || got["value"] != "value of hello" || got["loadedBy"] != "demo-pod-1" || got["servedBy"] != "demo-pod-1" ||
+		got["owner"] != "127.0.0.1:"+strconv.Itoa(grpcPort) {
 		t.Errorf("/get?key=hello = %v", got)
 	}
 	var peers struct {
@@ -69,6 +71,14 @@ current-context: test
 	getJSON(t, base+"/peers", &peers)
 	if want := "127.0.0.1:" + strconv.Itoa(grpcPort); peers.Self != want || len(peers.Peers) != 1 || peers.Peers[0] != want {
 		t.Errorf("/peers = %+v, want self and ring [%s]", peers, want)
+	}
+	var stats struct {
+		Group map[string]int64
+		Peers struct{ Peers int }
+	}
+	getJSON(t, base+"/stats", &stats)
+	if stats.Group["Gets"] != 1 || stats.Group["LocalLoads"] != 1 || stats.Peers.Peers != 1 {
+		t.Errorf("/stats = %+v, want one get, one local load, one peer", stats)
 	}
 	if resp, err := http.Get(base + "/get"); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("/get without a key: %v %v; want 400", resp, err)
@@ -89,6 +99,20 @@ func TestExampleRequiresSettings(t *testing.T) {
 	t.Setenv("POD_IP", "")
 	if err := run(slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("run without POD_IP succeeded")
+	}
+}
+
+func TestExampleRejectsBadOptionalSettings(t *testing.T) {
+	for _, env := range [][2]string{
+		{"WATCH_IDLE_TIMEOUT", "soon"},
+		{"TLS_CERT_FILE", "/nonexistent.crt"},
+	} {
+		t.Run(env[0], func(t *testing.T) {
+			t.Setenv(env[0], env[1])
+			if _, err := managerOptions(slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), env[0]) {
+				t.Errorf("managerOptions with %s=%q: err = %v, want one naming %s", env[0], env[1], err, env[0])
+			}
+		})
 	}
 }
 
