@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/groupcache-k8s/k8s/e2e/testbed"
+)
+
+// convergeTimeout bounds every wait for the rings to settle. Convergence normally takes
+// milliseconds; the bound is generous for a loaded 2-core machine and for the library's
+// backoff after an API server outage.
+const convergeTimeout = 90 * time.Second
+
+var namespaceSeq atomic.Int64
+
+// newApp creates the example's objects in a namespace named after the test.
+func newApp(t *testing.T, opts testbed.AppOptions) *testbed.App {
+	t.Helper()
+	name := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	name = fmt.Sprintf("%s-%d", strings.Trim(name, "-"), namespaceSeq.Add(1))
+	app, err := cluster.NewApp(t.Context(), name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// startPod starts one pod and stops its process when the test ends; on failure it prints the
+// pod's log.
+func startPod(t *testing.T, app *testbed.App, name string, opts testbed.PodOptions) *testbed.Pod {
+	t.Helper()
+	pod, err := app.StartPod(t.Context(), name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pod.Stop()
+		if t.Failed() {
+			t.Logf("log of pod %s:\n%s", pod.Name, pod.Log(30))
+		}
+	})
+	return pod
+}
+
+// startPods starts n pods named pod-<first>..; with no options.
+func startPods(t *testing.T, app *testbed.App, first, n int) []*testbed.Pod {
+	t.Helper()
+	var pods []*testbed.Pod
+	for i := first; i < first+n; i++ {
+		pods = append(pods, startPod(t, app, fmt.Sprintf("pod-%d", i), testbed.PodOptions{}))
+	}
+	return pods
+}
+
+// addrs returns the pods' peer ids.
+func addrs(pods []*testbed.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, p.GroupcacheAddr())
+	}
+	return out
+}
+
+// waitRings waits until every pod in on holds exactly the peers of members, and returns the
+// time the last of them got there.
+func waitRings(t *testing.T, on, members []*testbed.Pod) time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), convergeTimeout)
+	defer cancel()
+	var last time.Time
+	for _, p := range on {
+		at, err := p.WaitRing(ctx, addrs(members)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last
+}
+
+// getAll requests every key through the pods round-robin, eight at a time, and checks each
+// value; it returns the owner each serving pod reported, by key.
+func getAll(t *testing.T, pods []*testbed.Pod, keys []string) map[string]testbed.GetResult {
+	t.Helper()
+	results := make([]testbed.GetResult, len(keys))
+	errs := make(chan error, len(keys))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, key := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r, err := pods[i%len(pods)].Get(t.Context(), key)
+			if err == nil && r.Value != "value of "+key {
+				err = fmt.Errorf("Get(%q) through %s = %q", key, pods[i%len(pods)].Name, r.Value)
+			}
+			results[i] = r
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	byKey := map[string]testbed.GetResult{}
+	for i, key := range keys {
+		byKey[key] = results[i]
+	}
+	return byKey
+}
+
+func keysN(prefix string, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return keys
+}
+
+func stats(t *testing.T, p *testbed.Pod) testbed.Stats {
+	t.Helper()
+	s, err := p.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -1,0 +1,136 @@
+package testbed
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Binaries are the paths of the programs the test bed runs.
+type Binaries struct {
+	Etcd, APIServer, ControllerManager string
+	// Example is example/cmd from the root module, built with the race detector: each pod runs it.
+	Example string
+}
+
+// component is one control-plane program built from a module under e2e/controlplane.
+type component struct {
+	name, version string
+	module, pkg   string // module directory relative to the e2e module, and package inside it
+	firstBuild    string // what a first build costs, shown while it runs
+}
+
+var components = []component{
+	{"etcd", "etcd v3.6.16", "controlplane/etcd", ".", "about 3 minutes"},
+	{"kube-apiserver", "kubernetes v1.37.2", "controlplane/kube", "./kube-apiserver", "about 5 minutes"},
+	{"kube-controller-manager", "kubernetes v1.37.2", "controlplane/kube", "./kube-controller-manager", "about 2 minutes"},
+}
+
+// E2EDir is the directory of the e2e module.
+func E2EDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		panic("testbed: cannot locate its own source")
+	}
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// RootDir is the directory of the library's root module.
+func RootDir() string { return filepath.Dir(E2EDir()) }
+
+// Build builds the control plane, or finds it in the cache, and the example pod binary into
+// tmpDir. It prints one progress line per step to progress. It needs the module proxy, so it
+// runs before the test bed enters its network namespace.
+func Build(ctx context.Context, tmpDir string, progress io.Writer) (Binaries, error) {
+	var bins Binaries
+	cacheRoot, err := os.UserCacheDir()
+	if err != nil {
+		return bins, err
+	}
+	cacheRoot = filepath.Join(cacheRoot, "groupcache-k8s-e2e")
+	goVersion, err := goEnv(ctx, "GOVERSION")
+	if err != nil {
+		return bins, err
+	}
+	paths := map[string]string{}
+	for _, c := range components {
+		if paths[c.name], err = buildCached(ctx, c, cacheRoot, goVersion, progress); err != nil {
+			return bins, err
+		}
+	}
+	bins.Etcd, bins.APIServer, bins.ControllerManager = paths["etcd"], paths["kube-apiserver"], paths["kube-controller-manager"]
+
+	bins.Example = filepath.Join(tmpDir, "example")
+	start := time.Now()
+	fmt.Fprintf(progress, "testbed: building example/cmd with -race ...\n")
+	if err := goBuild(ctx, RootDir(), "./example/cmd", bins.Example, "-race"); err != nil {
+		return bins, err
+	}
+	fmt.Fprintf(progress, "testbed: built example/cmd in %s\n", since(start))
+	return bins, nil
+}
+
+// buildCached returns the cached binary of c, building it first if this version has never
+// been built. The cache key covers the module's go.mod, go.sum and main package, and the Go
+// version, so a version bump rebuilds and nothing else does.
+func buildCached(ctx context.Context, c component, cacheRoot, goVersion string, progress io.Writer) (string, error) {
+	modDir := filepath.Join(E2EDir(), c.module)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s/%s %s\n", goVersion, runtime.GOOS, runtime.GOARCH, c.pkg)
+	for _, f := range []string{"go.mod", "go.sum", filepath.Join(c.pkg, "main.go")} {
+		data, err := os.ReadFile(filepath.Join(modDir, f))
+		if err != nil {
+			return "", err
+		}
+		h.Write(data)
+	}
+	dir := filepath.Join(cacheRoot, c.name+"-"+hex.EncodeToString(h.Sum(nil))[:16])
+	bin := filepath.Join(dir, c.name)
+	if _, err := os.Stat(bin); err == nil {
+		fmt.Fprintf(progress, "testbed: %s (%s): cached\n", c.name, c.version)
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	start := time.Now()
+	fmt.Fprintf(progress, "testbed: building %s (%s) from the module proxy; the first build takes %s ...\n",
+		c.name, c.version, c.firstBuild)
+	tmp := bin + ".tmp"
+	if err := goBuild(ctx, modDir, c.pkg, tmp); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, bin); err != nil { // atomic: a half-built binary is never cached
+		return "", err
+	}
+	fmt.Fprintf(progress, "testbed: built %s in %s\n", c.name, since(start))
+	return bin, nil
+}
+
+func goBuild(ctx context.Context, dir, pkg, out string, flags ...string) error {
+	args := append([]string{"build", "-o", out}, flags...)
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
+	cmd.Dir = dir
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s in %s: %v\n%s", pkg, dir, err, output)
+	}
+	return nil
+}
+
+func goEnv(ctx context.Context, name string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", name).Output()
+	if err != nil {
+		return "", fmt.Errorf("go env %s: %v", name, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }

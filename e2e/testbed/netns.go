@@ -1,0 +1,69 @@
+package testbed
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+)
+
+const (
+	netnsEnv    = "GROUPCACHE_K8S_E2E_NETNS"
+	binariesEnv = "GROUPCACHE_K8S_E2E_BINARIES"
+)
+
+// InNetNS reports whether this process runs inside the test bed's private network namespace.
+func InNetNS() bool { return os.Getenv(netnsEnv) == "1" }
+
+// RunInNetNS runs this same program again, with the same arguments, inside a new private
+// network namespace (unshare -rn, no privilege needed) whose loopback carries 192.0.2.0/24,
+// and returns its exit code. Signals this process gets are passed on, so the inner program
+// can stop the control plane and remove its files on Ctrl-C. Nothing inside can reach the
+// network: build first.
+func RunInNetNS(bins Binaries) (int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 1, err
+	}
+	encoded, err := json.Marshal(bins)
+	if err != nil {
+		return 1, err
+	}
+	const script = `ip link set lo up && ip addr add 192.0.2.1/24 dev lo && exec "$@"`
+	args := append([]string{"-rn", "sh", "-c", script, "sh", exe}, os.Args[1:]...)
+	cmd := exec.Command("unshare", args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), netnsEnv+"=1", binariesEnv+"="+string(encoded))
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	if err := cmd.Start(); err != nil {
+		return 1, fmt.Errorf("unshare -rn (a private network namespace): %w", err)
+	}
+	go func() {
+		for s := range signals {
+			cmd.Process.Signal(s)
+		}
+	}()
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), nil
+	}
+	if err != nil {
+		return 1, err
+	}
+	return 0, nil
+}
+
+// BinariesFromEnv returns the binaries the outer program built, inside the namespace.
+func BinariesFromEnv() (Binaries, error) {
+	var bins Binaries
+	if err := json.Unmarshal([]byte(os.Getenv(binariesEnv)), &bins); err != nil {
+		return bins, fmt.Errorf("testbed: %s: %v (run through RunInNetNS)", binariesEnv, err)
+	}
+	return bins, nil
+}

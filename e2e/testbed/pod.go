@@ -1,0 +1,322 @@
+package testbed
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Ports every example pod uses, as in example/k8s.yaml.
+const (
+	HTTPPort       = 8080
+	GroupcachePort = 8081
+)
+
+// PodOptions change how StartPod runs one pod.
+type PodOptions struct {
+	// APIServer is the address the pod's kubeconfig points at; default APIServerAddr. Point
+	// it at a Proxy to cut, freeze or heal this pod's watch.
+	APIServer string
+	// Env is added to the pod's environment (the example's settings).
+	Env []string
+	// CertCA, if set, issues the pod a certificate for its IP, and the pod talks mutual TLS
+	// to its peers, trusting TrustCA (default CertCA).
+	CertCA, TrustCA *CA
+	// NotReady leaves the Pod's Ready condition False after the process is up.
+	NotReady bool
+}
+
+// Pod is one example pod: a Pod object and the OS process that plays its container.
+type Pod struct {
+	// Name is the Pod's name; IP its address inside the namespace.
+	Name, IP string
+	app      *App
+	proc     *process
+
+	mu      sync.Mutex
+	rings   []RingChange
+	changed chan struct{} // closed and replaced on every ring change
+}
+
+// RingChange is one "groupcache peers changed" line a pod logged, stamped when it arrived.
+type RingChange struct {
+	At    time.Time
+	Peers []string
+}
+
+// StartPod does what the scheduler and the kubelet would: it creates the Pod from the
+// manifest's template on NodeName with the next free 192.0.2.x address, starts the example
+// binary bound to that address with the downward-API settings in its environment, waits until
+// it answers /healthz, and then marks the Pod Running and Ready.
+func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod, error) {
+	c := a.c
+	c.mu.Lock()
+	if c.nextIP > 250 {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("testbed: out of pod addresses")
+	}
+	ip := "192.0.2." + strconv.Itoa(c.nextIP)
+	c.nextIP++
+	c.mu.Unlock()
+
+	pod := &corev1.Pod{ObjectMeta: *a.template.ObjectMeta.DeepCopy(), Spec: *a.template.Spec.DeepCopy()}
+	pod.Name, pod.Namespace = name, a.Namespace
+	pod.Spec.NodeName = NodeName
+	if _, err := c.Admin.CoreV1().Pods(a.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("create pod %s: %w", name, err)
+	}
+	apiServer := opts.APIServer
+	if apiServer == "" {
+		apiServer = APIServerAddr
+	}
+	kubeconfig, err := a.Kubeconfig(name, apiServer)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pod{Name: name, IP: ip, app: a, changed: make(chan struct{})}
+	env := append([]string{
+		"POD_IP=" + ip, "POD_NAME=" + name, "NAMESPACE=" + a.Namespace, "SERVICE_NAME=" + a.Service,
+		"GROUPCACHE_PORT=" + strconv.Itoa(GroupcachePort), "HTTP_PORT=" + strconv.Itoa(HTTPPort),
+		"KUBECONFIG=" + kubeconfig, "LOG_FORMAT=json",
+	}, opts.Env...)
+	if opts.CertCA != nil {
+		trust := opts.TrustCA
+		if trust == nil {
+			trust = opts.CertCA
+		}
+		certFile, keyFile, err := opts.CertCA.Issue(c.Dir, a.Namespace+"-"+name, net.ParseIP(ip))
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, "TLS_CERT_FILE="+certFile, "TLS_KEY_FILE="+keyFile, "TLS_CA_FILE="+trust.CertFile)
+	}
+	if p.proc, err = startProcess(name, c.path(a.Namespace+"-"+name+".log"), env, p.onLogLine, c.bins.Example); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, p.proc, http.DefaultClient, "http://"+p.HTTPAddr()+"/healthz", ""); err != nil {
+		p.proc.stop(time.Second)
+		return nil, err
+	}
+	if err := p.patchStatus(ctx, !opts.NotReady); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// GroupcacheAddr is the pod's peer id: its gRPC address.
+func (p *Pod) GroupcacheAddr() string { return net.JoinHostPort(p.IP, strconv.Itoa(GroupcachePort)) }
+
+// HTTPAddr is the example's HTTP address.
+func (p *Pod) HTTPAddr() string { return net.JoinHostPort(p.IP, strconv.Itoa(HTTPPort)) }
+
+// patchStatus writes the status a kubelet would: Running with the pod's IP, Ready or not.
+func (p *Pod) patchStatus(ctx context.Context, ready bool) error {
+	condition := corev1.ConditionFalse
+	if ready {
+		condition = corev1.ConditionTrue
+	}
+	now := metav1.Now()
+	status := corev1.PodStatus{
+		Phase:     corev1.PodRunning,
+		HostIP:    "192.0.2.1",
+		PodIP:     p.IP,
+		PodIPs:    []corev1.PodIP{{IP: p.IP}},
+		StartTime: &now,
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: condition, LastTransitionTime: now},
+			{Type: corev1.ContainersReady, Status: condition, LastTransitionTime: now},
+		},
+	}
+	patch, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return err
+	}
+	_, err = p.app.c.Admin.CoreV1().Pods(p.app.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType,
+		patch, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return fmt.Errorf("patch status of pod %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// SetReady sets the Pod's Ready condition, as a kubelet does when a readiness probe changes.
+func (p *Pod) SetReady(ctx context.Context, ready bool) error { return p.patchStatus(ctx, ready) }
+
+// BeginDelete deletes the Pod gracefully: the API server marks it terminating and the
+// EndpointSlice controller marks its endpoint terminating. The process keeps running until
+// FinishDelete, as a container keeps running during its grace period.
+func (p *Pod) BeginDelete(ctx context.Context) error {
+	grace := int64(30)
+	return p.app.c.Admin.CoreV1().Pods(p.app.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+}
+
+// FinishDelete does the kubelet's part of a graceful delete: SIGTERM, wait for the process to
+// exit, then remove the Pod object. It returns the process's exit error.
+func (p *Pod) FinishDelete(ctx context.Context) error {
+	p.proc.stop(30 * time.Second)
+	zero := int64(0)
+	err := p.app.c.Admin.CoreV1().Pods(p.app.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return p.proc.err
+}
+
+// Delete deletes the pod gracefully, start to end.
+func (p *Pod) Delete(ctx context.Context) error {
+	if err := p.BeginDelete(ctx); err != nil {
+		return err
+	}
+	return p.FinishDelete(ctx)
+}
+
+// Kill kills the process with SIGKILL and, once it is gone, marks the Pod not ready, as a
+// kubelet does when a container dies.
+func (p *Pod) Kill(ctx context.Context) error {
+	p.proc.signal(syscall.SIGKILL)
+	<-p.proc.done
+	return p.patchStatus(ctx, false)
+}
+
+// Stop kills the process if it still runs; tests call it in cleanup.
+func (p *Pod) Stop() { p.proc.stop(5 * time.Second) }
+
+// Exited is closed when the pod's process has exited.
+func (p *Pod) Exited() <-chan struct{} { return p.proc.done }
+
+// ExitError is why the process exited; valid once Exited is closed.
+func (p *Pod) ExitError() error { return p.proc.err }
+
+// Log returns the last n lines the pod's process wrote.
+func (p *Pod) Log(n int) string { return p.proc.tail(n) }
+
+func (p *Pod) onLogLine(line string) {
+	var rec struct {
+		Msg   string   `json:"msg"`
+		Peers []string `json:"peers"`
+	}
+	if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "groupcache peers changed" {
+		return
+	}
+	peers := slices.Clone(rec.Peers)
+	slices.Sort(peers)
+	p.mu.Lock()
+	p.rings = append(p.rings, RingChange{At: time.Now(), Peers: peers})
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// Ring returns the peers the pod's ring holds now, sorted, from its log.
+func (p *Pod) Ring() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.rings) == 0 {
+		return nil
+	}
+	return p.rings[len(p.rings)-1].Peers
+}
+
+// RingChanges returns every ring change the pod logged so far.
+func (p *Pod) RingChanges() []RingChange {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.rings)
+}
+
+// WaitRing waits until the pod's ring holds exactly want (any order) and returns when the
+// change that made it so arrived.
+func (p *Pod) WaitRing(ctx context.Context, want ...string) (time.Time, error) {
+	want = slices.Clone(want)
+	slices.Sort(want)
+	for {
+		p.mu.Lock()
+		n := len(p.rings)
+		var last RingChange
+		if n > 0 {
+			last = p.rings[n-1]
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		if n > 0 && slices.Equal(last.Peers, want) {
+			return last.At, nil
+		}
+		select {
+		case <-changed:
+		case <-p.proc.done:
+			return time.Time{}, fmt.Errorf("pod %s exited (%v) waiting for ring %v; log ends:\n%s", p.Name, p.proc.err, want, p.Log(15))
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("pod %s: ring is %v, want %v: %w", p.Name, last.Peers, want, ctx.Err())
+		}
+	}
+}
+
+// GetResult is the example's answer to /get.
+type GetResult struct {
+	Key      string `json:"key"`
+	Value    string `json:"value"`
+	LoadedBy string `json:"loadedBy"`
+	ServedBy string `json:"servedBy"`
+	// Owner is the owner's peer id (ip:port) in the serving pod's ring.
+	Owner string `json:"owner"`
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// Get asks the pod for key through the example's HTTP API.
+func (p *Pod) Get(ctx context.Context, key string) (GetResult, error) {
+	var r GetResult
+	err := p.getJSON(ctx, "/get?key="+url.QueryEscape(key), &r)
+	return r, err
+}
+
+// Stats are the example's /stats: its group's counters and the peers manager's.
+type Stats struct {
+	Group struct {
+		Gets, CacheHits, PeerLoads, PeerErrors, Loads, LocalLoads, ServerRequests int64
+	} `json:"group"`
+	Peers struct {
+		Peers                                int
+		WatchEvents, WatchRestarts, Relists  int64
+		PeerRPCs, PeerErrors, LoopsPrevented int64
+		ServerRequests, RingRebuilds         int64
+	} `json:"peers"`
+}
+
+// Stats reads the pod's /stats.
+func (p *Pod) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	err := p.getJSON(ctx, "/stats", &s)
+	return s, err
+}
+
+func (p *Pod) getJSON(ctx context.Context, path string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTPAddr()+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("pod %s: %w", p.Name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pod %s: GET %s: %s: %s", p.Name, path, resp.Status, body)
+	}
+	return json.Unmarshal(body, into)
+}
