@@ -184,12 +184,11 @@ func (p *Pod) Delete(ctx context.Context) error {
 	return p.FinishDelete(ctx)
 }
 
-// Kill kills the process with SIGKILL and, once it is gone, marks the Pod not ready, as a
-// kubelet does when a container dies.
-func (p *Pod) Kill(ctx context.Context) error {
+// Kill kills the process with SIGKILL and waits until it is gone. The Pod object is left as
+// it was: call SetReady(ctx, false) to do what a kubelet does next.
+func (p *Pod) Kill() {
 	p.proc.signal(syscall.SIGKILL)
 	<-p.proc.done
-	return p.patchStatus(ctx, false)
 }
 
 // Stop kills the process if it still runs; tests call it in cleanup.

@@ -15,7 +15,10 @@ type Proxy struct {
 	mode   proxyMode
 	healed chan struct{} // closed when the mode returns to forwarding
 	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
+	// stalled connections pass nothing until Heal or until they are closed.
+	stalled map[net.Conn]bool
+	unstall chan struct{} // closed by Heal, which ends every stall
+	wg      sync.WaitGroup
 }
 
 type proxyMode int
@@ -32,7 +35,7 @@ func NewProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, target: target, healed: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, healed: make(chan struct{}), conns: map[net.Conn]struct{}{}, stalled: map[net.Conn]bool{}}
 	close(p.healed)
 	p.wg.Add(1)
 	go p.accept()
@@ -61,6 +64,20 @@ func (p *Proxy) Freeze() {
 	p.setModeLocked(frozen)
 }
 
+// Stall stops every byte on the connections open now, without closing them; connections
+// made later pass. It is a half-dead connection: only the client's own health checks or
+// timeouts get it out.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.unstall == nil {
+		p.unstall = make(chan struct{})
+	}
+	for c := range p.conns {
+		p.stalled[c] = true
+	}
+}
+
 // Heal forwards again; bytes held by Freeze flow on.
 func (p *Proxy) Heal() {
 	p.mu.Lock()
@@ -69,6 +86,13 @@ func (p *Proxy) Heal() {
 }
 
 func (p *Proxy) setModeLocked(m proxyMode) {
+	if m == forwarding {
+		clear(p.stalled)
+		if p.unstall != nil {
+			close(p.unstall)
+			p.unstall = nil
+		}
+	}
 	if p.mode == forwarding && m != forwarding {
 		p.healed = make(chan struct{})
 	}
@@ -85,10 +109,7 @@ func (p *Proxy) Close() {
 	for c := range p.conns {
 		c.Close()
 	}
-	if p.mode != forwarding {
-		close(p.healed)
-		p.mode = forwarding
-	}
+	p.setModeLocked(forwarding)
 	p.mu.Unlock()
 	p.wg.Wait()
 }
@@ -121,7 +142,8 @@ func (p *Proxy) accept() {
 	}
 }
 
-// pipe copies from src to dst, waiting out any freeze before each write.
+// pipe copies from src to dst, holding each chunk while the proxy is frozen or src or dst
+// is stalled.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
 	defer func() {
@@ -130,16 +152,17 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		p.mu.Lock()
 		delete(p.conns, dst)
 		delete(p.conns, src)
+		delete(p.stalled, dst)
+		delete(p.stalled, src)
 		p.mu.Unlock()
 	}()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			p.mu.Lock()
-			healed := p.healed
-			p.mu.Unlock()
-			<-healed
+			if !p.waitPass(src, dst) {
+				return
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -147,5 +170,29 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		if err != nil { // EOF or closed: the other direction ends too
 			return
 		}
+	}
+}
+
+// waitPass blocks while the proxy is frozen or either connection is stalled; it returns false
+// if the connection was dropped meanwhile.
+func (p *Proxy) waitPass(src, dst net.Conn) bool {
+	for {
+		p.mu.Lock()
+		_, open := p.conns[src]
+		var wait chan struct{}
+		switch {
+		case p.mode != forwarding:
+			wait = p.healed
+		case p.stalled[src] || p.stalled[dst]:
+			wait = p.unstall
+		}
+		p.mu.Unlock()
+		if !open {
+			return false
+		}
+		if wait == nil {
+			return true
+		}
+		<-wait
 	}
 }
