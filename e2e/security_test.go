@@ -21,8 +21,8 @@ func TestRBAC(t *testing.T) {
 	}
 	for _, want := range []string{
 		`system:serviceaccount:` + app.Namespace + `:groupcache-example`, // who
-		`cannot list resource \"endpointslices\"`,                       // what the API server refused
-		"grant list and watch on discovery.k8s.io/endpointslices",       // what the library says to do
+		`cannot list resource \"endpointslices\"`,                        // what the API server refused
+		"grant list and watch on discovery.k8s.io/endpointslices",        // what the library says to do
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("startup error does not contain %q:\n%v", want, err)
