@@ -146,7 +146,8 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 }
 
 // StartAPIServer starts kube-apiserver and waits until /readyz answers; Start calls it, and a
-// test calls it again after KillAPIServer. The watch cache is on, as in every real cluster.
+// test calls it again after KillAPIServer. The watch cache is on, as in every real cluster,
+// and Services may be dual-stack.
 func (c *Cluster) StartAPIServer(ctx context.Context) error {
 	host, port, _ := net.SplitHostPort(APIServerAddr)
 	p, err := startProcess("kube-apiserver", c.path("apiserver.log"), nil, nil, c.bins.APIServer,
@@ -156,7 +157,7 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 		"--token-auth-file="+c.path("tokens.csv"), "--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file="+c.path("sa.pub"), "--service-account-signing-key-file="+c.path("sa.key"),
-		"--endpoint-reconciler-type=none", "--service-cluster-ip-range=10.96.0.0/16")
+		"--endpoint-reconciler-type=none", "--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/108")
 	if err != nil {
 		return err
 	}

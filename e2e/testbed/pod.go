@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 )
 
 // Ports every example pod uses, as in example/k8s.yaml.
@@ -125,6 +126,12 @@ func (p *Pod) HTTPAddr() string { return net.JoinHostPort(p.IP, strconv.Itoa(HTT
 
 // patchStatus writes the status a kubelet would: Running with the pod's IP, Ready or not.
 func (p *Pod) patchStatus(ctx context.Context, ready bool) error {
+	return PatchPodStatus(ctx, p.app.c.Admin, p.app.Namespace, p.Name, ready, p.IP)
+}
+
+// PatchPodStatus writes the status a kubelet writes once a pod's containers run: phase
+// Running, its IPs (one per family), and the Ready and ContainersReady conditions.
+func PatchPodStatus(ctx context.Context, client kubernetes.Interface, namespace, name string, ready bool, ips ...string) error {
 	condition := corev1.ConditionFalse
 	if ready {
 		condition = corev1.ConditionTrue
@@ -133,22 +140,23 @@ func (p *Pod) patchStatus(ctx context.Context, ready bool) error {
 	status := corev1.PodStatus{
 		Phase:     corev1.PodRunning,
 		HostIP:    "192.0.2.1",
-		PodIP:     p.IP,
-		PodIPs:    []corev1.PodIP{{IP: p.IP}},
+		PodIP:     ips[0],
 		StartTime: &now,
 		Conditions: []corev1.PodCondition{
 			{Type: corev1.PodReady, Status: condition, LastTransitionTime: now},
 			{Type: corev1.ContainersReady, Status: condition, LastTransitionTime: now},
 		},
 	}
+	for _, ip := range ips {
+		status.PodIPs = append(status.PodIPs, corev1.PodIP{IP: ip})
+	}
 	patch, err := json.Marshal(map[string]any{"status": status})
 	if err != nil {
 		return err
 	}
-	_, err = p.app.c.Admin.CoreV1().Pods(p.app.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType,
-		patch, metav1.PatchOptions{}, "status")
+	_, err = client.CoreV1().Pods(namespace).Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
 	if err != nil {
-		return fmt.Errorf("patch status of pod %s: %w", p.Name, err)
+		return fmt.Errorf("patch status of pod %s: %w", name, err)
 	}
 	return nil
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// scenario is one recorded stream file.
+type scenario struct {
+	file    string
+	comment string
+	run     func(ctx context.Context, r *recorder) ([]section, error)
+}
+
+var scenarios = []scenario{
+	{"real_lifecycle.txt", `A Service's life, as kube-apiserver sends it: two ready pods listed; a third joins; two more
+join; one turns not ready and ready again; one is deleted gracefully (terminating), then
+removed; one is deleted at once; then the server's periodic bookmark.
+Pods: a 10.0.0.1, b 10.0.0.2, c 10.0.0.3, d 10.0.0.4, e 10.0.0.5. Ends with b, c, d ready.`, lifecycle},
+	{"real_expired.txt", `A watch that was away too long: two pods listed, a third joins on the first watch. While
+the client is away, pod a is deleted and the EndpointSlice itself is deleted and recreated
+by the controller under a new name; the API server's watch history moves past the client's
+resourceVersion and etcd is compacted. The next watch gets the server's 410 (an ERROR
+event), the relist shows b and c in the new slice, and a fourth pod d joins on the last
+watch. Ends with b, c, d ready; a and the old slice are gone.`, expired},
+	{"real_dual_stack.txt", `A dual-stack Service (RequireDualStack): two pods with an IPv4 and an IPv6 address each,
+so the controller writes one slice per family; b turns not ready and ready again, and the
+controller updates both slices. Pods: a 10.0.0.1 / fd00::1, b 10.0.0.2 / fd00::2.`, dualStack},
+}
+
+const (
+	a, b, c, d, e = "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"
+)
+
+func lifecycle(ctx context.Context, r *recorder) ([]section, error) {
+	if err := r.createService(ctx, false); err != nil {
+		return nil, err
+	}
+	for _, p := range [][2]string{{"a", a}, {"b", b}} {
+		if err := r.startPod(ctx, p[0], p[1]); err != nil {
+			return nil, err
+		}
+	}
+	list, state, rv, err := r.listUntil(ctx, readyIs(a, b))
+	if err != nil {
+		return nil, err
+	}
+	w, err := r.watch(ctx, rv, state)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	steps := []struct {
+		what string
+		do   func() error
+		done func(endpointsState) bool
+	}{
+		{"c joins", func() error { return r.startPod(ctx, "c", c) }, readyIs(a, b, c)},
+		{"d and e join", func() error {
+			if err := r.startPod(ctx, "d", d); err != nil {
+				return err
+			}
+			return r.startPod(ctx, "e", e)
+		}, readyIs(a, b, c, d, e)},
+		{"d not ready", func() error { return r.setReady(ctx, "d", false, d) },
+			func(s endpointsState) bool { return readyIs(a, b, c, e)(s) && s.has(d) }},
+		{"d ready again", func() error { return r.setReady(ctx, "d", true, d) }, readyIs(a, b, c, d, e)},
+		{"e deleted gracefully", func() error { return r.deletePod(ctx, "e", 30) },
+			func(s endpointsState) bool { return s.terminating(e) }},
+		{"e removed", func() error { return r.deletePod(ctx, "e", 0) },
+			func(s endpointsState) bool { return !s.has(e) }},
+		{"a deleted at once", func() error { return r.deletePod(ctx, "a", 0) },
+			func(s endpointsState) bool { return !s.has(a) && readyIs(b, c, d)(s) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.what, err)
+		}
+		if err := w.until(ctx, s.what, "", s.done); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintln(os.Stderr, "record: waiting for the server's bookmark (about a minute) ...")
+	if err := w.until(ctx, "a bookmark", "BOOKMARK", nil); err != nil {
+		return nil, err
+	}
+	return []section{{"list", []string{list}}, {"watch", w.frames}}, nil
+}
+
+// watchHistory is how long the API server's watch cache keeps events at least
+// (storagebackend.DefaultEventsHistoryWindow); only a client away for longer gets a 410.
+const watchHistory = 75 * time.Second
+
+func expired(ctx context.Context, r *recorder) ([]section, error) {
+	if err := r.createService(ctx, false); err != nil {
+		return nil, err
+	}
+	for _, p := range [][2]string{{"a", a}, {"b", b}} {
+		if err := r.startPod(ctx, p[0], p[1]); err != nil {
+			return nil, err
+		}
+	}
+	list1, state, rv, err := r.listUntil(ctx, readyIs(a, b))
+	if err != nil {
+		return nil, err
+	}
+	w1, err := r.watch(ctx, rv, state)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.startPod(ctx, "c", c); err != nil {
+		return nil, err
+	}
+	if err := w1.until(ctx, "c joins", "", readyIs(a, b, c)); err != nil {
+		return nil, err
+	}
+	w1.close()
+	awaySince := time.Now()
+
+	// Away: a goes, and the slice is deleted and recreated by the controller.
+	if err := r.deletePod(ctx, "a", 0); err != nil {
+		return nil, err
+	}
+	slices, err := r.c.Admin.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range slices.Items {
+		if err := r.c.Admin.DiscoveryV1().EndpointSlices(namespace).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	if _, _, _, err := r.listUntil(ctx, readyIs(b, c)); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "record: waiting out the API server's watch history (%v) ...\n", watchHistory)
+	select {
+	case <-time.After(time.Until(awaySince.Add(watchHistory + time.Second))):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := r.pushOutOfHistory(ctx, w1.rv); err != nil {
+		return nil, err
+	}
+	if _, err := r.c.CompactEtcd(ctx); err != nil {
+		return nil, err
+	}
+	w2, err := r.watch(ctx, w1.rv, w1.state)
+	if err != nil {
+		return nil, err
+	}
+	if err := w2.until(ctx, "the 410", "ERROR", nil); err != nil {
+		return nil, err
+	}
+	w2.close()
+	list2, state2, rv2, err := r.listUntil(ctx, readyIs(b, c))
+	if err != nil {
+		return nil, err
+	}
+	w3, err := r.watch(ctx, rv2, state2)
+	if err != nil {
+		return nil, err
+	}
+	defer w3.close()
+	if err := r.startPod(ctx, "d", d); err != nil {
+		return nil, err
+	}
+	if err := w3.until(ctx, "d joins", "", readyIs(b, c, d)); err != nil {
+		return nil, err
+	}
+	return []section{
+		{"list", []string{list1}}, {"watch", w1.frames}, {"watch", w2.frames},
+		{"list", []string{list2}}, {"watch", w3.frames},
+	}, nil
+}
+
+// pushOutOfHistory writes EndpointSlice changes elsewhere until a watch from rv is refused
+// with a 410: the watch cache then holds only events newer than rv.
+func (r *recorder) pushOutOfHistory(ctx context.Context, rv string) error {
+	slices := r.c.Admin.DiscoveryV1().EndpointSlices("default")
+	filler := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "filler"}, AddressType: discoveryv1.AddressTypeIPv4}
+	if _, err := slices.Create(ctx, filler, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	defer slices.Delete(context.Background(), "filler", metav1.DeleteOptions{})
+	for i := 0; i < 200; i++ {
+		for j := 0; j < 100; j++ {
+			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{"n": itoa(i*100 + j)}}})
+			if _, err := slices.Patch(ctx, "filler", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				return err
+			}
+		}
+		w, err := r.c.Admin.DiscoveryV1().EndpointSlices(namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, LabelSelector: selector})
+		if err != nil {
+			return err
+		}
+		ev := <-w.ResultChan()
+		w.Stop()
+		if status, ok := ev.Object.(*metav1.Status); ok && status.Code == 410 {
+			fmt.Fprintf(os.Stderr, "record: resourceVersion %s left the watch history after %d writes\n", rv, (i+1)*100)
+			return nil
+		}
+	}
+	return fmt.Errorf("a watch from resourceVersion %s was never refused", rv)
+}
+
+func dualStack(ctx context.Context, r *recorder) ([]section, error) {
+	if err := r.createService(ctx, true); err != nil {
+		return nil, err
+	}
+	if err := r.startPod(ctx, "a", a, "fd00::1"); err != nil {
+		return nil, err
+	}
+	if err := r.startPod(ctx, "b", b, "fd00::2"); err != nil {
+		return nil, err
+	}
+	list, state, rv, err := r.listUntil(ctx, readyIs(a, b, "fd00::1", "fd00::2"))
+	if err != nil {
+		return nil, err
+	}
+	w, err := r.watch(ctx, rv, state)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	if err := r.setReady(ctx, "b", false, b, "fd00::2"); err != nil {
+		return nil, err
+	}
+	if err := w.until(ctx, "b not ready", "", readyIs(a, "fd00::1")); err != nil {
+		return nil, err
+	}
+	if err := r.setReady(ctx, "b", true, b, "fd00::2"); err != nil {
+		return nil, err
+	}
+	if err := w.until(ctx, "b ready again", "", readyIs(a, b, "fd00::1", "fd00::2")); err != nil {
+		return nil, err
+	}
+	return []section{{"list", []string{list}}, {"watch", w.frames}}, nil
+}
