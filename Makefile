@@ -1,11 +1,23 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
-.PHONY: test bench fuzz
+.PHONY: test demo record bench fuzz
 
-# Formatting, vet, and every test with the race detector.
+# Formatting, vet, the library's tests, then the end-to-end suite against a real control plane
+# (built from the module proxy on first use, about 10 minutes; cached after that), all with the
+# race detector.
 test:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	go vet ./...
+	cd e2e && go vet ./...
 	go test -race -count=1 ./...
+	cd e2e && go test -race -count=1 -timeout 30m -v ./...
+
+# Three example pods on a real control plane on this machine: owners, Gets, a scale-up, a kill.
+demo:
+	cd e2e && go run ./cmd/demo
+
+# Record what the real API server sends into testdata/streams/real_*.txt (about 3 minutes).
+record:
+	cd e2e && go run ./cmd/record
 
 # Picker benchmarks against groupcache/consistenthash, summarised by benchstat.
 bench:

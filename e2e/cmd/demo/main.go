@@ -1,0 +1,286 @@
+// Command demo shows the library at work on a real control plane on this machine: three
+// example pods find each other through their Service's EndpointSlices, split the keys, answer
+// through any pod, take in a fourth pod, and keep answering when one is killed. It prints what
+// happened and how long each step took to converge, then removes everything it started.
+//
+//	make demo     (or: cd e2e && go run ./cmd/demo)
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/groupcache-k8s/k8s/e2e/testbed"
+)
+
+func main() {
+	if !testbed.InNetNS() {
+		os.Exit(buildAndReexec())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "demo interrupted; everything it started is stopped and removed")
+			os.Exit(130)
+		}
+		fmt.Fprintln(os.Stderr, "demo failed:", err)
+		os.Exit(1)
+	}
+}
+
+func buildAndReexec() int {
+	tmp, err := os.MkdirTemp("", "groupcache-k8s-demo-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	bins, err := testbed.Build(context.Background(), tmp, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code, err := testbed.RunInNetNS(bins)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return code
+}
+
+// demo holds the running pods and where the report goes.
+type demo struct {
+	ctx  context.Context
+	out  io.Writer
+	app  *testbed.App
+	pods []*testbed.Pod
+	name map[string]string // peer id -> pod name
+}
+
+func run(ctx context.Context, out io.Writer) error {
+	bins, err := testbed.BinariesFromEnv()
+	if err != nil {
+		return err
+	}
+	cluster, err := testbed.Start(ctx, bins, os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer cluster.Stop()
+	app, err := cluster.NewApp(ctx, "demo", testbed.AppOptions{})
+	if err != nil {
+		return err
+	}
+	d := &demo{ctx: ctx, out: out, app: app, name: map[string]string{}}
+	defer func() {
+		for _, p := range d.pods {
+			p.Stop()
+		}
+	}()
+	fmt.Fprintf(out, "\n== groupcache on Kubernetes: a real kube-apiserver, EndpointSlice controller and example pods on this machine\n\n")
+	for _, step := range []func() error{d.startThree, d.showOwners, d.getThroughEach, d.scaleUp, d.killOne} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "\nDone. Stopping the pods and the control plane.\n")
+	return nil
+}
+
+func (d *demo) startThree() error {
+	start := time.Now()
+	for i := range 3 {
+		if _, err := d.startPod(fmt.Sprintf("example-%d", i)); err != nil {
+			return err
+		}
+	}
+	converged, err := d.waitRings(d.pods, d.pods)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "1. Three pods started (Pod objects, processes on 192.0.2.10-12, status Ready).\n")
+	fmt.Fprintf(d.out, "   Every pod's ring held all three %s after the first pod was created.\n\n", ms(converged.Sub(start)))
+	return nil
+}
+
+func (d *demo) startPod(name string) (*testbed.Pod, error) {
+	p, err := d.app.StartPod(d.ctx, name, testbed.PodOptions{})
+	if err != nil {
+		return nil, err
+	}
+	d.pods = append(d.pods, p)
+	d.name[p.GroupcacheAddr()] = p.Name
+	return p, nil
+}
+
+// keys is the demo's working set.
+var keys = func() []string {
+	k := make([]string, 1000)
+	for i := range k {
+		k[i] = fmt.Sprintf("user:%d", i)
+	}
+	return k
+}()
+
+func (d *demo) showOwners() error {
+	owners, err := d.owners(d.pods[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "2. Who owns which keys (1000 keys asked through %s; each owner loads its keys once):\n", d.pods[0].Name)
+	count := map[string]int{}
+	for _, o := range owners {
+		count[o]++
+	}
+	for _, p := range d.pods {
+		var sample []string
+		for _, k := range keys[:12] {
+			if owners[k] == p.Name {
+				sample = append(sample, k)
+			}
+		}
+		fmt.Fprintf(d.out, "   %-10s owns %4d keys, e.g. %s\n", p.Name, count[p.Name], strings.Join(sample, " "))
+	}
+	fmt.Fprintln(d.out)
+	return nil
+}
+
+// owners asks every key through pod and returns each key's owner by pod name.
+func (d *demo) owners(through *testbed.Pod) (map[string]string, error) {
+	owners := map[string]string{}
+	for _, k := range keys {
+		r, err := through.Get(d.ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if r.Value != "value of "+k {
+			return nil, fmt.Errorf("%s answered %q for %s", through.Name, r.Value, k)
+		}
+		owners[k] = d.name[r.Owner]
+	}
+	return owners, nil
+}
+
+func (d *demo) getThroughEach() error {
+	fmt.Fprintf(d.out, "3. One key through each pod: the pod asks the owner over gRPC, the owner answers from its cache.\n")
+	for _, p := range d.pods {
+		start := time.Now()
+		r, err := p.Get(d.ctx, "user:42")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(d.out, "   GET user:42 via %-10s -> %q, owner %s, loaded by %s (%s)\n",
+			p.Name, r.Value, d.name[r.Owner], r.LoadedBy, ms(time.Since(start)))
+	}
+	fmt.Fprintln(d.out)
+	return nil
+}
+
+func (d *demo) scaleUp() error {
+	before, err := d.owners(d.pods[0])
+	if err != nil {
+		return err
+	}
+	p, err := d.app.StartPod(d.ctx, "example-3", testbed.PodOptions{NotReady: true})
+	if err != nil {
+		return err
+	}
+	d.pods = append(d.pods, p)
+	d.name[p.GroupcacheAddr()] = p.Name
+	start := time.Now()
+	if err := p.SetReady(d.ctx, true); err != nil {
+		return err
+	}
+	converged, err := d.waitRings(d.pods, d.pods)
+	if err != nil {
+		return err
+	}
+	after, err := d.owners(d.pods[1])
+	if err != nil {
+		return err
+	}
+	moved, toNew := 0, 0
+	for _, k := range keys {
+		if before[k] != after[k] {
+			moved++
+			if after[k] == p.Name {
+				toNew++
+			}
+		}
+	}
+	fmt.Fprintf(d.out, "4. Scale-up: %s turned Ready; all four rings had it %s later.\n", p.Name, ms(converged.Sub(start)))
+	fmt.Fprintf(d.out, "   %d of 1000 keys moved (ideal 1/4 = 250); %d of them to %s, %d between pods that stayed.\n\n",
+		moved, toNew, p.Name, moved-toNew)
+	return nil
+}
+
+func (d *demo) killOne() error {
+	victim, survivors := d.pods[1], slices.Delete(slices.Clone(d.pods), 1, 2)
+	victim.Kill()
+	fmt.Fprintf(d.out, "5. %s killed with SIGKILL. Its endpoint is still Ready, so the others still route to it:\n", victim.Name)
+	var slowest time.Duration
+	local := 0
+	for i, k := range keys {
+		via := survivors[i%len(survivors)]
+		start := time.Now()
+		r, err := via.Get(d.ctx, k)
+		if err != nil {
+			return err
+		}
+		if r.Value != "value of "+k {
+			return fmt.Errorf("%s answered %q for %s", via.Name, r.Value, k)
+		}
+		slowest = max(slowest, time.Since(start))
+		if d.name[r.Owner] == victim.Name {
+			local++
+		}
+	}
+	fmt.Fprintf(d.out, "   all 1000 keys answered right through the survivors; %d owned by %s were loaded locally instead; slowest %s.\n",
+		local, victim.Name, ms(slowest))
+	start := time.Now()
+	if err := victim.SetReady(d.ctx, false); err != nil {
+		return err
+	}
+	converged, err := d.waitRings(survivors, survivors)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "   The kubelet marks it not ready: every survivor dropped it %s later.\n", ms(converged.Sub(start)))
+	return nil
+}
+
+// waitRings waits until every pod in on holds exactly members, and returns when the last got
+// there.
+func (d *demo) waitRings(on, members []*testbed.Pod) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+	defer cancel()
+	var want []string
+	for _, p := range members {
+		want = append(want, p.GroupcacheAddr())
+	}
+	var last time.Time
+	for _, p := range on {
+		at, err := p.WaitRing(ctx, want...)
+		if err != nil {
+			return last, err
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last, nil
+}
+
+func ms(d time.Duration) string {
+	if d < 0 {
+		d = 0 // the ring had converged before the clock started
+	}
+	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}
