@@ -93,3 +93,40 @@ func endpointState(e *discoveryv1.Endpoint) (addr netip.Addr, usable, ok bool) {
 	terminating := c.Terminating != nil && *c.Terminating
 	return addr.Unmap(), ready && !terminating, true
 }
+
+// trimSlice keeps only what peerSet reads: the name, the Service label, the address type
+// and each endpoint's first address, readiness and terminating condition. A slice from
+// the API server also carries managed fields, owner references, target refs, topology
+// and ports; dropping them keeps the stored state to a few dozen bytes per endpoint.
+func trimSlice(s *discoveryv1.EndpointSlice) *discoveryv1.EndpointSlice {
+	t := &discoveryv1.EndpointSlice{AddressType: s.AddressType}
+	t.Name = s.Name
+	if svc, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
+		t.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
+	}
+	t.Endpoints = make([]discoveryv1.Endpoint, len(s.Endpoints))
+	for i := range s.Endpoints {
+		e, out := &s.Endpoints[i], &t.Endpoints[i]
+		if len(e.Addresses) > 0 {
+			out.Addresses = e.Addresses[:1:1]
+		}
+		out.Conditions.Ready = sharedBool(e.Conditions.Ready)
+		out.Conditions.Terminating = sharedBool(e.Conditions.Terminating)
+	}
+	return t
+}
+
+var trueValue, falseValue = true, false
+
+// sharedBool returns a pointer to one of two shared values, so that trimmed endpoints
+// allocate nothing for their conditions. The pointees are never written.
+func sharedBool(b *bool) *bool {
+	switch {
+	case b == nil:
+		return nil
+	case *b:
+		return &trueValue
+	default:
+		return &falseValue
+	}
+}

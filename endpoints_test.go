@@ -173,3 +173,34 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// TestTrimSlice: a slice as the real API server sends it (recorded, with managed fields,
+// owner and target references) is trimmed to what peerSet reads, and gives the same peers.
+func TestTrimSlice(t *testing.T) {
+	stream := loadStream(t, "real_dual_stack")
+	var list discoveryv1.EndpointSliceList
+	if err := json.Unmarshal([]byte(stream.lists[0].frames[0]), &list); err != nil {
+		t.Fatal(err)
+	}
+	full, trimmed := map[string]*discoveryv1.EndpointSlice{}, map[string]*discoveryv1.EndpointSlice{}
+	for i := range list.Items {
+		s := &list.Items[i]
+		if len(s.ManagedFields) == 0 || len(s.OwnerReferences) == 0 || s.Endpoints[0].TargetRef == nil {
+			t.Fatalf("the recorded slice %s lacks the fields this test expects to be dropped", s.Name)
+		}
+		full[s.Name], trimmed[s.Name] = s, trimSlice(s)
+		tr := trimmed[s.Name]
+		if tr.Name != s.Name || tr.AddressType != s.AddressType || len(tr.Labels) != 1 ||
+			len(tr.ManagedFields) != 0 || len(tr.OwnerReferences) != 0 || tr.Endpoints[0].TargetRef != nil ||
+			len(tr.Ports) != 0 || tr.Endpoints[0].NodeName != nil {
+			t.Errorf("trimSlice(%s) = %+v", s.Name, tr)
+		}
+	}
+	for _, self := range []string{"10.0.0.1:8080", "[fd00::2]:8080"} {
+		ap := netip.MustParseAddrPort(self)
+		p := newPeerSet("cache", ap)
+		if got, want := p.ids(trimmed), p.ids(full); !slices.Equal(got, want) || len(got) != 2 {
+			t.Errorf("self %s: peers from trimmed slices %v, from full slices %v", self, got, want)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func (w *sliceWatcher) list(ctx context.Context) error {
 	for i := range list.Items {
 		s := &list.Items[i]
 		if w.ours(s) {
-			w.slices[s.Name] = s
+			w.slices[s.Name] = trimSlice(s)
 		}
 	}
 	w.rv, w.listRV = list.ResourceVersion, list.ResourceVersion
@@ -341,7 +341,7 @@ func (w *sliceWatcher) apply(raw rawEvent) error {
 		delete(w.slices, ev.slice.Name)
 	case eventUpsert:
 		if w.ours(ev.slice) {
-			w.slices[ev.slice.Name] = ev.slice
+			w.slices[ev.slice.Name] = trimSlice(ev.slice)
 		} else {
 			delete(w.slices, ev.slice.Name) // its label was changed away from our Service
 		}
