@@ -27,16 +27,15 @@ func newPeerSet(service string, self netip.AddrPort) peerSet {
 // depends neither on map order nor on which slice an endpoint is moving to. Only slices
 // of self's address family count (a dual-stack pod appears once); FQDN slices never do.
 // Self is always a member, unless its own endpoint is terminating: then it drains.
-func (p peerSet) ids(all map[string]*discoveryv1.EndpointSlice) []string {
+func (p peerSet) ids(all map[string]*slice) []string {
 	members := make(map[netip.Addr]bool) // address -> usable
 	for _, s := range all {
 		if !p.counts(s) {
 			continue
 		}
-		for i := range s.Endpoints {
-			addr, usable, ok := endpointState(&s.Endpoints[i])
-			if ok {
-				members[addr] = members[addr] || usable
+		for _, e := range s.endpoints {
+			if e.addr.IsValid() {
+				members[e.addr] = members[e.addr] || e.usable()
 			}
 		}
 	}
@@ -56,77 +55,21 @@ func (p peerSet) ids(all map[string]*discoveryv1.EndpointSlice) []string {
 }
 
 // counts reports whether a slice belongs to the Service and to self's address family.
-func (p peerSet) counts(s *discoveryv1.EndpointSlice) bool {
-	return s.AddressType == p.family && s.Labels[discoveryv1.LabelServiceName] == p.service
+func (p peerSet) counts(s *slice) bool {
+	return s.family == p.family && s.service == p.service
 }
 
 // selfTerminating reports whether some slice shows self's endpoint as terminating.
-func (p peerSet) selfTerminating(all map[string]*discoveryv1.EndpointSlice) bool {
+func (p peerSet) selfTerminating(all map[string]*slice) bool {
 	for _, s := range all {
 		if !p.counts(s) {
 			continue
 		}
-		for i := range s.Endpoints {
-			e := &s.Endpoints[i]
-			addr, _, ok := endpointState(e)
-			if ok && addr == p.self.Addr() && e.Conditions.Terminating != nil && *e.Conditions.Terminating {
+		for _, e := range s.endpoints {
+			if e.addr == p.self.Addr() && e.terminating {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-// endpointState returns an endpoint's first address and whether it may serve as a
-// peer: ready is true or unset, and terminating is not true. ok is false when the
-// endpoint has no parsable address.
-func endpointState(e *discoveryv1.Endpoint) (addr netip.Addr, usable, ok bool) {
-	if len(e.Addresses) == 0 {
-		return netip.Addr{}, false, false
-	}
-	addr, err := netip.ParseAddr(e.Addresses[0])
-	if err != nil || addr.Zone() != "" {
-		return netip.Addr{}, false, false
-	}
-	c := e.Conditions
-	ready := c.Ready == nil || *c.Ready
-	terminating := c.Terminating != nil && *c.Terminating
-	return addr.Unmap(), ready && !terminating, true
-}
-
-// trimSlice keeps only what peerSet reads: the name, the Service label, the address type
-// and each endpoint's first address, readiness and terminating condition. A slice from
-// the API server also carries managed fields, owner references, target refs, topology
-// and ports; dropping them keeps the stored state to a few dozen bytes per endpoint.
-func trimSlice(s *discoveryv1.EndpointSlice) *discoveryv1.EndpointSlice {
-	t := &discoveryv1.EndpointSlice{AddressType: s.AddressType}
-	t.Name = s.Name
-	if svc, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
-		t.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
-	}
-	t.Endpoints = make([]discoveryv1.Endpoint, len(s.Endpoints))
-	for i := range s.Endpoints {
-		e, out := &s.Endpoints[i], &t.Endpoints[i]
-		if len(e.Addresses) > 0 {
-			out.Addresses = e.Addresses[:1:1]
-		}
-		out.Conditions.Ready = sharedBool(e.Conditions.Ready)
-		out.Conditions.Terminating = sharedBool(e.Conditions.Terminating)
-	}
-	return t
-}
-
-var trueValue, falseValue = true, false
-
-// sharedBool returns a pointer to one of two shared values, so that trimmed endpoints
-// allocate nothing for their conditions. The pointees are never written.
-func sharedBool(b *bool) *bool {
-	switch {
-	case b == nil:
-		return nil
-	case *b:
-		return &trueValue
-	default:
-		return &falseValue
-	}
 }

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-func slice(name string, family discoveryv1.AddressType, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+func apiSlice(name string, family discoveryv1.AddressType, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
 	return &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: testService}},
 		AddressType: family,
@@ -19,9 +19,27 @@ func slice(name string, family discoveryv1.AddressType, eps ...discoveryv1.Endpo
 	}
 }
 
-func endpoint(addr string, ready, terminating *bool) discoveryv1.Endpoint {
+func apiEndpoint(addr string, ready, terminating *bool) discoveryv1.Endpoint {
 	return discoveryv1.Endpoint{Addresses: []string{addr},
 		Conditions: discoveryv1.EndpointConditions{Ready: ready, Terminating: terminating}}
+}
+
+// compacted is what the watcher keeps of the given API slices: each goes through the same
+// JSON decoding as a watch event.
+func compacted(t testing.TB, all map[string]*discoveryv1.EndpointSlice) map[string]*slice {
+	out := make(map[string]*slice, len(all))
+	for name, s := range all {
+		data, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w wireSlice
+		if err := json.Unmarshal(data, &w); err != nil {
+			t.Fatal(err)
+		}
+		out[name] = w.compact()
+	}
+	return out
 }
 
 var yes, no = new(bool), new(bool)
@@ -38,39 +56,39 @@ func TestPeerSetIDs(t *testing.T) {
 	}{
 		{"no slices: self alone", "10.0.0.1:80", nil, []string{"10.0.0.1:80"}},
 		{"ready unset is ready", "10.0.0.1:80",
-			[]*discoveryv1.EndpointSlice{slice("a", v4, endpoint("10.0.0.2", nil, nil))},
+			[]*discoveryv1.EndpointSlice{apiSlice("a", v4, apiEndpoint("10.0.0.2", nil, nil))},
 			[]string{"10.0.0.1:80", "10.0.0.2:80"}},
 		{"ready=false is not", "10.0.0.1:80",
-			[]*discoveryv1.EndpointSlice{slice("a", v4, endpoint("10.0.0.2", no, nil))},
+			[]*discoveryv1.EndpointSlice{apiSlice("a", v4, apiEndpoint("10.0.0.2", no, nil))},
 			[]string{"10.0.0.1:80"}},
 		{"publishNotReadyAddresses: ready and terminating is not", "10.0.0.1:80",
-			[]*discoveryv1.EndpointSlice{slice("a", v4, endpoint("10.0.0.2", yes, yes))},
+			[]*discoveryv1.EndpointSlice{apiSlice("a", v4, apiEndpoint("10.0.0.2", yes, yes))},
 			[]string{"10.0.0.1:80"}},
 		{"duplicate with conflicting conditions: ready wins", "10.0.0.1:80",
-			[]*discoveryv1.EndpointSlice{slice("a", v4, endpoint("10.0.0.2", no, nil)), slice("b", v4, endpoint("10.0.0.2", yes, no))},
+			[]*discoveryv1.EndpointSlice{apiSlice("a", v4, apiEndpoint("10.0.0.2", no, nil)), apiSlice("b", v4, apiEndpoint("10.0.0.2", yes, no))},
 			[]string{"10.0.0.1:80", "10.0.0.2:80"}},
 		{"slice deleted but endpoint in another slice stays", "10.0.0.1:80",
-			[]*discoveryv1.EndpointSlice{slice("b", v4, endpoint("10.0.0.2", yes, no))},
+			[]*discoveryv1.EndpointSlice{apiSlice("b", v4, apiEndpoint("10.0.0.2", yes, no))},
 			[]string{"10.0.0.1:80", "10.0.0.2:80"}},
 		{"self terminating drains", "10.0.0.1:80",
-			[]*discoveryv1.EndpointSlice{slice("a", v4, endpoint("10.0.0.1", no, yes), endpoint("10.0.0.2", nil, nil))},
+			[]*discoveryv1.EndpointSlice{apiSlice("a", v4, apiEndpoint("10.0.0.1", no, yes), apiEndpoint("10.0.0.2", nil, nil))},
 			[]string{"10.0.0.2:80"}},
 		{"self terminating and alone: empty ring", "10.0.0.1:80",
-			[]*discoveryv1.EndpointSlice{slice("a", v4, endpoint("10.0.0.1", no, yes))},
+			[]*discoveryv1.EndpointSlice{apiSlice("a", v4, apiEndpoint("10.0.0.1", no, yes))},
 			[]string{}},
 		{"self not ready stays", "10.0.0.1:80",
-			[]*discoveryv1.EndpointSlice{slice("a", v4, endpoint("10.0.0.1", no, no))},
+			[]*discoveryv1.EndpointSlice{apiSlice("a", v4, apiEndpoint("10.0.0.1", no, no))},
 			[]string{"10.0.0.1:80"}},
 		{"IPv6 self ignores IPv4 slices", "[fd00::1]:80",
-			[]*discoveryv1.EndpointSlice{slice("a", v4, endpoint("10.0.0.2", nil, nil)),
-				slice("b", discoveryv1.AddressTypeIPv6, endpoint("fd00:0::2", nil, nil))},
+			[]*discoveryv1.EndpointSlice{apiSlice("a", v4, apiEndpoint("10.0.0.2", nil, nil)),
+				apiSlice("b", discoveryv1.AddressTypeIPv6, apiEndpoint("fd00:0::2", nil, nil))},
 			[]string{"[fd00::1]:80", "[fd00::2]:80"}},
 		{"FQDN slices ignored", "10.0.0.1:80",
-			[]*discoveryv1.EndpointSlice{slice("a", discoveryv1.AddressTypeFQDN, endpoint("cache.example.com", nil, nil))},
+			[]*discoveryv1.EndpointSlice{apiSlice("a", discoveryv1.AddressTypeFQDN, apiEndpoint("cache.example.com", nil, nil))},
 			[]string{"10.0.0.1:80"}},
 		{"bad addresses skipped", "10.0.0.1:80",
-			[]*discoveryv1.EndpointSlice{slice("a", v4, endpoint("10.0.0.300", nil, nil), endpoint("", nil, nil),
-				discoveryv1.Endpoint{}, endpoint("fe80::1%eth0", nil, nil))},
+			[]*discoveryv1.EndpointSlice{apiSlice("a", v4, apiEndpoint("10.0.0.300", nil, nil), apiEndpoint("", nil, nil),
+				discoveryv1.Endpoint{}, apiEndpoint("fe80::1%eth0", nil, nil))},
 			[]string{"10.0.0.1:80"}},
 	}
 	for _, tc := range cases {
@@ -83,7 +101,7 @@ func TestPeerSetIDs(t *testing.T) {
 			for _, s := range tc.slices {
 				all[s.Name] = s
 			}
-			if got := newPeerSet(testService, self).ids(all); !slices.Equal(got, tc.want) {
+			if got := newPeerSet(testService, self).ids(compacted(t, all)); !slices.Equal(got, tc.want) {
 				t.Errorf("ids = %v, want %v", got, tc.want)
 			}
 		})
@@ -100,7 +118,7 @@ func TestPeerSetOrderIndependent(t *testing.T) {
 	var eps []discoveryv1.Endpoint
 	for i := 2; i < 252; i++ {
 		ready := []*bool{yes, no, nil}[i%3]
-		eps = append(eps, endpoint(netip.AddrFrom4([4]byte{10, 0, byte(i / 200), byte(i)}).String(), ready, nil))
+		eps = append(eps, apiEndpoint(netip.AddrFrom4([4]byte{10, 0, byte(i / 200), byte(i)}).String(), ready, nil))
 	}
 	var want []string
 	for trial := 0; trial < 1000; trial++ {
@@ -109,12 +127,12 @@ func TestPeerSetOrderIndependent(t *testing.T) {
 		all := map[string]*discoveryv1.EndpointSlice{}
 		for i := 0; i < len(shuffled); i += 100 {
 			name := string(rune('a' + i/100))
-			all[name] = slice(name, discoveryv1.AddressTypeIPv4, shuffled[i:min(i+100, len(shuffled))]...)
+			all[name] = apiSlice(name, discoveryv1.AddressTypeIPv4, shuffled[i:min(i+100, len(shuffled))]...)
 		}
 		// A duplicate of a random endpoint, not ready, in an extra slice.
 		dup := shuffled[rng.IntN(len(shuffled))]
-		all["dup"] = slice("dup", discoveryv1.AddressTypeIPv4, endpoint(dup.Addresses[0], no, nil))
-		got := p.ids(all)
+		all["dup"] = apiSlice("dup", discoveryv1.AddressTypeIPv4, apiEndpoint(dup.Addresses[0], no, nil))
+		got := p.ids(compacted(t, all))
 		if trial == 0 {
 			want = got
 			if len(want) != 1+167 { // self + two in three ready (true or unset)
@@ -125,14 +143,14 @@ func TestPeerSetOrderIndependent(t *testing.T) {
 		}
 	}
 
-	moving := endpoint("10.0.0.9", yes, nil)
-	a, b := slice("a", discoveryv1.AddressTypeIPv4, moving), slice("b", discoveryv1.AddressTypeIPv4)
-	bWith := slice("b", discoveryv1.AddressTypeIPv4, moving)
-	aWithout := slice("a", discoveryv1.AddressTypeIPv4)
+	moving := apiEndpoint("10.0.0.9", yes, nil)
+	a, b := apiSlice("a", discoveryv1.AddressTypeIPv4, moving), apiSlice("b", discoveryv1.AddressTypeIPv4)
+	bWith := apiSlice("b", discoveryv1.AddressTypeIPv4, moving)
+	aWithout := apiSlice("a", discoveryv1.AddressTypeIPv4)
 	for _, state := range []map[string]*discoveryv1.EndpointSlice{
 		{"a": a, "b": b}, {"a": a, "b": bWith}, {"a": aWithout, "b": bWith},
 	} {
-		if !slices.Contains(p.ids(state), "10.0.0.9:80") {
+		if !slices.Contains(p.ids(compacted(t, state)), "10.0.0.9:80") {
 			t.Fatalf("moving endpoint dropped out in state %v", state)
 		}
 	}
@@ -164,43 +182,49 @@ func FuzzDecodeEvent(f *testing.F) {
 			}
 			return
 		}
-		if ev.slice == nil || ev.kind != eventBookmark && ev.slice.Name == "" {
+		if ev.slice == nil || ev.kind != eventBookmark && ev.slice.name == "" {
 			t.Fatalf("accepted %q without a named slice", frame)
 		}
-		ids := p.ids(map[string]*discoveryv1.EndpointSlice{ev.slice.Name: ev.slice})
+		ids := p.ids(map[string]*slice{ev.slice.name: ev.slice})
 		if !slices.IsSorted(ids) {
 			t.Fatalf("ids not sorted: %v", ids)
 		}
 	})
 }
 
-// TestTrimSlice: a slice as the real API server sends it (recorded, with managed fields,
-// owner and target references) is trimmed to what peerSet reads, and gives the same peers.
-func TestTrimSlice(t *testing.T) {
+// TestCompactSlice: slices as the real API server sends them (recorded, with managed
+// fields, owner and target references) keep only what peerSet reads, and give the peers
+// of either address family.
+func TestCompactSlice(t *testing.T) {
 	stream := loadStream(t, "real_dual_stack")
-	var list discoveryv1.EndpointSliceList
+	var list wireList
 	if err := json.Unmarshal([]byte(stream.lists[0].frames[0]), &list); err != nil {
 		t.Fatal(err)
 	}
-	full, trimmed := map[string]*discoveryv1.EndpointSlice{}, map[string]*discoveryv1.EndpointSlice{}
+	all := map[string]*slice{}
+	families := map[discoveryv1.AddressType][]netip.Addr{}
 	for i := range list.Items {
-		s := &list.Items[i]
-		if len(s.ManagedFields) == 0 || len(s.OwnerReferences) == 0 || s.Endpoints[0].TargetRef == nil {
-			t.Fatalf("the recorded slice %s lacks the fields this test expects to be dropped", s.Name)
+		s := list.Items[i].compact()
+		if s.name == "" || s.resourceVersion == "" || s.service != "cache" || len(s.endpoints) != 2 {
+			t.Fatalf("compact slice %+v", s)
 		}
-		full[s.Name], trimmed[s.Name] = s, trimSlice(s)
-		tr := trimmed[s.Name]
-		if tr.Name != s.Name || tr.AddressType != s.AddressType || len(tr.Labels) != 1 ||
-			len(tr.ManagedFields) != 0 || len(tr.OwnerReferences) != 0 || tr.Endpoints[0].TargetRef != nil ||
-			len(tr.Ports) != 0 || tr.Endpoints[0].NodeName != nil {
-			t.Errorf("trimSlice(%s) = %+v", s.Name, tr)
+		for _, e := range s.endpoints {
+			if !e.usable() {
+				t.Errorf("slice %s: endpoint %v not usable", s.name, e.addr)
+			}
+			families[s.family] = append(families[s.family], e.addr)
 		}
+		all[s.name] = s
 	}
-	for _, self := range []string{"10.0.0.1:8080", "[fd00::2]:8080"} {
-		ap := netip.MustParseAddrPort(self)
-		p := newPeerSet("cache", ap)
-		if got, want := p.ids(trimmed), p.ids(full); !slices.Equal(got, want) || len(got) != 2 {
-			t.Errorf("self %s: peers from trimmed slices %v, from full slices %v", self, got, want)
+	if len(families[discoveryv1.AddressTypeIPv4]) != 2 || len(families[discoveryv1.AddressTypeIPv6]) != 2 {
+		t.Errorf("addresses by family: %v", families)
+	}
+	for self, want := range map[string][]string{
+		"10.0.0.1:8080":  {"10.0.0.1:8080", "10.0.0.2:8080"},
+		"[fd00::2]:8080": {"[fd00::1]:8080", "[fd00::2]:8080"},
+	} {
+		if got := newPeerSet("cache", netip.MustParseAddrPort(self)).ids(all); !slices.Equal(got, want) {
+			t.Errorf("self %s: peers %v, want %v", self, got, want)
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
 	"google.golang.org/grpc"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -268,7 +267,7 @@ func (m *PeersManager) closeClients() {
 
 // update is called by the watcher with the current slices. It rebuilds the ring
 // when, and only when, the set of peers changed.
-func (m *PeersManager) update(all map[string]*discoveryv1.EndpointSlice) {
+func (m *PeersManager) update(all map[string]*slice) {
 	ids := m.peers.ids(all)
 	old := m.snap.Load()
 	if slices.Equal(ids, old.ring.members()) {

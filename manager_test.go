@@ -49,9 +49,9 @@ func mustJSON(t *testing.T, v any) string {
 func readySlice(name string, addrs ...string) *discoveryv1.EndpointSlice {
 	var eps []discoveryv1.Endpoint
 	for _, a := range addrs {
-		eps = append(eps, endpoint(a, yes, no))
+		eps = append(eps, apiEndpoint(a, yes, no))
 	}
-	return slice(name, discoveryv1.AddressTypeIPv4, eps...)
+	return apiSlice(name, discoveryv1.AddressTypeIPv4, eps...)
 }
 
 // freePort returns a port free on both 127.0.0.1 and 127.0.0.2, so two "pods" can
@@ -332,7 +332,7 @@ func TestPickPeerDuringSwaps(t *testing.T) {
 	}
 	states := [][]string{{"10.0.0.1"}, {"10.0.0.1", "10.0.0.2", "10.0.0.3"}, {"10.0.0.2", "10.0.0.4"}}
 	for i := range 60 {
-		m.update(map[string]*discoveryv1.EndpointSlice{"x": readySlice("x", states[i%3]...)})
+		m.update(compacted(t, map[string]*discoveryv1.EndpointSlice{"x": readySlice("x", states[i%3]...)}))
 	}
 	close(stop)
 	wg.Wait()
@@ -502,10 +502,10 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 	}
 	defer m.Close()
 	r.next(t)
-	ready, notReady := endpoint("10.0.0.3", yes, no), endpoint("10.0.0.3", no, no)
+	ready, notReady := apiEndpoint("10.0.0.3", yes, no), apiEndpoint("10.0.0.3", no, no)
 	terminating := discoveryv1.Endpoint{Addresses: []string{"10.0.0.3"},
 		Conditions: discoveryv1.EndpointConditions{Ready: no, Serving: yes, Terminating: yes}}
-	others := []discoveryv1.Endpoint{endpoint("10.0.0.1", yes, no), endpoint("10.0.0.2", yes, no)}
+	others := []discoveryv1.Endpoint{apiEndpoint("10.0.0.1", yes, no), apiEndpoint("10.0.0.2", yes, no)}
 	steps := []struct {
 		name string
 		eps  []discoveryv1.Endpoint
@@ -516,14 +516,14 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 		{"pod deleted: terminating", append(slices.Clone(others), terminating), []string{"10.0.0.1:8080", "10.0.0.2:8080"}},
 	}
 	for i, step := range steps {
-		live <- eventFrame(t, "MODIFIED", 11+i, slice("x", discoveryv1.AddressTypeIPv4, step.eps...))
+		live <- eventFrame(t, "MODIFIED", 11+i, apiSlice("x", discoveryv1.AddressTypeIPv4, step.eps...))
 		if got := r.next(t); !slices.Equal(got, step.want) {
 			t.Fatalf("%s: ring %v, want %v", step.name, got, step.want)
 		}
 	}
 	// The endpoint finally goes: the ring is already right, so nothing is rebuilt.
-	live <- eventFrame(t, "MODIFIED", 20, slice("x", discoveryv1.AddressTypeIPv4, others...))
-	live <- eventFrame(t, "MODIFIED", 21, slice("x", discoveryv1.AddressTypeIPv4, append(slices.Clone(others), ready)...))
+	live <- eventFrame(t, "MODIFIED", 20, apiSlice("x", discoveryv1.AddressTypeIPv4, others...))
+	live <- eventFrame(t, "MODIFIED", 21, apiSlice("x", discoveryv1.AddressTypeIPv4, append(slices.Clone(others), ready)...))
 	if got := r.next(t); !slices.Equal(got, []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}) {
 		t.Fatalf("ring after the endpoint was removed and re-added: %v (an extra rebuild for the removal?)", got)
 	}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -62,7 +61,7 @@ func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, n
 }
 
 // update is called by the watcher with the current slices.
-func (pw *PeerWatcher) update(all map[string]*discoveryv1.EndpointSlice) {
+func (pw *PeerWatcher) update(all map[string]*slice) {
 	ids := pw.peers.ids(all)
 	pw.mu.Lock()
 	changed := !slices.Equal(ids, pw.current)

@@ -58,18 +58,18 @@ type sliceWatcher struct {
 	log       *slog.Logger
 	// onChange receives the whole current state after each LIST and after each batch
 	// of watch events that arrived together. It must not keep the map.
-	onChange func(map[string]*discoveryv1.EndpointSlice)
+	onChange func(map[string]*slice)
 
-	slices  map[string]*discoveryv1.EndpointSlice // by slice name
-	rv      string                                // last resourceVersion seen
-	listRV  string                                // resourceVersion the next LIST asks for; "" is a consistent read
+	slices  map[string]*slice // by slice name
+	rv      string            // last resourceVersion seen
+	listRV  string            // resourceVersion the next LIST asks for; "" is a consistent read
 	watches int64
 	backoff backoff
 	lists   int64 // number of LISTs done, for Stats.Relists
 }
 
 func newSliceWatcher(rc rest.Interface, namespace, service string, cfg *config, stats *counters,
-	onChange func(map[string]*discoveryv1.EndpointSlice)) *sliceWatcher {
+	onChange func(map[string]*slice)) *sliceWatcher {
 	return &sliceWatcher{
 		rest: rc, namespace: namespace, service: service, cfg: cfg, stats: stats,
 		log: cfg.logger, onChange: onChange, backoff: backoff{rand: cfg.rand},
@@ -127,21 +127,21 @@ func (w *sliceWatcher) list(ctx context.Context) error {
 	if w.lists++; w.lists > 1 {
 		w.stats.relists.Add(1)
 	}
-	w.slices = make(map[string]*discoveryv1.EndpointSlice, len(list.Items))
+	w.slices = make(map[string]*slice, len(list.Items))
 	for i := range list.Items {
-		s := &list.Items[i]
+		s := list.Items[i].compact()
 		if w.ours(s) {
-			w.slices[s.Name] = trimSlice(s)
+			w.slices[s.name] = s
 		}
 	}
-	w.rv, w.listRV = list.ResourceVersion, list.ResourceVersion
+	w.rv, w.listRV = list.Metadata.ResourceVersion, list.Metadata.ResourceVersion
 	w.backoff.success(w.cfg.clock.Now())
 	w.synced()
 	w.onChange(w.slices)
 	return nil
 }
 
-func (w *sliceWatcher) doList(ctx context.Context, rv string) (*discoveryv1.EndpointSliceList, error) {
+func (w *sliceWatcher) doList(ctx context.Context, rv string) (*wireList, error) {
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
 	req := w.request().Param("resourceVersion", rv)
@@ -160,11 +160,11 @@ func (w *sliceWatcher) doList(ctx context.Context, rv string) (*discoveryv1.Endp
 	if len(data) > maxEventBytes {
 		return nil, fmt.Errorf("endpointslices list larger than %d bytes", maxEventBytes)
 	}
-	var list discoveryv1.EndpointSliceList
+	var list wireList
 	if err := json.Unmarshal(data, &list); err != nil {
 		return nil, fmt.Errorf("decoding endpointslices list: %w", err)
 	}
-	if list.ResourceVersion == "" {
+	if list.Metadata.ResourceVersion == "" {
 		return nil, errors.New("endpointslices list has no resourceVersion")
 	}
 	return &list, nil
@@ -281,7 +281,7 @@ func (w *sliceWatcher) watch(ctx context.Context) (events int, err error) {
 	w.backoff.success(started)
 	idleTimer.Reset(w.cfg.idleTimeout)
 
-	buffered := bufio.NewReaderSize(body, 64<<10)
+	buffered := bufio.NewReaderSize(body, 8<<10)
 	limited := &limitedReader{r: buffered}
 	dec := json.NewDecoder(limited)
 	unpublished := false
@@ -331,27 +331,27 @@ func (w *sliceWatcher) apply(raw rawEvent) error {
 		return nil
 	}
 	w.stats.watchEvents.Add(1)
-	if rv := ev.slice.ResourceVersion; rv != "" {
+	if rv := ev.slice.resourceVersion; rv != "" {
 		w.rv = rv
 	}
 	w.synced()
 	switch ev.kind {
 	case eventBookmark:
 	case eventDeleted:
-		delete(w.slices, ev.slice.Name)
+		delete(w.slices, ev.slice.name)
 	case eventUpsert:
 		if w.ours(ev.slice) {
-			w.slices[ev.slice.Name] = trimSlice(ev.slice)
+			w.slices[ev.slice.name] = ev.slice
 		} else {
-			delete(w.slices, ev.slice.Name) // its label was changed away from our Service
+			delete(w.slices, ev.slice.name) // its label was changed away from our Service
 		}
 	}
 	return nil
 }
 
 // ours double-checks the label selector on the client side.
-func (w *sliceWatcher) ours(s *discoveryv1.EndpointSlice) bool {
-	return s.Labels[discoveryv1.LabelServiceName] == w.service
+func (w *sliceWatcher) ours(s *slice) bool {
+	return s.service == w.service
 }
 
 func (w *sliceWatcher) synced() {
@@ -403,7 +403,7 @@ const (
 
 type event struct {
 	kind  eventKind
-	slice *discoveryv1.EndpointSlice
+	slice *slice
 }
 
 // decodeEvent turns a frame into an event. An ERROR frame becomes the API error it
@@ -432,17 +432,17 @@ func decodeEvent(raw rawEvent) (event, error) {
 	default:
 		return event{}, fmt.Errorf("unknown watch event type %q", raw.Type)
 	}
-	var s discoveryv1.EndpointSlice
+	var s wireSlice
 	if err := json.Unmarshal(raw.Object, &s); err != nil {
 		return event{}, fmt.Errorf("undecodable %s event: %w", raw.Type, err)
 	}
 	if s.Kind != "" && s.Kind != "EndpointSlice" {
 		return event{}, fmt.Errorf("%s event carries a %s, not an EndpointSlice", raw.Type, s.Kind)
 	}
-	if kind != eventBookmark && s.Name == "" {
+	if kind != eventBookmark && s.Metadata.Name == "" {
 		return event{}, fmt.Errorf("%s event carries an EndpointSlice without a name", raw.Type)
 	}
-	return event{kind: kind, slice: &s}, nil
+	return event{kind: kind, slice: s.compact()}, nil
 }
 
 // isExpired reports a 410: the resourceVersion we asked for is no longer available.

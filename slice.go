@@ -1,0 +1,78 @@
+package k8s
+
+import (
+	"net/netip"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// slice is what the watcher keeps of one EndpointSlice: only what peerSet reads. A slice
+// from the API server also carries managed fields, owner and target references,
+// topology and ports; none of it is decoded.
+type slice struct {
+	name, resourceVersion string
+	service               string // the kubernetes.io/service-name label
+	family                discoveryv1.AddressType
+	endpoints             []endpoint
+}
+
+// endpoint is one endpoint of a slice: its first address (invalid when missing or not an
+// IP without zone, so that it never counts) and its conditions.
+type endpoint struct {
+	addr        netip.Addr
+	ready       bool // ready is true or unset
+	terminating bool
+}
+
+// usable reports whether the endpoint may serve as a peer.
+func (e endpoint) usable() bool { return e.ready && !e.terminating }
+
+// wireSlice is the part of an EndpointSlice's JSON that is decoded.
+type wireSlice struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name            string `json:"name"`
+		ResourceVersion string `json:"resourceVersion"`
+		Labels          struct {
+			Service string `json:"kubernetes.io/service-name"`
+		} `json:"labels"`
+	} `json:"metadata"`
+	AddressType discoveryv1.AddressType `json:"addressType"`
+	Endpoints   []struct {
+		Addresses  []string `json:"addresses"`
+		Conditions struct {
+			Ready       *bool `json:"ready"`
+			Terminating *bool `json:"terminating"`
+		} `json:"conditions"`
+	} `json:"endpoints"`
+}
+
+// wireList is the part of an EndpointSliceList's JSON that is decoded.
+type wireList struct {
+	Metadata struct {
+		ResourceVersion string `json:"resourceVersion"`
+	} `json:"metadata"`
+	Items []wireSlice `json:"items"`
+}
+
+// compact turns a decoded slice into what is kept of it.
+func (w *wireSlice) compact() *slice {
+	s := &slice{
+		name: w.Metadata.Name, resourceVersion: w.Metadata.ResourceVersion,
+		service: w.Metadata.Labels.Service, family: w.AddressType,
+		endpoints: make([]endpoint, len(w.Endpoints)),
+	}
+	for i, e := range w.Endpoints {
+		c := e.Conditions
+		s.endpoints[i] = endpoint{
+			ready:       c.Ready == nil || *c.Ready,
+			terminating: c.Terminating != nil && *c.Terminating,
+		}
+		if len(e.Addresses) > 0 {
+			if addr, err := netip.ParseAddr(e.Addresses[0]); err == nil && addr.Zone() == "" {
+				s.endpoints[i].addr = addr.Unmap()
+			}
+		}
+	}
+	return s
+}
