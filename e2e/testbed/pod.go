@@ -93,6 +93,8 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 		"POD_IP=" + ip, "POD_NAME=" + name, "NAMESPACE=" + a.Namespace, "SERVICE_NAME=" + a.Service,
 		"GROUPCACHE_PORT=" + strconv.Itoa(GroupcachePort), "HTTP_PORT=" + strconv.Itoa(HTTPPort),
 		"KUBECONFIG=" + kubeconfig, "LOG_FORMAT=json",
+		// The race detector waits a second before exiting; races still exit with code 66.
+		"GORACE=atexit_sleep_ms=0",
 	}, opts.Env...)
 	if opts.CertCA != nil {
 		trust := opts.TrustCA
