@@ -19,10 +19,10 @@ demo:
 record:
 	cd e2e && go run ./cmd/record
 
-# Picker benchmarks against groupcache/consistenthash, summarised by benchstat.
+# The comparison with groupcache's consistenthash and HTTPPool (the nested module bench/):
+# six rounds of every benchmark, summarised by benchstat, written to BENCHMARKS.md.
 bench:
-	go test -run '^$$' -bench 'PickPeer|Rebuild' -benchmem -count 6 -benchtime 300ms . | tee bench.out
-	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /impl bench.out
+	cd bench && go run ./cmd/report -out ../BENCHMARKS.md
 
 # A minute of each fuzz target.
 fuzz:

@@ -1,0 +1,163 @@
+package main
+
+// Profiles of the cases that miss a goal. The remote benchmarks run their calls in
+// helper processes, which write their own profiles (BENCH_PROFILE_DIR); the picker
+// benchmarks run in the test process and use -test.cpuprofile.
+
+import (
+	"bytes"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// profileMisses profiles the cases that miss a goal and writes the pprof output, as
+// markdown, to results/profiles.txt.
+func profileMisses(r *results) error {
+	var md bytes.Buffer
+	bin, _ := filepath.Abs(filepath.Join(workDir, benchBinary))
+
+	if small, large := worstTransport(r); small != "" || large != "" {
+		for _, c := range []struct{ row, why string }{
+			{large, "large values: where the CPU goes on each side (flat), and who copies and clears memory"},
+			{small, "small values: per-call work on the caller (flat CPU) and its allocations"},
+		} {
+			if c.row == "" {
+				continue
+			}
+			if err := profileRemote(&md, bin, c.row, c.why, c.row == large); err != nil {
+				return err
+			}
+		}
+	}
+	if c, ok := r.picker.get("sec/op", "Rebuild/N=1000", "ours"); ok && c.Center > 10e-3 {
+		if err := profilePicker(&md, bin, "^BenchmarkRebuild$/^N=1000$/^impl=ours$", "Rebuild/N=1000, impl=ours (watch event → new ring)"); err != nil {
+			return err
+		}
+	}
+	for _, n := range pickerSizes {
+		if c, ok := r.picker.get("sec/op", fmt.Sprintf("PickPeer/N=%d", n), "ours"); ok && c.Center > 20e-9 {
+			if err := profilePicker(&md, bin, fmt.Sprintf("^BenchmarkPickPeer$/^N=%d$/^impl=ours$", n), fmt.Sprintf("PickPeer/N=%d, impl=ours", n)); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return os.WriteFile(filepath.Join(resultsDir, profilesText), md.Bytes(), 0o644)
+}
+
+// worstTransport returns the RemoteGet rows, among small (100B, 4KiB) and large values,
+// where our default transport's throughput falls furthest below HTTPPool's, or "" where
+// it never does.
+func worstTransport(r *results) (small, large string) {
+	worst := map[bool]float64{false: 1, true: 1}
+	for _, size := range valueSizes {
+		for _, callers := range callerCounts {
+			row := fmt.Sprintf("RemoteGet/size=%s/callers=%d", size, callers)
+			ours, ok1 := r.remote.get("B/s", row, "grpc")
+			theirs, ok2 := r.remote.get("B/s", row, "httppool")
+			if !ok1 || !ok2 || theirs.Center == 0 {
+				continue
+			}
+			isLarge := size == "256KiB" || size == "4MiB"
+			if ratio := ours.Center / theirs.Center; ratio < worst[isLarge] {
+				worst[isLarge] = ratio
+				if isLarge {
+					large = row
+				} else {
+					small = row
+				}
+			}
+		}
+	}
+	return small, large
+}
+
+// profileRemote runs row (RemoteGet/size=…/callers=…) for impl=grpc alone, with the
+// helpers profiling themselves, and appends the pprof tables.
+func profileRemote(md *bytes.Buffer, bin, row, why string, large bool) error {
+	parts := strings.Split(row, "/") // RemoteGet, size=…, callers=…
+	dir, _ := filepath.Abs(filepath.Join(workDir, profileDirName, strings.ReplaceAll(row, "/", "_")))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	log.Printf("profiling %s, impl=grpc", row)
+	pattern := fmt.Sprintf("^Benchmark%s$/^%s$/^%s$/^impl=grpc$", parts[0], parts[1], parts[2])
+	if _, err := command(workDir, []string{"BENCH_PROFILE_DIR=" + dir}, bin,
+		"-test.run", "^$", "-test.bench", pattern, "-test.benchtime", "2s"); err != nil {
+		return err
+	}
+	client, server := filepath.Join(dir, "client-grpc.cpu.pprof"), filepath.Join(dir, "server.cpu.pprof")
+	fmt.Fprintf(md, "### %s, impl=grpc — %s\n\n", row, why)
+	if large {
+		sections := []struct{ title, file string }{{"caller (client helper)", client}, {"server helper", server}}
+		for _, s := range sections {
+			top, err := pprof(bin, s.file, "-top", "-nodecount=12")
+			if err != nil {
+				return err
+			}
+			peek, err := pprof(bin, s.file, "-peek", `runtime\.memmove$|runtime\.memclrNoHeapPointers$`)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(md, "CPU, %s, `go tool pprof -top`:\n\n```\n%s```\n\n", s.title, top)
+			fmt.Fprintf(md, "Who copies and clears, %s, `go tool pprof -peek 'runtime.memmove$|runtime.memclrNoHeapPointers$'`:\n\n```\n%s```\n\n", s.title, peek)
+		}
+		return nil
+	}
+	top, err := pprof(bin, client, "-top", "-nodecount=15")
+	if err != nil {
+		return err
+	}
+	allocs, err := pprof(bin, filepath.Join(dir, "client-grpc.mem.pprof"), "-sample_index=alloc_objects", "-top", "-nodecount=15")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(md, "CPU, caller, `go tool pprof -top`:\n\n```\n%s```\n\n", top)
+	fmt.Fprintf(md, "Allocations, caller, `go tool pprof -sample_index=alloc_objects -top`:\n\n```\n%s```\n\n", allocs)
+	return nil
+}
+
+// profilePicker runs one picker benchmark with -test.cpuprofile and appends the top.
+func profilePicker(md *bytes.Buffer, bin, pattern, title string) error {
+	dir, _ := filepath.Abs(filepath.Join(workDir, profileDirName))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	prof := filepath.Join(dir, strings.NewReplacer("/", "_", ",", "", " ", "_").Replace(title)+".cpu.pprof")
+	log.Printf("profiling %s", title)
+	if _, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", pattern, "-test.benchtime", "2s",
+		"-test.cpuprofile", prof); err != nil {
+		return err
+	}
+	top, err := pprof(bin, prof, "-top", "-nodecount=15")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(md, "### %s\n\nCPU, `go tool pprof -top`:\n\n```\n%s```\n\n", title, top)
+	return nil
+}
+
+// pprof runs go tool pprof and returns its table without the preamble.
+func pprof(bin, prof string, args ...string) (string, error) {
+	out, err := command("", nil, "go", append(append([]string{"tool", "pprof"}, args...), bin, prof)...)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	table := false
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "flat%") {
+			table = true
+		}
+		if strings.HasPrefix(line, "Duration:") {
+			b.WriteString(line + "\n")
+		}
+		if table && strings.TrimSpace(line) != "" {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String(), nil
+}

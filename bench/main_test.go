@@ -1,0 +1,94 @@
+package bench
+
+// TestMain dispatches the helper processes of the remote benchmarks (children_test.go)
+// and, in the benchmark process, stops them once every benchmark has run.
+// TestHelpersStopCleanly checks that the helpers leave no goroutine or process behind.
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	switch os.Getenv("BENCH_ROLE") {
+	case "server":
+		os.Exit(runHelper(serverMain))
+	case "client":
+		os.Exit(runHelper(clientMain))
+	}
+	code := m.Run()
+	if err := stopHelpers(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the helper processes:", err)
+		code = max(code, 1)
+	}
+	os.Exit(code)
+}
+
+// settledGoroutines waits up to five seconds for the number of goroutines to fall to at
+// most want, and returns a dump of them if it does not.
+func settledGoroutines(want int) string {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if runtime.NumGoroutine() <= want {
+			return ""
+		}
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		time.Sleep(50 * time.Millisecond)
+	}
+	var buf bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&buf, 1)
+	return buf.String()
+}
+
+func TestHelpersStopCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts helper processes")
+	}
+	if err := stopHelpers(); err != nil { // none should be running, but start from zero
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+
+	m, err := newPickerManager(peerIPs(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.PickPeer("some key"); !ok && len(m.Peers()) != 100 {
+		t.Errorf("manager has %d peers, want 100", len(m.Peers()))
+	}
+	m.Close()
+
+	var procs []*exec.Cmd
+	for _, impl := range transportImpls {
+		c, err := clientHelper(impl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, c.cmd)
+		for _, kind := range []string{"remote", "group"} {
+			f, err := c.call(time.Minute, "run %s 4096 4 20", kind)
+			if err != nil || len(f) < 7 || f[0] != "ok" || f[6] != "0" {
+				t.Fatalf("%s %s: answer %q, %v; want ok with no errors", impl, kind, f, err)
+			}
+		}
+	}
+	procs = append(procs, helpers.server.cmd)
+	if err := stopHelpers(); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range procs {
+		if st := cmd.ProcessState; st == nil || !st.Exited() {
+			t.Errorf("helper process %d has not exited: %v", cmd.Process.Pid, st)
+		}
+	}
+	if dump := settledGoroutines(before); dump != "" {
+		t.Errorf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, dump)
+	}
+}
