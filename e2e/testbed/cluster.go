@@ -191,6 +191,26 @@ func (c *Cluster) startControllerManager() error {
 	return nil
 }
 
+// RestartControllerManager stops kube-controller-manager and starts it again. A test that kills
+// the API server calls it after StartAPIServer, to do what happens in a real cluster: there the
+// controller manager runs with leader election, loses its lease about 10 s into an API server
+// outage, exits and is restarted. The test bed runs it without leader election, so it would
+// instead keep running on informers that catch up only after their own backoff: measured here,
+// the EndpointSlice controller then took 13-61 s after an API server restart to write a new
+// endpoint, retried Services with "EndpointSlice informer cache is out of date" for up to a
+// minute more, and made the next test's Service wait 60-100 s for its first endpoints.
+func (c *Cluster) RestartControllerManager() error {
+	c.mu.Lock()
+	old := c.kcm
+	c.mu.Unlock()
+	if old != nil {
+		old.stop(10 * time.Second)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.startControllerManager()
+}
+
 // Stop stops every process the cluster started, in order, and removes its files.
 func (c *Cluster) Stop() {
 	c.stopOnce.Do(func() {

@@ -1,0 +1,706 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/groupcache-k8s/k8s/e2e/testbed"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// Fault tests: the API server killed, a watch cut off long enough for a real 410, a watch
+// stream that stays open but silent, and two rings that disagree. Tests 5, 6 and 9 run in
+// parallel with each other; test 4 kills the shared API server, so it runs alone (Go runs
+// parallel tests only after every sequential one has finished).
+
+// TestAPIServerKilledPeersKeepServing (issue 3, test 4): with the API server killed by SIGKILL
+// for 20 s, every Get through every pod returns the right value and no ring changes; after
+// the restart a scale-up reaches every pod's ring.
+func TestAPIServerKilledPeersKeepServing(t *testing.T) {
+	app := newApp(t, testbed.AppOptions{})
+	pods := startPods(t, app, 0, 3)
+	waitRings(t, pods, pods)
+	keys := keysN("outage", 1000)
+	getAll(t, pods, keys)
+	before := faultRingCounts(pods)
+	owners := faultPodsByAddr(pods)
+
+	cluster.KillAPIServer()
+	killedAt := time.Now()
+	restarted := false
+	t.Cleanup(func() {
+		// Later tests share this control plane: never leave it without an API server.
+		if !restarted {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := cluster.StartAPIServer(ctx); err != nil {
+				t.Errorf("restarting the API server after a failure: %v", err)
+			}
+		}
+	})
+
+	// The outage lasts 20 s: a real duration of the fault, not a wait for anything. Until
+	// it ends, keep asking the loaded keys (each round through different pods) and some
+	// new ones, which must be loaded by their owner, so forwarding between pods still
+	// works without the API server.
+	outage := time.NewTimer(20 * time.Second)
+	defer outage.Stop()
+	rounds, gets := 0, 0
+	for done := false; !done; {
+		fresh := keysN(fmt.Sprintf("outage-new-%d", rounds), 50)
+		rotated := append(slices.Clone(pods[rounds%3:]), pods[:rounds%3]...)
+		getAll(t, rotated, keys)
+		for key, r := range getAll(t, rotated, fresh) {
+			if owner := owners[r.Owner]; owner == nil || owner.Name != r.LoadedBy {
+				t.Fatalf("during the outage new key %s was loaded by %s, but its owner is %s", key, r.LoadedBy, r.Owner)
+			}
+		}
+		gets += len(keys) + len(fresh)
+		faultRingsUnchanged(t, pods, before, "while the API server is down")
+		rounds++
+		select {
+		case <-outage.C:
+			done = true
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		default:
+		}
+	}
+	t.Logf("API server down for %s: %d Gets in %d rounds through 3 pods, every value right, no ring changed",
+		time.Since(killedAt).Round(time.Millisecond), gets, rounds)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := cluster.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	restartedAt := time.Now()
+	t.Logf("API server ready again %s after the kill", restartedAt.Sub(killedAt).Round(time.Millisecond))
+	// In a real cluster the controller manager loses its leader lease during such an outage
+	// and is restarted; the test bed's runs without leader election (see
+	// RestartControllerManager for what happens if it is left running).
+	if err := cluster.RestartControllerManager(); err != nil {
+		t.Fatal(err)
+	}
+	faultRingsUnchanged(t, pods, before, "after the API server restarted")
+
+	// Scale up: the pods may still be in backoff (up to 30-60 s after a 20 s outage), so
+	// waitRings uses convergeTimeout. A watch of our own tells when the EndpointSlice
+	// controller wrote the new endpoint, to separate its delay from the pods'.
+	sliceTimes := faultWatchSlices(t, app)
+	fourth := startPod(t, app, "pod-3", testbed.PodOptions{})
+	readyAt := time.Now()
+	all := append(slices.Clone(pods), fourth)
+	last := waitRings(t, all, all)
+	written := sliceTimes(fourth.IP)
+	t.Logf("scale-up after the restart: last ring updated %s after the restart, %s after pod-3 was Ready; "+
+		"the EndpointSlice controller wrote pod-3's endpoint %s after the restart",
+		last.Sub(restartedAt).Round(time.Millisecond), last.Sub(readyAt).Round(time.Millisecond),
+		written.Sub(restartedAt).Round(time.Millisecond))
+	for _, p := range pods {
+		s := stats(t, p)
+		t.Logf("  %s: WatchRestarts=%d Relists=%d; ring updated %s after the endpoint was written",
+			p.Name, s.Peers.WatchRestarts, s.Peers.Relists, faultLastRing(p).Sub(written).Round(time.Millisecond))
+	}
+	getAll(t, all, keys)
+
+	// A second change must flow too, and a new Service must get its EndpointSlice: the tests
+	// that run after this one need a healthy control plane.
+	if err := fourth.SetReady(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	notReadyAt := time.Now()
+	last = waitRings(t, pods, pods)
+	t.Logf("a second change (pod-3 NotReady) reached every ring %s later, %s after the restart",
+		last.Sub(notReadyAt).Round(time.Millisecond), last.Sub(restartedAt).Round(time.Millisecond))
+	took := faultNewServiceGetsSlice(t, app, len(pods))
+	t.Logf("a new Service got its EndpointSlice in %s", took.Round(time.Millisecond))
+}
+
+// TestRelistAfter410 (issue 3, test 5): one pod's API server traffic is cut while membership
+// changes and the Service's EndpointSlice is deleted (and recreated under a new name) several
+// times, until the pod's resourceVersion has left the API server's history and etcd is
+// compacted. When the proxy heals, the pod relists and ends with exactly the right ring: the
+// deletes it never saw are applied.
+func TestRelistAfter410(t *testing.T) {
+	t.Parallel()
+	proxy := faultProxy(t)
+	app := newApp(t, testbed.AppOptions{})
+	a := startPod(t, app, "pod-0", testbed.PodOptions{})
+	b := startPod(t, app, "pod-1", testbed.PodOptions{})
+	p := startPod(t, app, "pod-p", testbed.PodOptions{APIServer: proxy.Addr()})
+	waitRings(t, []*testbed.Pod{a, b, p}, []*testbed.Pod{a, b, p})
+	ctx := t.Context()
+	slicesAPI := cluster.Admin.DiscoveryV1().EndpointSlices(app.Namespace)
+	list, err := slicesAPI.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := list.ResourceVersion // P's watch is at this resourceVersion or before it
+	before := stats(t, p)
+
+	proxy.Cut()
+	cutAt := time.Now()
+	d := startPod(t, app, "pod-2", testbed.PodOptions{})
+	if err := a.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	others := []*testbed.Pod{b, d}
+	members := []*testbed.Pod{b, d, p}
+	waitRings(t, others, members)
+	var deleted []string
+	for range 3 {
+		deleted = append(deleted, faultRecreateSlices(t, app)...)
+	}
+	waitRings(t, others, members)
+	t.Logf("while cut: pod-2 added, pod-0 deleted, EndpointSlices deleted and recreated 3 times (%s)",
+		strings.Join(deleted, ", "))
+	if rev, err := cluster.CompactEtcd(ctx); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("etcd compacted at revision %d (P's resourceVersion is %s or older)", rev, rv)
+	}
+
+	// A real duration, not synchronisation: with its watch cache on, the API server serves a
+	// watch from an old resourceVersion out of its event history, which keeps every event
+	// younger than 75 s (the cache's eventFreshDuration; it doubles its capacity rather
+	// than drop a fresher event). So etcd compaction alone gives no 410: only once the
+	// events before the cut are more than 75 s old can new events push them out.
+	select {
+	case <-time.After(time.Until(cutAt.Add(76 * time.Second))):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	writes := faultPushOutHistory(t, app, rv)
+	t.Logf("410 for resourceVersion %s after %d filler EndpointSlice writes, %s after the cut",
+		rv, writes, time.Since(cutAt).Round(time.Millisecond))
+	if len(p.RingChanges()) == 0 || slices.Contains(p.Ring(), d.GroupcacheAddr()) {
+		t.Fatalf("P learnt of the new pod through a cut proxy: ring %v", p.Ring())
+	}
+
+	proxy.Heal()
+	healedAt := time.Now()
+	waitRings(t, []*testbed.Pod{p}, members)
+	healed := faultLastRing(p)
+	s := faultWaitStats(t, p, "Relists ≥ 1", func(s testbed.Stats) bool { return s.Peers.Relists >= 1 })
+	t.Logf("P's ring right (pod-0 gone, pod-2 in) %s after the heal; Relists %d → %d, WatchRestarts %d → %d",
+		healed.Sub(healedAt).Round(time.Millisecond), before.Peers.Relists, s.Peers.Relists,
+		before.Peers.WatchRestarts, s.Peers.WatchRestarts)
+	faultLogWatch(t, p)
+	if slices.Contains(p.Ring(), a.GroupcacheAddr()) {
+		t.Fatalf("P's ring %v still holds the deleted pod %s", p.Ring(), a.GroupcacheAddr())
+	}
+	// No backoff delay exceeds 2 × 30 s (README: 0.8 s doubling to 30 s, jittered into
+	// [d, 2d)), so P's next attempt comes at most 60 s after the heal, and the 410 it gets
+	// relists at once. 10 s of margin for a shared machine.
+	if took, bound := healed.Sub(healedAt), 70*time.Second; took > bound {
+		t.Errorf("P's ring was right %s after the heal; the backoff bounds it by %s", took, bound)
+	}
+	getAll(t, members, keysN("after-410", 300))
+}
+
+// TestSilentWatchStreamRecovers (issue 3, test 6): the connection that carries one pod's watch
+// stays open but passes nothing (the proxy stalls it); a membership change made then reaches
+// the pod within the bound the README documents.
+//
+// What really happens (see the pod's log lines the test prints): client-go sends every request
+// over one HTTP/2 connection. The idle timeout (10 s here) ends the silent watch, but the next
+// watch goes out on the same stalled connection and is just as silent, so every idle restart
+// until then is useless. Only client-go's HTTP/2 health check gets the pod out: 30 s
+// (ReadIdleTimeout) after the last frame it read, it sends a PING, and 15 s (PingTimeout)
+// later it closes the connection ("http2: client connection lost"); the pending watch fails,
+// the loop backs off once (0.8-1.6 s) and watches again on a new connection. So against a
+// half-dead connection an idle timeout below about 45 s gains nothing; with the default 90 s
+// the health check always comes first.
+func TestSilentWatchStreamRecovers(t *testing.T) {
+	t.Parallel()
+	const idleTimeout = 10 * time.Second
+	// The bound, from the stall: the last frame the pod read came before the stall, so the
+	// health check closes the connection at most 30 s + 15 s after it; then one backoff step
+	// (at most 1.6 s, the first failure after a healthy stretch). The idle timeout is added
+	// because the README's bound is "idle timeout or health check", and 15 s of margin
+	// because the machine is shared and the pods run with the race detector.
+	const bound = idleTimeout + 45*time.Second + 1600*time.Millisecond + 15*time.Second
+
+	proxy := faultProxy(t)
+	app := newApp(t, testbed.AppOptions{})
+	pods := startPods(t, app, 0, 2)
+	p := startPod(t, app, "pod-p", testbed.PodOptions{APIServer: proxy.Addr(),
+		Env: []string{"WATCH_IDLE_TIMEOUT=" + idleTimeout.String()}})
+	members := append(slices.Clone(pods), p)
+	waitRings(t, members, members)
+	before := stats(t, p)
+
+	proxy.Stall()
+	stalledAt := time.Now()
+	d := startPod(t, app, "pod-2", testbed.PodOptions{})
+	changedAt := time.Now()
+	members = append(members, d)
+	waitRings(t, []*testbed.Pod{pods[0], pods[1], d}, members)
+
+	ctx, cancel := context.WithTimeout(t.Context(), bound+30*time.Second)
+	defer cancel()
+	at, err := p.WaitRing(ctx, addrs(members)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := stats(t, p)
+	t.Logf("P's ring updated %s after the stall, %s after pod-2 was Ready (bound %s from the stall); "+
+		"WatchRestarts %d → %d, Relists %d → %d",
+		at.Sub(stalledAt).Round(time.Millisecond), at.Sub(changedAt).Round(time.Millisecond), bound,
+		before.Peers.WatchRestarts, s.Peers.WatchRestarts, before.Peers.Relists, s.Peers.Relists)
+	faultLogWatch(t, p)
+	if took := at.Sub(stalledAt); took > bound {
+		t.Errorf("P needed %s after the stall to see the change; the documented bound is %s", took, bound)
+	}
+	if s.Peers.WatchRestarts <= before.Peers.WatchRestarts {
+		t.Errorf("P's WatchRestarts stayed at %d: the silent watch was never restarted", s.Peers.WatchRestarts)
+	}
+	getAll(t, members, keysN("after-stall", 300))
+}
+
+// TestDisagreeingRingsDoNotLoop (issue 3, test 9): one pod's watch is frozen while a pod is
+// added and another deleted, so its ring and the others' disagree. Every key asked through
+// every live pod returns the right value at once: no request waits for the 5 s per-call
+// timeout, because a request that came from a peer is never forwarded again.
+func TestDisagreeingRingsDoNotLoop(t *testing.T) {
+	t.Parallel()
+	proxy := faultProxy(t)
+	app := newApp(t, testbed.AppOptions{})
+	a := startPod(t, app, "pod-0", testbed.PodOptions{})
+	b := startPod(t, app, "pod-1", testbed.PodOptions{})
+	p := startPod(t, app, "pod-p", testbed.PodOptions{APIServer: proxy.Addr()})
+	waitRings(t, []*testbed.Pod{a, b, p}, []*testbed.Pod{a, b, p})
+	oldRing := p.Ring()
+	frozen := faultRingCounts([]*testbed.Pod{p})
+
+	proxy.Freeze()
+	d := startPod(t, app, "pod-2", testbed.PodOptions{})
+	if err := a.Delete(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	live := []*testbed.Pod{p, b, d}
+	waitRings(t, []*testbed.Pod{b, d}, live)
+	faultRingsUnchanged(t, []*testbed.Pod{p}, frozen, "behind the frozen proxy")
+	t.Logf("rings disagree: P has %v, the others %v", oldRing, b.Ring())
+
+	statsBefore := map[string]testbed.Stats{}
+	for _, q := range live {
+		statsBefore[q.Name] = stats(t, q)
+	}
+	// Every key goes through every live pod, one pass per pod, each pass through all three
+	// pods round-robin, so no key is asked through two pods at once.
+	keys := keysN("disagree", 1200)
+	ownerSeenBy := map[string]map[string]string{} // pod name -> key -> owner in its ring
+	for _, q := range live {
+		ownerSeenBy[q.Name] = map[string]string{}
+	}
+	var firstPass []string // the pod each key went through first
+	var loopsAfterFirst int64
+	for pass := range len(live) {
+		rotated := append(slices.Clone(live[pass:]), live[:pass]...)
+		results, durations := faultTimedGets(t, rotated, keys)
+		for i, r := range results {
+			ownerSeenBy[r.ServedBy][keys[i]] = r.Owner
+			if pass == 0 {
+				firstPass = append(firstPass, r.ServedBy)
+			}
+		}
+		p50, p99, worst := faultPercentiles(durations)
+		t.Logf("pass %d: %d Gets, p50 %s, p99 %s, max %s", pass, len(durations), p50, p99, worst)
+		for i, took := range durations {
+			if took >= time.Second {
+				t.Errorf("Get(%s) through %s took %s; want well under the 5 s per-call timeout",
+					keys[i], rotated[i%len(rotated)].Name, took)
+			}
+		}
+		if pass == 0 {
+			for _, q := range live {
+				loopsAfterFirst += stats(t, q).Peers.LoopsPrevented - statsBefore[q.Name].Peers.LoopsPrevented
+			}
+		}
+	}
+
+	// A forwarded request is refused a second hop when the pod it reached thinks another pod
+	// owns the key; two live pods that name each other as owner are a loop. (With a
+	// consistent ring, two such pods are rare: only the load cap's spills can make them.)
+	byAddr, byName := faultPodsByAddr(live), map[string]*testbed.Pod{}
+	for _, q := range live {
+		byName[q.Name] = q
+	}
+	var mutual, secondHops int
+	for i, key := range keys {
+		for _, x := range live {
+			y := byAddr[ownerSeenBy[x.Name][key]]
+			if y != nil && y != x && ownerSeenBy[y.Name][key] == x.GroupcacheAddr() {
+				mutual++
+			}
+		}
+		// First pass, fresh key: the entry pod forwards to the owner in its ring, which
+		// loads it (caching it) or would forward it again.
+		x := byName[firstPass[i]]
+		if y := byAddr[ownerSeenBy[x.Name][key]]; y != nil && y != x && ownerSeenBy[y.Name][key] != y.GroupcacheAddr() {
+			secondHops++
+		}
+	}
+	mutual /= 2 // each pair was counted from both sides
+	var loops int64
+	for _, q := range live {
+		s := stats(t, q)
+		loops += s.Peers.LoopsPrevented - statsBefore[q.Name].Peers.LoopsPrevented
+		t.Logf("  %s: LoopsPrevented +%d, PeerRPCs +%d, PeerErrors +%d, ServerRequests +%d", q.Name,
+			s.Peers.LoopsPrevented-statsBefore[q.Name].Peers.LoopsPrevented,
+			s.Peers.PeerRPCs-statsBefore[q.Name].Peers.PeerRPCs,
+			s.Peers.PeerErrors-statsBefore[q.Name].Peers.PeerErrors,
+			s.Peers.ServerRequests-statsBefore[q.Name].Peers.ServerRequests)
+	}
+	t.Logf("%d keys where two live pods name each other as owner; %d keys whose first request "+
+		"reached a pod that would forward it again; LoopsPrevented +%d in the first pass, +%d in all",
+		mutual, secondHops, loopsAfterFirst, loops)
+	if mutual > 0 && loops == 0 {
+		t.Errorf("%d keys are owned crosswise by two live pods, yet no pod prevented a loop", mutual)
+	}
+	if loopsAfterFirst < int64(secondHops) {
+		t.Errorf("the first pass sent %d forwarded requests to pods that own the key elsewhere, but only %d "+
+			"were refused a second hop", secondHops, loopsAfterFirst)
+	}
+
+	proxy.Heal()
+	healedAt := time.Now()
+	at := waitRings(t, []*testbed.Pod{p}, live)
+	t.Logf("P's ring right %s after the heal", at.Sub(healedAt).Round(time.Millisecond))
+}
+
+// faultProxy starts a proxy in front of the API server and closes it when the test ends.
+func faultProxy(t *testing.T) *testbed.Proxy {
+	t.Helper()
+	proxy, err := testbed.NewProxy(testbed.APIServerAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	return proxy
+}
+
+// faultRingCounts returns how many ring changes each pod has logged so far.
+func faultRingCounts(pods []*testbed.Pod) []int {
+	counts := make([]int, len(pods))
+	for i, p := range pods {
+		counts[i] = len(p.RingChanges())
+	}
+	return counts
+}
+
+// faultRingsUnchanged fails if any pod logged a ring change since counts were taken.
+func faultRingsUnchanged(t *testing.T, pods []*testbed.Pod, counts []int, when string) {
+	t.Helper()
+	for i, p := range pods {
+		if changes := p.RingChanges(); len(changes) != counts[i] {
+			t.Fatalf("%s the ring of %s changed: %v", when, p.Name, changes[counts[i]:])
+		}
+	}
+}
+
+// faultLastRing is when the pod logged its latest ring.
+func faultLastRing(p *testbed.Pod) time.Time {
+	changes := p.RingChanges()
+	if len(changes) == 0 {
+		return time.Time{}
+	}
+	return changes[len(changes)-1].At
+}
+
+func faultPodsByAddr(pods []*testbed.Pod) map[string]*testbed.Pod {
+	m := map[string]*testbed.Pod{}
+	for _, p := range pods {
+		m[p.GroupcacheAddr()] = p
+	}
+	return m
+}
+
+// faultWaitStats polls the pod's /stats until cond holds; the counters send no signal, so a ticker
+// is the only way.
+func faultWaitStats(t *testing.T, p *testbed.Pod, what string, cond func(testbed.Stats) bool) testbed.Stats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), convergeTimeout)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s, err := p.Stats(ctx)
+		if err == nil && cond(s) {
+			return s
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pod %s: waiting for %s: %v (stats %+v, err %v)", p.Name, what, ctx.Err(), s.Peers, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// faultWatchSlices watches the app's EndpointSlices until the test ends and returns a function
+// that tells when an endpoint with the given IP was first seen ready (zero if never).
+func faultWatchSlices(t *testing.T, app *testbed.App) func(ip string) time.Time {
+	t.Helper()
+	api := cluster.Admin.DiscoveryV1().EndpointSlices(app.Namespace)
+	list, err := api.List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := api.Watch(t.Context(), metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	var mu sync.Mutex
+	seen := map[string]time.Time{}
+	go func() {
+		for ev := range w.ResultChan() {
+			s, ok := ev.Object.(*discoveryv1.EndpointSlice)
+			if !ok || ev.Type == watch.Deleted {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			for _, e := range s.Endpoints {
+				if len(e.Addresses) > 0 && (e.Conditions.Ready == nil || *e.Conditions.Ready) && seen[e.Addresses[0]].IsZero() {
+					seen[e.Addresses[0]] = now
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	return func(ip string) time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[ip]
+	}
+}
+
+// faultNewServiceGetsSlice creates a second Service that selects the app's pods and waits until
+// the EndpointSlice controller has written an EndpointSlice for it with want ready endpoints;
+// it returns how long that took.
+func faultNewServiceGetsSlice(t *testing.T, app *testbed.App, want int) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), convergeTimeout)
+	defer cancel()
+	svc, err := cluster.Admin.CoreV1().Services(app.Namespace).Get(ctx, app.Service, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+		Spec: corev1.ServiceSpec{Selector: svc.Spec.Selector, Ports: svc.Spec.Ports}}
+	api := cluster.Admin.DiscoveryV1().EndpointSlices(app.Namespace)
+	selector := discoveryv1.LabelServiceName + "=" + probe.Name
+	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := api.Watch(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	start := time.Now()
+	if _, err := cluster.Admin.CoreV1().Services(app.Namespace).Create(ctx, probe, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatalf("watch on the EndpointSlices of Service %s ended", probe.Name)
+			}
+			s, isSlice := ev.Object.(*discoveryv1.EndpointSlice)
+			if !isSlice || ev.Type == watch.Deleted {
+				continue
+			}
+			ready := 0
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready == nil || *e.Conditions.Ready {
+					ready++
+				}
+			}
+			if ready == want {
+				return time.Since(start)
+			}
+		case <-ctx.Done():
+			t.Fatalf("the EndpointSlice controller wrote no EndpointSlice with %d ready endpoints for the new Service %s: %v",
+				want, probe.Name, ctx.Err())
+		}
+	}
+}
+
+// faultRecreateSlices deletes every EndpointSlice of the app's Service and waits until the
+// EndpointSlice controller has created one under a new name; it returns the deleted names.
+func faultRecreateSlices(t *testing.T, app *testbed.App) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), convergeTimeout)
+	defer cancel()
+	api := cluster.Admin.DiscoveryV1().EndpointSlices(app.Namespace)
+	selector := discoveryv1.LabelServiceName + "=" + app.Service
+	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) == 0 {
+		t.Fatalf("service %s has no EndpointSlice", app.Service)
+	}
+	w, err := api.Watch(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var names []string
+	for _, s := range list.Items {
+		names = append(names, s.Name)
+		if err := api.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+	}
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatalf("watch on the EndpointSlices of %s ended before a new one was created", app.Service)
+			}
+			if s, isSlice := ev.Object.(*discoveryv1.EndpointSlice); isSlice && ev.Type == watch.Added && !slices.Contains(names, s.Name) {
+				return names
+			}
+		case <-ctx.Done():
+			t.Fatalf("no new EndpointSlice for %s after deleting %v: %v", app.Service, names, ctx.Err())
+		}
+	}
+}
+
+// faultPushOutHistory writes filler EndpointSlice changes (label patches on an EndpointSlice of no
+// Service, in a namespace of its own) in batches of 100 until a watch on the app's namespace
+// from rv gets a 410; it returns the number of writes.
+func faultPushOutHistory(t *testing.T, app *testbed.App, rv string) int {
+	t.Helper()
+	ctx := t.Context()
+	ns := app.Namespace + "-filler"
+	if _, err := cluster.Admin.CoreV1().Namespaces().Create(ctx,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	api := cluster.Admin.DiscoveryV1().EndpointSlices(ns)
+	filler := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "filler", Labels: map[string]string{"filler": "0"}},
+		AddressType: discoveryv1.AddressTypeIPv4}
+	if _, err := api.Create(ctx, filler, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const batch, maxBatches = 100, 100
+	writes := 1
+	for range maxBatches {
+		if expired, err := faultWatchExpired(ctx, app.Namespace, rv); err != nil {
+			t.Fatal(err)
+		} else if expired {
+			return writes
+		}
+		for range batch {
+			patch := fmt.Appendf(nil, `{"metadata":{"labels":{"filler":"%d"}}}`, writes)
+			if _, err := api.Patch(ctx, "filler", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			writes++
+		}
+	}
+	t.Fatalf("still no 410 for resourceVersion %s after %d filler writes", rv, writes)
+	return 0
+}
+
+// faultWatchExpired reports whether a watch on the EndpointSlices of ns from rv gets a 410 as its
+// first event.
+func faultWatchExpired(ctx context.Context, ns, rv string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	w, err := cluster.Admin.DiscoveryV1().EndpointSlices(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rv})
+	if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer w.Stop()
+	select {
+	case ev, ok := <-w.ResultChan():
+		if !ok {
+			return false, errors.New("probe watch ended without an event")
+		}
+		if ev.Type != watch.Error {
+			return false, nil // an event after rv: rv is still in the history
+		}
+		status, isStatus := ev.Object.(*metav1.Status)
+		if isStatus && status.Code == http.StatusGone {
+			return true, nil
+		}
+		return false, fmt.Errorf("probe watch from %s: %v", rv, apierrors.FromObject(ev.Object))
+	case <-ctx.Done():
+		return false, nil // no event since rv in ns within the probe's time: not a 410
+	}
+}
+
+// faultTimedGets is getAll that also returns each Get's duration, in the order of keys.
+func faultTimedGets(t *testing.T, pods []*testbed.Pod, keys []string) ([]testbed.GetResult, []time.Duration) {
+	t.Helper()
+	results := make([]testbed.GetResult, len(keys))
+	durations := make([]time.Duration, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, key := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			pod := pods[i%len(pods)]
+			start := time.Now()
+			r, err := pod.Get(t.Context(), key)
+			durations[i] = time.Since(start)
+			if err == nil && r.Value != "value of "+key {
+				err = fmt.Errorf("Get(%q) through %s = %q", key, pod.Name, r.Value)
+			}
+			results[i], errs[i] = r, err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return results, durations
+}
+
+// faultPercentiles returns the median, the 99th percentile and the maximum, to the millisecond.
+func faultPercentiles(ds []time.Duration) (p50, p99, worst time.Duration) {
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	at := func(q float64) time.Duration { return sorted[int(q*float64(len(sorted)-1))].Round(time.Millisecond) }
+	return at(0.5), at(0.99), at(1)
+}
+
+// faultLogWatch logs the pod's watch log lines since the test began: idle restarts, failures,
+// relists.
+func faultLogWatch(t *testing.T, p *testbed.Pod) {
+	t.Helper()
+	for _, line := range strings.Split(p.Log(400), "\n") {
+		if strings.Contains(line, "endpointslices") || strings.Contains(line, "relist") || strings.Contains(line, "peers changed") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+}
