@@ -158,7 +158,10 @@ func WithStartupTimeout(d time.Duration) Option {
 
 // WithWatchIdleTimeout sets how long a watch may receive nothing, not even a bookmark,
 // before it is restarted (default DefaultWatchIdleTimeout). Restarting resumes from
-// the last resourceVersion and costs no LIST.
+// the last resourceVersion and costs no LIST. It catches a server that keeps a stream
+// open but stops sending. On a connection that went dead without closing, client-go
+// sends the restarted watch over the same HTTP/2 connection until its health check
+// drops it (about 45 s), so values below that do not recover faster from that.
 func WithWatchIdleTimeout(d time.Duration) Option {
 	return func(c *config) { c.idleTimeout = d }
 }
