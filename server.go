@@ -143,7 +143,8 @@ func (c *config) serverOptionList() ([]grpc.ServerOption, error) {
 		creds = insecure.NewCredentials()
 	}
 	limit := c.messageLimit()
-	opts := []grpc.ServerOption{grpc.Creds(creds), grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit)}
+	opts := []grpc.ServerOption{grpc.Creds(creds), grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit),
+		grpc.ForceServerCodecV2(newValueCodec())}
 	return append(opts, c.serverOptions...), nil
 }
 

@@ -71,8 +71,8 @@ func (c *config) messageLimit() int {
 }
 
 // clientDialOptions returns the dial options for every peer connection: the client
-// credentials (insecure without any), the message size limit for both directions,
-// and then the user's WithDialOptions, last so that they win.
+// credentials (insecure without any), the message size limit for both directions, the
+// value codec, and then the user's WithDialOptions, last so that they win.
 func (c *config) clientDialOptions() ([]grpc.DialOption, error) {
 	_, creds, err := c.transportCredentials()
 	if err != nil {
@@ -84,7 +84,8 @@ func (c *config) clientDialOptions() ([]grpc.DialOption, error) {
 	limit := c.messageLimit()
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit),
+			grpc.ForceCodecV2(newValueCodec())),
 	}
 	return append(opts, c.dialOptions...), nil
 }
