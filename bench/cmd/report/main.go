@@ -36,6 +36,7 @@ type options struct {
 	remoteTime string
 	profile    bool
 	renderOnly bool
+	watchers   int // rounds of the watcher benchmarks; 0 skips them
 }
 
 func main() {
@@ -46,6 +47,7 @@ func main() {
 	flag.StringVar(&o.remoteTime, "remote-benchtime", "500ms", "-benchtime of the remote benchmarks")
 	flag.BoolVar(&o.profile, "profile", true, "profile the cases that miss a goal")
 	flag.BoolVar(&o.renderOnly, "render-only", false, "render the report from results/ without running anything")
+	flag.IntVar(&o.watchers, "watcher-rounds", 3, "rounds of the watcher benchmarks on the real control plane (0 skips them)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	if err := run(o); err != nil {
@@ -65,6 +67,9 @@ const (
 	qualityJSON    = "quality.json"
 	pickerStat     = "benchstat-picker.txt"
 	remoteStat     = "benchstat-remote.txt"
+	watchersRaw    = "watchers.txt" // Convergence, Heap, APILoad on the real control plane
+	watchersStat   = "benchstat-watchers.txt"
+	watchersBinary = "watchers.test"
 	profilesText   = "profiles.txt"
 	runInfoJSON    = "run.json"
 	benchBinary    = "bench.test"
@@ -165,12 +170,21 @@ func runAll(o options) (runInfo, error) {
 		}
 		remote.Write(keepHeader(out, round == 1))
 	}
-	for name, data := range map[string][]byte{pickerRaw: picker.Bytes(), remoteRaw: remote.Bytes()} {
+	raws := map[string][]byte{pickerRaw: picker.Bytes(), remoteRaw: remote.Bytes()}
+	stats := map[string]string{pickerRaw: pickerStat, remoteRaw: remoteStat}
+	if o.watchers > 0 {
+		out, err := runWatchers(o)
+		if err != nil {
+			return info, err
+		}
+		raws[watchersRaw], stats[watchersRaw] = out, watchersStat
+	}
+	for name, data := range raws {
 		if err := os.WriteFile(filepath.Join(resultsDir, name), data, 0o644); err != nil {
 			return info, err
 		}
 	}
-	for raw, stat := range map[string]string{pickerRaw: pickerStat, remoteRaw: remoteStat} {
+	for raw, stat := range stats {
 		out, err := command("", nil, "go", "run", benchstatCmd, "-col", "/impl", filepath.Join(resultsDir, raw))
 		if err != nil {
 			return info, err
@@ -182,6 +196,29 @@ func runAll(o options) (runInfo, error) {
 	info.LoadAfter = loadAverage()
 	info.Seconds = time.Since(start).Seconds()
 	return info, writeJSON(filepath.Join(resultsDir, runInfoJSON), info)
+}
+
+// runWatchers runs part 3 on the real control plane of the e2e test bed (built and cached by
+// the test binary itself): convergence and heap for o.watchers rounds, the API server load
+// once (its counts do not vary).
+func runWatchers(o options) ([]byte, error) {
+	bin, _ := filepath.Abs(filepath.Join(workDir, watchersBinary))
+	log.Print("building the watcher benchmarks")
+	if _, err := command("", nil, "go", "test", "-c", "-o", bin, "./watchers"); err != nil {
+		return nil, err
+	}
+	log.Printf("watchers: convergence and heap, %d rounds (on a real control plane)", o.watchers)
+	out, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^Benchmark(Convergence|Heap)$",
+		"-test.benchtime", "1x", "-test.count", fmt.Sprint(o.watchers))
+	if err != nil {
+		return nil, err
+	}
+	log.Print("watchers: API server load (twenty watch ends and a 410 each)")
+	load, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkAPILoad$", "-test.benchtime", "1x")
+	if err != nil {
+		return nil, err
+	}
+	return append(keepHeader(out, true), keepHeader(load, false)...), nil
 }
 
 // command runs name args in dir with env added, and returns its standard output. Its

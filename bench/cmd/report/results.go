@@ -203,6 +203,7 @@ func benchstatCSV(raw string) (summary, error) {
 type results struct {
 	info           runInfo
 	picker, remote summary
+	watchers       summary // nil when part 3 was not run
 	quality        []Quality
 	profiles       []byte
 }
@@ -218,6 +219,11 @@ func loadResults(info runInfo) (*results, error) {
 	}
 	if err := readJSON(filepath.Join(resultsDir, qualityJSON), &r.quality); err != nil {
 		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(resultsDir, watchersRaw)); err == nil {
+		if r.watchers, err = benchstatCSV(filepath.Join(resultsDir, watchersRaw)); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
