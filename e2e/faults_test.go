@@ -312,14 +312,14 @@ func TestDisagreeingRingsDoNotLoop(t *testing.T) {
 	var loopsAfterFirst int64
 	for pass := range len(live) {
 		rotated := append(slices.Clone(live[pass:]), live[:pass]...)
-		results, durations := faultTimedGets(t, rotated, keys)
+		results, durations := getAllTimed(t, rotated, keys)
 		for i, r := range results {
 			ownerSeenBy[r.ServedBy][keys[i]] = r.Owner
 			if pass == 0 {
 				firstPass = append(firstPass, r.ServedBy)
 			}
 		}
-		p50, p99, worst := faultPercentiles(durations)
+		p50, p99, worst := percentiles(durations)
 		t.Logf("pass %d: %d Gets, p50 %s, p99 %s, max %s", pass, len(durations), p50, p99, worst)
 		for i, took := range durations {
 			if took >= time.Second {
@@ -653,45 +653,6 @@ func faultWatchExpired(ctx context.Context, ns, rv string) (bool, error) {
 	case <-ctx.Done():
 		return false, nil // no event since rv in ns within the probe's time: not a 410
 	}
-}
-
-// faultTimedGets is getAll that also returns each Get's duration, in the order of keys.
-func faultTimedGets(t *testing.T, pods []*testbed.Pod, keys []string) ([]testbed.GetResult, []time.Duration) {
-	t.Helper()
-	results := make([]testbed.GetResult, len(keys))
-	durations := make([]time.Duration, len(keys))
-	errs := make([]error, len(keys))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i, key := range keys {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			pod := pods[i%len(pods)]
-			start := time.Now()
-			r, err := pod.Get(t.Context(), key)
-			durations[i] = time.Since(start)
-			if err == nil && r.Value != "value of "+key {
-				err = fmt.Errorf("Get(%q) through %s = %q", key, pod.Name, r.Value)
-			}
-			results[i], errs[i] = r, err
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	return results, durations
-}
-
-// faultPercentiles returns the median, the 99th percentile and the maximum, to the millisecond.
-func faultPercentiles(ds []time.Duration) (p50, p99, worst time.Duration) {
-	sorted := slices.Clone(ds)
-	slices.Sort(sorted)
-	at := func(q float64) time.Duration { return sorted[int(q*float64(len(sorted)-1))].Round(time.Millisecond) }
-	return at(0.5), at(0.99), at(1)
 }
 
 // faultLogWatch logs the pod's watch log lines since the test began: idle restarts, failures,

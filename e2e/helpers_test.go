@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,11 +93,24 @@ func waitRings(t *testing.T, on, members []*testbed.Pod) time.Time {
 }
 
 // getAll requests every key through the pods round-robin, eight at a time, and checks each
-// value; it returns the owner each serving pod reported, by key.
+// value; it returns each answer by key.
 func getAll(t *testing.T, pods []*testbed.Pod, keys []string) map[string]testbed.GetResult {
 	t.Helper()
+	results, _ := getAllTimed(t, pods, keys)
+	byKey := make(map[string]testbed.GetResult, len(keys))
+	for i, key := range keys {
+		byKey[key] = results[i]
+	}
+	return byKey
+}
+
+// getAllTimed is getAll that returns the answers and each request's duration in the order
+// of keys.
+func getAllTimed(t *testing.T, pods []*testbed.Pod, keys []string) ([]testbed.GetResult, []time.Duration) {
+	t.Helper()
 	results := make([]testbed.GetResult, len(keys))
-	errs := make(chan error, len(keys))
+	durations := make([]time.Duration, len(keys))
+	errs := make([]error, len(keys))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i, key := range keys {
@@ -104,27 +119,39 @@ func getAll(t *testing.T, pods []*testbed.Pod, keys []string) map[string]testbed
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r, err := pods[i%len(pods)].Get(t.Context(), key)
+			p := pods[i%len(pods)]
+			start := time.Now()
+			r, err := p.Get(t.Context(), key)
+			durations[i] = time.Since(start)
 			if err == nil && r.Value != "value of "+key {
-				err = fmt.Errorf("Get(%q) through %s = %q", key, pods[i%len(pods)].Name, r.Value)
+				err = fmt.Errorf("Get(%q) through %s = %q", key, p.Name, r.Value)
 			}
-			results[i] = r
-			errs <- err
+			results[i], errs[i] = r, err
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range errs {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	byKey := map[string]testbed.GetResult{}
-	for i, key := range keys {
-		byKey[key] = results[i]
-	}
-	return byKey
+	return results, durations
 }
+
+// nearestRank returns the nearest-rank p-th percentile of sorted (ascending, not empty).
+func nearestRank(sorted []time.Duration, p float64) time.Duration {
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// percentiles returns the median, the 99th percentile and the maximum of ds.
+func percentiles(ds []time.Duration) (p50, p99, worst time.Duration) {
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	return nearestRank(sorted, 50), nearestRank(sorted, 99), sorted[len(sorted)-1]
+}
+
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func keysN(prefix string, n int) []string {
 	keys := make([]string, n)

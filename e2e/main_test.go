@@ -22,28 +22,9 @@ var cluster *testbed.Cluster
 // where it starts the control plane once for all of them.
 func TestMain(m *testing.M) {
 	if !testbed.InNetNS() {
-		os.Exit(buildAndReexec())
+		os.Exit(testbed.BuildAndRerun())
 	}
 	os.Exit(runInside(m))
-}
-
-func buildAndReexec() int {
-	tmp, err := os.MkdirTemp("", "groupcache-k8s-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	bins, err := testbed.Build(context.Background(), tmp, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code, err := testbed.RunInNetNS(bins)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	return code
 }
 
 func runInside(m *testing.M) int {

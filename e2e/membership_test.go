@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -441,39 +440,6 @@ func movesSummary(moves []moveFigures) string {
 	return s
 }
 
-// getAllTimed is getAll that also returns each request's duration.
-func getAllTimed(t *testing.T, pods []*testbed.Pod, keys []string) ([]testbed.GetResult, []time.Duration) {
-	t.Helper()
-	results := make([]testbed.GetResult, len(keys))
-	durations := make([]time.Duration, len(keys))
-	errs := make([]error, len(keys))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i, key := range keys {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			p := pods[i%len(pods)]
-			start := time.Now()
-			r, err := p.Get(t.Context(), key)
-			durations[i] = time.Since(start)
-			if err == nil && r.Value != "value of "+key {
-				err = fmt.Errorf("Get(%q) through %s = %q", key, p.Name, r.Value)
-			}
-			results[i], errs[i] = r, err
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return results, durations
-}
-
 // ringMarks returns how many ring changes each pod has logged so far.
 func ringMarks(pods []*testbed.Pod) map[*testbed.Pod]int {
 	m := map[*testbed.Pod]int{}
@@ -501,14 +467,6 @@ func podIsReady(pod *corev1.Pod) bool {
 	}
 	return false
 }
-
-// percentile returns the nearest-rank p-th percentile of sorted (ascending, not empty).
-func nearestRank(sorted []time.Duration, p float64) time.Duration {
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func roundMillis(d time.Duration) float64 { return math.Round(millis(d)*10) / 10 }
 

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	if !testbed.InNetNS() {
-		os.Exit(buildAndReexec())
+		os.Exit(testbed.BuildAndRerun())
 	}
 	bins, err := testbed.BinariesFromEnv()
 	if err != nil {
@@ -44,23 +44,4 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	c.Stop()
 	os.Exit(code)
-}
-
-func buildAndReexec() int {
-	tmp, err := os.MkdirTemp("", "groupcache-k8s-bench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	bins, err := testbed.Build(context.Background(), tmp, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code, err := testbed.RunInNetNS(bins)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	return code
 }

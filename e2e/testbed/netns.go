@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,4 +67,27 @@ func BinariesFromEnv() (Binaries, error) {
 		return bins, fmt.Errorf("testbed: %s: %v (run through RunInNetNS)", binariesEnv, err)
 	}
 	return bins, nil
+}
+
+// BuildAndRerun is what a program using the test bed does first, outside the namespace: it
+// builds the binaries (into a temporary directory it removes afterwards; the control plane
+// is cached), runs this same program again inside a private network namespace with
+// RunInNetNS, and returns the exit code to exit with. Errors are printed to standard error.
+func BuildAndRerun() int {
+	tmp, err := os.MkdirTemp("", "groupcache-k8s-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	bins, err := Build(context.Background(), tmp, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code, err := RunInNetNS(bins)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return code
 }

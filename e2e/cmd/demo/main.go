@@ -22,7 +22,7 @@ import (
 
 func main() {
 	if !testbed.InNetNS() {
-		os.Exit(buildAndReexec())
+		os.Exit(testbed.BuildAndRerun())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -34,25 +34,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
-}
-
-func buildAndReexec() int {
-	tmp, err := os.MkdirTemp("", "groupcache-k8s-demo-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	bins, err := testbed.Build(context.Background(), tmp, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code, err := testbed.RunInNetNS(bins)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	return code
 }
 
 // demo holds the running pods and where the report goes.

@@ -23,31 +23,12 @@ import (
 
 func main() {
 	if !testbed.InNetNS() {
-		os.Exit(buildAndReexec())
+		os.Exit(testbed.BuildAndRerun())
 	}
 	if err := recordAll(); err != nil {
 		fmt.Fprintln(os.Stderr, "record:", err)
 		os.Exit(1)
 	}
-}
-
-func buildAndReexec() int {
-	tmp, err := os.MkdirTemp("", "groupcache-k8s-record-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	bins, err := testbed.Build(context.Background(), tmp, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code, err := testbed.RunInNetNS(bins)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	return code
 }
 
 func recordAll() error {
