@@ -193,9 +193,9 @@ func remoteSection(r *results, goals *[]goal) string {
 		"second of wall time over all callers; p50 and p99 are single-call latencies. `HTTPPool` gets an\n" +
 		"`http.Transport` that keeps up to 128 idle connections per host (the default keeps 2, and 64\n" +
 		"callers would open a connection for almost every call).\n\n" +
-		"*grpc-tuned* is our transport with the changes proposed below, applied through the public\n" +
-		"options `WithDialOptions` and `WithServerOptions` only ([`bench/codec_test.go`](bench/codec_test.go)):\n" +
-		"a hand-written codec for `GetResponse` and fixed flow-control windows.\n\n")
+		"*grpc-tuned* is our transport with fixed flow-control windows (4 MiB per stream, 16 MiB per\n" +
+		"connection, no BDP estimation), set through the public options `WithDialOptions` and\n" +
+		"`WithServerOptions` ([`bench/tuned_test.go`](bench/tuned_test.go)): what that would gain as a default.\n\n")
 	for _, kind := range []struct{ bench, title, what string }{
 		{"RemoteGet", "### The transport alone (`BenchmarkRemoteGet`)",
 			"The caller calls the peer's `ProtoGetter` as groupcache does (new request and response per call);\n" +
@@ -410,58 +410,29 @@ func transportAdvice(r *results) string {
 	}
 	var b strings.Builder
 	b.WriteString("### The transport\n\n")
-	fmt.Fprintf(&b, "With large values the profiles below show the CPU of both sides going to copying and clearing\n"+
-		"memory, more of it than HTTPPool needs:\n\n"+
-		"1. **Server, marshalling.** grpc's proto codec marshals every `GetResponse` into a buffer from\n"+
-		"   grpc's default pool, and the pool clears the whole buffer on every `Get` (`sizedBufferPool.Get` →\n"+
-		"   `memclrNoHeapPointers`). Values of 32 KiB to 1 MiB take the 1 MiB tier, so a 256 KiB value\n"+
-		"   clears 1 MiB before the value is copied in (`protowire.AppendBytes`).\n"+
-		"2. **Server, loading.** `getService.Get` (server.go) loads into `AllocatingByteSliceSink`, one more\n"+
-		"   full copy of every value (`groupcache.cloneBytes`), only for the codec to copy it again.\n"+
-		"3. **Caller, unmarshalling.** The received frames are first joined into one cleared pooled buffer\n"+
-		"   (`BufferSlice.MaterializeToBuffer`, `memclr`), and protobuf then copies the value out of it\n"+
-		"   (`consumeBytes`): two copies and a clear, where HTTPPool has one read into a reused buffer and\n"+
-		"   one copy.\n"+
-		"4. **Small calls.** The caller's time goes to syscalls and futex wake-ups: grpc-go hands every\n"+
-		"   call between more goroutines (caller, loopy writer, reader) than `net/http` does, and its\n"+
-		"   per-call machinery (`newClientStream`, header frames, status) makes about 95–110 allocations\n"+
-		"   a call against HTTPPool's 55–65. BDP estimation also puts a PING on many calls (`handlePing`\n"+
-		"   in the allocation profile), but turning it off (fixed windows, below) made no significant\n"+
-		"   difference to small calls in our trials. This part of the gap is grpc-go's, not the\n"+
-		"   library's; the library's own share per call is the `context.WithTimeout` of calls without a\n"+
-		"   deadline (`WithDeadlineCause`, a few allocations).\n\n")
-	fmt.Fprintf(&b, "What to change. The grpc-tuned column measures the first and third change below through public\n"+
-		"options: at 256 KiB × 64 callers it moves ours from %s to %s of HTTPPool's throughput, at 4 MiB ×\n"+
-		"1 caller from %s to %s. In trials of one change at a time (`BENCH_TUNE=codec` or `window`, see\n"+
-		"`bench/codec_test.go`) the codec carried most of the gain; the windows alone changed nothing\n"+
-		"significantly, but added to the codec's gain with large values.\n\n",
+	b.WriteString("The first run of this report profiled both sides with large values and found their CPU going\n" +
+		"to copying and clearing memory. What came of it:\n\n" +
+		"1. **Server, marshalling: changed.** grpc's proto codec copied every `GetResponse` into a buffer\n" +
+		"   from grpc's pool after clearing the whole pool tier (1 MiB for a 256 KiB value; about a third of\n" +
+		"   the server's CPU). The library now has a codec of its own for `GetResponse` (`codec.go`, same\n" +
+		"   wire format, named `\"proto\"`) that hands the value to grpc by reference.\n" +
+		"2. **Caller, unmarshalling: changed.** The received frames were joined into a cleared pooled\n" +
+		"   buffer and the value copied out of it again; the codec now reads them once into a slice of the\n" +
+		"   value's exact size.\n" +
+		"3. **Server, loading: left alone.** `getService.Get` loads into `AllocatingByteSliceSink`, one\n" +
+		"   copy of every value. Avoiding it would mean keeping the slice `ByteView.WriteTo` passes to\n" +
+		"   `Write`, which `io.Writer` forbids and groupcache does not promise.\n" +
+		"4. **Small calls: grpc-go's.** The caller's time goes to syscalls and goroutine hand-offs\n" +
+		"   (caller, loopy writer, reader) and grpc-go's per-call machinery (`newClientStream`, header\n" +
+		"   frames, status): about 90 allocations a call against HTTPPool's 55–65. The library's own share\n" +
+		"   is the `context.WithTimeout` of a call without a deadline.\n\n")
+	fmt.Fprintf(&b, "Fixed flow-control windows (the grpc-tuned column) move ours at 256 KiB × 64 callers from %s to %s\n"+
+		"of HTTPPool's throughput, and at 4 MiB × 1 caller from %s to %s. They cost up to 16 MiB in flight per\n"+
+		"peer connection; set them with `WithDialOptions` and `WithServerOptions` where that pays.\n\n",
 		ratioText(rate("256KiB", 64, "grpc")/rate("256KiB", 64, "httppool")),
 		ratioText(rate("256KiB", 64, "grpc-tuned")/rate("256KiB", 64, "httppool")),
 		ratioText(rate("4MiB", 1, "grpc")/rate("4MiB", 1, "httppool")),
 		ratioText(rate("4MiB", 1, "grpc-tuned")/rate("4MiB", 1, "httppool")))
-	b.WriteString("- **transport.go: a codec of our own for the two messages**, an `encoding.CodecV2` named\n" +
-		"  `\"proto\"` (same wire format, so still compatible with the gRPC forks): `Marshal` of a\n" +
-		"  `GetResponse` returns `mem.BufferSlice{SliceBuffer(tag+length), SliceBuffer(value)}`, the value by\n" +
-		"  reference, no pool, no clear, no copy; `Unmarshal` reads the frames once, with a `mem.Reader`,\n" +
-		"  straight into a `make([]byte, n)` for `Value` (other messages and unknown fields can fall back\n" +
-		"  to `encoding.GetCodecV2(\"proto\")`). Install it in `clientDialOptions` with\n" +
-		"  `grpc.WithDefaultCallOptions(grpc.ForceCodecV2(codec))` and in `serverOptionList` with\n" +
-		"  `grpc.ForceServerCodecV2(codec)`, before the user's options so theirs still win. The prototype\n" +
-		"  is `responseCodec` in `bench/codec_test.go`.\n" +
-		"- **server.go: load into a `ByteView`, not a fresh slice.** In `getService.Get`, use\n" +
-		"  `groupcache.ByteViewSink(&view)` and return the view's bytes in `GetResponse.Value` without\n" +
-		"  copying them. groupcache has no accessor for them, but `ByteView.WriteTo` passes its own slice\n" +
-		"  to `Write`, so a writer that keeps the slice gets it (`io.Writer` asks writers not to retain it:\n" +
-		"  pin the behaviour of the frozen groupcache version with a test); a value held as a string is\n" +
-		"  copied once, as today. Cached values are never modified, so sending them by reference is safe.\n" +
-		"  With the codec above the server then copies a value zero times before the socket, against\n" +
-		"  HTTPPool's two.\n" +
-		"- **transport.go and server.go: fixed flow-control windows.** Add\n" +
-		"  `grpc.WithInitialWindowSize(4 << 20)` and `grpc.WithInitialConnWindowSize(16 << 20)` to\n" +
-		"  `clientDialOptions`, and `grpc.InitialWindowSize` / `grpc.InitialConnWindowSize` with the same\n" +
-		"  values to `serverOptionList` (before the user's options). A 4 MiB value then goes out without\n" +
-		"  waiting for window updates, and BDP estimation is off; a connection may have up to 16 MiB in\n" +
-		"  flight, as much memory per peer connection at worst. Worth it only together with the codec.\n\n")
 	return b.String()
 }
 
