@@ -85,12 +85,7 @@ func (brokenPeer) Close() error { return nil }
 // bounds the manager's life: cancelling it does what Close does.
 func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceName, namespace string,
 	port int, self string, opts ...Option) (*PeersManager, error) {
-	cfg := defaultConfig()
-	for _, opt := range opts {
-		if opt != nil {
-			opt(cfg)
-		}
-	}
+	cfg := newConfig(opts)
 	selfAddr, rc, err := validate(ctx, client, serviceName, namespace, port, self, cfg)
 	if err != nil {
 		return nil, err

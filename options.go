@@ -69,6 +69,17 @@ func defaultConfig() *config {
 	}
 }
 
+// newConfig is the defaults with opts applied in order; nil options are skipped.
+func newConfig(opts []Option) *config {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(cfg)
+		}
+	}
+	return cfg
+}
+
 // WithDialOptions adds gRPC dial options used for every peer connection, after the
 // library's own (so a later transport-credentials option here wins).
 func WithDialOptions(opts ...grpc.DialOption) Option {

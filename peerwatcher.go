@@ -32,12 +32,7 @@ type PeerWatcher struct {
 // block for long, and must not keep the slice it gets. ctx bounds the watcher's life.
 func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, namespace string,
 	port int, self string, onChange func(peers []string), opts ...Option) (*PeerWatcher, error) {
-	cfg := defaultConfig()
-	for _, opt := range opts {
-		if opt != nil {
-			opt(cfg)
-		}
-	}
+	cfg := newConfig(opts)
 	selfAddr, rc, err := validate(ctx, client, serviceName, namespace, port, self, cfg)
 	if err != nil {
 		return nil, err
