@@ -1,13 +1,15 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
 .PHONY: test demo record bench fuzz
 
-# Formatting, vet, the library's tests, then the end-to-end suite against a real control plane
+# Formatting, vet (of the benchmarks too), the library's tests, then the end-to-end suite against
+# a real control plane
 # (built from the module proxy on first use, about 10 minutes; cached after that), all with the
 # race detector.
 test:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	go vet ./...
 	cd e2e && go vet ./...
+	cd bench && go vet ./...
 	go test -race -count=1 ./...
 	cd e2e && go test -race -count=1 -timeout 30m -v ./...
 
