@@ -2,9 +2,8 @@
 .PHONY: test demo record bench fuzz
 
 # Formatting, vet (of the benchmarks too), the library's tests, then the end-to-end suite against
-# a real control plane
-# (built from the module proxy on first use, about 10 minutes; cached after that), all with the
-# race detector.
+# a real control plane (built from the module proxy on first use, about 10 minutes; cached
+# after that), all with the race detector.
 test:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	go vet ./...
