@@ -144,7 +144,7 @@ func (c *config) serverOptionList() ([]grpc.ServerOption, error) {
 	}
 	limit := c.messageLimit()
 	opts := []grpc.ServerOption{grpc.Creds(creds), grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit),
-		grpc.ForceServerCodecV2(newValueCodec())}
+		grpc.ForceServerCodecV2(newValueCodec()), grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow)}
 	return append(opts, c.serverOptions...), nil
 }
 

@@ -70,9 +70,21 @@ func (c *config) messageLimit() int {
 	return c.maxMessageSize
 }
 
+// Flow-control windows of peer connections, both ways. Fixed windows let a large value go
+// out without waiting for window updates (grpc's default starts at 64 KiB and grows by
+// BDP estimation, pinging on the way); the benchmarks measured 256 KiB values with 64
+// callers going from 0.74× to 1.03× of HTTPPool's throughput. A connection may have up to
+// connWindow in flight, which BDP estimation also allows once it has grown. Setting
+// both to 0 with WithDialOptions and WithServerOptions brings BDP estimation back.
+const (
+	streamWindow = 4 << 20
+	connWindow   = 16 << 20
+)
+
 // clientDialOptions returns the dial options for every peer connection: the client
 // credentials (insecure without any), the message size limit for both directions, the
-// value codec, and then the user's WithDialOptions, last so that they win.
+// value codec, fixed flow-control windows, and then the user's WithDialOptions, last so
+// that they win.
 func (c *config) clientDialOptions() ([]grpc.DialOption, error) {
 	_, creds, err := c.transportCredentials()
 	if err != nil {
@@ -86,6 +98,7 @@ func (c *config) clientDialOptions() ([]grpc.DialOption, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(limit), grpc.MaxCallSendMsgSize(limit),
 			grpc.ForceCodecV2(newValueCodec())),
+		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
 	}
 	return append(opts, c.dialOptions...), nil
 }
