@@ -129,7 +129,7 @@ func (c *child) stop() error {
 var helpers struct {
 	sync.Mutex
 	server      *child
-	serverPorts []string // gRPC ports of the server, on 127.0.0.2: grpc, grpc-tuned
+	serverPorts []string // gRPC ports of the server, on 127.0.0.2: grpc, grpc-bdp
 	serverHTTP  string   // base URL of the server's HTTPPool
 	clients     map[string]*child
 }
@@ -154,7 +154,7 @@ func clientHelper(impl string) (*child, error) {
 		return c, nil
 	}
 	port := helpers.serverPorts[0]
-	if impl == "grpc-tuned" {
+	if impl == "grpc-bdp" {
 		port = helpers.serverPorts[1]
 	}
 	c, _, err := startChild("client-"+impl, "client", "BENCH_IMPL="+impl,

@@ -51,7 +51,7 @@ var valueSizes = []struct {
 var (
 	callerCounts = []int{1, 64}
 	// httppool first: benchstat compares the other columns with the first.
-	transportImpls = []string{"httppool", "grpc", "grpc-tuned"}
+	transportImpls = []string{"httppool", "grpc", "grpc-bdp"}
 )
 
 const (
@@ -157,9 +157,9 @@ func serverMain() error {
 	// Our side: a PeersManager of a Service whose only endpoint is this process,
 	// serving on its own gRPC server, as in a pod. The port is the one every peer of the
 	// Service uses, so the client must know it: it is printed.
-	// grpc-tuned gets a manager of its own, with the options of codec_test.go.
+	// grpc-bdp gets a manager of its own, with the options of bdp_test.go.
 	var ports [2]int
-	for i, opts := range [][]k8s.Option{nil, tunedOptions()} {
+	for i, opts := range [][]k8s.Option{nil, bdpOptions()} {
 		m, port, err := startServerManager(opts...)
 		if err != nil {
 			return err
@@ -205,10 +205,10 @@ type remoteClient struct {
 func newRemoteClient(impl, serverPort, serverHTTP string) (*remoteClient, error) {
 	c := &remoteClient{warm: make(map[string]bool)}
 	switch impl {
-	case "grpc", "grpc-tuned":
+	case "grpc", "grpc-bdp":
 		var opts []k8s.Option
-		if impl == "grpc-tuned" {
-			opts = tunedOptions()
+		if impl == "grpc-bdp" {
+			opts = bdpOptions()
 		}
 		port, err := strconv.Atoi(serverPort)
 		if err != nil {
