@@ -18,7 +18,9 @@
 // also applies deletes missed while disconnected. Failures back off exponentially with
 // jitter (0.8 s doubling to 30 s, each delay in [d, 2d)), honouring Retry-After; a
 // watch silent for longer than the idle timeout (WithWatchIdleTimeout, 90 s by
-// default) is restarted. No client-go informer is used.
+// default) is restarted. No client-go informer is used. Only what the peer set needs of
+// each slice is decoded and kept. WatchPeers runs the same watch without the ring and
+// gRPC, for another transport.
 //
 // # Readiness and self
 //
@@ -59,7 +61,8 @@
 // WithTLS or WithTransportCredentials gives credentials for both sides (mutual TLS
 // with a ClientAuth server config). Pods are dialled by IP, so set the client's
 // ServerName to a name in the peers' certificates. Messages up to 128 MiB pass by
-// default (WithMaxMessageSize).
+// default (WithMaxMessageSize). Values go out without a copy and are read with one;
+// flow-control windows are fixed (4 MiB per call, 16 MiB per connection).
 //
 // # Registration
 //
