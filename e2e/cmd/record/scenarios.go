@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -39,20 +40,28 @@ const (
 	a, b, c, d, e = "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"
 )
 
-func lifecycle(ctx context.Context, r *recorder) ([]section, error) {
-	if err := r.createService(ctx, false); err != nil {
-		return nil, err
+// begin creates the Service (dual-stack if asked) and pods a and b with the given
+// addresses, LISTs once the slices show both ready, and opens a watch from that LIST.
+func (r *recorder) begin(ctx context.Context, dualStack bool, aIPs, bIPs []string) (string, *watchStream, error) {
+	if err := r.createService(ctx, dualStack); err != nil {
+		return "", nil, err
 	}
-	for _, p := range [][2]string{{"a", a}, {"b", b}} {
-		if err := r.startPod(ctx, p[0], p[1]); err != nil {
-			return nil, err
-		}
+	if err := r.startPod(ctx, "a", aIPs...); err != nil {
+		return "", nil, err
 	}
-	list, state, rv, err := r.listUntil(ctx, readyIs(a, b))
+	if err := r.startPod(ctx, "b", bIPs...); err != nil {
+		return "", nil, err
+	}
+	list, state, rv, err := r.listUntil(ctx, readyIs(append(slices.Clone(aIPs), bIPs...)...))
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	w, err := r.watch(ctx, rv, state)
+	return list, w, err
+}
+
+func lifecycle(ctx context.Context, r *recorder) ([]section, error) {
+	list, w, err := r.begin(ctx, false, []string{a}, []string{b})
 	if err != nil {
 		return nil, err
 	}
@@ -99,19 +108,7 @@ func lifecycle(ctx context.Context, r *recorder) ([]section, error) {
 const watchHistory = 75 * time.Second
 
 func expired(ctx context.Context, r *recorder) ([]section, error) {
-	if err := r.createService(ctx, false); err != nil {
-		return nil, err
-	}
-	for _, p := range [][2]string{{"a", a}, {"b", b}} {
-		if err := r.startPod(ctx, p[0], p[1]); err != nil {
-			return nil, err
-		}
-	}
-	list1, state, rv, err := r.listUntil(ctx, readyIs(a, b))
-	if err != nil {
-		return nil, err
-	}
-	w1, err := r.watch(ctx, rv, state)
+	list1, w1, err := r.begin(ctx, false, []string{a}, []string{b})
 	if err != nil {
 		return nil, err
 	}
@@ -212,20 +209,7 @@ func (r *recorder) pushOutOfHistory(ctx context.Context, rv string) error {
 }
 
 func dualStack(ctx context.Context, r *recorder) ([]section, error) {
-	if err := r.createService(ctx, true); err != nil {
-		return nil, err
-	}
-	if err := r.startPod(ctx, "a", a, "fd00::1"); err != nil {
-		return nil, err
-	}
-	if err := r.startPod(ctx, "b", b, "fd00::2"); err != nil {
-		return nil, err
-	}
-	list, state, rv, err := r.listUntil(ctx, readyIs(a, b, "fd00::1", "fd00::2"))
-	if err != nil {
-		return nil, err
-	}
-	w, err := r.watch(ctx, rv, state)
+	list, w, err := r.begin(ctx, true, []string{a, "fd00::1"}, []string{b, "fd00::2"})
 	if err != nil {
 		return nil, err
 	}
