@@ -137,12 +137,7 @@ func TestAPIServerKilledPeersKeepServing(t *testing.T) {
 // deletes it never saw are applied.
 func TestRelistAfter410(t *testing.T) {
 	t.Parallel()
-	proxy := faultProxy(t)
-	app := newApp(t, testbed.AppOptions{})
-	a := startPod(t, app, "pod-0", testbed.PodOptions{})
-	b := startPod(t, app, "pod-1", testbed.PodOptions{})
-	p := startPod(t, app, "pod-p", testbed.PodOptions{APIServer: proxy.Addr()})
-	waitRings(t, []*testbed.Pod{a, b, p}, []*testbed.Pod{a, b, p})
+	app, proxy, a, b, p := faultPodsBehindProxy(t)
 	ctx := t.Context()
 	slicesAPI := cluster.Admin.DiscoveryV1().EndpointSlices(app.Namespace)
 	list, err := slicesAPI.List(ctx, metav1.ListOptions{})
@@ -235,13 +230,9 @@ func TestSilentWatchStreamRecovers(t *testing.T) {
 	// because the machine is shared and the pods run with the race detector.
 	const bound = idleTimeout + 45*time.Second + 1600*time.Millisecond + 15*time.Second
 
-	proxy := faultProxy(t)
-	app := newApp(t, testbed.AppOptions{})
-	pods := startPods(t, app, 0, 2)
-	p := startPod(t, app, "pod-p", testbed.PodOptions{APIServer: proxy.Addr(),
-		Env: []string{"WATCH_IDLE_TIMEOUT=" + idleTimeout.String()}})
-	members := append(slices.Clone(pods), p)
-	waitRings(t, members, members)
+	app, proxy, a, b, p := faultPodsBehindProxy(t, "WATCH_IDLE_TIMEOUT="+idleTimeout.String())
+	pods := []*testbed.Pod{a, b}
+	members := []*testbed.Pod{a, b, p}
 	before := stats(t, p)
 
 	proxy.Stall()
@@ -278,12 +269,7 @@ func TestSilentWatchStreamRecovers(t *testing.T) {
 // timeout, because a request that came from a peer is never forwarded again.
 func TestDisagreeingRingsDoNotLoop(t *testing.T) {
 	t.Parallel()
-	proxy := faultProxy(t)
-	app := newApp(t, testbed.AppOptions{})
-	a := startPod(t, app, "pod-0", testbed.PodOptions{})
-	b := startPod(t, app, "pod-1", testbed.PodOptions{})
-	p := startPod(t, app, "pod-p", testbed.PodOptions{APIServer: proxy.Addr()})
-	waitRings(t, []*testbed.Pod{a, b, p}, []*testbed.Pod{a, b, p})
+	app, proxy, a, b, p := faultPodsBehindProxy(t)
 	oldRing := p.Ring()
 	frozen := faultRingCounts([]*testbed.Pod{p})
 
@@ -384,15 +370,23 @@ func TestDisagreeingRingsDoNotLoop(t *testing.T) {
 	t.Logf("P's ring right %s after the heal", at.Sub(healedAt).Round(time.Millisecond))
 }
 
-// faultProxy starts a proxy in front of the API server and closes it when the test ends.
-func faultProxy(t *testing.T) *testbed.Proxy {
+// faultPodsBehindProxy starts an app with pods pod-0 and pod-1 talking to the API server
+// directly and pod-p (with env added) through a proxy the test owns, and waits until all
+// three rings hold all three.
+func faultPodsBehindProxy(t *testing.T, env ...string) (app *testbed.App, proxy *testbed.Proxy, a, b, p *testbed.Pod) {
 	t.Helper()
 	proxy, err := testbed.NewProxy(testbed.APIServerAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(proxy.Close)
-	return proxy
+	app = newApp(t, testbed.AppOptions{})
+	a = startPod(t, app, "pod-0", testbed.PodOptions{})
+	b = startPod(t, app, "pod-1", testbed.PodOptions{})
+	p = startPod(t, app, "pod-p", testbed.PodOptions{APIServer: proxy.Addr(), Env: env})
+	all := []*testbed.Pod{a, b, p}
+	waitRings(t, all, all)
+	return app, proxy, a, b, p
 }
 
 // faultRingCounts returns how many ring changes each pod has logged so far.
