@@ -240,11 +240,13 @@ func (w *sliceWatcher) sleep(ctx context.Context, d time.Duration) {
 }
 
 // delay is the backoff after err: the next step of the schedule, and at least the
-// server's Retry-After on a 429.
+// server's Retry-After on a 429, up to backoffMax. A longer Retry-After (a gateway's
+// "come back tomorrow", or a hostile answer) would freeze the peers for that long; like
+// client-go, the loop never waits longer than its backoff cap for it.
 func (w *sliceWatcher) delay(err error) time.Duration {
 	d := w.backoff.failure(w.cfg.clock.Now())
 	if seconds, ok := apierrors.SuggestsClientDelay(err); ok && apierrors.IsTooManyRequests(err) {
-		d = max(d, time.Duration(seconds)*time.Second)
+		d = max(d, min(time.Duration(seconds)*time.Second, backoffMax))
 	}
 	return d
 }
@@ -358,18 +360,27 @@ func (w *sliceWatcher) synced() {
 	w.stats.lastSync.Store(w.cfg.clock.Now().UnixNano())
 }
 
-// moreBuffered reports whether another event has already been received.
+// moreBuffered reports whether another event has already been received: whether
+// anything but whitespace is left in the decoder's buffer or in the read buffer. The
+// newline after an event does not count: when the decoder's read ends exactly at an
+// event's closing brace, that newline is all the read buffer holds.
 func moreBuffered(dec *json.Decoder, r *bufio.Reader) bool {
-	if r.Buffered() > 0 {
+	rest, _ := io.ReadAll(dec.Buffered())
+	if !onlySpace(rest) {
 		return true
 	}
-	rest, _ := io.ReadAll(dec.Buffered())
-	for _, b := range rest {
-		if b != ' ' && b != '\n' && b != '\r' && b != '\t' {
-			return true
+	waiting, _ := r.Peek(r.Buffered())
+	return !onlySpace(waiting)
+}
+
+// onlySpace reports whether b holds nothing but JSON whitespace.
+func onlySpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // limitedReader fails once more than maxEventBytes were read for one event.

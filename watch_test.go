@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 const (
@@ -140,6 +141,21 @@ func TestReplayStreams(t *testing.T) {
 			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
 				wantWaits(t, clk, 7*time.Second)
 				watchRVs("1000", "1000", "1100")(t, m, api, clk)
+			}},
+		{stream: "retry_after_a_day", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, backoffMax)
+				watchRVs("1000", "1000", "1100")(t, m, api, clk)
+			}},
+		{stream: "error_event_retry_after_a_day", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, backoffMax)
+				watchRVs("1000", "1050", "1100")(t, m, api, clk)
+				if len(api.lists()) != 1 {
+					t.Errorf("%d LISTs; a 429 must not cause a relist", len(api.lists()))
+				}
 			}},
 		{stream: "unavailable_at_start", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, ringRebuilds: 1,
@@ -381,4 +397,51 @@ func TestOversizedEvent(t *testing.T) {
 	}
 	wantWaits(t, clk, 1200*time.Millisecond)
 	watchRVs("1000", "1000", "1100")(t, m, api, clk)
+}
+
+// TestEventEndingAtAReadBoundaryIsPublished: when encoding/json's read ends exactly at an
+// event's closing brace (first events of 512, 1536, 3584, 7680 or 15872 bytes: its read
+// sizes), only the newline after it is left in the read buffer. That newline is not
+// another event: the event must reach the ring at once, not at the next frame, the idle
+// timeout or the end of the watch (which this stream never sends).
+func TestEventEndingAtAReadBoundaryIsPublished(t *testing.T) {
+	for _, size := range []int{512, 1536, 3584, 7680, 15872} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			live := make(chan string, 1)
+			api := newFakeAPIServer(t, testNamespace, &streamFile{
+				lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1"))}}},
+				watches: []answer{{status: 200, live: live}},
+			})
+			r := make(rebuilds, 10)
+			m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+				WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()), r.option())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			r.next(t)
+
+			frame := eventOfSize(t, size, readySlice("x", "10.0.0.1", "10.0.0.2"))
+			live <- frame
+			if got, want := r.next(t), []string{"10.0.0.1:8080", "10.0.0.2:8080"}; !slices.Equal(got, want) {
+				t.Fatalf("ring after the %d-byte event = %v, want %v", len(frame), got, want)
+			}
+		})
+	}
+}
+
+// eventOfSize is a MODIFIED event of s that is exactly size bytes long, padded with an
+// annotation the decoder ignores.
+func eventOfSize(t *testing.T, size int, s *discoveryv1.EndpointSlice) string {
+	t.Helper()
+	padded := func(n int) string {
+		s := s.DeepCopy()
+		s.Annotations = map[string]string{"pad": strings.Repeat("x", n)}
+		return eventFrame(t, "MODIFIED", 11, s)
+	}
+	frame := padded(size - len(padded(0)))
+	if len(frame) != size {
+		t.Fatalf("padded event is %d bytes, want %d", len(frame), size)
+	}
+	return frame
 }
