@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"log/slog"
 	"net/netip"
 	"slices"
 
@@ -12,6 +13,8 @@ type peerSet struct {
 	service string
 	self    netip.AddrPort
 	family  discoveryv1.AddressType // the address family of self
+
+	mismatched bool // the last slices were all of the other family (warned once)
 }
 
 func newPeerSet(service string, self netip.AddrPort) peerSet {
@@ -72,4 +75,34 @@ func (p peerSet) selfTerminating(all map[string]*slice) bool {
 		}
 	}
 	return false
+}
+
+// warnFamilyMismatch logs a warning when the Service has slices but none of self's address
+// family: on a dual-stack cluster, an IPv6-only Service with an IPv4 self (or the reverse)
+// leaves every pod alone in its ring, sharing nothing. It warns once each time the
+// mismatch starts. It is called from the watcher's goroutine only.
+func (p *peerSet) warnFamilyMismatch(all map[string]*slice, log *slog.Logger) {
+	var other discoveryv1.AddressType
+	for _, s := range all {
+		if s.service != p.service {
+			continue
+		}
+		if s.family == p.family {
+			p.mismatched = false
+			return
+		}
+		if s.family == discoveryv1.AddressTypeIPv4 || s.family == discoveryv1.AddressTypeIPv6 {
+			other = s.family
+		}
+	}
+	if other == "" || p.mismatched {
+		p.mismatched = other != ""
+		return
+	}
+	p.mismatched = true
+	log.Warn("the Service's EndpointSlices are all "+string(other)+" but this pod's address is "+string(p.family)+
+		", so this pod sees no peer but itself and shares no cache: pass the pod's "+string(other)+
+		" address as self (from status.podIPs), or give the Service the "+string(p.family)+
+		" family (spec.ipFamilies, or spec.ipFamilyPolicy: PreferDualStack)",
+		"self", p.self.String(), "sliceFamily", string(other), "selfFamily", string(p.family))
 }

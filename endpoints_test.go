@@ -1,10 +1,14 @@
 package k8s
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -227,4 +231,62 @@ func TestCompactSlice(t *testing.T) {
 			t.Errorf("self %s: peers %v, want %v", self, got, want)
 		}
 	}
+}
+
+// TestFamilyMismatchWarning: on a dual-stack cluster, an IPv6-only Service and an IPv4 self
+// (or the reverse) leave the pod alone in its ring. The peer set warns once when that
+// starts, naming both families, and again only after it was resolved and came back.
+func TestFamilyMismatchWarning(t *testing.T) {
+	v4, v6 := discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6
+	onlyV6 := map[string]*discoveryv1.EndpointSlice{"a": apiSlice("a", v6, apiEndpoint("fd00::2", yes, no))}
+	bothFamilies := map[string]*discoveryv1.EndpointSlice{
+		"a": apiSlice("a", v6, apiEndpoint("fd00::2", yes, no)),
+		"b": apiSlice("b", v4, apiEndpoint("10.0.0.2", yes, no)),
+	}
+	fqdnOnly := map[string]*discoveryv1.EndpointSlice{"c": apiSlice("c", discoveryv1.AddressTypeFQDN)}
+	steps := []struct {
+		name         string
+		slices       map[string]*discoveryv1.EndpointSlice
+		wantWarnings int // in all, so far
+	}{
+		{"no slices yet", nil, 0},
+		{"only FQDN slices", fqdnOnly, 0},
+		{"only IPv6 slices", onlyV6, 1},
+		{"still only IPv6 slices", onlyV6, 1},
+		{"an IPv4 slice appears", bothFamilies, 1},
+		{"only IPv6 slices again", onlyV6, 2},
+	}
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	p := newPeerSet(testService, netip.MustParseAddrPort("10.0.0.1:8080"))
+	for _, step := range steps {
+		p.warnFamilyMismatch(compacted(t, step.slices), logger)
+		text := logs.String()
+		if got := strings.Count(text, "level=WARN"); got != step.wantWarnings {
+			t.Fatalf("%s: %d warnings, want %d:\n%s", step.name, got, step.wantWarnings, text)
+		}
+	}
+	for _, want := range []string{"all IPv6", "address is IPv4", "status.podIPs", "ipFamilyPolicy"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the warning does not say %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader in different goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

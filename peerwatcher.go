@@ -3,6 +3,7 @@ package k8s
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -19,9 +20,11 @@ type PeerWatcher struct {
 	peers    peerSet
 	onChange func([]string)
 	stats    counters
+	logger   *slog.Logger
 
-	mu      sync.Mutex
-	current []string
+	mu        sync.Mutex
+	current   []string
+	published bool // onChange has been called at least once
 }
 
 // WatchPeers starts a PeerWatcher. Its arguments and failures are those of
@@ -40,7 +43,8 @@ func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, n
 	if onChange == nil {
 		return nil, fmt.Errorf("groupcache-k8s: onChange is nil")
 	}
-	pw := &PeerWatcher{done: make(chan struct{}), peers: newPeerSet(serviceName, selfAddr), onChange: onChange}
+	pw := &PeerWatcher{done: make(chan struct{}), peers: newPeerSet(serviceName, selfAddr), onChange: onChange,
+		logger: cfg.logger}
 	life, cancel := context.WithCancel(ctx)
 	pw.cancel = cancel
 	w := newSliceWatcher(rc, namespace, serviceName, cfg, &pw.stats, pw.update)
@@ -58,10 +62,11 @@ func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, n
 // update is called by the watcher with the current slices.
 func (pw *PeerWatcher) update(all map[string]*slice) {
 	ids := pw.peers.ids(all)
+	pw.peers.warnFamilyMismatch(all, pw.logger)
 	pw.mu.Lock()
-	changed := !slices.Equal(ids, pw.current)
+	changed := !pw.published || !slices.Equal(ids, pw.current) // the first set is news, even an empty one
 	if changed {
-		pw.current = ids
+		pw.current, pw.published = ids, true
 		pw.stats.ringRebuilds.Add(1)
 	}
 	pw.mu.Unlock()

@@ -1,10 +1,14 @@
 package k8s
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 // TestWatchPeers replays the real lifecycle recording: onChange gets the listed peers before
@@ -67,5 +71,50 @@ func TestWatchPeersRejectsBadArguments(t *testing.T) {
 		if err := call(); err == nil || !strings.HasPrefix(err.Error(), "groupcache-k8s: ") {
 			t.Errorf("%s: err = %v; want a groupcache-k8s error", name, err)
 		}
+	}
+}
+
+// TestWatchPeersReportsAnEmptyFirstSet: this pod's endpoint is terminating and nobody else
+// is ready, so the first set of peers is empty. onChange must still be called before
+// WatchPeers returns, as its doc promises, and the manager's warning about address
+// families is wired in (here an IPv6-only Service for an IPv4 pod).
+func TestWatchPeersReportsAnEmptyFirstSet(t *testing.T) {
+	checkNoGoroutineLeaks(t)
+	v4, v6 := discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6
+	tests := []struct {
+		name        string
+		slices      []*discoveryv1.EndpointSlice
+		wantWarning string
+	}{
+		{"own endpoint terminating, nobody else ready", []*discoveryv1.EndpointSlice{apiSlice("x", v4,
+			apiEndpoint("10.0.0.1", no, yes), apiEndpoint("10.0.0.2", no, no))}, ""},
+		{"only slices of the other family", []*discoveryv1.EndpointSlice{apiSlice("x", v6,
+			apiEndpoint("fd00::1", yes, no), apiEndpoint("fd00::2", yes, no))}, "all IPv6"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newFakeAPIServer(t, testNamespace, &streamFile{
+				lists: []answer{{status: 200, frames: []string{listFrame(t, 10, tt.slices...)}}},
+			})
+			var logs syncBuffer
+			var calls atomic.Int64
+			pw, err := WatchPeers(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+				func(peers []string) {
+					if len(peers) != 0 && !(len(peers) == 1 && peers[0] == "10.0.0.1:8080") {
+						t.Errorf("onChange(%v), want no peer or only self", peers)
+					}
+					calls.Add(1)
+				}, withClock(newFakeClock()), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close()
+			if n := calls.Load(); n != 1 {
+				t.Errorf("onChange called %d times before WatchPeers returned, want 1", n)
+			}
+			if got := strings.Contains(logs.String(), tt.wantWarning); tt.wantWarning != "" && !got {
+				t.Errorf("no warning saying %q in the log:\n%s", tt.wantWarning, logs.String())
+			}
+		})
 	}
 }
