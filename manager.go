@@ -31,6 +31,9 @@ type PeersManager struct {
 	self     string // canonical id of this pod, such as "10.0.0.7:8080"
 	peers    peerSet
 	stats    counters
+	guard    loopGuard // keys in flight between this manager's clients and server
+	svc      *getService
+	route    *serviceRoute // where svc serves, for Close to detach it
 	snap     atomic.Pointer[snapshot]
 	dialOpts []grpc.DialOption
 	server   *grpcServer // nil with WithGRPCServer
@@ -175,13 +178,18 @@ func validate(ctx context.Context, client kubernetes.Interface, serviceName, nam
 	return selfAddr, rc, nil
 }
 
-// startServing starts the gRPC server (or registers on the user's) and the groupcache
-// registration.
+// startServing starts the gRPC server (or attaches to the user's) and the groupcache
+// registration. On failure it leaves nothing behind.
 func (m *PeersManager) startServing() error {
+	m.svc = &getService{stats: &m.stats, guard: &m.guard, logger: m.cfg.logger}
 	if m.cfg.registrar != nil {
-		registerGroupCacheServer(m.cfg.registrar, &m.stats, m.cfg.logger)
+		route, err := attachService(m.cfg.registrar, m.svc)
+		if err != nil {
+			return err
+		}
+		m.route = route
 	} else {
-		srv, err := startServer(m.self, m.cfg, &m.stats)
+		srv, err := startServer(m.self, m.cfg, m.svc)
 		if err != nil {
 			return fmt.Errorf("groupcache-k8s: serving groupcache on %s: %w", m.self, err)
 		}
@@ -189,13 +197,22 @@ func (m *PeersManager) startServing() error {
 	}
 	if m.cfg.register {
 		if err := registerPicker(m); err != nil {
-			if m.server != nil {
-				m.server.stop(0)
-			}
+			m.stopServing(0)
 			return err
 		}
 	}
 	return nil
+}
+
+// stopServing stops the manager's own server, letting calls in flight finish for up
+// to timeout, or detaches it from the user's server.
+func (m *PeersManager) stopServing(timeout time.Duration) {
+	if m.route != nil {
+		m.route.detach(m.svc)
+	}
+	if m.server != nil {
+		m.server.stop(timeout)
+	}
 }
 
 // PickPeer returns the client of the peer that owns key, or (nil, false) when this
@@ -239,9 +256,7 @@ func (m *PeersManager) Close() error {
 func (m *PeersManager) shutdown() {
 	unregisterPicker(m)
 	m.snap.Store(&snapshot{ring: emptyRing, self: -1}) // from now on every key is local
-	if m.server != nil {
-		m.server.stop(serverStopTimeout)
-	}
+	m.stopServing(serverStopTimeout)
 	m.closeClients()
 	m.cfg.logger.Info("groupcache peers manager stopped", "self", m.self)
 }
@@ -264,6 +279,7 @@ func (m *PeersManager) closeClients() {
 // when, and only when, the set of peers changed.
 func (m *PeersManager) update(all map[string]*slice) {
 	ids := m.peers.ids(all)
+	m.peers.warnFamilyMismatch(all, m.cfg.logger)
 	old := m.snap.Load()
 	if slices.Equal(ids, old.ring.members()) {
 		return
@@ -307,11 +323,14 @@ func (m *PeersManager) clientFor(id string) peerGetter {
 	if c, ok := m.clients[id]; ok {
 		return c
 	}
-	if r, ok := m.retiring[id]; ok && r.timer.Stop() {
+	if r, ok := m.retiring[id]; ok {
+		// Taken back even if its timer has fired: the callback waits for m.mu and, not
+		// finding r in m.retiring any more, leaves the client open for its new use.
+		r.timer.Stop()
 		delete(m.retiring, id)
 		return r.client
 	}
-	c, err := newPeerClient(id, m.dialOpts, m.cfg, &m.stats)
+	c, err := newPeerClient(id, m.dialOpts, m.cfg, &m.stats, &m.guard)
 	if err != nil {
 		// Not expected for an IP:port target; the peer stays in the ring (every pod
 		// must compute the same ring) and its keys are loaded locally.

@@ -16,7 +16,9 @@ import (
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/status"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -266,6 +268,52 @@ func TestClientLifecycle(t *testing.T) {
 	}
 }
 
+// TestClientOfAPeerThatLeftTwiceIsClosed: a peer leaves, its grace timer fires but the
+// callback has not run yet (it waits for the manager's lock), the peer comes back and
+// leaves again. The late callback must not strand the peer's first client: every client
+// the manager made is closed by the end, none keeps reconnecting to a gone pod.
+func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
+	checkNoGoroutineLeaks(t)
+	live := make(chan string)
+	api := newFakeAPIServer(t, testNamespace, &streamFile{
+		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
+		watches: []answer{{status: 200, live: live}},
+	})
+	r := make(rebuilds, 10)
+	closed := make(chan string, 10)
+	grace := newManualClock(DefaultClientGracePeriod)
+	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+		WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()), r.option(), withClock(grace),
+		func(c *config) { c.onClientClosed = func(id string) { closed <- id } })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.next(t)
+	send := func(rv int, addrs ...string) {
+		live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", addrs...))
+		r.next(t)
+	}
+	const peer = "10.0.0.2:8080"
+	made := []*peerClient{m.clients[peer].(*peerClient)}
+	send(11, "10.0.0.1")              // the peer leaves
+	runLateCallback := grace.expire() // its grace period ends; the callback waits
+	send(12, "10.0.0.1", "10.0.0.2")  // the peer comes back
+	made = append(made, m.clients[peer].(*peerClient))
+	send(13, "10.0.0.1") // and leaves again
+	runLateCallback()
+	grace.fireAll() // the second grace period ends
+	m.Close()
+
+	for i, c := range made {
+		if state := c.conn.GetState(); state != connectivity.Shutdown {
+			t.Errorf("client %d of %s is %v after Close; want every client closed", i+1, peer, state)
+		}
+	}
+	if n := len(closed); n != 1 {
+		t.Errorf("%d clients closed at the end of a grace period, want 1", n)
+	}
+}
+
 // waitConnected waits until every peer connection of m is ready.
 func waitConnected(t *testing.T, m *PeersManager) {
 	t.Helper()
@@ -433,6 +481,99 @@ func TestRegistration(t *testing.T) {
 	third.Close()
 }
 
+// TestManagersOnOneGRPCServer: grpc cannot unregister a service and ends the process on a
+// duplicate registration or one after Serve. A manager given a server with WithGRPCServer
+// registers the service once per server; later managers on it (after Close, or after a
+// manager failed to start) reuse that registration, also while the server is serving.
+// What cannot work is a clear error, never an exit.
+func TestManagersOnOneGRPCServer(t *testing.T) {
+	newManager := func(srv *grpc.Server, opts ...Option) (*PeersManager, error) {
+		api := newFakeAPIServer(t, testNamespace, &streamFile{
+			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
+		})
+		opts = append([]Option{WithGRPCServer(srv), WithoutPeerPickerRegistration()}, opts...)
+		return NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
+	}
+	serve := func(srv *grpc.Server) string {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(lis)
+		t.Cleanup(srv.Stop)
+		return lis.Addr().String()
+	}
+	group := newTestGroup(t, echoGetter)
+	get := func(addr string) error {
+		var out groupcachepb.GetResponse
+		return newTestClient(t, addr).Get(requestContext(t, 5*time.Second), getRequest(group.Name(), "k"), &out)
+	}
+
+	srv := grpc.NewServer()
+	first, err := newManager(srv)
+	if err != nil {
+		t.Fatalf("first manager on a new server: %v", err)
+	}
+	addr := serve(srv)
+	if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "already serves groupcache") {
+		t.Fatalf("second manager while the first is open: %v, want an error saying another manager serves", err)
+	}
+	if err := get(addr); err != nil {
+		t.Fatalf("Get through the first manager: %v", err)
+	}
+	first.Close()
+	if err := get(addr); status.Code(err) != codes.Unavailable {
+		t.Fatalf("Get with no open manager on the server: %v, want Unavailable", err)
+	}
+
+	// A manager that fails to start after attaching leaves the server to the next one.
+	registered, err := newManager(grpc.NewServer(), func(c *config) { c.register = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newManager(srv, func(c *config) { c.register = true }); !errors.Is(err, ErrAlreadyRegistered) {
+		t.Fatalf("manager registering twice: %v, want ErrAlreadyRegistered", err)
+	}
+	registered.Close()
+
+	later, err := newManager(srv) // the server is serving by now
+	if err != nil {
+		t.Fatalf("a later manager on a serving server after Close: %v", err)
+	}
+	defer later.Close()
+	served := later.Stats().ServerRequests
+	if err := get(addr); err != nil {
+		t.Fatalf("Get through the later manager: %v", err)
+	}
+	if got := later.Stats().ServerRequests - served; got != 1 {
+		t.Errorf("the later manager served %d requests, want 1", got)
+	}
+
+	t.Run("first manager on a server that is already serving", func(t *testing.T) {
+		srv := grpc.NewServer()
+		// Serve has started once a client connection to it is ready.
+		conn := newTestClient(t, serve(srv)).conn
+		ctx := requestContext(t, 10*time.Second)
+		for state := conn.GetState(); state != connectivity.Ready; state = conn.GetState() {
+			conn.Connect()
+			if !conn.WaitForStateChange(ctx, state) {
+				t.Fatalf("connection to the server not ready: %v", state)
+			}
+		}
+		if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "before calling its Serve") {
+			t.Fatalf("err = %v, want an error saying to create the manager before Serve", err)
+		}
+	})
+	t.Run("server with another implementation of the service", func(t *testing.T) {
+		srv := grpc.NewServer()
+		desc := groupCacheServiceDesc
+		srv.RegisterService(&desc, &getService{})
+		if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "not this library's") {
+			t.Fatalf("err = %v, want an error naming the other implementation", err)
+		}
+	})
+}
+
 // manualClock is the real clock, except that timers of one duration (the grace
 // period) fire only when the test says so.
 type manualClock struct {
@@ -469,6 +610,27 @@ func (c *manualClock) AfterFunc(d time.Duration, f func()) timer {
 	t := &manualTimer{f: f}
 	c.timers = append(c.timers, t)
 	return t
+}
+
+// expire makes every pending manual timer fire without running its callback yet, as a
+// real timer whose callback waits for a lock: Stop returns false from now on. It returns
+// a function that runs those callbacks.
+func (c *manualClock) expire() (runCallbacks func()) {
+	c.mu.Lock()
+	timers := c.timers
+	c.timers = nil
+	c.mu.Unlock()
+	var fired []func()
+	for _, t := range timers {
+		if t.Stop() {
+			fired = append(fired, t.f)
+		}
+	}
+	return func() {
+		for _, f := range fired {
+			f()
+		}
+	}
 }
 
 // fireAll runs every pending manual timer that was not stopped.

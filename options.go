@@ -11,7 +11,8 @@ import (
 
 // Default values for the options. Every pod of a Service should use the same settings.
 const (
-	// DefaultCallTimeout bounds a peer call whose context carries no deadline.
+	// DefaultCallTimeout bounds every peer call, also one whose caller has a later
+	// deadline.
 	DefaultCallTimeout = 5 * time.Second
 	// DefaultMaxMessageSize is the largest gRPC message sent or received: values up to
 	// 64 MiB fit with room to spare.
@@ -130,8 +131,9 @@ func WithTLS(server, client *tls.Config) Option {
 	}
 }
 
-// WithCallTimeout sets the deadline of a peer call whose context has none
-// (default DefaultCallTimeout). A call that times out is loaded locally instead.
+// WithCallTimeout bounds every peer call (default DefaultCallTimeout); a caller's
+// earlier deadline still applies, a later one does not extend it. A call that times
+// out is loaded locally instead.
 func WithCallTimeout(d time.Duration) Option {
 	return func(c *config) { c.callTimeout = d }
 }

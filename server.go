@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/groupcache"
@@ -51,30 +54,27 @@ func getHandler(srv any, ctx context.Context, dec func(any) error, interceptor g
 	return interceptor(ctx, in, info, handler)
 }
 
-// registerGroupCacheServer registers the GroupCache service on reg. Requests are
-// served from the groups of this process (groupcache.GetGroup).
-func registerGroupCacheServer(reg grpc.ServiceRegistrar, stats *counters, logger *slog.Logger) {
-	reg.RegisterService(&groupCacheServiceDesc, &getService{stats: stats, logger: logger})
-}
+// getService must implement the service it is registered as, and so must serviceRoute.
+var (
+	_ groupCacheServer = (*getService)(nil)
+	_ groupCacheServer = (*serviceRoute)(nil)
+)
 
-// getService must implement the service it is registered as.
-var _ groupCacheServer = (*getService)(nil)
-
-// getService serves peers' Get requests from the local groups.
+// getService serves peers' Get requests from the local groups for one manager.
 type getService struct {
 	stats  *counters
+	guard  *loopGuard
 	logger *slog.Logger
 }
 
 // Get loads the requested key through its group, which answers from its caches or
-// loads the value locally. The request is marked as coming from a peer, so the group
-// does not forward it again (see loopguard.go).
+// loads the value locally. A request for a key that this manager is forwarding to a
+// peer right now is refused at once with codes.Aborted, and while the request is
+// served its key is not forwarded (see loopguard.go). A missing key is the empty key,
+// as proto3 senders leave an empty key off the wire; only a missing group is an error.
 func (s *getService) Get(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
 	if in.GetGroup() == "" {
 		return nil, status.Error(codes.InvalidArgument, "groupcache-k8s: the request names no group")
-	}
-	if in.Key == nil {
-		return nil, status.Error(codes.InvalidArgument, "groupcache-k8s: the request has no key")
 	}
 	name, key := in.GetGroup(), in.GetKey()
 	group := groupcache.GetGroup(name)
@@ -82,15 +82,104 @@ func (s *getService) Get(ctx context.Context, in *groupcachepb.GetRequest) (*gro
 		return nil, status.Errorf(codes.NotFound,
 			"groupcache-k8s: no group %q in this process; every pod must create the same groups", name)
 	}
+	if !s.guard.startServe(name, key) {
+		s.stats.loopsPrevented.Add(1)
+		return nil, errServeLoop
+	}
+	defer s.guard.endServe(name, key)
 	s.stats.serverRequests.Add(1)
 	group.Stats.ServerRequests.Add(1)
 
 	var value []byte
-	if err := group.Get(withForwarded(ctx, name, key), key, groupcache.AllocatingByteSliceSink(&value)); err != nil {
+	if err := group.Get(ctx, key, groupcache.AllocatingByteSliceSink(&value)); err != nil {
 		s.logger.DebugContext(ctx, "groupcache load for a peer failed", "group", name, "error", err)
 		return nil, statusError(err)
 	}
 	return &groupcachepb.GetResponse{Value: value}, nil
+}
+
+// errServeLoop refuses a peer's request for a key this process is forwarding.
+var errServeLoop = status.Error(codes.Aborted, "groupcache-k8s: this pod is forwarding the key to a peer "+
+	"right now (the peers disagree about who owns it); load it locally")
+
+// serviceRoute is the GroupCache service registered on one grpc.Server: it passes each
+// request to the manager that serves on that server now. grpc cannot unregister a
+// service, so the route is registered once per server and later managers attach to it.
+type serviceRoute struct {
+	live atomic.Pointer[getService]
+}
+
+// errNotServing answers requests that reach a server no open manager serves on.
+var errNotServing = status.Error(codes.Unavailable, "groupcache-k8s: no open PeersManager serves groupcache "+
+	"on this gRPC server; load the key locally")
+
+// Get passes the request to the live manager's service.
+func (r *serviceRoute) Get(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	s := r.live.Load()
+	if s == nil {
+		return nil, errNotServing
+	}
+	return s.Get(ctx, in)
+}
+
+// detach stops routing requests to svc; later requests get codes.Unavailable until
+// another manager attaches.
+func (r *serviceRoute) detach(svc *getService) { r.live.CompareAndSwap(svc, nil) }
+
+// attachMu makes attaching to a server one step, so that two managers created at once
+// on the same server do not both register.
+var attachMu sync.Mutex
+
+// attachService makes reg serve the GroupCache service from svc. The first manager on a
+// server registers the service, which grpc allows only before Serve; later managers on
+// the same server (after the first one was closed) reuse that registration. It fails,
+// without touching reg, when an open manager already serves on reg, when another
+// implementation of the service is registered there, or when reg is a *grpc.Server whose
+// Serve has already started: grpc would end the process on those registrations.
+func attachService(reg grpc.ServiceRegistrar, svc *getService) (*serviceRoute, error) {
+	attachMu.Lock()
+	defer attachMu.Unlock()
+	if lister, ok := reg.(interface {
+		GetServiceInfo() map[string]grpc.ServiceInfo
+	}); ok {
+		if info, ok := lister.GetServiceInfo()[serviceName]; ok {
+			route, ours := info.Metadata.(*serviceRoute)
+			switch {
+			case !ours:
+				return nil, fmt.Errorf("groupcache-k8s: the gRPC server already has a %s service that is not this "+
+					"library's; a server can serve only one implementation of it", serviceName)
+			case !route.live.CompareAndSwap(nil, svc):
+				return nil, errors.New("groupcache-k8s: another PeersManager already serves groupcache on this gRPC " +
+					"server; close it first")
+			}
+			return route, nil
+		}
+	}
+	if serveStarted(reg) {
+		return nil, errors.New("groupcache-k8s: the gRPC server given with WithGRPCServer is already serving; " +
+			"create the first PeersManager on a server before calling its Serve (later ones may come at any time)")
+	}
+	route := &serviceRoute{}
+	route.live.Store(svc)
+	desc := groupCacheServiceDesc
+	desc.Metadata = route // how a later manager finds the route in GetServiceInfo
+	reg.RegisterService(&desc, route)
+	return route, nil
+}
+
+// serveStarted reports whether reg is a *grpc.Server whose Serve was called. grpc ends
+// the process (logger.Fatalf) when a service is registered after Serve and offers no way
+// to ask, so this reads the server's unexported serve flag, after GetServiceInfo has
+// taken and released the server's lock (so a Serve that started before is seen). For
+// other registrars, or if grpc renames the field, it reports false.
+func serveStarted(reg grpc.ServiceRegistrar) bool {
+	srv, ok := reg.(*grpc.Server)
+	if !ok || srv == nil {
+		return false
+	}
+	srv.GetServiceInfo()
+	f := reflect.ValueOf(srv).Elem().FieldByName("serve")
+	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
 }
 
 // statusError turns an error from Group.Get into a gRPC status error: context errors
@@ -115,10 +204,10 @@ type grpcServer struct {
 }
 
 // startServer listens on addr (self's "host:port", IPv6 bracketed) and serves the
-// GroupCache service in a goroutine until stop. The server uses the server credentials
-// (insecure without any), the message size limit in both directions, and then the
-// user's WithServerOptions, which win.
-func startServer(addr string, cfg *config, stats *counters) (*grpcServer, error) {
+// GroupCache service from svc in a goroutine until stop. The server uses the server
+// credentials (insecure without any), the message size limit in both directions, and
+// then the user's WithServerOptions, which win.
+func startServer(addr string, cfg *config, svc *getService) (*grpcServer, error) {
 	opts, err := cfg.serverOptionList()
 	if err != nil {
 		return nil, err
@@ -128,7 +217,10 @@ func startServer(addr string, cfg *config, stats *counters) (*grpcServer, error)
 		return nil, fmt.Errorf("groupcache-k8s: listening for peers on %s: %w", addr, err)
 	}
 	s := &grpcServer{srv: grpc.NewServer(opts...), lis: lis, done: make(chan struct{})}
-	registerGroupCacheServer(s.srv, stats, cfg.logger)
+	if _, err := attachService(s.srv, svc); err != nil { // a new server: not expected to fail
+		lis.Close()
+		return nil, err
+	}
 	go s.serve(cfg.logger)
 	return s, nil
 }

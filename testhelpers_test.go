@@ -53,6 +53,7 @@ func getRequest(group, key string) *groupcachepb.GetRequest {
 type testServer struct {
 	*grpcServer
 	stats *counters
+	guard *loopGuard
 }
 
 // startTestServer starts a server configured by opts on listen (127.0.0.1:0 if empty).
@@ -62,13 +63,13 @@ func startTestServer(t *testing.T, listen string, opts ...Option) *testServer {
 		listen = "127.0.0.1:0"
 	}
 	cfg := testConfig(opts...)
-	stats := &counters{}
-	srv, err := startServer(listen, cfg, stats)
+	svc := &getService{stats: &counters{}, guard: &loopGuard{}, logger: cfg.logger}
+	srv, err := startServer(listen, cfg, svc)
 	if err != nil {
 		t.Fatalf("startServer(%s): %v", listen, err)
 	}
 	t.Cleanup(func() { srv.stop(time.Second) })
-	return &testServer{grpcServer: srv, stats: stats}
+	return &testServer{grpcServer: srv, stats: svc.stats, guard: svc.guard}
 }
 
 // testClient is a peer client closed when the test ends.
@@ -86,7 +87,7 @@ func newTestClient(t *testing.T, addr string, opts ...Option) *testClient {
 		t.Fatalf("clientDialOptions: %v", err)
 	}
 	stats := &counters{}
-	client, err := newPeerClient(addr, dialOpts, cfg, stats)
+	client, err := newPeerClient(addr, dialOpts, cfg, stats, &loopGuard{})
 	if err != nil {
 		t.Fatalf("newPeerClient(%s): %v", addr, err)
 	}

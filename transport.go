@@ -113,14 +113,16 @@ type peerClient struct {
 	conn    *grpc.ClientConn
 	timeout time.Duration
 	stats   *counters
+	guard   *loopGuard
 	logger  *slog.Logger
 }
 
 // newPeerClient creates the client of the peer at addr ("host:port", IPv6 bracketed)
-// with dialOpts from clientDialOptions. It does not wait for the connection: it starts
-// connecting in the background, and calls made before the connection is up fail fast
-// if it cannot be made.
-func newPeerClient(addr string, dialOpts []grpc.DialOption, cfg *config, stats *counters) (*peerClient, error) {
+// with dialOpts from clientDialOptions; guard is the loop guard its manager's server
+// shares. It does not wait for the connection: it starts connecting in the background,
+// and calls made before the connection is up fail fast if it cannot be made.
+func newPeerClient(addr string, dialOpts []grpc.DialOption, cfg *config, stats *counters,
+	guard *loopGuard) (*peerClient, error) {
 	conn, err := grpc.NewClient(addr, dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("groupcache-k8s: creating the gRPC client of peer %s: %w", addr, err)
@@ -131,31 +133,32 @@ func newPeerClient(addr string, dialOpts []grpc.DialOption, cfg *config, stats *
 		conn:    conn,
 		timeout: cfg.callTimeout,
 		stats:   stats,
+		guard:   guard,
 		logger:  cfg.logger,
 	}, nil
 }
 
-// Get asks the peer for in.Key of in.Group. It refuses, with errForwardLoop, a request
-// that this process's server is serving for a peer (see loopguard.go). Without a
-// deadline in ctx the call is bounded by the configured call timeout (none if it is
-// not positive). Other errors are gRPC status errors; groupcache loads the value
-// locally after any error.
+// Get asks the peer for in.Key of in.Group. It refuses, with errForwardLoop, a key that
+// this manager's server is loading for a peer right now (see loopguard.go). The call is
+// bounded by the call timeout (WithCallTimeout) or by ctx's deadline, whichever comes
+// first: a caller with a long deadline, such as an HTTP handler's, never waits longer
+// than the call timeout for one peer. Other errors are gRPC status errors; groupcache
+// loads the value locally after any error.
 func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *groupcachepb.GetResponse) error {
-	if isForwarded(ctx, in.GetGroup(), in.GetKey()) {
+	group, key := in.GetGroup(), in.GetKey()
+	if !p.guard.startForward(group, key) {
 		p.stats.loopsPrevented.Add(1)
 		return errForwardLoop
 	}
-	if _, ok := ctx.Deadline(); !ok && p.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.timeout)
-		defer cancel()
-	}
+	defer p.guard.endForward(group, key)
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	p.stats.peerRPCs.Add(1)
 	err := p.conn.Invoke(ctx, getMethod, in, out)
 	if err != nil {
 		p.stats.peerErrors.Add(1)
 		p.logger.DebugContext(ctx, "groupcache peer call failed; loading locally",
-			"peer", p.addr, "group", in.GetGroup(), "error", err)
+			"peer", p.addr, "group", group, "error", err)
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -149,7 +150,7 @@ func TestServerErrors(t *testing.T) {
 		{"getter context error", getRequest(name, "slow backend"), codes.DeadlineExceeded, "querying the backend", 1},
 		{"unknown group", getRequest("no-such-group", "k"), codes.NotFound, `"no-such-group"`, 0},
 		{"no group", &groupcachepb.GetRequest{Key: new("k")}, codes.InvalidArgument, "no group", 0},
-		{"no key", &groupcachepb.GetRequest{Group: &name}, codes.InvalidArgument, "no key", 0},
+		{"no key is the empty key, as proto3 senders leave it off", &groupcachepb.GetRequest{Group: &name}, codes.OK, "", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,47 +177,95 @@ func TestServerErrors(t *testing.T) {
 	}
 }
 
-// TestLoopGuard checks that the client refuses exactly the group and key its server
-// is serving for a peer, and forwards everything else.
+// TestMissingKeyIsTheEmptyKey: a proto3 sender (the gRPC forks' client) leaves an empty
+// key off the wire, which decodes to GetRequest.Key == nil. groupcache allows the empty
+// key, so the server must load "" for it rather than refuse the request.
+func TestMissingKeyIsTheEmptyKey(t *testing.T) {
+	p := newTestPair(t)
+	var asked atomic.Value
+	group := newTestGroup(t, func(ctx context.Context, key string, dest groupcache.Sink) error {
+		asked.Store(key)
+		return echoGetter(ctx, key, dest)
+	})
+	name := group.Name()
+	var out groupcachepb.GetResponse
+	if err := p.client.Get(requestContext(t, 5*time.Second), &groupcachepb.GetRequest{Group: &name}, &out); err != nil {
+		t.Fatalf("Get without a key: %v, want the value of the empty key", err)
+	}
+	if got, want := string(out.Value), valueOf(""); got != want || asked.Load() != "" {
+		t.Errorf("value %q for key %q, want %q for the empty key", got, asked.Load(), want)
+	}
+}
+
+// TestLoopGuard checks both sides of the loop guard: the client does not forward exactly
+// the group and key its server is loading for a peer, and the server refuses at once
+// exactly the group and key its client is forwarding; everything else goes through.
 func TestLoopGuard(t *testing.T) {
 	p := newTestPair(t)
 	group := newTestGroup(t, echoGetter).Name()
 	other := newTestGroup(t, echoGetter).Name()
 	tests := []struct {
-		name        string
-		ctx         context.Context
-		req         *groupcachepb.GetRequest
-		wantRefused bool
+		name          string
+		clientServing *guardKey // a peer's request the client's process is loading
+		serverSending *guardKey // a key the server's process is forwarding
+		req           *groupcachepb.GetRequest
+		wantRefused   string // "client", "server" or ""
 	}{
-		{"local caller", context.Background(), getRequest(group, "k"), false},
-		{"peer's request for the same key", withForwarded(context.Background(), group, "k"), getRequest(group, "k"), true},
-		{"nested load of another key", withForwarded(context.Background(), group, "k"), getRequest(group, "other"), false},
-		{"same key of another group", withForwarded(context.Background(), group, "k"), getRequest(other, "k"), false},
+		{name: "nothing in flight", req: getRequest(group, "k")},
+		{name: "key the caller's process is loading for a peer",
+			clientServing: &guardKey{group, "k"}, req: getRequest(group, "k"), wantRefused: "client"},
+		{name: "nested load of another key",
+			clientServing: &guardKey{group, "k"}, req: getRequest(group, "other")},
+		{name: "same key of another group",
+			clientServing: &guardKey{group, "k"}, req: getRequest(other, "k")},
+		{name: "key the server's process is forwarding",
+			serverSending: &guardKey{group, "k"}, req: getRequest(group, "k"), wantRefused: "server"},
+		{name: "another key than the one the server's process is forwarding",
+			serverSending: &guardKey{group, "k"}, req: getRequest(group, "other")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rpcs, loops := p.client.stats.peerRPCs.Load(), p.client.stats.loopsPrevented.Load()
-			ctx, cancel := context.WithTimeout(tt.ctx, 5*time.Second)
-			defer cancel()
+			if k := tt.clientServing; k != nil {
+				p.client.guard.startServe(k.group, k.key)
+				defer p.client.guard.endServe(k.group, k.key)
+			}
+			if k := tt.serverSending; k != nil {
+				p.server.guard.startForward(k.group, k.key)
+				defer p.server.guard.endForward(k.group, k.key)
+			}
+			rpcs, clientLoops := p.client.stats.peerRPCs.Load(), p.client.stats.loopsPrevented.Load()
+			served, serverLoops := p.server.stats.serverRequests.Load(), p.server.stats.loopsPrevented.Load()
 
 			var out groupcachepb.GetResponse
-			err := p.client.Get(ctx, tt.req, &out)
-			if tt.wantRefused {
+			start := time.Now()
+			err := p.client.Get(requestContext(t, 15*time.Second), tt.req, &out)
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("Get took %v; the guard must answer at once", took)
+			}
+			wantRPCs, wantServed, wantClientLoops, wantServerLoops := int64(1), int64(1), int64(0), int64(0)
+			switch tt.wantRefused {
+			case "client":
 				if !errors.Is(err, errForwardLoop) {
 					t.Fatalf("Get: %v, want errForwardLoop", err)
 				}
-				assertCount(t, "loopsPrevented", p.client.stats.loopsPrevented.Load()-loops, 1)
-				assertCount(t, "peerRPCs", p.client.stats.peerRPCs.Load()-rpcs, 0)
-				return
+				wantRPCs, wantServed, wantClientLoops = 0, 0, 1
+			case "server":
+				if status.Code(err) != codes.Aborted {
+					t.Fatalf("Get: %v, want Aborted", err)
+				}
+				wantServed, wantServerLoops = 0, 1
+			default:
+				if err != nil {
+					t.Fatalf("Get: %v, want the request forwarded", err)
+				}
+				if got, want := string(out.Value), valueOf(tt.req.GetKey()); got != want {
+					t.Errorf("value = %q, want %q", got, want)
+				}
 			}
-			if err != nil {
-				t.Fatalf("Get: %v, want the request forwarded", err)
-			}
-			if got, want := string(out.Value), valueOf(tt.req.GetKey()); got != want {
-				t.Errorf("value = %q, want %q", got, want)
-			}
-			assertCount(t, "loopsPrevented", p.client.stats.loopsPrevented.Load()-loops, 0)
-			assertCount(t, "peerRPCs", p.client.stats.peerRPCs.Load()-rpcs, 1)
+			assertCount(t, "client peerRPCs", p.client.stats.peerRPCs.Load()-rpcs, wantRPCs)
+			assertCount(t, "client loopsPrevented", p.client.stats.loopsPrevented.Load()-clientLoops, wantClientLoops)
+			assertCount(t, "server serverRequests", p.server.stats.serverRequests.Load()-served, wantServed)
+			assertCount(t, "server loopsPrevented", p.server.stats.loopsPrevented.Load()-serverLoops, wantServerLoops)
 		})
 	}
 }
@@ -261,8 +310,9 @@ func TestServerInterceptor(t *testing.T) {
 	}
 }
 
-// TestCallTimeout checks that the call timeout bounds a call whose context has no
-// deadline and that a caller's own deadline is kept.
+// TestCallTimeout checks that the call timeout bounds every call, also one whose
+// caller has a later deadline (an HTTP handler's 15 s: a peer call that waited that long
+// held every caller of the key with it), and that a caller's earlier deadline is kept.
 func TestCallTimeout(t *testing.T) {
 	tests := []struct {
 		name           string
@@ -271,7 +321,7 @@ func TestCallTimeout(t *testing.T) {
 		wantAfter      time.Duration // the call must not end before this
 	}{
 		{"no deadline: call timeout applies", 200 * time.Millisecond, 0, 200 * time.Millisecond},
-		{"caller's longer deadline wins", 100 * time.Millisecond, 400 * time.Millisecond, 400 * time.Millisecond},
+		{"call timeout bounds a caller's later deadline", 200 * time.Millisecond, 15 * time.Second, 200 * time.Millisecond},
 		{"caller's shorter deadline wins", 5 * time.Second, 200 * time.Millisecond, 200 * time.Millisecond},
 	}
 	for _, tt := range tests {
@@ -367,7 +417,7 @@ func TestStartServer(t *testing.T) {
 				t.Skip("no IPv6 loopback on this machine")
 			}
 			checkNoGoroutineLeaks(t)
-			srv, err := startServer(tt.listen, defaultConfig(), &counters{})
+			srv, err := startServer(tt.listen, defaultConfig(), &getService{stats: &counters{}, guard: &loopGuard{}})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("startServer(%s): %v, want an error naming %s", tt.listen, err, tt.wantErr)
@@ -688,16 +738,91 @@ func TestLoopPreventionAcrossProcesses(t *testing.T) {
 	}
 }
 
-// runLoopChild is one process of TestLoopPreventionAcrossProcesses. It serves on a
-// free port and prints "addr <host:port>", reads the other child's address from
-// stdin, picks it as the owner of every key of loopGroup, prints "ready", and serves
-// until stdin is closed.
-func runLoopChild(name string, stdin io.Reader, stdout io.Writer) error {
-	stats := &counters{}
-	cfg := defaultConfig()
-	newLoopGroups(name, stats)
+// TestForwardingCycleBreaksAtOnce: two processes each think the other owns every key, and
+// each is asked the same key at the same time by a local caller with a 15 s deadline.
+// Each one's load forwards the key to the other, so each server gets a request for a
+// key its own process is forwarding. Joining that load would wait for the other
+// process, which waits for this one: before the loop guard knew about forwards in
+// flight, both callers waited their whole 15 s. Now each server refuses such a request
+// at once, the caller loads the key itself, and both answers come in well under a
+// second.
+func TestForwardingCycleBreaksAtOnce(t *testing.T) {
+	if name := os.Getenv(childEnv); name != "" {
+		if err := runLoopChild(name, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "child %s: %v\n", name, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	names := []string{"A", "B"}
+	children := []*childProcess{
+		startChild(t, "TestForwardingCycleBreaksAtOnce", names[0]),
+		startChild(t, "TestForwardingCycleBreaksAtOnce", names[1]),
+	}
+	addrs := []string{children[0].expect(t, "addr "), children[1].expect(t, "addr ")}
+	children[0].send(t, addrs[1])
+	children[1].send(t, addrs[0])
+	for _, c := range children {
+		c.expect(t, "ready")
+	}
 
-	srv, err := startServer("127.0.0.1:0", cfg, stats)
+	for i := range 3 {
+		key := fmt.Sprintf("%sk%d", cyclePrefix, i)
+		for _, c := range children {
+			c.send(t, "get "+key)
+		}
+		for _, c := range children {
+			var millis int64
+			var result string
+			if _, err := fmt.Sscanf(c.expect(t, "got "+key+" "), "%d %q", &millis, &result); err != nil {
+				t.Fatalf("child %s: %v", c.name, err)
+			}
+			if result != "A:"+key && result != "B:"+key {
+				t.Errorf("Get(%s) through %s = %q, want the value either child loads", key, c.name, result)
+			}
+			if took := time.Duration(millis) * time.Millisecond; took > time.Second {
+				t.Errorf("Get(%s) through %s took %v; a forwarding cycle must break at once, not at a deadline",
+					key, c.name, took)
+			}
+		}
+	}
+	var loops int64
+	for i := range children {
+		var out groupcachepb.GetResponse
+		client := newTestClient(t, addrs[i])
+		if err := client.Get(requestContext(t, 5*time.Second), getRequest(loopStatsGroup, "stats"), &out); err != nil {
+			t.Fatalf("stats of %s: %v", names[i], err)
+		}
+		var n, rpcs int64
+		if _, err := fmt.Sscanf(string(out.Value), "loopsPrevented=%d peerRPCs=%d", &n, &rpcs); err != nil {
+			t.Fatalf("stats of %s: %q: %v", names[i], out.Value, err)
+		}
+		loops += n
+	}
+	if loops < 3 {
+		t.Errorf("the children prevented %d loops in all; each of the 3 cycles needs at least one", loops)
+	}
+}
+
+// runLoopChild is one process of TestLoopPreventionAcrossProcesses and
+// TestForwardingCycleBreaksAtOnce. It serves on a free port and prints "addr <host:port>",
+// reads the other child's address from stdin, picks it as the owner of every key of
+// loopGroup, and prints "ready". Then, until stdin is closed, each line "get KEY" loads
+// KEY through loopGroup as a local caller with a 15 s deadline (an HTTP handler's) and
+// prints "got KEY MILLISECONDS VALUE-OR-ERROR" (the last one quoted).
+//
+// Its server holds a peer's request for a key with cyclePrefix until this child's own
+// call for that key has gone out, so that both children's loads of such a key are
+// certain to be forwarding to each other at the same time.
+func runLoopChild(name string, stdin io.Reader, stdout io.Writer) error {
+	forwards := &forwardSignals{}
+	cfg := testConfig(
+		WithServerOptions(grpc.UnaryInterceptor(forwards.holdCycleKeys)),
+		WithDialOptions(grpc.WithUnaryInterceptor(forwards.markSent)))
+	svc := &getService{stats: &counters{}, guard: &loopGuard{}, logger: cfg.logger}
+	newLoopGroups(name, svc.stats)
+
+	srv, err := startServer("127.0.0.1:0", cfg, svc)
 	if err != nil {
 		return err
 	}
@@ -713,7 +838,7 @@ func runLoopChild(name string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	peer, err := newPeerClient(strings.TrimSpace(line), dialOpts, cfg, stats)
+	peer, err := newPeerClient(strings.TrimSpace(line), dialOpts, cfg, svc.stats, svc.guard)
 	if err != nil {
 		return err
 	}
@@ -725,8 +850,86 @@ func runLoopChild(name string, stdin io.Reader, stdout io.Writer) error {
 		return groupcache.NoPeers{}
 	})
 	fmt.Fprintln(stdout, "ready")
-	waitForEOF(in)
-	return nil
+
+	var out sync.Mutex // "got" lines come from several goroutines
+	var loads sync.WaitGroup
+	defer loads.Wait()
+	for {
+		line, err := in.ReadString('\n')
+		if err != nil {
+			return nil // stdin closed: the parent asks us to exit
+		}
+		key, ok := strings.CutPrefix(strings.TrimSpace(line), "get ")
+		if !ok {
+			return fmt.Errorf("unknown command %q", line)
+		}
+		loads.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			start := time.Now()
+			var value string
+			result := ""
+			if err := groupcache.GetGroup(loopGroup).Get(ctx, key, groupcache.StringSink(&value)); err != nil {
+				result = "error: " + err.Error()
+			} else {
+				result = value
+			}
+			out.Lock()
+			defer out.Unlock()
+			fmt.Fprintf(stdout, "got %s %d %q\n", key, time.Since(start).Milliseconds(), result)
+		})
+	}
+}
+
+// cyclePrefix marks the keys whose requests a loop child's server holds (see
+// runLoopChild).
+const cyclePrefix = "cycle:"
+
+// forwardSignals tells a loop child's server when the child's own call for a key has
+// gone out to the peer.
+type forwardSignals struct {
+	mu   sync.Mutex
+	sent map[string]chan struct{} // closed once a call for the key has been sent
+}
+
+func (f *forwardSignals) of(key string) chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sent == nil {
+		f.sent = make(map[string]chan struct{})
+	}
+	if f.sent[key] == nil {
+		f.sent[key] = make(chan struct{})
+	}
+	return f.sent[key]
+}
+
+// markSent is a client interceptor: it runs inside peerClient.Get, after the loop
+// guard has recorded the forward, and signals that the call for the key is out.
+func (f *forwardSignals) markSent(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	ch := f.of(req.(*groupcachepb.GetRequest).GetKey())
+	f.mu.Lock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+	f.mu.Unlock()
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// holdCycleKeys is a server interceptor: a peer's request for a key with cyclePrefix
+// waits until this child's own call for that key has been sent (at most 5 s).
+func (f *forwardSignals) holdCycleKeys(ctx context.Context, req any, _ *grpc.UnaryServerInfo,
+	handler grpc.UnaryHandler) (any, error) {
+	if key := req.(*groupcachepb.GetRequest).GetKey(); strings.HasPrefix(key, cyclePrefix) {
+		select {
+		case <-f.of(key):
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return handler(ctx, req)
 }
 
 // newLoopGroups creates the groups of a loop child named name.
