@@ -16,17 +16,21 @@
 // namespace, nothing else. A watch that ends normally resumes from the last
 // resourceVersion; a 410 (the version was compacted away) causes a fresh LIST, which
 // also applies deletes missed while disconnected. Failures back off exponentially with
-// jitter (0.8 s doubling to 30 s, each delay in [d, 2d)), honouring Retry-After; a
+// jitter (0.8 s doubling to 30 s, each delay in [d, 2d)), honouring a 429's
+// Retry-After up to that 30 s cap; a
 // watch silent for longer than the idle timeout (WithWatchIdleTimeout, 90 s by
 // default) is restarted. No client-go informer is used. Only what the peer set needs of
-// each slice is decoded and kept. WatchPeers runs the same watch without the ring and
-// gRPC, for another transport.
+// each slice is decoded and kept. The watch is a layer of its own, PeerWatcher: it
+// turns the slices into sorted peer ids and decides when they changed. PeersManager is
+// built on it and turns the ids into a ring and clients; WatchPeers hands them to a
+// function instead, for another transport (transport options are an error there).
 //
 // # Readiness and self
 //
 // An endpoint is a peer when its ready condition is true or unset and it is not
 // terminating, in any of the Service's slices; only slices of this pod's address
-// family count, so a dual-stack pod is one peer. Peer ids are "ip:port", IPv6
+// family count, so a dual-stack pod is one peer; if the Service has slices but none
+// of this pod's family, the manager logs a warning once. Peer ids are "ip:port", IPv6
 // bracketed and canonical, so every pod computes byte-identical ids and the same ring.
 // This pod is always a member of its own ring, even before it is ready, so it never
 // forwards keys it would own; when its own endpoint turns terminating it leaves its
@@ -48,16 +52,21 @@
 //
 // # Loops
 //
-// Two pods may briefly disagree about a key's owner while a change propagates. A
-// request that arrived from a peer is never forwarded again for the same group and
-// key: it is loaded locally instead, so the pods cannot wait on each other. Every peer
-// call has a deadline (WithCallTimeout, 5 s when the caller's context has none); any
-// peer error makes groupcache load the key locally.
+// Two pods may briefly disagree about a key's owner while a change propagates, each
+// naming the other, and both may be asked for the key at once. A manager never lets a
+// peer's request wait on a forward of the same group and key: its server refuses at
+// once (codes.Aborted) a request for a key its clients are forwarding, and its clients
+// do not forward a key its server is loading for a peer. The key is loaded locally
+// instead, so no cycle of pods can wait on each other. Every peer call is bounded by
+// WithCallTimeout (5 s), whatever the caller's deadline; any peer error makes
+// groupcache load the key locally.
 //
 // # Transport and TLS
 //
 // Peers call /groupcachepb.GroupCache/Get with groupcache's own groupcachepb
-// messages, as the gRPC forks of groupcache do. Traffic is insecure unless
+// messages, as the gRPC forks of groupcache do (their proto3 code needs keys that are
+// valid UTF-8, and their clients receive at most 4 MiB unless raised on their side; a
+// missing key is read as the empty key). Traffic is insecure unless
 // WithTLS or WithTransportCredentials gives credentials for both sides (mutual TLS
 // with a ClientAuth server config). Pods are dialled by IP, so set the client's
 // ServerName to a name in the peers' certificates. Messages up to 128 MiB pass by
@@ -68,5 +77,8 @@
 //
 // groupcache allows one peer picker per process, registered once. The manager
 // registers itself unless WithoutPeerPickerRegistration is given; a second manager in
-// the same process gets ErrAlreadyRegistered while the first is open.
+// the same process gets ErrAlreadyRegistered while the first is open. With
+// WithGRPCServer, create the first manager on a server before its Serve (grpc allows
+// registrations only then); later managers on the same server reuse the registration,
+// one open manager at a time.
 package k8s

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/netip"
-	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,9 +12,7 @@ import (
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
 	"google.golang.org/grpc"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 )
 
 // serverStopTimeout bounds the graceful stop of the manager's gRPC server in Close.
@@ -28,10 +23,10 @@ const serverStopTimeout = 5 * time.Second
 // is a groupcache.PeerPicker. Create it with NewPeersManager.
 type PeersManager struct {
 	cfg      *config
-	self     string // canonical id of this pod, such as "10.0.0.7:8080"
-	peers    peerSet
-	stats    counters
-	guard    loopGuard // keys in flight between this manager's clients and server
+	watcher  *PeerWatcher // decides when the peers changed and calls setPeers
+	self     string       // canonical id of this pod, such as "10.0.0.7:8080"
+	stats    counters     // shared with the watcher
+	guard    loopGuard    // keys in flight between this manager's clients and server
 	svc      *getService
 	route    *serviceRoute // where svc serves, for Close to detach it
 	snap     atomic.Pointer[snapshot]
@@ -42,8 +37,7 @@ type PeersManager struct {
 	clients  map[string]peerGetter // clients of current ring members
 	retiring map[string]*retiringClient
 
-	cancel context.CancelFunc
-	done   chan struct{} // closed once everything is stopped
+	done chan struct{} // closed once everything is stopped
 }
 
 // retiringClient is the client of a peer that left, kept open for a grace period.
@@ -89,93 +83,41 @@ func (brokenPeer) Close() error { return nil }
 func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceName, namespace string,
 	port int, self string, opts ...Option) (*PeersManager, error) {
 	cfg := newConfig(opts)
-	selfAddr, rc, err := validate(ctx, client, serviceName, namespace, port, self, cfg)
-	if err != nil {
-		return nil, err
-	}
-	dialOpts, err := cfg.clientDialOptions()
-	if err != nil {
-		return nil, err
-	}
 	m := &PeersManager{
 		cfg:      cfg,
-		self:     peerID(selfAddr.Addr(), port),
-		peers:    newPeerSet(serviceName, selfAddr),
-		dialOpts: dialOpts,
 		clients:  make(map[string]peerGetter),
 		retiring: make(map[string]*retiringClient),
 		done:     make(chan struct{}),
 	}
+	watcher, err := newPeerWatcher(ctx, client, serviceName, namespace, port, self, cfg, &m.stats, m.setPeers)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.validateTransport(); err != nil {
+		return nil, err
+	}
+	if m.dialOpts, err = cfg.clientDialOptions(); err != nil {
+		return nil, err
+	}
+	m.watcher, m.self = watcher, watcher.self()
 	m.snap.Store(&snapshot{ring: emptyRing, self: -1})
-
-	life, cancel := context.WithCancel(ctx)
-	m.cancel = cancel
-	w := newSliceWatcher(rc, namespace, serviceName, cfg, &m.stats, m.update)
-	if err := w.initialList(life, cfg.startupTimeout); err != nil {
-		cancel()
+	if err := watcher.start(); err != nil { // the first LIST calls setPeers
 		m.closeClients()
-		return nil, fmt.Errorf("groupcache-k8s: listing endpointslices of service %s/%s: %w", namespace, serviceName, err)
+		return nil, err
 	}
 	if err := m.startServing(); err != nil {
-		cancel()
+		watcher.Close()
 		m.closeClients()
 		return nil, err
 	}
 	go func() {
 		defer close(m.done)
-		w.run(life)
+		<-watcher.done
 		m.shutdown()
 	}()
 	cfg.logger.Info("groupcache peers manager started", "self", m.self, "service", namespace+"/"+serviceName,
 		"peers", m.Peers())
 	return m, nil
-}
-
-func validate(ctx context.Context, client kubernetes.Interface, serviceName, namespace string, port int, self string,
-	cfg *config) (netip.AddrPort, rest.Interface, error) {
-	fail := func(format string, args ...any) (netip.AddrPort, rest.Interface, error) {
-		return netip.AddrPort{}, nil, fmt.Errorf("groupcache-k8s: "+format, args...)
-	}
-	if ctx == nil {
-		return fail("ctx is nil; pass context.Background() for a manager that lives until Close")
-	}
-	if client == nil || reflect.ValueOf(client).Kind() == reflect.Pointer && reflect.ValueOf(client).IsNil() {
-		return fail("client is nil")
-	}
-	if errs := validation.IsDNS1035Label(serviceName); len(errs) > 0 {
-		return fail("service name %q: %s", serviceName, errs[0])
-	}
-	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
-		return fail("namespace %q: %s", namespace, errs[0])
-	}
-	if port < 1 || port > 65535 {
-		return fail("port %d: must be between 1 and 65535", port)
-	}
-	selfAddr, err := parseSelf(self)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if int(selfAddr.Port()) != port {
-		return fail("self %q has port %d but port is %d; peers would not recognise this pod", self, selfAddr.Port(), port)
-	}
-	switch {
-	case cfg.callTimeout <= 0:
-		return fail("call timeout must be positive, got %v", cfg.callTimeout)
-	case cfg.maxMessageSize <= 0:
-		return fail("max message size must be positive, got %d", cfg.maxMessageSize)
-	case cfg.startupTimeout <= 0:
-		return fail("startup timeout must be positive, got %v", cfg.startupTimeout)
-	case cfg.idleTimeout <= 0:
-		return fail("watch idle timeout must be positive, got %v", cfg.idleTimeout)
-	case cfg.logger == nil:
-		cfg.logger = slog.New(slog.DiscardHandler)
-	}
-	rc := client.DiscoveryV1().RESTClient()
-	if rc == nil || reflect.ValueOf(rc).Kind() == reflect.Pointer && reflect.ValueOf(rc).IsNil() {
-		return fail("client has no REST client for discovery.k8s.io/v1 (a fake clientset?); " +
-			"use a clientset built from a rest.Config")
-	}
-	return selfAddr, rc, nil
 }
 
 // startServing starts the gRPC server (or attaches to the user's) and the groupcache
@@ -247,7 +189,7 @@ func (m *PeersManager) Stats() Stats {
 // returns (nil, false) for every key and Peers is empty. Close is safe to call more
 // than once and after ctx was cancelled; it always returns nil.
 func (m *PeersManager) Close() error {
-	m.cancel()
+	m.watcher.Close()
 	<-m.done
 	return nil
 }
@@ -275,18 +217,13 @@ func (m *PeersManager) closeClients() {
 	}
 }
 
-// update is called by the watcher with the current slices. It rebuilds the ring
-// when, and only when, the set of peers changed.
-func (m *PeersManager) update(all map[string]*slice) {
-	ids := m.peers.ids(all)
-	m.peers.warnFamilyMismatch(all, m.cfg.logger)
-	old := m.snap.Load()
-	if slices.Equal(ids, old.ring.members()) {
-		return
-	}
+// setPeers is the watcher's onChange: it builds the ring of the new peers, with a
+// client for each one but self, publishes it, and retires the clients of peers that
+// left. The watcher calls it from one goroutine, only when the peers changed.
+func (m *PeersManager) setPeers(ids []string) {
 	r, err := newRing(ids)
 	if err != nil {
-		m.cfg.logger.Error("cannot build the ring; keeping the previous peers", "peers", len(ids), "err", err)
+		m.cfg.logger.Error("cannot build the ring; keeping the previous peers", "peers", len(ids), "error", err)
 		return
 	}
 	m.mu.Lock()
@@ -310,7 +247,6 @@ func (m *PeersManager) update(all map[string]*slice) {
 		}
 	}
 	m.clients = clients
-	m.stats.ringRebuilds.Add(1)
 	m.cfg.logger.Info("groupcache peers changed", "peers", members)
 	if m.cfg.onRebuild != nil {
 		m.cfg.onRebuild(slices.Clone(members))

@@ -380,7 +380,7 @@ func TestPickPeerDuringSwaps(t *testing.T) {
 	}
 	states := [][]string{{"10.0.0.1"}, {"10.0.0.1", "10.0.0.2", "10.0.0.3"}, {"10.0.0.2", "10.0.0.4"}}
 	for i := range 60 {
-		m.update(compacted(t, map[string]*discoveryv1.EndpointSlice{"x": readySlice("x", states[i%3]...)}))
+		m.watcher.update(compacted(t, map[string]*discoveryv1.EndpointSlice{"x": readySlice("x", states[i%3]...)}))
 	}
 	close(stop)
 	wg.Wait()

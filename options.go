@@ -2,7 +2,9 @@ package k8s
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -48,6 +50,10 @@ type config struct {
 	idleTimeout    time.Duration
 	gracePeriod    time.Duration
 
+	// transportOptions names the options given that configure the gRPC transport, so
+	// that WatchPeers, which has none, can refuse them.
+	transportOptions []string
+
 	// Test hooks: time and randomness of the watch loop, and a call after each
 	// ring rebuild.
 	clock          clock
@@ -70,6 +76,24 @@ func defaultConfig() *config {
 	}
 }
 
+// transport records that the option name configures the gRPC transport.
+func (c *config) transport(name string) {
+	if !slices.Contains(c.transportOptions, name) {
+		c.transportOptions = append(c.transportOptions, name)
+	}
+}
+
+// validateTransport checks the settings that only a PeersManager uses.
+func (c *config) validateTransport() error {
+	switch {
+	case c.callTimeout <= 0:
+		return fmt.Errorf("groupcache-k8s: call timeout must be positive, got %v", c.callTimeout)
+	case c.maxMessageSize <= 0:
+		return fmt.Errorf("groupcache-k8s: max message size must be positive, got %d", c.maxMessageSize)
+	}
+	return nil
+}
+
 // newConfig is the defaults with opts applied in order; nil options are skipped.
 func newConfig(opts []Option) *config {
 	cfg := defaultConfig()
@@ -84,13 +108,19 @@ func newConfig(opts []Option) *config {
 // WithDialOptions adds gRPC dial options used for every peer connection, after the
 // library's own (so a later transport-credentials option here wins).
 func WithDialOptions(opts ...grpc.DialOption) Option {
-	return func(c *config) { c.dialOptions = appendNonNil(c.dialOptions, opts) }
+	return func(c *config) {
+		c.transport("WithDialOptions")
+		c.dialOptions = appendNonNil(c.dialOptions, opts)
+	}
 }
 
 // WithServerOptions adds gRPC server options, such as interceptors or keepalive
 // policies, to the server the manager starts. They have no effect with WithGRPCServer.
 func WithServerOptions(opts ...grpc.ServerOption) Option {
-	return func(c *config) { c.serverOptions = appendNonNil(c.serverOptions, opts) }
+	return func(c *config) {
+		c.transport("WithServerOptions")
+		c.serverOptions = appendNonNil(c.serverOptions, opts)
+	}
 }
 
 // appendNonNil appends the options that are not nil: grpc would panic on a nil one.
@@ -110,6 +140,7 @@ func appendNonNil[T comparable](to, opts []T) []T {
 // Without this option (or WithTLS) both sides are insecure.
 func WithTransportCredentials(server, client credentials.TransportCredentials) Option {
 	return func(c *config) {
+		c.transport("WithTransportCredentials")
 		c.credsTwice = c.credsSet
 		c.serverCreds, c.clientCreds, c.credsSet = server, client, true
 	}
@@ -120,6 +151,7 @@ func WithTransportCredentials(server, client credentials.TransportCredentials) O
 // client.ServerName to a name the peers' certificates carry.
 func WithTLS(server, client *tls.Config) Option {
 	return func(c *config) {
+		c.transport("WithTLS")
 		c.credsTwice = c.credsSet
 		c.serverCreds, c.clientCreds, c.credsSet = nil, nil, true
 		if server != nil {
@@ -135,13 +167,19 @@ func WithTLS(server, client *tls.Config) Option {
 // earlier deadline still applies, a later one does not extend it. A call that times
 // out is loaded locally instead.
 func WithCallTimeout(d time.Duration) Option {
-	return func(c *config) { c.callTimeout = d }
+	return func(c *config) {
+		c.transport("WithCallTimeout")
+		c.callTimeout = d
+	}
 }
 
 // WithMaxMessageSize sets the largest gRPC message, in bytes, that peers send and
 // receive (default DefaultMaxMessageSize). A larger value is loaded locally instead.
 func WithMaxMessageSize(n int) Option {
-	return func(c *config) { c.maxMessageSize = n }
+	return func(c *config) {
+		c.transport("WithMaxMessageSize")
+		c.maxMessageSize = n
+	}
 }
 
 // WithLogger sets the logger for membership changes, watch errors and peer errors.
@@ -154,13 +192,19 @@ func WithLogger(l *slog.Logger) Option {
 // groupcache.RegisterPeerPicker. Use it to register the manager yourself, for example
 // with groupcache.RegisterPerGroupPeerPicker, or in tests.
 func WithoutPeerPickerRegistration() Option {
-	return func(c *config) { c.register = false }
+	return func(c *config) {
+		c.transport("WithoutPeerPickerRegistration")
+		c.register = false
+	}
 }
 
 // WithGRPCServer registers the groupcache service on reg (typically the caller's own
 // *grpc.Server) instead of starting a server on self. The caller serves and stops it.
 func WithGRPCServer(reg grpc.ServiceRegistrar) Option {
-	return func(c *config) { c.registrar = reg }
+	return func(c *config) {
+		c.transport("WithGRPCServer")
+		c.registrar = reg
+	}
 }
 
 // WithStartupTimeout bounds how long NewPeersManager keeps retrying an API server it

@@ -1,26 +1,37 @@
 package k8s
 
+// The discovery layer: a PeerWatcher follows the EndpointSlices of one Service and turns
+// them into the sorted ids of its peers. PeersManager is built on it and only turns those
+// ids into a ring and clients; WatchPeers hands them to a function for another transport.
+
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 )
 
-// PeerWatcher follows the peers of a Service exactly as a PeersManager does (the same
-// List+Watch loop, readiness rules and self handling) but has no ring and no gRPC: it
-// hands the peer list to a function. Use it to feed another transport, such as
-// groupcache's HTTPPool.Set.
+// PeerWatcher follows the peers of a Service: the List+Watch loop, the readiness rules
+// and the handling of this pod's own endpoint that a PeersManager is built on, without
+// a ring and gRPC. It hands the peer list to a function. Use it to feed another
+// transport, such as groupcache's HTTPPool.Set.
 type PeerWatcher struct {
-	cancel   context.CancelFunc
-	done     chan struct{}
+	watch    *sliceWatcher
 	peers    peerSet
 	onChange func([]string)
-	stats    counters
+	stats    *counters // shared with the manager built on the watcher, if any
 	logger   *slog.Logger
+
+	life   context.Context // ends with Close or with the caller's ctx
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the watch has ended
 
 	mu        sync.Mutex
 	current   []string
@@ -28,43 +39,115 @@ type PeerWatcher struct {
 }
 
 // WatchPeers starts a PeerWatcher. Its arguments and failures are those of
-// NewPeersManager; of the options, only WithLogger, WithStartupTimeout and
-// WithWatchIdleTimeout apply. It returns once the first LIST has succeeded, after
-// calling onChange with the peers ("ip:port", sorted, self included). After that,
-// onChange is called from one goroutine whenever the set of peers changes; it must not
-// block for long, and must not keep the slice it gets. ctx bounds the watcher's life.
+// NewPeersManager. Of the options only WithLogger, WithStartupTimeout and
+// WithWatchIdleTimeout apply; any other is an error, since WatchPeers has no transport.
+// It returns once the first LIST has succeeded, after calling onChange with the peers
+// ("ip:port", sorted, self included; possibly none, when this pod's endpoint is
+// terminating and no other is ready). After that, onChange is called from one goroutine
+// whenever the set of peers changes; it must not block for long, and must not keep the
+// slice it gets. ctx bounds the watcher's life.
 func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, namespace string,
 	port int, self string, onChange func(peers []string), opts ...Option) (*PeerWatcher, error) {
 	cfg := newConfig(opts)
-	selfAddr, rc, err := validate(ctx, client, serviceName, namespace, port, self, cfg)
+	if len(cfg.transportOptions) > 0 {
+		return nil, fmt.Errorf("groupcache-k8s: %s configure the gRPC transport, which WatchPeers does not have; "+
+			"of the options only WithLogger, WithStartupTimeout and WithWatchIdleTimeout apply",
+			strings.Join(cfg.transportOptions, ", "))
+	}
+	if onChange == nil {
+		return nil, errors.New("groupcache-k8s: onChange is nil")
+	}
+	pw, err := newPeerWatcher(ctx, client, serviceName, namespace, port, self, cfg, &counters{}, onChange)
 	if err != nil {
 		return nil, err
 	}
-	if onChange == nil {
-		return nil, fmt.Errorf("groupcache-k8s: onChange is nil")
+	if err := pw.start(); err != nil {
+		return nil, err
 	}
-	pw := &PeerWatcher{done: make(chan struct{}), peers: newPeerSet(serviceName, selfAddr), onChange: onChange,
-		logger: cfg.logger}
-	life, cancel := context.WithCancel(ctx)
-	pw.cancel = cancel
-	w := newSliceWatcher(rc, namespace, serviceName, cfg, &pw.stats, pw.update)
-	if err := w.initialList(life, cfg.startupTimeout); err != nil {
-		cancel()
-		return nil, fmt.Errorf("groupcache-k8s: listing endpointslices of service %s/%s: %w", namespace, serviceName, err)
-	}
-	go func() {
-		defer close(pw.done)
-		w.run(life)
-	}()
 	return pw, nil
 }
 
-// update is called by the watcher with the current slices.
+// newPeerWatcher checks the arguments shared by WatchPeers and NewPeersManager and
+// the watch options, and prepares a watcher that reports to onChange and counts into
+// stats. It starts nothing; start does.
+func newPeerWatcher(ctx context.Context, client kubernetes.Interface, serviceName, namespace string, port int,
+	self string, cfg *config, stats *counters, onChange func([]string)) (*PeerWatcher, error) {
+	fail := func(format string, args ...any) (*PeerWatcher, error) {
+		return nil, fmt.Errorf("groupcache-k8s: "+format, args...)
+	}
+	if ctx == nil {
+		return fail("ctx is nil; pass context.Background() for a manager that lives until Close")
+	}
+	if client == nil || reflect.ValueOf(client).Kind() == reflect.Pointer && reflect.ValueOf(client).IsNil() {
+		return fail("client is nil")
+	}
+	if errs := validation.IsDNS1035Label(serviceName); len(errs) > 0 {
+		return fail("service name %q: %s", serviceName, errs[0])
+	}
+	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
+		return fail("namespace %q: %s", namespace, errs[0])
+	}
+	if port < 1 || port > 65535 {
+		return fail("port %d: must be between 1 and 65535", port)
+	}
+	selfAddr, err := parseSelf(self)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if int(selfAddr.Port()) != port {
+		return fail("self %q has port %d but port is %d; peers would not recognise this pod", self, selfAddr.Port(), port)
+	}
+	switch {
+	case cfg.startupTimeout <= 0:
+		return fail("startup timeout must be positive, got %v", cfg.startupTimeout)
+	case cfg.idleTimeout <= 0:
+		return fail("watch idle timeout must be positive, got %v", cfg.idleTimeout)
+	case cfg.logger == nil:
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	rc := client.DiscoveryV1().RESTClient()
+	if rc == nil || reflect.ValueOf(rc).Kind() == reflect.Pointer && reflect.ValueOf(rc).IsNil() {
+		return fail("client has no REST client for discovery.k8s.io/v1 (a fake clientset?); " +
+			"use a clientset built from a rest.Config")
+	}
+	life, cancel := context.WithCancel(ctx)
+	pw := &PeerWatcher{
+		peers: newPeerSet(serviceName, selfAddr), onChange: onChange, stats: stats, logger: cfg.logger,
+		cancel: cancel, done: make(chan struct{}),
+	}
+	pw.life = life
+	pw.watch = newSliceWatcher(rc, namespace, serviceName, cfg, stats, pw.update)
+	return pw, nil
+}
+
+// start does the first LIST, which calls onChange with the first peers, and then runs
+// the watch in a goroutine until Close or the end of ctx. On failure nothing is left
+// running.
+func (pw *PeerWatcher) start() error {
+	if err := pw.watch.initialList(pw.life, pw.watch.cfg.startupTimeout); err != nil {
+		pw.cancel()
+		close(pw.done)
+		return fmt.Errorf("groupcache-k8s: listing endpointslices of service %s/%s: %w",
+			pw.watch.namespace, pw.watch.service, err)
+	}
+	go func() {
+		defer close(pw.done)
+		pw.watch.run(pw.life)
+	}()
+	return nil
+}
+
+// self is this pod's peer id, "ip:port".
+func (pw *PeerWatcher) self() string { return peerID(pw.peers.self.Addr(), int(pw.peers.self.Port())) }
+
+// update is called by the slice watcher with the current slices. It is the one place
+// that decides whether the peers changed: it calls onChange with the new peers when,
+// and only when, they differ from the last ones, and always for the first set.
 func (pw *PeerWatcher) update(all map[string]*slice) {
 	ids := pw.peers.ids(all)
 	pw.peers.warnFamilyMismatch(all, pw.logger)
 	pw.mu.Lock()
-	changed := !pw.published || !slices.Equal(ids, pw.current) // the first set is news, even an empty one
+	changed := !pw.published || !slices.Equal(ids, pw.current)
 	if changed {
 		pw.current, pw.published = ids, true
 		pw.stats.ringRebuilds.Add(1)

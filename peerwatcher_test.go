@@ -1,12 +1,14 @@
 package k8s
 
 import (
+	"cmp"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
@@ -56,21 +58,31 @@ func TestWatchPeers(t *testing.T) {
 	}
 }
 
+// TestWatchPeersRejectsBadArguments: bad arguments and options that configure a transport,
+// which WatchPeers does not have, are errors that say so (they used to be ignored).
 func TestWatchPeersRejectsBadArguments(t *testing.T) {
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
-	for name, call := range map[string]func() error{
-		"nil onChange": func() error {
-			_, err := WatchPeers(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", nil)
-			return err
-		},
-		"port mismatch": func() error {
-			_, err := WatchPeers(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:9090", func([]string) {})
-			return err
-		},
-	} {
-		if err := call(); err == nil || !strings.HasPrefix(err.Error(), "groupcache-k8s: ") {
-			t.Errorf("%s: err = %v; want a groupcache-k8s error", name, err)
-		}
+	tests := []struct {
+		name     string
+		self     string
+		onChange func([]string)
+		opts     []Option
+		wantErr  string
+	}{
+		{name: "nil onChange", wantErr: "onChange is nil"},
+		{name: "port mismatch", self: "10.0.0.1:9090", onChange: func([]string) {}, wantErr: "port 9090 but port is 8080"},
+		{name: "transport options", onChange: func([]string) {},
+			opts:    []Option{WithCallTimeout(time.Second), WithLogger(nil), WithTLS(nil, nil), WithCallTimeout(time.Second)},
+			wantErr: "WithCallTimeout, WithTLS configure the gRPC transport"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			self := cmp.Or(tt.self, "10.0.0.1:8080")
+			_, err := WatchPeers(t.Context(), api.clientset(), testService, testNamespace, 8080, self, tt.onChange, tt.opts...)
+			if err == nil || !strings.HasPrefix(err.Error(), "groupcache-k8s: ") || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("err = %v; want a groupcache-k8s error saying %q", err, tt.wantErr)
+			}
+		})
 	}
 }
 
