@@ -1,5 +1,7 @@
 package k8s
 
+// The address: parsing and normalising this pod's own address, and peer ids.
+
 import (
 	"fmt"
 	"net"

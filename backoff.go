@@ -1,5 +1,7 @@
 package k8s
 
+// The backoff: how long the watch loop waits after a failure.
+
 import (
 	"math/rand/v2"
 	"time"
@@ -46,24 +48,3 @@ func (b *backoff) success(now time.Time) {
 }
 
 func defaultRand() float64 { return rand.Float64() }
-
-// clock is the time source of the watch loop, replaced in tests.
-type clock interface {
-	Now() time.Time
-	// After waits like time.After.
-	After(d time.Duration) <-chan time.Time
-	// AfterFunc calls f in its own goroutine after d, like time.AfterFunc.
-	AfterFunc(d time.Duration, f func()) timer
-}
-
-// timer is the part of *time.Timer that AfterFunc callers use.
-type timer interface {
-	Stop() bool
-	Reset(d time.Duration) bool
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                            { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time    { return time.After(d) }
-func (realClock) AfterFunc(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }

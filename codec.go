@@ -1,5 +1,8 @@
 package k8s
 
+// The value codec: GetResponse in protobuf's wire format, written by reference and read
+// with one copy.
+
 import (
 	"encoding/binary"
 	"errors"

@@ -1,5 +1,8 @@
 package k8s
 
+// The loop guard: forwarding cycles between pods that disagree about a key's owner are
+// broken at once.
+
 import (
 	"errors"
 	"sync"

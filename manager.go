@@ -1,8 +1,10 @@
 package k8s
 
+// The manager: PeersManager turns the watcher's peer ids into a ring and a client per
+// peer, and runs the server that answers peers.
+
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -10,7 +12,6 @@ import (
 	"time"
 
 	"github.com/golang/groupcache"
-	"github.com/golang/groupcache/groupcachepb"
 	"google.golang.org/grpc"
 	"k8s.io/client-go/kubernetes"
 )
@@ -54,20 +55,6 @@ type peerGetter interface {
 
 // emptyRing routes nothing; it is the ring before the first LIST.
 var emptyRing, _ = newRing(nil)
-
-// brokenPeer stands for a peer whose client could not be created: every call fails,
-// so groupcache loads the key locally.
-type brokenPeer struct {
-	err   error
-	stats *counters
-}
-
-func (b brokenPeer) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
-	b.stats.peerErrors.Add(1)
-	return b.err
-}
-
-func (brokenPeer) Close() error { return nil }
 
 // NewPeersManager watches the EndpointSlices of serviceName in namespace, serves
 // groupcache over gRPC on self and, unless WithoutPeerPickerRegistration is given,
@@ -270,7 +257,7 @@ func (m *PeersManager) clientFor(id string) peerGetter {
 	if err != nil {
 		// Not expected for an IP:port target; the peer stays in the ring (every pod
 		// must compute the same ring) and its keys are loaded locally.
-		m.cfg.logger.Error("cannot create a client for a peer; its keys are loaded locally", "peer", id, "err", err)
+		m.cfg.logger.Error("cannot create a client for a peer; its keys are loaded locally", "peer", id, "error", err)
 		return brokenPeer{err: err, stats: &m.stats}
 	}
 	return c
@@ -291,50 +278,4 @@ func (m *PeersManager) retire(id string, c peerGetter) {
 		}
 	})
 	m.retiring[id] = r
-}
-
-// The groupcache registration is once per process, so the manager registers a
-// forwarder once and points it at the live manager.
-var (
-	registerMu       sync.Mutex
-	registeredOnce   bool
-	registeredPicker atomic.Pointer[PeersManager]
-)
-
-// ErrAlreadyRegistered is returned by NewPeersManager when another PeersManager of
-// this process is registered with groupcache and still open.
-var ErrAlreadyRegistered = errors.New("groupcache-k8s: another PeersManager is registered with groupcache in this " +
-	"process; close it first, or use WithoutPeerPickerRegistration")
-
-type forwardingPicker struct{}
-
-func (forwardingPicker) PickPeer(key string) (groupcache.ProtoGetter, bool) {
-	if m := registeredPicker.Load(); m != nil {
-		return m.PickPeer(key)
-	}
-	return nil, false
-}
-
-func registerPicker(m *PeersManager) (err error) {
-	registerMu.Lock()
-	defer registerMu.Unlock()
-	if registeredPicker.Load() != nil {
-		return ErrAlreadyRegistered
-	}
-	if !registeredOnce {
-		defer func() {
-			if recover() != nil {
-				err = errors.New("groupcache-k8s: groupcache.RegisterPeerPicker was already called in this process " +
-					"(by an HTTPPool?); use WithoutPeerPickerRegistration and register the manager yourself")
-			}
-		}()
-		groupcache.RegisterPeerPicker(func() groupcache.PeerPicker { return forwardingPicker{} })
-		registeredOnce = true
-	}
-	registeredPicker.Store(m)
-	return nil
-}
-
-func unregisterPicker(m *PeersManager) {
-	registeredPicker.CompareAndSwap(m, nil)
 }

@@ -1,5 +1,8 @@
 package k8s
 
+// The server: the GroupCache service that answers peers from the local groups, its route
+// on a gRPC server, and the server the manager starts on self.
+
 import (
 	"context"
 	"errors"
@@ -15,7 +18,6 @@ import (
 	"github.com/golang/groupcache/groupcachepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -223,21 +225,6 @@ func startServer(addr string, cfg *config, svc *getService) (*grpcServer, error)
 	}
 	go s.serve(cfg.logger)
 	return s, nil
-}
-
-// serverOptionList returns the options of the server startServer creates.
-func (c *config) serverOptionList() ([]grpc.ServerOption, error) {
-	creds, _, err := c.transportCredentials()
-	if err != nil {
-		return nil, err
-	}
-	if creds == nil {
-		creds = insecure.NewCredentials()
-	}
-	limit := c.messageLimit()
-	opts := []grpc.ServerOption{grpc.Creds(creds), grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit),
-		grpc.ForceServerCodecV2(newValueCodec()), grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow)}
-	return append(opts, c.serverOptions...), nil
 }
 
 // serve runs the server until it is stopped. An error other than a stop (the listener

@@ -1,9 +1,16 @@
 package k8s
 
+// The wire: what is decoded of the API server's EndpointSlices, lists and watch events,
+// and what is kept of a slice.
+
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // slice is what the watcher keeps of one EndpointSlice: only what peerSet reads. A slice
@@ -75,4 +82,62 @@ func (w *wireSlice) compact() *slice {
 		}
 	}
 	return s
+}
+
+// rawEvent is one frame of a JSON watch stream.
+type rawEvent struct {
+	Type   string          `json:"type"`
+	Object json.RawMessage `json:"object"`
+}
+
+type eventKind int
+
+const (
+	eventUpsert eventKind = iota
+	eventDeleted
+	eventBookmark
+)
+
+type event struct {
+	kind  eventKind
+	slice *slice
+}
+
+// decodeEvent turns a frame into an event. An ERROR frame becomes the API error it
+// carries; a frame that is not a well-formed EndpointSlice event is an error.
+func decodeEvent(raw rawEvent) (event, error) {
+	var kind eventKind
+	switch raw.Type {
+	case "ADDED", "MODIFIED":
+		kind = eventUpsert
+	case "DELETED":
+		kind = eventDeleted
+	case "BOOKMARK":
+		kind = eventBookmark
+	case "ERROR":
+		var status metav1.Status
+		if err := json.Unmarshal(raw.Object, &status); err != nil || status.Status == "" && status.Code == 0 {
+			return event{}, fmt.Errorf("undecodable ERROR event: %.200s", raw.Object)
+		}
+		if status.Status == "" {
+			status.Status = metav1.StatusFailure
+		}
+		if status.Message == "" {
+			status.Message = fmt.Sprintf("watch ERROR event with reason %q and code %d", status.Reason, status.Code)
+		}
+		return event{}, apierrors.FromObject(&status)
+	default:
+		return event{}, fmt.Errorf("unknown watch event type %q", raw.Type)
+	}
+	var s wireSlice
+	if err := json.Unmarshal(raw.Object, &s); err != nil {
+		return event{}, fmt.Errorf("undecodable %s event: %w", raw.Type, err)
+	}
+	if s.Kind != "" && s.Kind != "EndpointSlice" {
+		return event{}, fmt.Errorf("%s event carries a %s, not an EndpointSlice", raw.Type, s.Kind)
+	}
+	if kind != eventBookmark && s.Metadata.Name == "" {
+		return event{}, fmt.Errorf("%s event carries an EndpointSlice without a name", raw.Type)
+	}
+	return event{kind: kind, slice: s.compact()}, nil
 }

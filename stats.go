@@ -1,5 +1,7 @@
 package k8s
 
+// The stats: the counters a manager and a watcher keep, and their snapshot.
+
 import (
 	"sync/atomic"
 	"time"

@@ -1,5 +1,7 @@
 package k8s
 
+// The watch: the List+Watch loop over one Service's EndpointSlices.
+
 import (
 	"bufio"
 	"context"
@@ -8,9 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -100,16 +100,9 @@ func (w *sliceWatcher) initialList(parent context.Context, timeout time.Duration
 			return fmt.Errorf("API server not reachable within %v: %w", timeout, err)
 		}
 		d := min(w.delay(err), deadline.Sub(w.cfg.clock.Now()))
-		w.log.Warn("endpointslices list failed; retrying", "retryIn", d, "err", err)
+		w.log.Warn("endpointslices list failed; retrying", "retryIn", d, "error", err)
 		w.sleep(ctx, d)
 	}
-}
-
-// permanent reports errors that retrying the same request cannot fix.
-func permanent(err error) bool {
-	return apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) || apierrors.IsNotFound(err) ||
-		apierrors.IsBadRequest(err) || apierrors.IsInvalid(err) || apierrors.IsMethodNotSupported(err) ||
-		apierrors.IsNotAcceptable(err)
 }
 
 // list replaces the whole state with a fresh LIST, which also applies deletes missed
@@ -118,7 +111,7 @@ func permanent(err error) bool {
 func (w *sliceWatcher) list(ctx context.Context) error {
 	list, err := w.doList(ctx, w.listRV)
 	if err != nil && w.listRV != "" && (isExpired(err) || isTooLargeResourceVersion(err)) {
-		w.log.Info("relisting with a consistent read", "resourceVersion", w.listRV, "err", err)
+		w.log.Info("relisting with a consistent read", "resourceVersion", w.listRV, "error", err)
 		list, err = w.doList(ctx, "")
 	}
 	if err != nil {
@@ -208,7 +201,7 @@ func (w *sliceWatcher) run(ctx context.Context) {
 			// Our resourceVersion was compacted away: only a LIST can tell what we
 			// missed, so relist at once. A 410 straight after a LIST, though, is a
 			// failure like any other, or a lagging server would be relisted in a loop.
-			w.log.Info("watch expired, relisting", "resourceVersion", w.rv, "err", err)
+			w.log.Info("watch expired, relisting", "resourceVersion", w.rv, "error", err)
 			needList, w.listRV = true, w.rv
 			if justListed && events == 0 {
 				w.retryAfter(ctx, err, "watch")
@@ -227,7 +220,7 @@ func (w *sliceWatcher) retryAfter(ctx context.Context, err error, what string) {
 	if ctx.Err() != nil {
 		return
 	}
-	w.log.Warn("endpointslices "+what+" failed; keeping the last known peers", "retryIn", d, "err", describe(err, w.namespace))
+	w.log.Warn("endpointslices "+what+" failed; keeping the last known peers", "retryIn", d, "error", describe(err, w.namespace))
 	w.sleep(ctx, d)
 }
 
@@ -329,7 +322,7 @@ func (w *sliceWatcher) apply(raw rawEvent) error {
 		if errors.As(err, new(apierrors.APIStatus)) {
 			return err
 		}
-		w.log.Warn("skipping a watch event", "err", err)
+		w.log.Warn("skipping a watch event", "error", err)
 		return nil
 	}
 	w.stats.watchEvents.Add(1)
@@ -396,99 +389,4 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.n += n
 	return n, err
-}
-
-// rawEvent is one frame of a JSON watch stream.
-type rawEvent struct {
-	Type   string          `json:"type"`
-	Object json.RawMessage `json:"object"`
-}
-
-type eventKind int
-
-const (
-	eventUpsert eventKind = iota
-	eventDeleted
-	eventBookmark
-)
-
-type event struct {
-	kind  eventKind
-	slice *slice
-}
-
-// decodeEvent turns a frame into an event. An ERROR frame becomes the API error it
-// carries; a frame that is not a well-formed EndpointSlice event is an error.
-func decodeEvent(raw rawEvent) (event, error) {
-	var kind eventKind
-	switch raw.Type {
-	case "ADDED", "MODIFIED":
-		kind = eventUpsert
-	case "DELETED":
-		kind = eventDeleted
-	case "BOOKMARK":
-		kind = eventBookmark
-	case "ERROR":
-		var status metav1.Status
-		if err := json.Unmarshal(raw.Object, &status); err != nil || status.Status == "" && status.Code == 0 {
-			return event{}, fmt.Errorf("undecodable ERROR event: %.200s", raw.Object)
-		}
-		if status.Status == "" {
-			status.Status = metav1.StatusFailure
-		}
-		if status.Message == "" {
-			status.Message = fmt.Sprintf("watch ERROR event with reason %q and code %d", status.Reason, status.Code)
-		}
-		return event{}, apierrors.FromObject(&status)
-	default:
-		return event{}, fmt.Errorf("unknown watch event type %q", raw.Type)
-	}
-	var s wireSlice
-	if err := json.Unmarshal(raw.Object, &s); err != nil {
-		return event{}, fmt.Errorf("undecodable %s event: %w", raw.Type, err)
-	}
-	if s.Kind != "" && s.Kind != "EndpointSlice" {
-		return event{}, fmt.Errorf("%s event carries a %s, not an EndpointSlice", raw.Type, s.Kind)
-	}
-	if kind != eventBookmark && s.Metadata.Name == "" {
-		return event{}, fmt.Errorf("%s event carries an EndpointSlice without a name", raw.Type)
-	}
-	return event{kind: kind, slice: s.compact()}, nil
-}
-
-// isExpired reports a 410: the resourceVersion we asked for is no longer available.
-// The code decides, since servers have used both reasons Gone and Expired.
-func isExpired(err error) bool {
-	var status apierrors.APIStatus
-	if errors.As(err, &status) && status.Status().Code == http.StatusGone {
-		return true
-	}
-	return apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
-}
-
-// isTooLargeResourceVersion reports that the server has not caught up with the
-// resourceVersion we asked for.
-func isTooLargeResourceVersion(err error) bool {
-	if apierrors.HasStatusCause(err, metav1.CauseTypeResourceVersionTooLarge) {
-		return true
-	}
-	var status apierrors.APIStatus
-	return errors.As(err, &status) && apierrors.IsTimeout(err) &&
-		strings.Contains(strings.ToLower(status.Status().Message), "too large resource version")
-}
-
-// describe turns an API error into one that says what to do about it.
-func describe(err error, namespace string) error {
-	switch {
-	case apierrors.IsForbidden(err):
-		return fmt.Errorf("endpointslices is forbidden: grant list and watch on discovery.k8s.io/endpointslices "+
-			"in namespace %s to the pod's ServiceAccount (a Role and RoleBinding): %w", namespace, err)
-	case apierrors.IsUnauthorized(err):
-		return fmt.Errorf("the API server rejected our credentials (401 Unauthorized); check the pod's "+
-			"ServiceAccount token: %w", err)
-	case apierrors.IsNotFound(err):
-		return fmt.Errorf("the API server does not serve discovery.k8s.io/v1 endpointslices "+
-			"(Kubernetes 1.21 or later is needed): %w", err)
-	}
-	return err
 }

@@ -1,5 +1,7 @@
 package k8s
 
+// The peer set: which endpoints of a Service's EndpointSlices are ring members.
+
 import (
 	"log/slog"
 	"net/netip"
