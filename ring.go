@@ -25,8 +25,8 @@ package k8s
 //     ⌊loadFactorPercent/100 · tableSize/N⌋. No peer owns more than 1.05 times its fair
 //     share, exactly.
 //
-// Why these choices (measured on random "10.a.b.c:8080" peer sets; picker_test.go logs
-// the figures next to groupcache's consistenthash):
+// Why these choices (measured on random "10.a.b.c:8080" peer sets; bench/quality_test.go
+// measures the same next to groupcache's consistenthash):
 //
 //   - A plain ring needs thousands of vnodes per peer to stay within 1.05 of the fair
 //     share. The load cap gives that bound for any ring; the vnodes only decide how often
