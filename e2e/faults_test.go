@@ -370,6 +370,127 @@ func TestDisagreeingRingsDoNotLoop(t *testing.T) {
 	t.Logf("P's ring right %s after the heal", at.Sub(healedAt).Round(time.Millisecond))
 }
 
+// TestDisagreeingRingsSameKeysAtOnce (issue 3, test 9, crossed requests): two pods that name
+// each other as the owner of some keys are asked the same such keys at the same instant, each
+// Get with the 15 s deadline of an HTTP handler. Pod-0 is being deleted: terminating but still
+// running, it has left its own ring and forwards its keys to their new owners; pod-p's watch is
+// frozen, so it still names pod-0 as their owner. Every Get must return the right value well
+// under a second. The cycle this pins: each pod's single in-flight load (groupcache's
+// singleflight) forwards to the other, and each server's request for the key joins that pod's
+// own in-flight load instead of loading, so both wait until the caller's deadline (the 5 s
+// per-call timeout used to apply only to a caller without a deadline).
+func TestDisagreeingRingsSameKeysAtOnce(t *testing.T) {
+	t.Parallel()
+	const (
+		deadline = 15 * time.Second // an HTTP handler's, on every Get
+		bound    = time.Second      // far below both the deadline and the 5 s call timeout
+		// Each round asks its keys all at once through both pods; more keys at once would
+		// measure the machine's queueing (two cores, race-built pods) rather than the pods.
+		rounds, keysPerRound = 3, 16
+	)
+	_, proxy, a, b, p := faultPodsBehindProxy(t)
+	frozen := faultRingCounts([]*testbed.Pod{p})
+
+	proxy.Freeze()
+	if err := a.BeginDelete(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The test bed, as the kubelet, sends SIGTERM only in FinishDelete: until then pod-0 runs
+	// and serves, however long the grace period.
+	waitRings(t, []*testbed.Pod{a, b}, []*testbed.Pod{b, p})
+	faultRingsUnchanged(t, []*testbed.Pod{p}, frozen, "behind the frozen proxy")
+	crossed := []*testbed.Pod{a, p}
+	counts := faultRingCounts(crossed)
+	t.Logf("rings disagree: terminating %s has %v, frozen %s has %v", a.Name, a.Ring(), p.Name, p.Ring())
+
+	keys := faultMutualKeys(t, a, p, keysN("at-once", 1000), rounds*keysPerRound)
+	before := map[string]testbed.Stats{a.Name: stats(t, a), p.Name: stats(t, p)}
+	var gets []timedGet
+	for round := range slices.Chunk(keys, keysPerRound) {
+		gets = append(gets, getAtOnce(t, crossed, round, deadline)...)
+	}
+	faultRingsUnchanged(t, crossed, counts, "while the keys were asked")
+
+	var durations []time.Duration
+	slow := 0
+	loadedBy := map[string][]string{} // key -> the pod each answer names as its loader
+	for _, g := range gets {
+		durations = append(durations, g.Took)
+		if g.Took >= bound {
+			slow++
+			t.Errorf("Get(%s) through %s took %s with a %s deadline; want under %s (a forwarding cycle "+
+				"lasts until the deadline)", g.Key, g.Pod.Name, g.Took.Round(time.Millisecond), deadline, bound)
+		}
+		switch {
+		case g.Err != nil:
+			t.Errorf("Get(%s) through %s after %s: %v", g.Key, g.Pod.Name, g.Took.Round(time.Millisecond), g.Err)
+			continue
+		case g.Result.Value != "value of "+g.Key:
+			t.Errorf("Get(%s) through %s = %q, want %q", g.Key, g.Pod.Name, g.Result.Value, "value of "+g.Key)
+		case g.Result.LoadedBy != a.Name && g.Result.LoadedBy != p.Name:
+			t.Errorf("Get(%s) through %s was loaded by %s; want one of the two pods that own it", g.Key, g.Pod.Name, g.Result.LoadedBy)
+		}
+		loadedBy[g.Key] = append(loadedBy[g.Key], g.Result.LoadedBy)
+	}
+	// Each pod names itself as the loader only if each one's request to the other failed (was
+	// turned away, or timed out) while its own load was in flight: the requests crossed. (A request that arrives
+	// after the other pod has loaded the key is answered from its cache instead, so this
+	// counts fewer crossings than happened.)
+	crossings := 0
+	for _, key := range keys {
+		if slices.Equal(loadedBy[key], []string{a.Name, p.Name}) {
+			crossings++
+		}
+	}
+	p50, p99, worst := percentiles(durations)
+	t.Logf("%d keys that %s and %s each give to the other, %d at a time asked through both at once with a %s "+
+		"deadline: %d Gets, p50 %s, p99 %s, max %s, %d of them %s or longer; %d keys loaded by both pods "+
+		"(the requests crossed)", len(keys), a.Name, p.Name, keysPerRound, deadline, len(gets),
+		p50.Round(time.Microsecond), p99.Round(time.Microsecond), worst.Round(time.Microsecond), slow, bound, crossings)
+	for _, q := range crossed {
+		s, was := stats(t, q), before[q.Name]
+		t.Logf("  %s: PeerRPCs +%d, PeerErrors +%d, LoopsPrevented +%d, ServerRequests +%d, LocalLoads +%d", q.Name,
+			s.Peers.PeerRPCs-was.Peers.PeerRPCs, s.Peers.PeerErrors-was.Peers.PeerErrors,
+			s.Peers.LoopsPrevented-was.Peers.LoopsPrevented, s.Peers.ServerRequests-was.Peers.ServerRequests,
+			s.Group.LocalLoads-was.Group.LocalLoads)
+	}
+	if crossings == 0 {
+		t.Errorf("no two requests for a key crossed between %s and %s: the test did not make the cycle it is about", a.Name, p.Name)
+	}
+
+	proxy.Heal()
+	waitRings(t, []*testbed.Pod{p}, []*testbed.Pod{b, p})
+	if err := a.FinishDelete(t.Context()); err != nil {
+		t.Errorf("pod %s exited with %v after SIGTERM; want a clean exit", a.Name, err)
+	}
+}
+
+// faultMutualKeys returns the first n of candidates that x's ring gives to y and y's ring to x,
+// asking each pod's own ring (/owner, which loads nothing).
+func faultMutualKeys(t *testing.T, x, y *testbed.Pod, candidates []string, n int) []string {
+	t.Helper()
+	var keys []string
+	for _, key := range candidates {
+		owner, err := x.Owner(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owner != y.GroupcacheAddr() {
+			continue
+		}
+		if owner, err = y.Owner(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+		if owner == x.GroupcacheAddr() {
+			if keys = append(keys, key); len(keys) == n {
+				return keys
+			}
+		}
+	}
+	t.Fatalf("only %d of %d keys are owned crosswise by %s and %s; want %d", len(keys), len(candidates), x.Name, y.Name, n)
+	return nil
+}
+
 // faultPodsBehindProxy starts an app with pods pod-0 and pod-1 talking to the API server
 // directly and pod-p (with env added) through a proxy the test owns, and waits until all
 // three rings hold all three.

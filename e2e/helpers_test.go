@@ -138,6 +138,42 @@ func getAllTimed(t *testing.T, pods []*testbed.Pod, keys []string) ([]testbed.Ge
 	return results, durations
 }
 
+// timedGet is one Get of getAtOnce: the pod asked, its answer and how long it took.
+type timedGet struct {
+	Pod    *testbed.Pod
+	Key    string
+	Result testbed.GetResult
+	Took   time.Duration
+	Err    error
+}
+
+// getAtOnce asks every key through every pod, all requests at the same instant (one goroutine
+// each, released together), each Get with the deadline timeout as an HTTP handler's would have.
+// It returns the answers key by key, pods in order within a key, and checks nothing.
+func getAtOnce(t *testing.T, pods []*testbed.Pod, keys []string, timeout time.Duration) []timedGet {
+	t.Helper()
+	gets := make([]timedGet, 0, len(keys)*len(pods))
+	for _, key := range keys {
+		for _, p := range pods {
+			gets = append(gets, timedGet{Pod: p, Key: key})
+		}
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range gets {
+		g := &gets[i]
+		wg.Go(func() {
+			<-start
+			t0 := time.Now()
+			g.Result, g.Err = g.Pod.GetWithTimeout(t.Context(), g.Key, timeout)
+			g.Took = time.Since(t0)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return gets
+}
+
 // nearestRank returns the nearest-rank p-th percentile of sorted (ascending, not empty).
 func nearestRank(sorted []time.Duration, p float64) time.Duration {
 	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1

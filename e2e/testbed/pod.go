@@ -288,9 +288,26 @@ var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 // Get asks the pod for key through the example's HTTP API.
 func (p *Pod) Get(ctx context.Context, key string) (GetResult, error) {
+	return p.GetWithTimeout(ctx, key, 0)
+}
+
+// GetWithTimeout is Get with /get's timeout parameter: the pod's Get of the key has that
+// deadline, as a request handler's would (none if timeout is 0).
+func (p *Pod) GetWithTimeout(ctx context.Context, key string, timeout time.Duration) (GetResult, error) {
+	query := url.Values{"key": {key}}
+	if timeout != 0 {
+		query.Set("timeout", timeout.String())
+	}
 	var r GetResult
-	err := p.getJSON(ctx, "/get?key="+url.QueryEscape(key), &r)
+	err := p.getJSON(ctx, "/get?"+query.Encode(), &r)
 	return r, err
+}
+
+// Owner asks the pod which peer owns key in its ring now (ip:port), without loading the key.
+func (p *Pod) Owner(ctx context.Context, key string) (string, error) {
+	var r struct{ Owner string }
+	err := p.getJSON(ctx, "/owner?key="+url.QueryEscape(key), &r)
+	return r.Owner, err
 }
 
 // Stats are the example's /stats: its group's counters and the peers manager's.

@@ -17,8 +17,10 @@
 //	                 mutual TLS between pods: this pod's certificate and key, and the CA that
 //	                 signs every pod's certificate; default plaintext
 //
-// Endpoints: /get?key=K (the value, the pod that loaded it and the owner's address), /peers (the ring and the manager's Stats), /stats (the group's and
-// the manager's counters) and /healthz.
+// Endpoints: /get?key=K (the value, the pod that loaded it and the owner's address;
+// &timeout=15s gives the Get that deadline, as a server's request timeout would),
+// /owner?key=K (the key's owner in this pod's ring, without loading it), /peers (the ring and
+// the manager's Stats), /stats (the group's and the manager's counters) and /healthz.
 package main
 
 import (
@@ -144,14 +146,33 @@ func run(logger *slog.Logger) error {
 			http.Error(w, "want /get?key=K", http.StatusBadRequest)
 			return
 		}
+		ctx := r.Context()
+		if v := r.URL.Query().Get("timeout"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				http.Error(w, fmt.Sprintf("timeout=%q: want a positive Go duration such as 15s", v), http.StatusBadRequest)
+				return
+			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
 		var data string
-		if err := group.Get(r.Context(), key, groupcache.StringSink(&data)); err != nil {
+		if err := group.Get(ctx, key, groupcache.StringSink(&data)); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		loadedBy, value, _ := strings.Cut(data, "\n")
 		writeJSON(w, map[string]string{"key": key, "value": value, "loadedBy": loadedBy, "servedBy": s.podName,
 			"owner": m.Owner(key)})
+	})
+	mux.HandleFunc("GET /owner", func(w http.ResponseWriter, r *http.Request) {
+		key := r.URL.Query().Get("key")
+		if key == "" {
+			http.Error(w, "want /owner?key=K", http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, map[string]string{"key": key, "owner": m.Owner(key)})
 	})
 	mux.HandleFunc("GET /peers", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"self": self, "peers": m.Peers(), "stats": m.Stats()})

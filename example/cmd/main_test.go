@@ -18,8 +18,8 @@ import (
 )
 
 // TestExampleServes runs the example against an API server that lists one ready
-// endpoint, this pod, and checks /healthz, /get and /peers, then stops it with SIGTERM
-// as the kubelet would.
+// endpoint, this pod, and checks /healthz, /get (also with a timeout), /owner and /peers,
+// then stops it with SIGTERM as the kubelet would.
 func TestExampleServes(t *testing.T) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/apis/discovery.k8s.io/v1/namespaces/demo/endpointslices" {
@@ -64,6 +64,24 @@ current-context: test
 		got["owner"] != "127.0.0.1:"+strconv.Itoa(grpcPort) {
 		t.Errorf("/get?key=hello = %v", got)
 	}
+	got = nil
+	getJSON(t, base+"/get?key=hello&timeout=15s", &got)
+	if got["value"] != "value of hello" || got["loadedBy"] != "demo-pod-1" {
+		t.Errorf("/get?key=hello&timeout=15s = %v", got)
+	}
+	for _, timeout := range []string{"soon", "0s", "-1s"} {
+		if resp, err := http.Get(base + "/get?key=hello&timeout=" + timeout); err != nil || resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("/get with timeout=%s: %v %v; want 400", timeout, resp, err)
+		}
+	}
+	got = nil
+	getJSON(t, base+"/owner?key=hello", &got)
+	if got["key"] != "hello" || got["owner"] != "127.0.0.1:"+strconv.Itoa(grpcPort) {
+		t.Errorf("/owner?key=hello = %v", got)
+	}
+	if resp, err := http.Get(base + "/owner"); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("/owner without a key: %v %v; want 400", resp, err)
+	}
 	var peers struct {
 		Self  string
 		Peers []string
@@ -77,8 +95,8 @@ current-context: test
 		Peers struct{ Peers int }
 	}
 	getJSON(t, base+"/stats", &stats)
-	if stats.Group["Gets"] != 1 || stats.Group["LocalLoads"] != 1 || stats.Peers.Peers != 1 {
-		t.Errorf("/stats = %+v, want one get, one local load, one peer", stats)
+	if stats.Group["Gets"] != 2 || stats.Group["CacheHits"] != 1 || stats.Group["LocalLoads"] != 1 || stats.Peers.Peers != 1 {
+		t.Errorf("/stats = %+v, want two gets, one cache hit, one local load, one peer", stats)
 	}
 	if resp, err := http.Get(base + "/get"); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("/get without a key: %v %v; want 400", resp, err)
