@@ -1,8 +1,9 @@
 package main
 
-// Profiles of the cases that miss a goal. The remote benchmarks run their calls in
-// helper processes, which write their own profiles (BENCH_PROFILE_DIR); the picker
-// benchmarks run in the test process and use -test.cpuprofile.
+// Profiles of the cases that miss a goal, as markdown for the report. The remote
+// benchmarks run their calls in helper processes, which write their own profiles
+// (BENCH_PROFILE_DIR); the picker benchmarks run in the test process and use
+// -test.cpuprofile.
 
 import (
 	"bytes"
@@ -10,12 +11,13 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
-// profileMisses profiles the cases that miss a goal and writes the pprof output, as
-// markdown, to results/profiles.txt.
-func profileMisses(r *results) error {
+// profileMisses profiles the cases that miss a goal, or where ours is behind at all for the
+// transport, and returns the pprof output as markdown.
+func profileMisses(r *results) ([]byte, error) {
 	var md bytes.Buffer
 	bin, _ := filepath.Abs(filepath.Join(workDir, benchBinary))
 
@@ -28,29 +30,29 @@ func profileMisses(r *results) error {
 				continue
 			}
 			if err := profileRemote(&md, bin, c.row, c.why, c.row == large); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	if c, ok := r.picker.get("sec/op", "Rebuild/N=1000", "ours"); ok && c.Center > 10e-3 {
-		if err := profilePicker(&md, bin, "^BenchmarkRebuild$/^N=1000$/^impl=ours$", "Rebuild/N=1000, impl=ours (watch event → new ring)"); err != nil {
-			return err
+	if c, ok := r.picker.get("sec/op", fmt.Sprintf("Rebuild/N=%d", rebuildPeers), "ours"); ok && c.Center > rebuildLimit {
+		if err := profilePicker(&md, bin, fmt.Sprintf("^BenchmarkRebuild$/^N=%d$/^impl=ours$", rebuildPeers),
+			fmt.Sprintf("Rebuild/N=%d, impl=ours (watch event → new ring)", rebuildPeers)); err != nil {
+			return nil, err
 		}
 	}
 	for _, n := range pickerSizes {
-		if c, ok := r.picker.get("sec/op", fmt.Sprintf("PickPeer/N=%d", n), "ours"); ok && c.Center > 20e-9 {
+		if c, ok := r.picker.get("sec/op", fmt.Sprintf("PickPeer/N=%d", n), "ours"); ok && c.Center > lookupLimit {
 			if err := profilePicker(&md, bin, fmt.Sprintf("^BenchmarkPickPeer$/^N=%d$/^impl=ours$", n), fmt.Sprintf("PickPeer/N=%d, impl=ours", n)); err != nil {
-				return err
+				return nil, err
 			}
 			break
 		}
 	}
-	return os.WriteFile(filepath.Join(resultsDir, profilesText), md.Bytes(), 0o644)
+	return md.Bytes(), nil
 }
 
-// worstTransport returns the RemoteGet rows, among small (100B, 4KiB) and large values,
-// where our default transport's throughput falls furthest below HTTPPool's, or "" where
-// it never does.
+// worstTransport returns the RemoteGet rows, among small and large values, where our
+// default transport's throughput falls furthest below HTTPPool's, or "" where it never does.
 func worstTransport(r *results) (small, large string) {
 	worst := map[bool]float64{false: 1, true: 1}
 	for _, size := range valueSizes {
@@ -61,7 +63,7 @@ func worstTransport(r *results) (small, large string) {
 			if !ok1 || !ok2 || theirs.Center == 0 {
 				continue
 			}
-			isLarge := size == "256KiB" || size == "4MiB"
+			isLarge := slices.Contains(largeValues, size)
 			if ratio := ours.Center / theirs.Center; ratio < worst[isLarge] {
 				worst[isLarge] = ratio
 				if isLarge {
@@ -146,9 +148,15 @@ func pprof(bin, prof string, args ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return pprofTable(string(out)), nil
+}
+
+// pprofTable is pprof's output from its table's header on, blank lines dropped, and its
+// Duration line.
+func pprofTable(out string) string {
 	var b strings.Builder
 	table := false
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		if strings.Contains(line, "flat%") {
 			table = true
 		}
@@ -159,5 +167,5 @@ func pprof(bin, prof string, args ...string) (string, error) {
 			b.WriteString(line + "\n")
 		}
 	}
-	return b.String(), nil
+	return b.String()
 }

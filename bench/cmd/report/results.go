@@ -1,83 +1,101 @@
 package main
 
-// Reading the results back: machine facts, benchstat's CSV summaries, and the picker
-// quality figures that TestPickerQuality wrote.
+// The raw results of a run, as stored in results/, and loading them back: benchstat's
+// summaries of the benchmark output, the picker quality figures that TestPickerQuality
+// wrote, the machine facts and the profiles.
 
 import (
-	"bytes"
-	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime"
-	"strconv"
-	"strings"
 )
 
-// runInfo describes the machine and the run.
-type runInfo struct {
-	CPU        string
-	CPUs       int
-	Memory     string
-	Kernel     string
-	GoVersion  string
-	Rounds     int
-	PickerTime string
-	RemoteTime string
-	LoadBefore string
-	LoadAfter  string
-	Seconds    float64 // the whole run, profiles included
+// Files in the results directory.
+const (
+	pickerRaw    = "picker.txt" // PickPeer, PickPeerParallel, Rebuild (and the root's newRing)
+	remoteRaw    = "remote.txt" // RemoteGet, GroupGet
+	qualityJSON  = "quality.json"
+	pickerStat   = "benchstat-picker.txt"
+	remoteStat   = "benchstat-remote.txt"
+	watchersRaw  = "watchers.txt" // Convergence, Heap, APILoad on the real control plane
+	watchersStat = "benchstat-watchers.txt"
+	profilesText = "profiles.txt"
+	runInfoJSON  = "run.json"
+)
+
+// The sub-benchmarks the report reads: sizes, values and callers as the benchmarks name
+// them (N=…, size=…, callers=…).
+var (
+	pickerSizes   = []int{3, 10, 100, 1000}
+	smallValues   = []string{"100B", "4KiB"}
+	largeValues   = []string{"256KiB", "4MiB"}
+	valueSizes    = append(append([]string(nil), smallValues...), largeValues...)
+	callerCounts  = []int{1, 64}
+	heapEndpoints = []int{1, 100, 1000}
+)
+
+// apiLoadEnds is how many watch ends BenchmarkAPILoad counts requests over; its units are
+// named after it (lists/20-ends).
+const apiLoadEnds = 20
+
+// Quality is what TestPickerQuality measured at one size (quality_test.go).
+type Quality struct {
+	N                int
+	Exact            bool
+	BusiestOursExact float64
+	BusiestOursKeys  float64
+	BusiestCHExact   float64
+	BusiestCHKeys    float64
+	Leave, Join      Moves
 }
 
-func machineInfo() runInfo {
-	info := runInfo{CPU: "unknown", CPUs: runtime.NumCPU()}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		n := 0
-		for _, line := range strings.Split(string(data), "\n") {
-			k, v, _ := strings.Cut(line, ":")
-			switch strings.TrimSpace(k) {
-			case "model name":
-				info.CPU = strings.TrimSpace(v)
-			case "processor":
-				n++
-			}
-		}
-		if n > 0 {
-			info.CPUs = n
-		}
-	}
-	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
-				if kb, err := strconv.Atoi(f[1]); err == nil {
-					info.Memory = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
-				}
-			}
-		}
-	}
-	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		info.Kernel = strings.TrimSpace(string(data))
-	}
-	if out, err := exec.Command("go", "version").Output(); err == nil {
-		info.GoVersion = strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
-	}
-	return info
+// Moves is how many keys moved on a leave or a join: as a multiple of the ideal 1/N
+// (mean, max) and, between peers that both stay, in % of all keys (worst, mean).
+type Moves struct {
+	OursMovedN, CHMovedN       float64
+	OursSpurious, CHSpurious   float64
+	OursSpuriousMean           float64
+	OursMovedNMax, CHMovedNMax float64
 }
 
-// loadAverage is the 1, 5 and 15 minute load average.
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
+// results is everything the report is rendered from.
+type results struct {
+	info           runInfo
+	picker, remote summary
+	watchers       summary // nil when part 3 was not run
+	quality        []Quality
+	profiles       []byte // markdown, empty when nothing was profiled
+}
+
+// summariser turns a file of raw benchmark output into benchstat's summary.
+type summariser func(raw string) (summary, error)
+
+// loadResults reads the results in dir: run.json, quality.json, profiles.txt if any, and
+// the raw benchmark output, summarised by summarise (watchers.txt only if it exists).
+func loadResults(dir string, summarise summariser) (*results, error) {
+	r := &results{}
+	if err := readJSON(filepath.Join(dir, runInfoJSON), &r.info); err != nil {
+		return nil, err
 	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
+	var err error
+	if r.picker, err = summarise(filepath.Join(dir, pickerRaw)); err != nil {
+		return nil, err
 	}
-	return strings.Join(f[:3], " ")
+	if r.remote, err = summarise(filepath.Join(dir, remoteRaw)); err != nil {
+		return nil, err
+	}
+	if err := readJSON(filepath.Join(dir, qualityJSON), &r.quality); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, watchersRaw)); err == nil {
+		if r.watchers, err = summarise(filepath.Join(dir, watchersRaw)); err != nil {
+			return nil, err
+		}
+	}
+	if r.profiles, err = os.ReadFile(filepath.Join(dir, profilesText)); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	return r, nil
 }
 
 func writeJSON(path string, v any) error {
@@ -94,136 +112,4 @@ func readJSON(path string, v any) error {
 		return err
 	}
 	return json.Unmarshal(data, v)
-}
-
-// Quality is what TestPickerQuality measured at one size (quality_test.go).
-type Quality struct {
-	N                int
-	Exact            bool
-	BusiestOursExact float64
-	BusiestOursKeys  float64
-	BusiestCHExact   float64
-	BusiestCHKeys    float64
-	Leave, Join      Moves
-}
-
-type Moves struct {
-	OursMovedN, CHMovedN       float64
-	OursSpurious, CHSpurious   float64
-	OursSpuriousMean           float64
-	OursMovedNMax, CHMovedNMax float64
-}
-
-// cell is one benchstat summary: the median and its confidence interval, and for
-// columns other than the first the change against the first and its p-value ("~" when
-// the difference is not significant).
-type cell struct {
-	Center float64
-	CI     string
-	VsBase string
-	P      string
-}
-
-// summary holds benchstat's cells by unit, row ("PickPeer/N=3") and column (impl).
-type summary map[string]map[string]map[string]cell
-
-func (s summary) get(unit, row, impl string) (cell, bool) {
-	c, ok := s[unit][row][impl]
-	return c, ok
-}
-
-var procSuffix = regexp.MustCompile(`-\d+$`)
-
-// benchstatCSV summarises raw with benchstat -col /impl and parses its CSV tables.
-func benchstatCSV(raw string) (summary, error) {
-	out, err := quietCommand("", nil, "go", "run", benchstatCmd, "-col", "/impl", "-format", "csv", raw) // warnings go to stderr
-	if err != nil {
-		return nil, err
-	}
-	r := csv.NewReader(bytes.NewReader(out))
-	r.FieldsPerRecord = -1
-	records, err := r.ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("benchstat's CSV: %w", err)
-	}
-	s := make(summary)
-	type column struct {
-		impl string
-		at   int
-	}
-	var cols []column
-	var unit string
-	units := false // the next record names the units
-	for _, rec := range records {
-		switch {
-		case len(rec) < 2:
-			continue // a configuration line such as "goos: linux"
-		case rec[0] == "" && units:
-			unit, units = rec[cols[0].at], false
-			if s[unit] == nil {
-				s[unit] = make(map[string]map[string]cell)
-			}
-		case rec[0] == "":
-			cols, units = nil, true
-			for i, f := range rec {
-				if f != "" {
-					cols = append(cols, column{impl: f, at: i})
-				}
-			}
-		case rec[0] == "geomean" || unit == "":
-			continue
-		default:
-			row := procSuffix.ReplaceAllString(rec[0], "")
-			for i, c := range cols {
-				if c.at >= len(rec) || rec[c.at] == "" {
-					continue
-				}
-				v, err := strconv.ParseFloat(rec[c.at], 64)
-				if err != nil {
-					continue
-				}
-				x := cell{Center: v}
-				if c.at+1 < len(rec) {
-					x.CI = rec[c.at+1]
-				}
-				if i > 0 && c.at+3 < len(rec) {
-					x.VsBase, x.P = rec[c.at+2], rec[c.at+3]
-				}
-				if s[unit][row] == nil {
-					s[unit][row] = make(map[string]cell)
-				}
-				s[unit][row][c.impl] = x
-			}
-		}
-	}
-	return s, nil
-}
-
-// results is everything the report is rendered from.
-type results struct {
-	info           runInfo
-	picker, remote summary
-	watchers       summary // nil when part 3 was not run
-	quality        []Quality
-	profiles       []byte
-}
-
-func loadResults(info runInfo) (*results, error) {
-	r := &results{info: info}
-	var err error
-	if r.picker, err = benchstatCSV(filepath.Join(resultsDir, pickerRaw)); err != nil {
-		return nil, err
-	}
-	if r.remote, err = benchstatCSV(filepath.Join(resultsDir, remoteRaw)); err != nil {
-		return nil, err
-	}
-	if err := readJSON(filepath.Join(resultsDir, qualityJSON), &r.quality); err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(filepath.Join(resultsDir, watchersRaw)); err == nil {
-		if r.watchers, err = benchstatCSV(filepath.Join(resultsDir, watchersRaw)); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
 }

@@ -1,0 +1,160 @@
+package main
+
+// Formatting figures for the tables and the text: times, rates, sizes, counts and ratios,
+// each with "–" for a figure the run does not have.
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+)
+
+// callersText is a RemoteGet case in words: "100B × 1 caller", "4MiB × 64 callers".
+func callersText(size string, callers int) string {
+	if callers == 1 {
+		return size + " × 1 caller"
+	}
+	return fmt.Sprintf("%s × %d callers", size, callers)
+}
+
+var sizeUnit = regexp.MustCompile(`^(\d+)([KMG]?i?B)$`)
+
+// sizeText spaces a value size as benchmarks name it: "4MiB" is "4 MiB".
+func sizeText(size string) string {
+	return sizeUnit.ReplaceAllString(size, "$1 $2")
+}
+
+// seconds prints a duration in the unit that suits it.
+func seconds(s float64) string {
+	switch {
+	case s == 0:
+		return "–"
+	case s < 1e-6:
+		return fmt.Sprintf("%.1f ns", s*1e9)
+	case s < 1e-3:
+		return fmt.Sprintf("%.1f µs", s*1e6)
+	case s < 1:
+		return fmt.Sprintf("%.2f ms", s*1e3)
+	}
+	return fmt.Sprintf("%.2f s", s)
+}
+
+// ms prints a duration in milliseconds, without the unit, to three significant figures
+// or more.
+func ms(s float64) string {
+	if s == 0 {
+		return "–"
+	}
+	switch {
+	case s < 1e-3:
+		return fmt.Sprintf("%.3f", s*1e3)
+	case s < 1:
+		return fmt.Sprintf("%.2f", s*1e3)
+	}
+	return fmt.Sprintf("%.0f", s*1e3)
+}
+
+// ci is " ± " and the confidence interval, or "" when benchstat has none (too few rounds).
+func ci(c cell) string {
+	if c.CI == "" || c.CI == "∞" {
+		return ""
+	}
+	return " ± " + strings.TrimPrefix(c.CI, "±")
+}
+
+func timeCell(c cell) string {
+	if c.Center == 0 {
+		return "–"
+	}
+	return seconds(c.Center) + ci(c)
+}
+
+// rateCell prints bytes per second as MB/s.
+func rateCell(c cell) string {
+	if c.Center == 0 {
+		return "–"
+	}
+	mb := c.Center / 1e6
+	if mb < 10 {
+		return fmt.Sprintf("%.2f MB/s", mb) + ci(c)
+	}
+	return fmt.Sprintf("%.0f MB/s", mb) + ci(c)
+}
+
+// unitCell prints the median of unit, row and impl with format, and its confidence
+// interval: "49.6 ms ± 2%", or "–" when s has none.
+func unitCell(s summary, format, unit, row, impl string) string {
+	c, ok := s.get(unit, row, impl)
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf(format, c.Center) + ci(c)
+}
+
+func bytesCell(s summary, row, impl string) string {
+	c, ok := s.get("B/op", row, impl)
+	switch {
+	case !ok:
+		return "–"
+	case c.Center >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", c.Center/(1<<20))
+	case c.Center >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", c.Center/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", c.Center)
+}
+
+// num prints a count: whole, or with one decimal when a median falls between two.
+func num(s summary, unit, row, impl string) string {
+	c, ok := s.get(unit, row, impl)
+	if !ok {
+		return "–"
+	}
+	return count(c.Center)
+}
+
+func count(x float64) string {
+	if x == math.Trunc(x) || x >= 100 {
+		return fmt.Sprintf("%.0f", x)
+	}
+	return fmt.Sprintf("%.1f", x)
+}
+
+func ratioText(r float64) string {
+	if r == 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		return "–"
+	}
+	if r >= 10 {
+		return fmt.Sprintf("%.0f×", r)
+	}
+	return fmt.Sprintf("%.2f×", r)
+}
+
+// ratio is a ÷ b.
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "–"
+	}
+	return ratioText(a / b)
+}
+
+// sigRatio is c ÷ base, marked ~ when benchstat finds no significant difference (base
+// is benchstat's base column, the first to appear).
+func sigRatio(c cell, base float64) string {
+	s := ratio(c.Center, base)
+	if c.VsBase == "~" && s != "–" {
+		s += " ~"
+	}
+	return s
+}
+
+// vsInformer is ours ÷ informer, marked ~ when benchstat finds no significant difference
+// (ours is benchstat's base column, the first to appear).
+func vsInformer(ours, informer cell) string {
+	s := ratio(ours.Center, informer.Center)
+	if informer.VsBase == "~" && s != "–" {
+		s += " ~"
+	}
+	return s
+}

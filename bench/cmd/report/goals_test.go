@@ -1,0 +1,291 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+)
+
+// put sets the cell of unit, row and impl.
+func (s summary) put(unit, row, impl string, c cell) {
+	if s[unit] == nil {
+		s[unit] = make(map[string]map[string]cell)
+	}
+	if s[unit][row] == nil {
+		s[unit][row] = make(map[string]cell)
+	}
+	s[unit][row][impl] = c
+}
+
+// drop removes the cell of unit, row and impl.
+func (s summary) drop(unit, row, impl string) { delete(s[unit][row], impl) }
+
+// goodResults is a run that meets every goal with room to spare.
+func goodResults() *results {
+	r := &results{picker: summary{}, remote: summary{}, watchers: summary{}}
+	for _, n := range pickerSizes {
+		for bench, ours := range map[string]float64{"PickPeer": 10e-9, "PickPeerParallel": 5e-9} {
+			row := fmt.Sprintf("%s/N=%d", bench, n)
+			r.picker.put("sec/op", row, "ours", cell{Center: ours})
+			r.picker.put("sec/op", row, "consistenthash", cell{Center: 100e-9})
+			r.picker.put("sec/op", row, "httppool", cell{Center: 120e-9})
+			for _, impl := range []string{"ours", "consistenthash", "httppool"} {
+				r.picker.put("allocs/op", row, impl, cell{Center: map[bool]float64{true: 0, false: 1}[impl == "ours"]})
+			}
+		}
+		row := fmt.Sprintf("Rebuild/N=%d", n)
+		r.picker.put("sec/op", row, "ours", cell{Center: 5e-3})
+		r.picker.put("sec/op", row, "newRing", cell{Center: 4e-3})
+		r.quality = append(r.quality, Quality{N: n, Exact: true, BusiestOursExact: 1.04,
+			Leave: Moves{OursSpurious: 0.1}, Join: Moves{OursSpurious: 0.2}})
+	}
+	for _, size := range valueSizes {
+		for _, callers := range callerCounts {
+			row := fmt.Sprintf("RemoteGet/size=%s/callers=%d", size, callers)
+			r.remote.put("B/s", row, "httppool", cell{Center: 100e6})
+			r.remote.put("B/s", row, "grpc", cell{Center: 110e6, VsBase: "+10%"})
+			r.remote.put("p99-sec", row, "httppool", cell{Center: 2e-3})
+			r.remote.put("p99-sec", row, "grpc", cell{Center: 1e-3, VsBase: "-50%"})
+		}
+	}
+	r.watchers.put("p99-ms", "Convergence", "ours", cell{Center: 50})
+	r.watchers.put("p99-ms", "Convergence", "informer", cell{Center: 52, VsBase: "+4%"})
+	r.watchers.put("heap-KiB", "Heap/endpoints=1000", "ours", cell{Center: 100})
+	r.watchers.put("heap-KiB", "Heap/endpoints=1000", "informer", cell{Center: 1000, VsBase: "+900%"})
+	r.watchers.put("lists/start", "APILoad", "ours", cell{Center: 1})
+	r.watchers.put("lists/20-ends", "APILoad", "ours", cell{Center: 0})
+	return r
+}
+
+// verdictOf is the verdict whose goal starts with prefix.
+func verdictOf(t *testing.T, vs []verdict, prefix string) verdict {
+	t.Helper()
+	for _, v := range vs {
+		if strings.HasPrefix(v.Goal, prefix) {
+			return v
+		}
+	}
+	t.Fatalf("no verdict for a goal starting %q", prefix)
+	return verdict{}
+}
+
+func TestEvaluateGoalsAllMet(t *testing.T) {
+	vs := evaluateGoals(goodResults())
+	want := []string{
+		"picker: lookup ≤ 20 ns and 0 allocations at every size",
+		"picker: ≥ 5× faster than consistenthash at 100 peers",
+		"picker: busiest peer ≤ 1.05× fair share",
+		"picker: keys moved between surviving peers ≤ 0.5 % on one join or leave",
+		"picker: rebuild ≤ 10 ms at 1000 peers",
+		"transport: throughput ≥ HTTPPool's at every size and concurrency",
+		"transport: p99 no worse than HTTPPool's",
+		"Watcher: convergence p99 no worse than the informer's",
+		"Watcher: heap ≤ 1/4 of the informer's at 1000 endpoints",
+		"Watcher: exactly one LIST in steady state, none on a normal watch end",
+	}
+	if len(vs) != len(want) {
+		t.Fatalf("%d verdicts, want %d", len(vs), len(want))
+	}
+	for i, v := range vs {
+		if v.Goal != want[i] {
+			t.Errorf("goal %d is %q, want %q", i, v.Goal, want[i])
+		}
+		if v.Status != met {
+			t.Errorf("%s: status %v (%s), want met", v.Goal, v.Status, v.Result)
+		}
+	}
+}
+
+func TestEvaluateGoalsWithoutWatchers(t *testing.T) {
+	r := goodResults()
+	r.watchers = nil // part 3 not run: its goals are not judged, not unmeasured
+	for _, v := range evaluateGoals(r) {
+		if v.Part == watcherPart {
+			t.Errorf("judged %q without part 3", v.Goal)
+		}
+	}
+}
+
+func TestEvaluateGoals(t *testing.T) {
+	above := func(x float64) float64 { return math.Nextafter(x, math.Inf(1)) }
+	remoteRow := "RemoteGet/size=100B/callers=1"
+	for _, c := range []struct {
+		name   string
+		goal   string // prefix of the goal
+		edit   func(r *results)
+		want   status
+		result string // "" to leave the result unchecked
+		also   string // prefix of another goal the edit may change
+	}{
+		// Lookup: every size at most the limit, no allocation.
+		{"lookup at the limit", "picker: lookup", func(r *results) {
+			r.picker.put("sec/op", "PickPeer/N=1000", "ours", cell{Center: lookupLimit})
+		}, met, "at most 20.0 ns (median), 0 allocations", ""},
+		{"lookup just over the limit", "picker: lookup", func(r *results) {
+			r.picker.put("sec/op", "PickPeer/N=3", "ours", cell{Center: above(lookupLimit)})
+		}, missed, "at most 20.0 ns (median), 0 allocations", ""},
+		{"lookup allocates", "picker: lookup", func(r *results) {
+			r.picker.put("allocs/op", "PickPeer/N=100", "ours", cell{Center: 1})
+		}, missed, "at most 10.0 ns (median), allocates", ""},
+		{"lookup missing at one size", "picker: lookup", func(r *results) {
+			r.picker.drop("sec/op", "PickPeer/N=1000", "ours")
+		}, unmeasured, "not measured: sec/op of PickPeer/N=1000, impl=ours", ""},
+		{"lookup missing everywhere", "picker: lookup", func(r *results) {
+			for _, n := range pickerSizes {
+				r.picker.drop("sec/op", fmt.Sprintf("PickPeer/N=%d", n), "ours")
+			}
+		}, unmeasured, "not measured: sec/op of PickPeer/N=3, impl=ours (and 3 more)", "picker: ≥"},
+
+		// Speed-up at 100 peers; the parallel figures only inform.
+		{"speed-up exactly 5×", "picker: ≥", func(r *results) {
+			r.picker.put("sec/op", "PickPeer/N=100", "consistenthash", cell{Center: 50e-9})
+		}, met, "5.00× (parallel: 24× faster than HTTPPool)", ""},
+		{"speed-up under 5×", "picker: ≥", func(r *results) {
+			r.picker.put("sec/op", "PickPeer/N=100", "consistenthash", cell{Center: 49e-9})
+		}, missed, "4.90× (parallel: 24× faster than HTTPPool)", ""},
+		{"speed-up without consistenthash", "picker: ≥", func(r *results) {
+			r.picker.drop("sec/op", "PickPeer/N=100", "consistenthash")
+		}, unmeasured, "not measured: sec/op of PickPeer/N=100, impl=consistenthash", ""},
+		{"speed-up without the parallel figures", "picker: ≥", func(r *results) {
+			r.picker.drop("sec/op", "PickPeerParallel/N=100", "httppool")
+		}, met, "10× (parallel: – faster than HTTPPool)", ""},
+
+		// Balance and movement, exact figures only.
+		{"busiest at the limit", "picker: busiest", func(r *results) {
+			r.quality[2].BusiestOursExact = busiestLimit
+		}, met, "at most 1.050 (exact)", ""},
+		{"busiest over the limit", "picker: busiest", func(r *results) {
+			r.quality[3].BusiestOursExact = above(busiestLimit)
+		}, missed, "", ""},
+		{"busiest not exact", "picker: busiest", func(r *results) {
+			r.quality[1].Exact = false
+		}, unmeasured, "not measured: exact figures at N=10 (PickPeer disagreed with the slot model)", "picker: keys moved"},
+		{"no quality figures", "picker: busiest", func(r *results) {
+			r.quality = nil
+		}, unmeasured, "not measured", "picker: keys moved"},
+		{"spurious at the limit", "picker: keys moved", func(r *results) {
+			r.quality[3].Join.OursSpurious = spuriousLimit
+		}, met, "at most 0.500 %", ""},
+		{"spurious over the limit on a leave", "picker: keys moved", func(r *results) {
+			r.quality[0].Leave.OursSpurious = above(spuriousLimit)
+		}, missed, "", ""},
+
+		// Rebuild: the table alone and the whole update.
+		{"rebuild at the limit", "picker: rebuild", func(r *results) {
+			r.picker.put("sec/op", "Rebuild/N=1000", "ours", cell{Center: rebuildLimit})
+		}, met, "table 4.00 ms; whole update from the watch event 10.00 ms", ""},
+		{"whole update over the limit", "picker: rebuild", func(r *results) {
+			r.picker.put("sec/op", "Rebuild/N=1000", "ours", cell{Center: above(rebuildLimit)})
+		}, missed, "", ""},
+		{"rebuild without the root's newRing", "picker: rebuild", func(r *results) {
+			r.picker.drop("sec/op", "Rebuild/N=1000", "newRing")
+		}, unmeasured, "not measured: sec/op of Rebuild/N=1000, impl=newRing", ""},
+
+		// Transport: every case at least equal, or not significantly different.
+		{"throughput equal", "transport: throughput", func(r *results) {
+			r.remote.put("B/s", remoteRow, "grpc", cell{Center: 100e6})
+		}, met, "8 of 8 cases at least equal or not significantly different", ""},
+		{"throughput behind within noise", "transport: throughput", func(r *results) {
+			r.remote.put("B/s", remoteRow, "grpc", cell{Center: 90e6, VsBase: "~"})
+		}, withinNoise, "8 of 8 cases at least equal or not significantly different", ""},
+		{"throughput behind in two cases", "transport: throughput", func(r *results) {
+			r.remote.put("B/s", remoteRow, "grpc", cell{Center: 50e6, VsBase: "-50%"})
+			r.remote.put("B/s", "RemoteGet/size=4MiB/callers=64", "grpc", cell{Center: 80e6, VsBase: "-20%"})
+		}, missed, "6 of 8 cases at least equal or not significantly different; worst 0.50× at 100B × 1 caller", ""},
+		{"throughput missing a case", "transport: throughput", func(r *results) {
+			r.remote.drop("B/s", "RemoteGet/size=4MiB/callers=64", "httppool")
+		}, unmeasured, "not measured: B/s of RemoteGet/size=4MiB/callers=64, impl=httppool", ""},
+		{"p99 equal", "transport: p99", func(r *results) {
+			r.remote.put("p99-sec", remoteRow, "grpc", cell{Center: 2e-3})
+		}, met, "8 of 8 cases at most equal or not significantly different", ""},
+		{"p99 worse within noise", "transport: p99", func(r *results) {
+			r.remote.put("p99-sec", remoteRow, "grpc", cell{Center: 3e-3, VsBase: "~"})
+		}, withinNoise, "", ""},
+		{"p99 worse in two cases", "transport: p99", func(r *results) {
+			r.remote.put("p99-sec", remoteRow, "grpc", cell{Center: 3e-3, VsBase: "+50%"})
+			r.remote.put("p99-sec", "RemoteGet/size=4KiB/callers=64", "grpc", cell{Center: 5e-3, VsBase: "+150%"})
+		}, missed, "6 of 8 cases at most equal or not significantly different; worst 2.50× at 4KiB × 64 callers", ""},
+
+		// Watchers.
+		{"convergence equal", "Watcher: convergence", func(r *results) {
+			r.watchers.put("p99-ms", "Convergence", "ours", cell{Center: 52})
+		}, met, "52.0 ms against 52.0 ms (1.00×)", ""},
+		{"convergence worse within noise", "Watcher: convergence", func(r *results) {
+			r.watchers.put("p99-ms", "Convergence", "informer", cell{Center: 48, VsBase: "~"})
+		}, withinNoise, "50.0 ms against 48.0 ms (1.04× ~)", ""},
+		{"convergence worse", "Watcher: convergence", func(r *results) {
+			r.watchers.put("p99-ms", "Convergence", "informer", cell{Center: 40, VsBase: "-20%"})
+		}, missed, "50.0 ms against 40.0 ms (1.25×)", ""},
+		{"convergence without the informer", "Watcher: convergence", func(r *results) {
+			r.watchers.drop("p99-ms", "Convergence", "informer")
+		}, unmeasured, "not measured: p99-ms of Convergence, impl=informer", ""},
+		{"heap at a quarter", "Watcher: heap", func(r *results) {
+			r.watchers.put("heap-KiB", "Heap/endpoints=1000", "ours", cell{Center: 250})
+		}, met, "250 KiB against 1000 KiB (0.25)", ""},
+		{"heap over a quarter", "Watcher: heap", func(r *results) {
+			r.watchers.put("heap-KiB", "Heap/endpoints=1000", "ours", cell{Center: 251})
+		}, missed, "", ""},
+		{"heap of ours missing", "Watcher: heap", func(r *results) {
+			r.watchers.drop("heap-KiB", "Heap/endpoints=1000", "ours")
+		}, unmeasured, "not measured: heap-KiB of Heap/endpoints=1000, impl=ours", ""},
+		{"two LISTs at start", "Watcher: exactly one LIST", func(r *results) {
+			r.watchers.put("lists/start", "APILoad", "ours", cell{Center: 2})
+		}, missed, "2 LIST at start, 0 over 20 watch ends", ""},
+		{"a LIST on a watch end", "Watcher: exactly one LIST", func(r *results) {
+			r.watchers.put("lists/20-ends", "APILoad", "ours", cell{Center: 1})
+		}, missed, "1 LIST at start, 1 over 20 watch ends", ""},
+		{"LISTs at start missing", "Watcher: exactly one LIST", func(r *results) {
+			r.watchers.drop("lists/start", "APILoad", "ours")
+		}, unmeasured, "not measured: lists/start of APILoad, impl=ours", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := goodResults()
+			c.edit(r)
+			vs := evaluateGoals(r)
+			v := verdictOf(t, vs, c.goal)
+			if v.Status != c.want {
+				t.Errorf("status %v (%s), want %v", v.Status, v.Result, c.want)
+			}
+			if c.result != "" && v.Result != c.result {
+				t.Errorf("result %q, want %q", v.Result, c.result)
+			}
+			for _, other := range vs { // an edit touches one goal
+				if other.Goal != v.Goal && (c.also == "" || !strings.HasPrefix(other.Goal, c.also)) && other.Status != met {
+					t.Errorf("%s: status %v (%s), want met", other.Goal, other.Status, other.Result)
+				}
+			}
+		})
+	}
+}
+
+func TestFigureStatus(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		f    figure
+		want status
+	}{
+		{"at most, below", figure{Value: 1, Limit: 2, Cmp: atMost}, met},
+		{"at most, equal", figure{Value: 2, Limit: 2, Cmp: atMost}, met},
+		{"at most, above", figure{Value: 3, Limit: 2, Cmp: atMost}, missed},
+		{"at most, above within noise", figure{Value: 3, Limit: 2, Cmp: atMost, Noise: true}, withinNoise},
+		{"at least, equal", figure{Value: 2, Limit: 2, Cmp: atLeast}, met},
+		{"at least, below", figure{Value: 1, Limit: 2, Cmp: atLeast}, missed},
+		{"exactly, equal", figure{Value: 0, Limit: 0, Cmp: exactly}, met},
+		{"exactly, off", figure{Value: 1, Limit: 0, Cmp: exactly}, missed},
+		{"NaN holds nothing", figure{Value: math.NaN(), Limit: 5, Cmp: atLeast}, missed},
+		{"missing beats everything", figure{Value: 1, Limit: 2, Cmp: atMost, Missing: "x"}, unmeasured},
+	} {
+		if got := c.f.status(); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestStatusOK(t *testing.T) {
+	for s, want := range map[status]bool{met: true, withinNoise: true, missed: false, unmeasured: false} {
+		if s.ok() != want {
+			t.Errorf("status %v: ok() = %v, want %v", s, s.ok(), want)
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/BENCHMARKS.golden.md from testdata/results")
+
+// csvSummaries reads, for a raw file X.txt, the benchstat CSV stored beside it as X.csv,
+// so that tests need neither benchstat nor the network. The CSVs in testdata/results were
+// made from the raw files there with benchstatArgs(raw, "csv").
+func csvSummaries(raw string) (summary, error) {
+	data, err := os.ReadFile(strings.TrimSuffix(raw, ".txt") + ".csv")
+	if err != nil {
+		return nil, err
+	}
+	return parseBenchstatCSV(data)
+}
+
+// TestRenderGolden renders the stored results of a real run (copied from bench/results)
+// and compares the report with the golden file.
+func TestRenderGolden(t *testing.T) {
+	r, err := loadResults(filepath.Join("testdata", "results"), csvSummaries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := render(r, evaluateGoals(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "BENCHMARKS.golden.md")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+		for i := 0; i < max(len(gl), len(wl)); i++ {
+			g, w := "", ""
+			if i < len(gl) {
+				g = gl[i]
+			}
+			if i < len(wl) {
+				w = wl[i]
+			}
+			if g != w {
+				t.Fatalf("the report differs from %s from line %d:\n got: %q\nwant: %q\n(go test -run TestRenderGolden -update rewrites it)", golden, i+1, g, w)
+			}
+		}
+	}
+}
+
+func renderString(t *testing.T, r *results) string {
+	t.Helper()
+	out, err := render(r, evaluateGoals(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func TestRenderSections(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		edit      func(r *results)
+		contains  []string
+		lacks     []string
+		transport bool // the transport's explanation is shown
+	}{
+		{"all met", func(r *results) {}, []string{"| picker: lookup ≤ 20 ns and 0 allocations at every size | at most 10.0 ns (median), 0 allocations | yes |",
+			"## 3. Watching a Service\n\nOur watcher"},
+			[]string{"## Goals missed", "**no**", "### Profiles"}, false},
+		{"a picker goal missed", func(r *results) {
+			r.picker.put("allocs/op", "PickPeer/N=3", "ours", cell{Center: 1})
+		}, []string{", allocates | **no** |", "## Goals missed: why, and what to change\n\n- **picker: lookup ≤ 20 ns and 0 allocations at every size**: at most 10.0 ns (median), allocates.\n"},
+			nil, false},
+		{"a transport goal missed", func(r *results) {
+			r.remote.put("B/s", "RemoteGet/size=100B/callers=1", "grpc", cell{Center: 50e6, VsBase: "-50%"})
+		}, []string{"worst 0.50× at 100B × 1 caller | **no** |", "### The transport\n",
+			"with small values and one caller ours reaches\n0.50× at 100 B and 1.10× at 4 KiB of HTTPPool's throughput"},
+			nil, true},
+		{"a goal not measured", func(r *results) {
+			r.watchers.drop("heap-KiB", "Heap/endpoints=1000", "informer")
+		}, []string{"| not measured: heap-KiB of Heap/endpoints=1000, impl=informer | **not measured** |",
+			"- **Watcher: heap ≤ 1/4 of the informer's at 1000 endpoints**: not measured: heap-KiB of Heap/endpoints=1000, impl=informer.",
+			"| 1000 | 100 KiB | – | – |"},
+			nil, false},
+		{"part 3 not run", func(r *results) { r.watchers = nil },
+			[]string{"## 3. Watching a Service\n\nNot measured in this run (`-watcher-rounds 0`).\n"},
+			[]string{"Watcher:", "### Convergence"}, false},
+		{"profiles of a miss", func(r *results) {
+			r.picker.put("sec/op", "Rebuild/N=1000", "ours", cell{Center: 20e-3})
+			r.profiles = []byte("### Rebuild/N=1000\n\nprofile\n\n")
+		}, []string{"### Profiles\n\nTaken by the report", "### Rebuild/N=1000\n\nprofile\n"}, nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := goodResults()
+			c.edit(r)
+			out := renderString(t, r)
+			for _, s := range c.contains {
+				if !strings.Contains(out, s) {
+					t.Errorf("the report lacks %q", s)
+				}
+			}
+			for _, s := range c.lacks {
+				if strings.Contains(out, s) {
+					t.Errorf("the report has %q", s)
+				}
+			}
+			if got := strings.Contains(out, "### The transport\n"); got != c.transport {
+				t.Errorf("the transport's explanation shown: %v, want %v", got, c.transport)
+			}
+			if strings.Contains(out, "<no value>") {
+				t.Error("the template printed <no value>")
+			}
+		})
+	}
+}
+
+// identifiers are the digits the template's text may hold: names, not figures.
+var identifiers = regexp.MustCompile(strings.Join([]string{
+	`^#+ \d\. `,     // section numbers
+	`^\s*\d\. \*\*`, // list items
+	`crc32`, `127\.a\.b\.c:8080`, `1/N`, `410`, `HTTP/2`, `p50`, `p99`, `e2e`, `k8s`,
+	`\(1, 5, 15 min\)`,    // the load average's own fields
+	`setting both to 0`,   // the options' off value
+	"`-watcher-rounds 0`", // the flag's off value
+}, "|"))
+
+// TestTemplateHasNoFigures checks that every figure the report states comes from the
+// data: the template's own text holds no digit but those of names.
+func TestTemplateHasNoFigures(t *testing.T) {
+	text := regexp.MustCompile(`(?s)\{\{.*?\}\}`).ReplaceAllString(reportTemplate, "")
+	for i, line := range strings.Split(text, "\n") {
+		if rest := identifiers.ReplaceAllString(line, ""); strings.ContainsAny(rest, "0123456789") {
+			t.Errorf("report.md.tmpl: a figure typed into the text (line %d of the text outside actions): %q", i+1, line)
+		}
+	}
+}
+
+func TestMark(t *testing.T) {
+	for s, want := range map[status]string{met: "yes", withinNoise: "yes", missed: "**no**", unmeasured: "**not measured**"} {
+		if got := mark(s); got != want {
+			t.Errorf("mark(%v) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestAndList(t *testing.T) {
+	for _, c := range []struct {
+		in   []int
+		want string
+	}{{nil, ""}, {[]int{1}, "1"}, {[]int{1, 64}, "1 and 64"}, {[]int{1, 8, 64}, "1, 8 and 64"}} {
+		if got := andList(c.in); got != c.want {
+			t.Errorf("andList(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestCountRange(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want string
+	}{{nil, "–"}, {[]float64{55, 55}, "55"}, {[]float64{96, 93, 95}, "93–96"}, {[]float64{67.5, 54}, "54–67.5"}} {
+		if got := countRange(c.in); got != c.want {
+			t.Errorf("countRange(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestLoadResults(t *testing.T) {
+	r, err := loadResults(filepath.Join("testdata", "results"), csvSummaries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.info.Rounds != 6 || r.info.CPUs != 2 {
+		t.Errorf("run.json: %+v", r.info)
+	}
+	if len(r.quality) != len(pickerSizes) || r.quality[0].N != pickerSizes[0] {
+		t.Errorf("quality.json: %d sizes, first N=%d", len(r.quality), r.quality[0].N)
+	}
+	for name, s := range map[string]summary{"picker": r.picker, "remote": r.remote, "watchers": r.watchers} {
+		if len(s) == 0 {
+			t.Errorf("no %s summary", name)
+		}
+	}
+	if _, ok := r.picker.get("sec/op", "Rebuild/N=1000", "newRing"); !ok {
+		t.Error("the root's newRing is not a column of the picker summary")
+	}
+	if len(r.profiles) == 0 {
+		t.Error("no profiles")
+	}
+}
+
+// TestLoadResultsOptional checks that watchers.txt and profiles.txt may be absent, and
+// that the rest may not.
+func TestLoadResultsOptional(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{runInfoJSON, qualityJSON, "picker.txt", "picker.csv", "remote.txt", "remote.csv"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "results", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := loadResults(dir, csvSummaries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.watchers != nil || r.profiles != nil {
+		t.Errorf("watchers %v, profiles %q; want none", r.watchers != nil, r.profiles)
+	}
+	if err := os.Remove(filepath.Join(dir, qualityJSON)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadResults(dir, csvSummaries); err == nil {
+		t.Error("no error without quality.json")
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.json")
+	want := runInfo{CPU: "x", CPUs: 2, Rounds: 6, Seconds: 469.7}
+	if err := writeJSON(path, want); err != nil {
+		t.Fatal(err)
+	}
+	var got runInfo
+	if err := readJSON(path, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}

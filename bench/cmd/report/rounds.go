@@ -1,0 +1,157 @@
+package main
+
+// Running the benchmarks: the test binaries, the rounds of every benchmark, the watcher
+// benchmarks on a real control plane, and benchstat's summaries, all written to the
+// results directory.
+
+import (
+	"bytes"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Files in the work directory.
+const (
+	benchBinary    = "bench.test"
+	rootBinary     = "root.test"
+	watchersBinary = "watchers.test"
+	profileDirName = "profiles"
+)
+
+// rootRebuildBench selects the root module's BenchmarkRebuild of our table alone (newRing),
+// whether the root names its sub-benchmarks impl=ours/N=… or, as bench/ does, N=…/impl=ours.
+const rootRebuildBench = "^BenchmarkRebuild$/^(impl=ours|N=\\d+)$/^(impl=ours|N=\\d+)$"
+
+// runAll builds the binaries, runs the tests and every round of benchmarks, summarises
+// them with benchstat, and writes all of it, run.json included, to o.results.
+func runAll(o options) (runInfo, error) {
+	start := time.Now()
+	info := machineInfo()
+	info.Rounds, info.PickerTime, info.RemoteTime = o.rounds, o.pickerTime, o.remoteTime
+	info.LoadBefore = loadAverage()
+
+	bin, _ := filepath.Abs(filepath.Join(workDir, benchBinary))
+	rootBin, _ := filepath.Abs(filepath.Join(workDir, rootBinary))
+	log.Print("building the test binaries")
+	if _, err := command("", nil, "go", "test", "-c", "-o", bin, "."); err != nil {
+		return info, err
+	}
+	if _, err := command("..", nil, "go", "test", "-c", "-o", rootBin, "."); err != nil {
+		return info, err
+	}
+
+	log.Print("checking the helpers and measuring the pickers' balance and movement")
+	quality, _ := filepath.Abs(filepath.Join(o.results, qualityJSON))
+	if _, err := command(workDir, []string{"BENCH_QUALITY_OUT=" + quality}, bin,
+		"-test.run", "^(TestHelpersStopCleanly|TestPickerQuality)$", "-test.v"); err != nil {
+		return info, err
+	}
+
+	var picker, remote bytes.Buffer
+	for round := 1; round <= o.rounds; round++ {
+		log.Printf("round %d of %d: pickers", round, o.rounds)
+		out, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^Benchmark(PickPeer|PickPeerParallel|Rebuild)$",
+			"-test.benchmem", "-test.benchtime", o.pickerTime)
+		if err != nil {
+			return info, err
+		}
+		picker.Write(keepHeader(out, round == 1))
+		out, err = command(workDir, nil, rootBin, "-test.run", "^$", "-test.bench", rootRebuildBench,
+			"-test.benchmem", "-test.benchtime", o.pickerTime)
+		if err != nil {
+			return info, err
+		}
+		picker.Write(renameRootRebuild(out))
+		log.Printf("round %d of %d: remote gets", round, o.rounds)
+		out, err = command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^Benchmark(RemoteGet|GroupGet)$",
+			"-test.benchmem", "-test.benchtime", o.remoteTime)
+		if err != nil {
+			return info, err
+		}
+		remote.Write(keepHeader(out, round == 1))
+	}
+	raws := map[string][]byte{pickerRaw: picker.Bytes(), remoteRaw: remote.Bytes()}
+	stats := map[string]string{pickerRaw: pickerStat, remoteRaw: remoteStat}
+	if o.watchers > 0 {
+		out, err := runWatchers(o)
+		if err != nil {
+			return info, err
+		}
+		raws[watchersRaw], stats[watchersRaw] = out, watchersStat
+	}
+	for name, data := range raws {
+		if err := os.WriteFile(filepath.Join(o.results, name), data, 0o644); err != nil {
+			return info, err
+		}
+	}
+	for raw, stat := range stats {
+		out, err := command("", nil, "go", benchstatArgs(filepath.Join(o.results, raw), "text")...)
+		if err != nil {
+			return info, err
+		}
+		if err := os.WriteFile(filepath.Join(o.results, stat), out, 0o644); err != nil {
+			return info, err
+		}
+	}
+	info.LoadAfter = loadAverage()
+	info.Seconds = time.Since(start).Seconds()
+	return info, writeJSON(filepath.Join(o.results, runInfoJSON), info)
+}
+
+// runWatchers runs part 3 on the real control plane of the e2e test bed (built and cached by
+// the test binary itself): convergence and heap for o.watchers rounds, the API server load
+// once (its counts do not vary).
+func runWatchers(o options) ([]byte, error) {
+	bin, _ := filepath.Abs(filepath.Join(workDir, watchersBinary))
+	log.Print("building the watcher benchmarks")
+	if _, err := command("", nil, "go", "test", "-c", "-o", bin, "./watchers"); err != nil {
+		return nil, err
+	}
+	log.Printf("watchers: convergence and heap, %d rounds (on a real control plane)", o.watchers)
+	out, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^Benchmark(Convergence|Heap)$",
+		"-test.benchtime", "1x", "-test.count", fmt.Sprint(o.watchers))
+	if err != nil {
+		return nil, err
+	}
+	log.Printf("watchers: API server load (%d watch ends and a 410)", apiLoadEnds)
+	load, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkAPILoad$", "-test.benchtime", "1x")
+	if err != nil {
+		return nil, err
+	}
+	return append(keepHeader(out, true), keepHeader(load, false)...), nil
+}
+
+var headerLine = regexp.MustCompile(`^(goos|goarch|pkg|cpu): `)
+
+// keepHeader returns the benchmark lines of out, and the configuration lines (goos,
+// pkg, ...) only if header is true.
+func keepHeader(out []byte, header bool) []byte {
+	var b bytes.Buffer
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "Benchmark") || header && headerLine.MatchString(line) {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.Bytes()
+}
+
+var rootRebuild = regexp.MustCompile(`^BenchmarkRebuild/(?:impl=ours/N=(\d+)|N=(\d+)/impl=ours)(-\d+)?(\s)`)
+
+// renameRootRebuild turns the root's BenchmarkRebuild/impl=ours/N=… or …/N=…/impl=ours
+// (newRing alone) into BenchmarkRebuild/N=…/impl=newRing, a column next to ours and
+// theirs. Its other lines are dropped, configuration lines too, so benchstat files it
+// under the bench package with the rest.
+func renameRootRebuild(out []byte) []byte {
+	var b bytes.Buffer
+	for _, line := range strings.Split(string(out), "\n") {
+		if rootRebuild.MatchString(line) {
+			b.WriteString(rootRebuild.ReplaceAllString(line, "BenchmarkRebuild/N=${1}${2}/impl=newRing${3}${4}") + "\n")
+		}
+	}
+	return b.Bytes()
+}

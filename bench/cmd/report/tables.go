@@ -1,0 +1,195 @@
+package main
+
+// The report's tables, built from the results: a table per view of each part, its header
+// next to the cells it heads. render.go places them in the text.
+
+import (
+	"fmt"
+	"strings"
+)
+
+// table is a markdown table.
+type table struct {
+	Header []string
+	Align  []string // per column: "---" (left), "---:" (right), ":---:" (centre)
+	Rows   [][]string
+}
+
+// String is the table in markdown, a line per row.
+func (t table) String() string {
+	var b strings.Builder
+	for _, row := range append([][]string{t.Header, t.Align}, t.Rows...) {
+		b.WriteString("|")
+		for _, c := range row {
+			if c == "" {
+				b.WriteString(" |")
+			} else {
+				b.WriteString(" " + c + " |")
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// right is n right-aligned columns.
+func right(n int) []string {
+	a := make([]string, n)
+	for i := range a {
+		a[i] = "---:"
+	}
+	return a
+}
+
+// ---- Part 1: picking a peer ----
+
+// lookupTable is PickPeer or PickPeerParallel (bench) at every size: ours against
+// consistenthash and HTTPPool.
+func lookupTable(s summary, bench string) table {
+	t := table{Header: []string{"peers", "ours", "consistenthash", "HTTPPool", "consistenthash ÷ ours", "HTTPPool ÷ ours",
+		"allocs/op ours / consistenthash / HTTPPool"}, Align: right(7)}
+	for _, n := range pickerSizes {
+		row := fmt.Sprintf("%s/N=%d", bench, n)
+		ours, _ := s.get("sec/op", row, "ours")
+		ch, _ := s.get("sec/op", row, "consistenthash")
+		pool, _ := s.get("sec/op", row, "httppool")
+		t.Rows = append(t.Rows, []string{fmt.Sprint(n), timeCell(ours), timeCell(ch), timeCell(pool),
+			ratio(ch.Center, ours.Center), ratio(pool.Center, ours.Center),
+			fmt.Sprintf("%s / %s / %s", num(s, "allocs/op", row, "ours"), num(s, "allocs/op", row, "consistenthash"), num(s, "allocs/op", row, "httppool"))})
+	}
+	return t
+}
+
+// qualityTable is TestPickerQuality's balance and movement at every size it measured.
+func qualityTable(quality []Quality) table {
+	t := table{Header: []string{"peers", "busiest/fair ours exact (keys)", "consistenthash exact (keys)",
+		"leave: moved×N ours (spurious)", "consistenthash (spurious)", "join: moved×N ours (spurious)", "consistenthash (spurious)"},
+		Align: right(7)}
+	moved := func(n, spurious float64) string { return fmt.Sprintf("%.2f (%.3f %%)", n, spurious) }
+	for _, q := range quality {
+		t.Rows = append(t.Rows, []string{fmt.Sprint(q.N),
+			fmt.Sprintf("%.3f (%.3f)", q.BusiestOursExact, q.BusiestOursKeys), fmt.Sprintf("%.3f (%.3f)", q.BusiestCHExact, q.BusiestCHKeys),
+			moved(q.Leave.OursMovedN, q.Leave.OursSpurious), moved(q.Leave.CHMovedN, q.Leave.CHSpurious),
+			moved(q.Join.OursMovedN, q.Join.OursSpurious), moved(q.Join.CHMovedN, q.Join.CHSpurious)})
+	}
+	return t
+}
+
+// rebuildTable is BenchmarkRebuild at every size: ours from the watch event, our table
+// alone (the root's newRing), consistenthash and HTTPPool.
+func rebuildTable(s summary) table {
+	t := table{Header: []string{"peers", "ours, event → ring", "ours, table alone", "consistenthash", "HTTPPool",
+		"allocs, bytes: event → ring / table / consistenthash / HTTPPool"}, Align: right(6)}
+	for _, n := range pickerSizes {
+		row := fmt.Sprintf("Rebuild/N=%d", n)
+		cells := []string{fmt.Sprint(n)}
+		var mem []string
+		for _, impl := range []string{"ours", "newRing", "consistenthash", "httppool"} {
+			c, _ := s.get("sec/op", row, impl)
+			cells = append(cells, timeCell(c))
+			mem = append(mem, fmt.Sprintf("%s, %s", num(s, "allocs/op", row, impl), bytesCell(s, row, impl)))
+		}
+		t.Rows = append(t.Rows, append(cells, strings.Join(mem, " / ")))
+	}
+	return t
+}
+
+// ---- Part 2: a remote Get ----
+
+// remoteCases calls f with the row of bench (RemoteGet or GroupGet) of every value size
+// and caller count, and makes a table row of the size, the callers and f's cells.
+func remoteCases(bench string, f func(row string) []string) [][]string {
+	var rows [][]string
+	for _, size := range valueSizes {
+		for _, callers := range callerCounts {
+			row := fmt.Sprintf("%s/size=%s/callers=%d", bench, size, callers)
+			rows = append(rows, append([]string{size, fmt.Sprint(callers)}, f(row)...))
+		}
+	}
+	return rows
+}
+
+// throughputTable is bench's throughput: HTTPPool, ours and grpc-bdp, and their ratios.
+func throughputTable(s summary, bench string) table {
+	return table{Header: []string{"value", "callers", "HTTPPool", "ours", "ours ÷ HTTPPool", "grpc-bdp", "grpc-bdp ÷ HTTPPool"},
+		Align: right(7), Rows: remoteCases(bench, func(row string) []string {
+			h, _ := s.get("B/s", row, "httppool")
+			g, _ := s.get("B/s", row, "grpc")
+			t, _ := s.get("B/s", row, "grpc-bdp")
+			return []string{rateCell(h), rateCell(g), sigRatio(g, h.Center), rateCell(t), sigRatio(t, h.Center)}
+		})}
+}
+
+// latencyTable is bench's single-call latencies, p50 and p99 in ms.
+func latencyTable(s summary, bench string) table {
+	return table{Header: []string{"value", "callers", "p50 HTTPPool", "p50 ours", "p50 grpc-bdp", "p99 HTTPPool", "p99 ours",
+		"p99 grpc-bdp", "p99 ours ÷ HTTPPool"}, Align: right(9), Rows: remoteCases(bench, func(row string) []string {
+		var cells []string
+		for _, unit := range []string{"p50-sec", "p99-sec"} {
+			for _, impl := range []string{"httppool", "grpc", "grpc-bdp"} {
+				c, _ := s.get(unit, row, impl)
+				cells = append(cells, ms(c.Center))
+			}
+		}
+		hp, _ := s.get("p99-sec", row, "httppool")
+		gp, _ := s.get("p99-sec", row, "grpc")
+		return append(cells, sigRatio(gp, hp.Center))
+	})}
+}
+
+// allocsTable is the caller's heap allocations per call in bench, count and bytes.
+func allocsTable(s summary, bench string) table {
+	return table{Header: []string{"value", "callers", "HTTPPool", "ours", "grpc-bdp"}, Align: right(5),
+		Rows: remoteCases(bench, func(row string) []string {
+			var cells []string
+			for _, impl := range []string{"httppool", "grpc", "grpc-bdp"} {
+				cells = append(cells, fmt.Sprintf("%s, %s", num(s, "allocs/op", row, impl), bytesCell(s, row, impl)))
+			}
+			return cells
+		})}
+}
+
+// ---- Part 3: watching a Service ----
+
+// convergenceTable is BenchmarkConvergence's p50 and p99, ours against the informer.
+func convergenceTable(w summary) table {
+	t := table{Header: []string{"", "ours", "informer", "ours ÷ informer"}, Align: []string{"---", "---:", "---:", "---:"}}
+	for _, unit := range []string{"p50-ms", "p99-ms"} {
+		o, _ := w.get(unit, "Convergence", "ours")
+		i, _ := w.get(unit, "Convergence", "informer")
+		t.Rows = append(t.Rows, []string{strings.TrimSuffix(unit, "-ms"),
+			unitCell(w, "%.1f ms", unit, "Convergence", "ours"), unitCell(w, "%.1f ms", unit, "Convergence", "informer"), vsInformer(o, i)})
+	}
+	return t
+}
+
+// heapTable is BenchmarkHeap at every endpoint count, ours against the informer.
+func heapTable(w summary) table {
+	t := table{Header: []string{"endpoints", "ours", "informer", "ours ÷ informer"}, Align: right(4)}
+	for _, n := range heapEndpoints {
+		row := fmt.Sprintf("Heap/endpoints=%d", n)
+		o, _ := w.get("heap-KiB", row, "ours")
+		i, _ := w.get("heap-KiB", row, "informer")
+		t.Rows = append(t.Rows, []string{fmt.Sprint(n),
+			unitCell(w, "%.0f KiB", "heap-KiB", row, "ours"), unitCell(w, "%.0f KiB", "heap-KiB", row, "informer"), vsInformer(o, i)})
+	}
+	return t
+}
+
+// apiLoadTable is BenchmarkAPILoad's request counts, ours against the informer.
+func apiLoadTable(w summary) table {
+	t := table{Header: []string{"requests", "ours", "informer"}, Align: []string{"---", "---:", "---:"}}
+	ends := fmt.Sprintf("%d-ends", apiLoadEnds)
+	for _, u := range []struct{ unit, what string }{
+		{"lists/start", "LIST at start"}, {"watches/start", "WATCH at start"},
+		{"lists/" + ends, fmt.Sprintf("LIST over %d watch ends", apiLoadEnds)},
+		{"watches/" + ends, fmt.Sprintf("WATCH over %d watch ends", apiLoadEnds)},
+		{"server-lists/" + ends, fmt.Sprintf("LIST over %d watch ends (server)", apiLoadEnds)},
+		{"server-watches/" + ends, fmt.Sprintf("WATCH over %d watch ends (server)", apiLoadEnds)},
+		{"lists/410", "LIST for the 410"}, {"watches/410", "WATCH for the 410 (the refused one included)"},
+		{"server-lists/410", "LIST for the 410 (server)"}, {"server-watches/410", "WATCH for the 410 (server)"},
+	} {
+		t.Rows = append(t.Rows, []string{u.what, unitCell(w, "%.0f", u.unit, "APILoad", "ours"), unitCell(w, "%.0f", u.unit, "APILoad", "informer")})
+	}
+	return t
+}

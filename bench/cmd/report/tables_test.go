@@ -1,0 +1,81 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestTableString(t *testing.T) {
+	got := table{Header: []string{"", "ours", "informer"}, Align: []string{"---", "---:", ":---:"},
+		Rows: [][]string{{"p50", "49.6 ms", "49.7 ms"}}}.String()
+	want := "| | ours | informer |\n| --- | ---: | :---: |\n| p50 | 49.6 ms | 49.7 ms |\n"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestTablesMissingCells checks that a figure the run lacks shows as "–", not as 0.
+func TestTablesMissingCells(t *testing.T) {
+	r := goodResults()
+	r.picker.drop("sec/op", "PickPeer/N=3", "ours")
+	r.picker.drop("allocs/op", "PickPeer/N=3", "httppool")
+	r.remote.drop("B/s", "RemoteGet/size=100B/callers=1", "httppool")
+	r.watchers.drop("lists/start", "APILoad", "ours")
+	r.watchers.drop("p99-ms", "Convergence", "informer")
+	for _, c := range []struct {
+		name string
+		t    table
+		row  string // the first cells of the row, "|"-joined as in markdown
+		want string
+	}{
+		{"lookup", lookupTable(r.picker, "PickPeer"), "| 3 |", "| 3 | – | 100.0 ns | 120.0 ns | – | – | 0 / 1 / – |"},
+		{"throughput", throughputTable(r.remote, "RemoteGet"), "| 100B | 1 |", "| 100B | 1 | – | 110 MB/s | – | – | – |"},
+		{"latency", latencyTable(r.remote, "RemoteGet"), "| 100B | 1 |", "| 100B | 1 | – | – | – | 2.00 | 1.00 | – | 0.50× |"},
+		{"allocs", allocsTable(r.remote, "GroupGet"), "| 4MiB | 64 |", "| 4MiB | 64 | –, – | –, – | –, – |"},
+		{"convergence", convergenceTable(r.watchers), "| p99 |", "| p99 | 50.0 ms | – | – |"},
+		{"API load", apiLoadTable(r.watchers), "| LIST at start |", "| LIST at start | – | – |"},
+		{"API load over the watch ends", apiLoadTable(r.watchers), "| LIST over 20 watch ends |", "| LIST over 20 watch ends | 0 | – |"},
+	} {
+		var got string
+		for _, line := range strings.Split(c.t.String(), "\n") {
+			if strings.HasPrefix(line, c.row) {
+				got = line
+				break
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s: row %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestTableShapes(t *testing.T) {
+	r := goodResults()
+	for _, c := range []struct {
+		name string
+		t    table
+		rows int
+	}{
+		{"lookup", lookupTable(r.picker, "PickPeer"), len(pickerSizes)},
+		{"quality", qualityTable(r.quality), len(r.quality)},
+		{"rebuild", rebuildTable(r.picker), len(pickerSizes)},
+		{"throughput", throughputTable(r.remote, "RemoteGet"), len(valueSizes) * len(callerCounts)},
+		{"latency", latencyTable(r.remote, "GroupGet"), len(valueSizes) * len(callerCounts)},
+		{"allocs", allocsTable(r.remote, "RemoteGet"), len(valueSizes) * len(callerCounts)},
+		{"convergence", convergenceTable(r.watchers), 2},
+		{"heap", heapTable(r.watchers), len(heapEndpoints)},
+		{"API load", apiLoadTable(r.watchers), 10},
+	} {
+		if len(c.t.Rows) != c.rows {
+			t.Errorf("%s: %d rows, want %d", c.name, len(c.t.Rows), c.rows)
+		}
+		if len(c.t.Align) != len(c.t.Header) {
+			t.Errorf("%s: %d alignments for %d columns", c.name, len(c.t.Align), len(c.t.Header))
+		}
+		for i, row := range c.t.Rows {
+			if len(row) != len(c.t.Header) {
+				t.Errorf("%s: row %d has %d cells for %d columns", c.name, i, len(row), len(c.t.Header))
+			}
+		}
+	}
+}
