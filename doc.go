@@ -23,7 +23,7 @@
 // each slice is decoded and kept. The watch is a layer of its own, PeerWatcher: it
 // turns the slices into sorted peer ids and decides when they changed. PeersManager is
 // built on it and turns the ids into a ring and clients; WatchPeers hands them to a
-// function instead, for another transport (transport options are an error there).
+// function instead, for another transport (options of the manager's transport and ring are an error there).
 //
 // # Readiness and self
 //

@@ -76,11 +76,11 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-// rebuilds collects the rings a manager publishes.
+// rebuilds collects the rings a manager publishes, through WithPeersChanged.
 type rebuilds chan []string
 
 func (r rebuilds) option() Option {
-	return func(c *config) { c.onRebuild = func(p []string) { r <- p } }
+	return WithPeersChanged(func(p []string) { r <- p })
 }
 
 func (r rebuilds) next(t *testing.T) []string {

@@ -55,15 +55,16 @@ type config struct {
 	idleTimeout    time.Duration
 	gracePeriod    time.Duration
 
-	// transportOptions names the options given that configure the gRPC transport, so
-	// that WatchPeers, which has none, can refuse them.
-	transportOptions []string
+	// managerOptions names the options given that only a PeersManager uses (its gRPC
+	// transport and ring), so that WatchPeers can refuse them.
+	managerOptions []string
 
-	// Test hooks: time and randomness of the watch loop, and a call after each
-	// ring rebuild.
+	onRebuild func(peers []string) // WithPeersChanged
+
+	// Test hooks: time and randomness of the watch loop, and a call when a client
+	// is closed.
 	clock          clock
 	rand           func() float64
-	onRebuild      func(peers []string)
 	onClientClosed func(peer string)
 }
 
@@ -81,10 +82,10 @@ func defaultConfig() *config {
 	}
 }
 
-// transport records that the option name configures the gRPC transport.
-func (c *config) transport(name string) {
-	if !slices.Contains(c.transportOptions, name) {
-		c.transportOptions = append(c.transportOptions, name)
+// managerOnly records that the option name applies to a PeersManager only.
+func (c *config) managerOnly(name string) {
+	if !slices.Contains(c.managerOptions, name) {
+		c.managerOptions = append(c.managerOptions, name)
 	}
 }
 
@@ -114,7 +115,7 @@ func newConfig(opts []Option) *config {
 // library's own (so a later transport-credentials option here wins).
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(c *config) {
-		c.transport("WithDialOptions")
+		c.managerOnly("WithDialOptions")
 		c.dialOptions = appendNonNil(c.dialOptions, opts)
 	}
 }
@@ -123,7 +124,7 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // policies, to the server the manager starts. They have no effect with WithGRPCServer.
 func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return func(c *config) {
-		c.transport("WithServerOptions")
+		c.managerOnly("WithServerOptions")
 		c.serverOptions = appendNonNil(c.serverOptions, opts)
 	}
 }
@@ -145,7 +146,7 @@ func appendNonNil[T comparable](to, opts []T) []T {
 // Without this option (or WithTLS) both sides are insecure.
 func WithTransportCredentials(server, client credentials.TransportCredentials) Option {
 	return func(c *config) {
-		c.transport("WithTransportCredentials")
+		c.managerOnly("WithTransportCredentials")
 		c.credsTwice = c.credsSet
 		c.serverCreds, c.clientCreds, c.credsSet = server, client, true
 	}
@@ -156,7 +157,7 @@ func WithTransportCredentials(server, client credentials.TransportCredentials) O
 // client.ServerName to a name the peers' certificates carry.
 func WithTLS(server, client *tls.Config) Option {
 	return func(c *config) {
-		c.transport("WithTLS")
+		c.managerOnly("WithTLS")
 		c.credsTwice = c.credsSet
 		c.serverCreds, c.clientCreds, c.credsSet = nil, nil, true
 		if server != nil {
@@ -173,7 +174,7 @@ func WithTLS(server, client *tls.Config) Option {
 // out is loaded locally instead.
 func WithCallTimeout(d time.Duration) Option {
 	return func(c *config) {
-		c.transport("WithCallTimeout")
+		c.managerOnly("WithCallTimeout")
 		c.callTimeout = d
 	}
 }
@@ -182,7 +183,7 @@ func WithCallTimeout(d time.Duration) Option {
 // receive (default DefaultMaxMessageSize). A larger value is loaded locally instead.
 func WithMaxMessageSize(n int) Option {
 	return func(c *config) {
-		c.transport("WithMaxMessageSize")
+		c.managerOnly("WithMaxMessageSize")
 		c.maxMessageSize = n
 	}
 }
@@ -198,7 +199,7 @@ func WithLogger(l *slog.Logger) Option {
 // with groupcache.RegisterPerGroupPeerPicker, or in tests.
 func WithoutPeerPickerRegistration() Option {
 	return func(c *config) {
-		c.transport("WithoutPeerPickerRegistration")
+		c.managerOnly("WithoutPeerPickerRegistration")
 		c.register = false
 	}
 }
@@ -207,8 +208,20 @@ func WithoutPeerPickerRegistration() Option {
 // *grpc.Server) instead of starting a server on self. The caller serves and stops it.
 func WithGRPCServer(reg grpc.ServiceRegistrar) Option {
 	return func(c *config) {
-		c.transport("WithGRPCServer")
+		c.managerOnly("WithGRPCServer")
 		c.registrar = reg
+	}
+}
+
+// WithPeersChanged calls f after every change of the ring, with its new members
+// ("ip:port", sorted, self included unless its endpoint is terminating), from the
+// goroutine that watches the Service: f must return quickly. f owns the slice. Use it to
+// log, export or wait for membership changes; PickPeer already routes by the new ring
+// when f is called. (WatchPeers takes such a function as an argument instead.)
+func WithPeersChanged(f func(peers []string)) Option {
+	return func(c *config) {
+		c.managerOnly("WithPeersChanged")
+		c.onRebuild = f
 	}
 }
 

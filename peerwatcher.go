@@ -49,10 +49,10 @@ type PeerWatcher struct {
 func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, namespace string,
 	port int, self string, onChange func(peers []string), opts ...Option) (*PeerWatcher, error) {
 	cfg := newConfig(opts)
-	if len(cfg.transportOptions) > 0 {
-		return nil, fmt.Errorf("groupcache-k8s: %s configure the gRPC transport, which WatchPeers does not have; "+
-			"of the options only WithLogger, WithStartupTimeout and WithWatchIdleTimeout apply",
-			strings.Join(cfg.transportOptions, ", "))
+	if len(cfg.managerOptions) > 0 {
+		return nil, fmt.Errorf("groupcache-k8s: %s configure a PeersManager's transport or ring, which WatchPeers does not "+
+			"have; of the options only WithLogger, WithStartupTimeout and WithWatchIdleTimeout apply",
+			strings.Join(cfg.managerOptions, ", "))
 	}
 	if onChange == nil {
 		return nil, errors.New("groupcache-k8s: onChange is nil")

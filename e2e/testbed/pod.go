@@ -53,7 +53,8 @@ type Pod struct {
 	changed chan struct{} // closed and replaced on every ring change
 }
 
-// RingChange is one "groupcache peers changed" line a pod logged, stamped when it arrived.
+// RingChange is one ring a pod published, as its /peers?since=N reported it, stamped when
+// that answer arrived.
 type RingChange struct {
 	At    time.Time
 	Peers []string
@@ -107,13 +108,14 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 		}
 		env = append(env, "TLS_CERT_FILE="+certFile, "TLS_KEY_FILE="+keyFile, "TLS_CA_FILE="+trust.CertFile)
 	}
-	if p.proc, err = startProcess(name, c.path(a.Namespace+"-"+name+".log"), env, p.onLogLine, c.bins.Example); err != nil {
+	if p.proc, err = startProcess(name, c.path(a.Namespace+"-"+name+".log"), env, nil, c.bins.Example); err != nil {
 		return nil, err
 	}
 	if err := waitHTTP(ctx, p.proc, http.DefaultClient, "http://"+p.HTTPAddr()+"/healthz", ""); err != nil {
 		p.proc.stop(time.Second)
 		return nil, err
 	}
+	go p.followRings()
 	if err := p.patchStatus(ctx, !opts.NotReady); err != nil {
 		return nil, err
 	}
@@ -213,24 +215,47 @@ func (p *Pod) ExitError() error { return p.proc.err }
 // Log returns the last n lines the pod's process wrote.
 func (p *Pod) Log(n int) string { return p.proc.tail(n) }
 
-func (p *Pod) onLogLine(line string) {
-	var rec struct {
-		Msg   string   `json:"msg"`
-		Peers []string `json:"peers"`
+// longPoll is the client of /peers?since=N, which the example holds for up to 30 s.
+var longPoll = &http.Client{Timeout: time.Minute}
+
+// followRings records every ring the pod publishes, from its /peers?since=N (which
+// answers as soon as there is a ring after the first N), until the process exits.
+func (p *Pod) followRings() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-p.proc.done
+		cancel()
+	}()
+	for ctx.Err() == nil {
+		p.mu.Lock()
+		seen := len(p.rings)
+		p.mu.Unlock()
+		var answer struct{ Rings [][]string }
+		if err := p.getJSONWith(ctx, longPoll, "/peers?since="+strconv.Itoa(seen), &answer); err != nil {
+			// The pod is shutting down or busy; ask again until it has exited.
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
+		}
+		now := time.Now()
+		p.mu.Lock()
+		for _, peers := range answer.Rings {
+			peers = slices.Clone(peers)
+			slices.Sort(peers)
+			p.rings = append(p.rings, RingChange{At: now, Peers: peers})
+		}
+		if len(answer.Rings) > 0 {
+			close(p.changed)
+			p.changed = make(chan struct{})
+		}
+		p.mu.Unlock()
 	}
-	if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "groupcache peers changed" {
-		return
-	}
-	peers := slices.Clone(rec.Peers)
-	slices.Sort(peers)
-	p.mu.Lock()
-	p.rings = append(p.rings, RingChange{At: time.Now(), Peers: peers})
-	close(p.changed)
-	p.changed = make(chan struct{})
-	p.mu.Unlock()
 }
 
-// Ring returns the peers the pod's ring holds now, sorted, from its log.
+// Ring returns the peers the pod's ring holds now, sorted, as the pod last reported it.
 func (p *Pod) Ring() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -240,7 +265,7 @@ func (p *Pod) Ring() []string {
 	return p.rings[len(p.rings)-1].Peers
 }
 
-// RingChanges returns every ring change the pod logged so far.
+// RingChanges returns every ring the pod has reported so far.
 func (p *Pod) RingChanges() []RingChange {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -331,11 +356,15 @@ func (p *Pod) Stats(ctx context.Context) (Stats, error) {
 }
 
 func (p *Pod) getJSON(ctx context.Context, path string, into any) error {
+	return p.getJSONWith(ctx, httpClient, path, into)
+}
+
+func (p *Pod) getJSONWith(ctx context.Context, client *http.Client, path string, into any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTPAddr()+path, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("pod %s: %w", p.Name, err)
 	}

@@ -20,7 +20,8 @@
 // Endpoints: /get?key=K (the value, the pod that loaded it and the owner's address;
 // &timeout=15s gives the Get that deadline, as a server's request timeout would),
 // /owner?key=K (the key's owner in this pod's ring, without loading it), /peers (the ring and
-// the manager's Stats), /stats (the group's and the manager's counters) and /healthz.
+// the manager's Stats; with ?since=N, the rings published after the first N, waiting up to
+// 30 s for one), /stats (the group's and the manager's counters) and /healthz.
 package main
 
 import (
@@ -126,6 +127,8 @@ func run(logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	rings := newRingHistory()
+	opts = append(opts, k8s.WithPeersChanged(rings.add))
 	self := net.JoinHostPort(s.podIP, strconv.Itoa(s.groupcachePort))
 	m, err := k8s.NewPeersManager(ctx, client, s.service, s.namespace, s.groupcachePort, self, opts...)
 	if err != nil {
@@ -175,7 +178,22 @@ func run(logger *slog.Logger) error {
 		writeJSON(w, map[string]string{"key": key, "owner": m.Owner(key)})
 	})
 	mux.HandleFunc("GET /peers", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"self": self, "peers": m.Peers(), "stats": m.Stats()})
+		v := r.URL.Query().Get("since")
+		if v == "" {
+			writeJSON(w, map[string]any{"self": self, "peers": m.Peers(), "stats": m.Stats()})
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			http.Error(w, fmt.Sprintf("since=%q: want the number of rings already seen, 0 or more", v), http.StatusBadRequest)
+			return
+		}
+		// Wait for a ring after the first n, for at most 30 s and never past shutdown.
+		wait, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		stop := context.AfterFunc(ctx, cancel)
+		defer stop()
+		writeJSON(w, map[string]any{"self": self, "since": n, "rings": rings.since(wait, n)})
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		g := &group.Stats

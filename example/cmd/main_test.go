@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -89,6 +90,14 @@ current-context: test
 	getJSON(t, base+"/peers", &peers)
 	if want := "127.0.0.1:" + strconv.Itoa(grpcPort); peers.Self != want || len(peers.Peers) != 1 || peers.Peers[0] != want {
 		t.Errorf("/peers = %+v, want self and ring [%s]", peers, want)
+	}
+	var history struct{ Rings [][]string }
+	getJSON(t, base+"/peers?since=0", &history)
+	if want := "127.0.0.1:" + strconv.Itoa(grpcPort); len(history.Rings) != 1 || !slices.Equal(history.Rings[0], []string{want}) {
+		t.Errorf("/peers?since=0 = %+v, want the one ring published, [%s]", history, want)
+	}
+	if resp, err := http.Get(base + "/peers?since=-1"); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("/peers?since=-1: %v %v; want 400", resp, err)
 	}
 	var stats struct {
 		Group map[string]int64
