@@ -31,3 +31,5 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzParseSelf -fuzztime 60s .
 	go test -run '^$$' -fuzz FuzzDecodeEvent -fuzztime 60s .
 	go test -run '^$$' -fuzz FuzzNewRing -fuzztime 60s .
+	go test -run '^$$' -fuzz 'FuzzValueCodec$$' -fuzztime 60s .
+	go test -run '^$$' -fuzz FuzzValueCodecDecode -fuzztime 60s .

@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"bytes"
+	"math"
 	"testing"
 
 	"github.com/golang/groupcache/groupcachepb"
@@ -80,4 +81,113 @@ func TestValueCodecMatchesProto(t *testing.T) {
 	if !bytes.Equal(got.Materialize(), want.Materialize()) {
 		t.Errorf("GetRequest bytes differ")
 	}
+}
+
+// FuzzValueCodec: for any GetResponse (value and minute_qps each set or not), the value
+// codec writes exactly the bytes grpc's proto codec writes, and reads them back to the
+// same message, also when the bytes arrive split across two buffers, as grpc hands over
+// a message received in several frames.
+func FuzzValueCodec(f *testing.F) {
+	f.Add([]byte("value of k\xff"), 12.5, uint8(3), uint16(5))
+	f.Add([]byte{}, 0.0, uint8(1), uint16(0))                               // empty value, set
+	f.Add([]byte(nil), math.Inf(-1), uint8(2), uint16(1))                   // qps only
+	f.Add([]byte(nil), 0.0, uint8(0), uint16(0))                            // nothing set
+	f.Add(bytes.Repeat([]byte{0x0a}, 300), math.NaN(), uint8(3), uint16(2)) // two-byte length
+	std, ours := encoding.GetCodecV2("proto"), newValueCodec()
+	f.Fuzz(func(t *testing.T, value []byte, qps float64, set uint8, split uint16) {
+		var msg groupcachepb.GetResponse
+		if set&1 != 0 {
+			msg.Value = append([]byte{}, value...) // set, possibly empty
+		}
+		if set&2 != 0 {
+			msg.MinuteQps = &qps
+		}
+		want, err := std.Marshal(&msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ours.Marshal(&msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire := got.Materialize()
+		if !bytes.Equal(wire, want.Materialize()) {
+			t.Fatalf("Marshal(%v) = %x, grpc's proto codec writes %x", &msg, wire, want.Materialize())
+		}
+		var back groupcachepb.GetResponse
+		if err := ours.Unmarshal(splitAt(wire, split), &back); err != nil {
+			t.Fatalf("Unmarshal of its own %x: %v", wire, err)
+		}
+		if !sameResponse(&back, &msg) {
+			t.Fatalf("round trip of %v gave %v", &msg, &back)
+		}
+	})
+}
+
+// FuzzValueCodecDecode feeds arbitrary bytes to the value codec's reader: it never panics,
+// and whenever both it and grpc's proto codec accept the bytes, they read the same value
+// and minute_qps (presence included). What it accepts it writes back as the proto codec
+// would.
+func FuzzValueCodecDecode(f *testing.F) {
+	for _, seed := range [][]byte{
+		{},
+		{0x0a, 2, 'h', 'i'},
+		{0x0a, 0},
+		{0x11, 0, 0, 0, 0, 0, 0, 0x29, 0x40},
+		{0x0a, 1, 'a', 0x0a, 1, 'b'}, // the last value wins
+		append([]byte{0x0a, 2, 'h', 'i', 0x18, 0x96, 0x01, 0x22, 3, 'x', 'y', 'z', 0x2d, 1, 2, 3, 4}, 0x31, 1, 2, 3, 4, 5, 6, 7, 8),
+		{0x0a, 9, 'x'},
+		{0x11, 1, 2},
+		{0x0f},
+		{0x08, 0x01},       // field 1 with the wrong wire type
+		{0x8a, 0x00, 0x00}, // the value's tag in a non-minimal varint
+	} {
+		f.Add(seed, uint16(len(seed)/2))
+	}
+	std, ours := encoding.GetCodecV2("proto"), newValueCodec()
+	f.Fuzz(func(t *testing.T, wire []byte, split uint16) {
+		var got groupcachepb.GetResponse
+		if err := ours.Unmarshal(splitAt(wire, split), &got); err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		var want groupcachepb.GetResponse
+		if err := std.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &want); err == nil && !sameResponse(&got, &want) {
+			t.Fatalf("%x: read %v, grpc's proto codec reads %v", wire, &got, &want)
+		}
+		again, err := ours.Marshal(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		canonical, err := std.Marshal(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(again.Materialize(), canonical.Materialize()) {
+			t.Fatalf("%x: writes %v back as %x, grpc's proto codec as %x", wire, &got, again.Materialize(), canonical.Materialize())
+		}
+	})
+}
+
+// splitAt hands b over as two buffers, split at n modulo its length.
+func splitAt(b []byte, n uint16) mem.BufferSlice {
+	i := 0
+	if len(b) > 0 {
+		i = int(n) % (len(b) + 1)
+	}
+	return mem.BufferSlice{mem.SliceBuffer(b[:i]), mem.SliceBuffer(b[i:])}
+}
+
+// sameResponse reports whether a and b carry the same value and minute_qps, set or not
+// (a NaN equals a NaN of the same bits).
+func sameResponse(a, b *groupcachepb.GetResponse) bool {
+	if (a.Value == nil) != (b.Value == nil) || !bytes.Equal(a.Value, b.Value) {
+		return false
+	}
+	if a.MinuteQps == nil || b.MinuteQps == nil {
+		return a.MinuteQps == nil && b.MinuteQps == nil
+	}
+	return math.Float64bits(*a.MinuteQps) == math.Float64bits(*b.MinuteQps)
 }

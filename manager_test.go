@@ -99,7 +99,10 @@ func withGracePeriod(d time.Duration) Option { return func(c *config) { c.graceP
 // nilContext in a case's options makes the case pass a nil ctx.
 var nilContext Option
 
+// TestNewPeersManagerRejectsBadArguments: each bad argument fails NewPeersManager with an
+// error naming it, before any request, and leaves no goroutine behind.
 func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
+	checkNoGoroutineLeaks(t)
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
 	good := api.clientset()
 	cases := []struct {
@@ -444,8 +447,10 @@ func TestCloseAndCancel(t *testing.T) {
 
 // TestRegistration: the first manager registers with groupcache; a second one in the
 // same process gets ErrAlreadyRegistered instead of groupcache's panic; once the first
-// is closed another may register. Groups route through the registered manager.
+// is closed another may register. Groups route through the registered manager. The
+// manager that failed with ErrAlreadyRegistered, like the others, leaves no goroutine behind.
 func TestRegistration(t *testing.T) {
+	checkNoGoroutineLeaks(t)
 	newManager := func(opts ...Option) (*PeersManager, error) {
 		api := newFakeAPIServer(t, testNamespace, &streamFile{
 			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
@@ -485,8 +490,9 @@ func TestRegistration(t *testing.T) {
 // duplicate registration or one after Serve. A manager given a server with WithGRPCServer
 // registers the service once per server; later managers on it (after Close, or after a
 // manager failed to start) reuse that registration, also while the server is serving.
-// What cannot work is a clear error, never an exit.
+// What cannot work is a clear error, never an exit, and leaves no goroutine behind.
 func TestManagersOnOneGRPCServer(t *testing.T) {
+	checkNoGoroutineLeaks(t)
 	newManager := func(srv *grpc.Server, opts ...Option) (*PeersManager, error) {
 		api := newFakeAPIServer(t, testNamespace, &streamFile{
 			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},

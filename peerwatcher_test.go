@@ -59,8 +59,10 @@ func TestWatchPeers(t *testing.T) {
 }
 
 // TestWatchPeersRejectsBadArguments: bad arguments and options that configure a transport,
-// which WatchPeers does not have, are errors that say so (they used to be ignored).
+// which WatchPeers does not have, are errors that say so (they used to be ignored). No
+// goroutine is left behind.
 func TestWatchPeersRejectsBadArguments(t *testing.T) {
+	checkNoGoroutineLeaks(t)
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
 	tests := []struct {
 		name     string

@@ -218,6 +218,44 @@ func TestReplayStreams(t *testing.T) {
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 3, coalescible: true, fewest: 1},
 		{stream: "real_dual_stack", self: "fd00::1:8080",
 			peers: []string{"[fd00::1]:8080", "[fd00::2]:8080"}, restarts: 1, ringRebuilds: 3, coalescible: true, fewest: 1},
+		// Moved away and back twice, one watch per step: c leaves and returns each time.
+		{stream: "label_moved_away_and_back", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 4, ringRebuilds: 5,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk)
+				watchRVs("1000", "1001", "1002", "1003", "1004")(t, m, api, clk)
+			}},
+		{stream: "delete_and_recreate", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.4:8080"}, restarts: 1, ringRebuilds: 3, coalescible: true,
+			check: watchRVs("1000", "1002")},
+		{stream: "null_fields", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080", "10.0.0.5:8080"}, restarts: 1, ringRebuilds: 2,
+			check: watchRVs("1000", "1001")},
+		{stream: "bookmark_without_rv", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk)
+				watchRVs("1000", "1100", "1100")(t, m, api, clk)
+			}},
+		// If both events arrive together the state never changes: one build in all.
+		{stream: "modified_older_rv", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 3, coalescible: true, fewest: 1,
+			check: watchRVs("1000", "1003")},
+		{stream: "error_500_mid_stream", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 2, ringRebuilds: 2,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, 1200*time.Millisecond)
+				watchRVs("1000", "1001", "1100")(t, m, api, clk)
+				listRVs("")(t, m, api, clk) // no relist: a 500 is not a 410
+			}},
+		// Resuming from 1001, not 1002, shows the event after the garbage was not applied.
+		{stream: "garbage_then_json", self: "10.0.0.1:8080",
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 3,
+			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
+				wantWaits(t, clk, 1200*time.Millisecond)
+				watchRVs("1000", "1001", "1002")(t, m, api, clk)
+				listRVs("")(t, m, api, clk)
+			}},
 		{stream: "silent_stream", self: "10.0.0.1:8080", opts: []Option{WithWatchIdleTimeout(100 * time.Millisecond)},
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
 			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
@@ -249,6 +287,8 @@ func TestReplayStreams(t *testing.T) {
 	}
 }
 
+// TestStartupErrors: 401 and 403 at the first LIST fail NewPeersManager at once, with an
+// error that says what to do, and leave no goroutine behind.
 func TestStartupErrors(t *testing.T) {
 	cases := []struct {
 		stream string
@@ -259,6 +299,7 @@ func TestStartupErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.stream, func(t *testing.T) {
+			checkNoGoroutineLeaks(t)
 			api := newFakeAPIServer(t, testNamespace, loadStream(t, tc.stream))
 			clk := newFakeClock()
 			start := time.Now()
@@ -280,8 +321,9 @@ func TestStartupErrors(t *testing.T) {
 }
 
 // TestStartupUnreachable uses real time: an API server that refuses connections makes
-// NewPeersManager fail after the startup timeout, not hang.
+// NewPeersManager fail after the startup timeout, not hang, and leave no goroutine behind.
 func TestStartupUnreachable(t *testing.T) {
+	checkNoGoroutineLeaks(t)
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
 	cs := api.clientset()
 	api.srv.Close() // connection refused from now on
