@@ -1,5 +1,7 @@
 package k8s
 
+// Tests of the address: parsing self, IPv4 and IPv6, and fuzzing.
+
 import (
 	"fmt"
 	"net/netip"

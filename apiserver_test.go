@@ -1,8 +1,12 @@
 package k8s
 
+// The fake API server of the tests: it replays stream files on the real REST paths, and
+// builds the frames of slices made in code.
+
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -219,41 +226,68 @@ func (f *fakeAPIServer) queries(watch bool) []url.Values {
 	return out
 }
 
-// fakeClock is an instant clock: waits end at once and advance its time, and are
-// recorded. AfterFunc (the idle timeout) runs in real time.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	sleeps []time.Duration
+// listFrame and eventFrame build what the API server sends for slices made in code.
+func listFrame(t *testing.T, rv int, items ...*discoveryv1.EndpointSlice) string {
+	list := discoveryv1.EndpointSliceList{ListMeta: metav1.ListMeta{ResourceVersion: strconv.Itoa(rv)}}
+	for _, s := range items {
+		list.Items = append(list.Items, *s)
+	}
+	return mustJSON(t, list)
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
+func eventFrame(t *testing.T, typ string, rv int, s *discoveryv1.EndpointSlice) string {
+	s = s.DeepCopy()
+	s.Kind, s.APIVersion, s.ResourceVersion = "EndpointSlice", "discovery.k8s.io/v1", strconv.Itoa(rv)
+	return mustJSON(t, map[string]any{"type": typ, "object": s})
 }
 
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.sleeps = append(c.sleeps, d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
+func mustJSON(t *testing.T, v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
 
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }
-
-func (c *fakeClock) waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.sleeps...)
+func readySlice(name string, addrs ...string) *discoveryv1.EndpointSlice {
+	var eps []discoveryv1.Endpoint
+	for _, a := range addrs {
+		eps = append(eps, apiEndpoint(a, yes, no))
+	}
+	return apiSlice(name, discoveryv1.AddressTypeIPv4, eps...)
 }
 
-// withClock and withRand replace the watch loop's time and randomness in tests.
-func withClock(c clock) Option { return func(cfg *config) { cfg.clock = c } }
+func apiSlice(name string, family discoveryv1.AddressType, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: testService}},
+		AddressType: family,
+		Endpoints:   eps,
+	}
+}
 
-func withRand(f func() float64) Option { return func(cfg *config) { cfg.rand = f } }
+func apiEndpoint(addr string, ready, terminating *bool) discoveryv1.Endpoint {
+	return discoveryv1.Endpoint{Addresses: []string{addr},
+		Conditions: discoveryv1.EndpointConditions{Ready: ready, Terminating: terminating}}
+}
+
+// compacted is what the watcher keeps of the given API slices: each goes through the same
+// JSON decoding as a watch event.
+func compacted(t testing.TB, all map[string]*discoveryv1.EndpointSlice) map[string]*slice {
+	out := make(map[string]*slice, len(all))
+	for name, s := range all {
+		data, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w wireSlice
+		if err := json.Unmarshal(data, &w); err != nil {
+			t.Fatal(err)
+		}
+		out[name] = w.compact()
+	}
+	return out
+}
+
+var yes, no = new(bool), new(bool)
+
+func init() { *yes = true }

@@ -1,5 +1,7 @@
 package k8s
 
+// Tests of the backoff schedule: its steps, its jitter and when it starts again.
+
 import (
 	"testing"
 	"time"
@@ -46,14 +48,13 @@ func TestBackoffResetsOnlyAfterAHealthyPeriod(t *testing.T) {
 	b.failure(t0)
 	b.failure(t0) // next would be 3.2 s
 	cases := []struct {
-		name        string
-		healthyFor  time.Duration
-		wantOnNext  time.Duration
-		wantHealthy bool
+		name       string
+		healthyFor time.Duration
+		wantOnNext time.Duration
 	}{
-		{"healthy for a moment: the schedule goes on", time.Second, 3200 * time.Millisecond, true},
-		{"healthy just under the reset period: goes on", backoffResetAfter - time.Millisecond, 6400 * time.Millisecond, true},
-		{"healthy for the reset period: starts again", backoffResetAfter, backoffInitial, true},
+		{"healthy for a moment: the schedule goes on", time.Second, 3200 * time.Millisecond},
+		{"healthy just under the reset period: goes on", backoffResetAfter - time.Millisecond, 6400 * time.Millisecond},
+		{"healthy for the reset period: starts again", backoffResetAfter, backoffInitial},
 	}
 	now := t0
 	for _, tc := range cases {

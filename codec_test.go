@@ -1,8 +1,13 @@
 package k8s
 
+// Tests of the value codec: the same bytes as protobuf, the wire format, and fuzzing.
+
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/golang/groupcache/groupcachepb"
@@ -190,4 +195,86 @@ func sameResponse(a, b *groupcachepb.GetResponse) bool {
 		return a.MinuteQps == nil && b.MinuteQps == nil
 	}
 	return math.Float64bits(*a.MinuteQps) == math.Float64bits(*b.MinuteQps)
+}
+
+// protoField appends a length-delimited protobuf field (wire type 2).
+func protoField(b []byte, field int, data string) []byte {
+	b = binary.AppendUvarint(b, uint64(field<<3|2))
+	b = binary.AppendUvarint(b, uint64(len(data)))
+	return append(b, data...)
+}
+
+// protoDouble appends a fixed64 protobuf field (wire type 1) holding f.
+func protoDouble(b []byte, field int, f float64) []byte {
+	b = binary.AppendUvarint(b, uint64(field<<3|1))
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+}
+
+// TestCodecWireFormat pins the bytes grpc's registered "proto" codec produces for
+// groupcache's legacy messages: grpc-go once dropped support for such messages
+// (grpc-go#6919, restored in #6965), and the fork compatibility depends on the format.
+func TestCodecWireFormat(t *testing.T) {
+	codec := encoding.GetCodecV2("proto")
+	if codec == nil {
+		t.Fatal(`no "proto" codec registered`)
+	}
+	longKey := strings.Repeat("x", 300) // a two-byte length
+	tests := []struct {
+		name     string
+		msg      any
+		wire     []byte
+		newEmpty func() any
+	}{
+		{
+			name:     "request with an empty key (golden)",
+			msg:      getRequest("grp", ""),
+			wire:     []byte{0x0a, 0x03, 'g', 'r', 'p', 0x12, 0x00},
+			newEmpty: func() any { return new(groupcachepb.GetRequest) },
+		},
+		{
+			name:     "request with a key that is not UTF-8",
+			msg:      getRequest("grp", "\xff\xfe\x00k"),
+			wire:     protoField(protoField(nil, 1, "grp"), 2, "\xff\xfe\x00k"),
+			newEmpty: func() any { return new(groupcachepb.GetRequest) },
+		},
+		{
+			name:     "request with a long key",
+			msg:      getRequest("grp", longKey),
+			wire:     protoField(protoField(nil, 1, "grp"), 2, longKey),
+			newEmpty: func() any { return new(groupcachepb.GetRequest) },
+		},
+		{
+			name:     "response with a value",
+			msg:      &groupcachepb.GetResponse{Value: []byte("\x00\xffvalue")},
+			wire:     protoField(nil, 1, "\x00\xffvalue"),
+			newEmpty: func() any { return new(groupcachepb.GetResponse) },
+		},
+		{
+			name:     "response with a value and minute_qps",
+			msg:      &groupcachepb.GetResponse{Value: []byte("v"), MinuteQps: new(2.5)},
+			wire:     protoDouble(protoField(nil, 1, "v"), 2, 2.5),
+			newEmpty: func() any { return new(groupcachepb.GetResponse) },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := codec.Marshal(tt.msg)
+			if err != nil {
+				t.Fatalf("Marshal: %v", err)
+			}
+			if got := data.Materialize(); !bytes.Equal(got, tt.wire) {
+				t.Errorf("Marshal = %x, want %x", got, tt.wire)
+			}
+			data.Free()
+
+			got := tt.newEmpty()
+			if err := codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(tt.wire)}, got); err != nil {
+				t.Fatalf("Unmarshal(%x): %v", tt.wire, err)
+			}
+			// DeepEqual also catches fields left in XXX_unrecognized.
+			if !reflect.DeepEqual(got, tt.msg) {
+				t.Errorf("Unmarshal(%x) = %v, want %v", tt.wire, got, tt.msg)
+			}
+		})
+	}
 }

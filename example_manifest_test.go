@@ -1,5 +1,7 @@
 package k8s
 
+// Tests of the example manifest: it decodes, and what it promises matches the library.
+
 import (
 	"os"
 	"slices"

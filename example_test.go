@@ -1,5 +1,7 @@
 package k8s_test
 
+// The package example.
+
 import (
 	"context"
 	"fmt"

@@ -1,9 +1,10 @@
 package k8s
 
+// Tests of the manager: arguments, two pods serving each other, the clients' lifecycle,
+// swaps under load, Close, readiness and an API server that goes away.
+
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -16,45 +17,11 @@ import (
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/status"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 )
-
-// listFrame and eventFrame build what the API server sends for slices made in code.
-func listFrame(t *testing.T, rv int, items ...*discoveryv1.EndpointSlice) string {
-	list := discoveryv1.EndpointSliceList{ListMeta: metav1.ListMeta{ResourceVersion: strconv.Itoa(rv)}}
-	for _, s := range items {
-		list.Items = append(list.Items, *s)
-	}
-	return mustJSON(t, list)
-}
-
-func eventFrame(t *testing.T, typ string, rv int, s *discoveryv1.EndpointSlice) string {
-	s = s.DeepCopy()
-	s.Kind, s.APIVersion, s.ResourceVersion = "EndpointSlice", "discovery.k8s.io/v1", strconv.Itoa(rv)
-	return mustJSON(t, map[string]any{"type": typ, "object": s})
-}
-
-func mustJSON(t *testing.T, v any) string {
-	data, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
-}
-
-func readySlice(name string, addrs ...string) *discoveryv1.EndpointSlice {
-	var eps []discoveryv1.Endpoint
-	for _, a := range addrs {
-		eps = append(eps, apiEndpoint(a, yes, no))
-	}
-	return apiSlice(name, discoveryv1.AddressTypeIPv4, eps...)
-}
 
 // freePort returns a port free on both 127.0.0.1 and 127.0.0.2, so two "pods" can
 // serve on the same port as Kubernetes peers do.
@@ -93,8 +60,6 @@ func (r rebuilds) next(t *testing.T) []string {
 		return nil
 	}
 }
-
-func withGracePeriod(d time.Duration) Option { return func(c *config) { c.gracePeriod = d } }
 
 // nilContext in a case's options makes the case pass a nil ctx.
 var nilContext Option
@@ -442,213 +407,6 @@ func TestCloseAndCancel(t *testing.T) {
 				t.Errorf("after %s PickPeer = (%v, %v), Peers = %v, Owner = %q; want every key local", how, p, ok, m.Peers(), m.Owner("k"))
 			}
 		})
-	}
-}
-
-// TestRegistration: the first manager registers with groupcache; a second one in the
-// same process gets ErrAlreadyRegistered instead of groupcache's panic; once the first
-// is closed another may register. Groups route through the registered manager. The
-// manager that failed with ErrAlreadyRegistered, like the others, leaves no goroutine behind.
-func TestRegistration(t *testing.T) {
-	checkNoGoroutineLeaks(t)
-	newManager := func(opts ...Option) (*PeersManager, error) {
-		api := newFakeAPIServer(t, testNamespace, &streamFile{
-			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
-		})
-		opts = append([]Option{WithGRPCServer(grpc.NewServer())}, opts...)
-		return NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
-	}
-	first, err := newManager()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := newManager(); !errors.Is(err, ErrAlreadyRegistered) {
-		t.Fatalf("second manager: err = %v, want ErrAlreadyRegistered", err)
-	}
-	unregistered, err := newManager(WithoutPeerPickerRegistration())
-	if err != nil {
-		t.Fatalf("a manager without registration must coexist: %v", err)
-	}
-	unregistered.Close()
-
-	key := keyOwnedBy(t, first, "10.0.0.2:8080")
-	if p, ok := (forwardingPicker{}).PickPeer(key); !ok || p == nil {
-		t.Fatal("the registered picker does not route to the live manager")
-	}
-	first.Close()
-	if _, ok := (forwardingPicker{}).PickPeer(key); ok {
-		t.Fatal("a closed manager still routes keys")
-	}
-	third, err := newManager()
-	if err != nil {
-		t.Fatalf("after Close another manager must be able to register: %v", err)
-	}
-	third.Close()
-}
-
-// TestManagersOnOneGRPCServer: grpc cannot unregister a service and ends the process on a
-// duplicate registration or one after Serve. A manager given a server with WithGRPCServer
-// registers the service once per server; later managers on it (after Close, or after a
-// manager failed to start) reuse that registration, also while the server is serving.
-// What cannot work is a clear error, never an exit, and leaves no goroutine behind.
-func TestManagersOnOneGRPCServer(t *testing.T) {
-	checkNoGoroutineLeaks(t)
-	newManager := func(srv *grpc.Server, opts ...Option) (*PeersManager, error) {
-		api := newFakeAPIServer(t, testNamespace, &streamFile{
-			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
-		})
-		opts = append([]Option{WithGRPCServer(srv), WithoutPeerPickerRegistration()}, opts...)
-		return NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
-	}
-	serve := func(srv *grpc.Server) string {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go srv.Serve(lis)
-		t.Cleanup(srv.Stop)
-		return lis.Addr().String()
-	}
-	group := newTestGroup(t, echoGetter)
-	get := func(addr string) error {
-		var out groupcachepb.GetResponse
-		return newTestClient(t, addr).Get(requestContext(t, 5*time.Second), getRequest(group.Name(), "k"), &out)
-	}
-
-	srv := grpc.NewServer()
-	first, err := newManager(srv)
-	if err != nil {
-		t.Fatalf("first manager on a new server: %v", err)
-	}
-	addr := serve(srv)
-	if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "already serves groupcache") {
-		t.Fatalf("second manager while the first is open: %v, want an error saying another manager serves", err)
-	}
-	if err := get(addr); err != nil {
-		t.Fatalf("Get through the first manager: %v", err)
-	}
-	first.Close()
-	if err := get(addr); status.Code(err) != codes.Unavailable {
-		t.Fatalf("Get with no open manager on the server: %v, want Unavailable", err)
-	}
-
-	// A manager that fails to start after attaching leaves the server to the next one.
-	registered, err := newManager(grpc.NewServer(), func(c *config) { c.register = true })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := newManager(srv, func(c *config) { c.register = true }); !errors.Is(err, ErrAlreadyRegistered) {
-		t.Fatalf("manager registering twice: %v, want ErrAlreadyRegistered", err)
-	}
-	registered.Close()
-
-	later, err := newManager(srv) // the server is serving by now
-	if err != nil {
-		t.Fatalf("a later manager on a serving server after Close: %v", err)
-	}
-	defer later.Close()
-	served := later.Stats().ServerRequests
-	if err := get(addr); err != nil {
-		t.Fatalf("Get through the later manager: %v", err)
-	}
-	if got := later.Stats().ServerRequests - served; got != 1 {
-		t.Errorf("the later manager served %d requests, want 1", got)
-	}
-
-	t.Run("first manager on a server that is already serving", func(t *testing.T) {
-		srv := grpc.NewServer()
-		// Serve has started once a client connection to it is ready.
-		conn := newTestClient(t, serve(srv)).conn
-		ctx := requestContext(t, 10*time.Second)
-		for state := conn.GetState(); state != connectivity.Ready; state = conn.GetState() {
-			conn.Connect()
-			if !conn.WaitForStateChange(ctx, state) {
-				t.Fatalf("connection to the server not ready: %v", state)
-			}
-		}
-		if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "before calling its Serve") {
-			t.Fatalf("err = %v, want an error saying to create the manager before Serve", err)
-		}
-	})
-	t.Run("server with another implementation of the service", func(t *testing.T) {
-		srv := grpc.NewServer()
-		desc := groupCacheServiceDesc
-		srv.RegisterService(&desc, &getService{})
-		if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "not this library's") {
-			t.Fatalf("err = %v, want an error naming the other implementation", err)
-		}
-	})
-}
-
-// manualClock is the real clock, except that timers of one duration (the grace
-// period) fire only when the test says so.
-type manualClock struct {
-	realClock
-	manual time.Duration
-	mu     sync.Mutex
-	timers []*manualTimer
-}
-
-type manualTimer struct {
-	mu      sync.Mutex
-	f       func()
-	stopped bool
-}
-
-func (t *manualTimer) Stop() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	was := !t.stopped
-	t.stopped = true
-	return was
-}
-
-func (t *manualTimer) Reset(time.Duration) bool { panic("not used for grace timers") }
-
-func newManualClock(manual time.Duration) *manualClock { return &manualClock{manual: manual} }
-
-func (c *manualClock) AfterFunc(d time.Duration, f func()) timer {
-	if d != c.manual {
-		return time.AfterFunc(d, f)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &manualTimer{f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-// expire makes every pending manual timer fire without running its callback yet, as a
-// real timer whose callback waits for a lock: Stop returns false from now on. It returns
-// a function that runs those callbacks.
-func (c *manualClock) expire() (runCallbacks func()) {
-	c.mu.Lock()
-	timers := c.timers
-	c.timers = nil
-	c.mu.Unlock()
-	var fired []func()
-	for _, t := range timers {
-		if t.Stop() {
-			fired = append(fired, t.f)
-		}
-	}
-	return func() {
-		for _, f := range fired {
-			f()
-		}
-	}
-}
-
-// fireAll runs every pending manual timer that was not stopped.
-func (c *manualClock) fireAll() {
-	c.mu.Lock()
-	timers := c.timers
-	c.timers = nil
-	c.mu.Unlock()
-	for _, t := range timers {
-		if t.Stop() {
-			t.f()
-		}
 	}
 }
 

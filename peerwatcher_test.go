@@ -1,5 +1,7 @@
 package k8s
 
+// Tests of the watcher layer: WatchPeers' calls, its arguments and options.
+
 import (
 	"cmp"
 	"log/slog"

@@ -1,5 +1,8 @@
 package k8s
 
+// Tests of the watch loop: replayed streams, startup errors, cancellation, oversized and
+// boundary-sized events.
+
 import (
 	"cmp"
 	"context"
@@ -412,20 +415,6 @@ func rangeIDs(prefix string, from, to, port int) []string {
 	}
 	slices.Sort(ids)
 	return ids
-}
-
-// waitSignallingClock is the real clock, and tells when the loop starts a wait.
-type waitSignallingClock struct {
-	realClock
-	waiting chan time.Duration
-}
-
-func (c *waitSignallingClock) After(d time.Duration) <-chan time.Time {
-	select {
-	case c.waiting <- d:
-	default:
-	}
-	return time.After(d)
 }
 
 // TestOversizedEvent: an event larger than the limit fails the watch without being

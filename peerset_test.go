@@ -1,54 +1,17 @@
 package k8s
 
+// Tests of the peer set: members, order independence, IPv6, and the family warning.
+
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-func apiSlice(name string, family discoveryv1.AddressType, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
-	return &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: testService}},
-		AddressType: family,
-		Endpoints:   eps,
-	}
-}
-
-func apiEndpoint(addr string, ready, terminating *bool) discoveryv1.Endpoint {
-	return discoveryv1.Endpoint{Addresses: []string{addr},
-		Conditions: discoveryv1.EndpointConditions{Ready: ready, Terminating: terminating}}
-}
-
-// compacted is what the watcher keeps of the given API slices: each goes through the same
-// JSON decoding as a watch event.
-func compacted(t testing.TB, all map[string]*discoveryv1.EndpointSlice) map[string]*slice {
-	out := make(map[string]*slice, len(all))
-	for name, s := range all {
-		data, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var w wireSlice
-		if err := json.Unmarshal(data, &w); err != nil {
-			t.Fatal(err)
-		}
-		out[name] = w.compact()
-	}
-	return out
-}
-
-var yes, no = new(bool), new(bool)
-
-func init() { *yes = true }
 
 func TestPeerSetIDs(t *testing.T) {
 	v4 := discoveryv1.AddressTypeIPv4
@@ -169,79 +132,6 @@ func TestPeerSetOrderIndependent(t *testing.T) {
 	}
 }
 
-// FuzzDecodeEvent feeds arbitrary frames through the event decoding path and the
-// peer computation: no panic, and an accepted upsert always names its slice.
-func FuzzDecodeEvent(f *testing.F) {
-	for _, s := range []string{
-		`{"type":"ADDED","object":{"kind":"EndpointSlice","metadata":{"name":"a","resourceVersion":"5","labels":{"kubernetes.io/service-name":"cache"}},"addressType":"IPv4","endpoints":[{"addresses":["10.0.0.2"],"conditions":{"ready":true}}]}}`,
-		`{"type":"BOOKMARK","object":{"kind":"EndpointSlice","metadata":{"resourceVersion":"12"}}}`,
-		`{"type":"ERROR","object":{"kind":"Status","status":"Failure","code":410,"reason":"Expired"}}`,
-		`{"type":"DELETED","object":{"metadata":{"name":"a"}}}`,
-		`{"type":"MODIFIED","object":{"endpoints":null,"metadata":{"name":"b"}}}`,
-		`{"type":"ADDED","object":"nope"}`,
-	} {
-		f.Add([]byte(s))
-	}
-	p := newPeerSet(testService, netip.MustParseAddrPort("10.0.0.1:80"))
-	f.Fuzz(func(t *testing.T, frame []byte) {
-		var raw rawEvent
-		if json.Unmarshal(frame, &raw) != nil {
-			return
-		}
-		ev, err := decodeEvent(raw)
-		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error message")
-			}
-			return
-		}
-		if ev.slice == nil || ev.kind != eventBookmark && ev.slice.name == "" {
-			t.Fatalf("accepted %q without a named slice", frame)
-		}
-		ids := p.ids(map[string]*slice{ev.slice.name: ev.slice})
-		if !slices.IsSorted(ids) {
-			t.Fatalf("ids not sorted: %v", ids)
-		}
-	})
-}
-
-// TestCompactSlice: slices as the real API server sends them (recorded, with managed
-// fields, owner and target references) keep only what peerSet reads, and give the peers
-// of either address family.
-func TestCompactSlice(t *testing.T) {
-	stream := loadStream(t, "real_dual_stack")
-	var list wireList
-	if err := json.Unmarshal([]byte(stream.lists[0].frames[0]), &list); err != nil {
-		t.Fatal(err)
-	}
-	all := map[string]*slice{}
-	families := map[discoveryv1.AddressType][]netip.Addr{}
-	for i := range list.Items {
-		s := list.Items[i].compact()
-		if s.name == "" || s.resourceVersion == "" || s.service != "cache" || len(s.endpoints) != 2 {
-			t.Fatalf("compact slice %+v", s)
-		}
-		for _, e := range s.endpoints {
-			if !e.usable() {
-				t.Errorf("slice %s: endpoint %v not usable", s.name, e.addr)
-			}
-			families[s.family] = append(families[s.family], e.addr)
-		}
-		all[s.name] = s
-	}
-	if len(families[discoveryv1.AddressTypeIPv4]) != 2 || len(families[discoveryv1.AddressTypeIPv6]) != 2 {
-		t.Errorf("addresses by family: %v", families)
-	}
-	for self, want := range map[string][]string{
-		"10.0.0.1:8080":  {"10.0.0.1:8080", "10.0.0.2:8080"},
-		"[fd00::2]:8080": {"[fd00::1]:8080", "[fd00::2]:8080"},
-	} {
-		if got := newPeerSet("cache", netip.MustParseAddrPort(self)).ids(all); !slices.Equal(got, want) {
-			t.Errorf("self %s: peers %v, want %v", self, got, want)
-		}
-	}
-}
-
 // TestFamilyMismatchWarning: on a dual-stack cluster, an IPv6-only Service and an IPv4 self
 // (or the reverse) leave the pod alone in its ring. The peer set warns once when that
 // starts, naming both families, and again only after it was resolved and came back.
@@ -280,22 +170,4 @@ func TestFamilyMismatchWarning(t *testing.T) {
 			t.Errorf("the warning does not say %q:\n%s", want, logs.String())
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a reader in different goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,0 +1,66 @@
+package k8s
+
+// Tests of the options: credentials of both sides, and what WatchPeers refuses.
+
+import (
+	"crypto/tls"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+)
+
+// nopRegistrar stands for the user's own grpc.Server.
+type nopRegistrar struct{}
+
+// RegisterService does nothing.
+func (nopRegistrar) RegisterService(*grpc.ServiceDesc, any) {}
+
+// TestTransportCredentials checks which combinations of credential options are
+// accepted and which side ends up insecure.
+func TestTransportCredentials(t *testing.T) {
+	creds := credentials.NewTLS(nil)
+	tests := []struct {
+		name       string
+		opts       []Option
+		wantErr    string // part of the error; empty: no error
+		wantServer bool   // server credentials returned (else insecure)
+		wantClient bool   // client credentials returned (else insecure)
+	}{
+		{"no option: insecure", nil, "", false, false},
+		{"both sides", []Option{WithTransportCredentials(creds, creds)}, "", true, true},
+		{"both sides with TLS configs", []Option{WithTLS(&tls.Config{}, &tls.Config{})}, "", true, true},
+		{"server side only", []Option{WithTransportCredentials(creds, nil)}, "without client credentials", false, false},
+		{"client side only", []Option{WithTLS(nil, &tls.Config{})}, "without server credentials", false, false},
+		{"neither side given", []Option{WithTLS(nil, nil)}, "no credentials", false, false},
+		{"own server, client only", []Option{WithGRPCServer(nopRegistrar{}), WithTLS(nil, &tls.Config{})}, "", false, true},
+		{"own server, both sides", []Option{WithGRPCServer(nopRegistrar{}), WithTransportCredentials(creds, creds)}, "WithGRPCServer", false, false},
+		{"own server, no option: insecure", []Option{WithGRPCServer(nopRegistrar{})}, "", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(tt.opts...)
+			server, client, err := cfg.transportCredentials()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("transportCredentials: %v, want an error containing %q", err, tt.wantErr)
+				}
+				if _, err := cfg.clientDialOptions(); err == nil {
+					t.Error("clientDialOptions: no error, want the credentials error")
+				}
+				if _, err := cfg.serverOptionList(); err == nil {
+					t.Error("serverOptionList: no error, want the credentials error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("transportCredentials: %v", err)
+			}
+			if (server != nil) != tt.wantServer || (client != nil) != tt.wantClient {
+				t.Errorf("got server credentials %v, client credentials %v; want %v, %v",
+					server != nil, client != nil, tt.wantServer, tt.wantClient)
+			}
+		})
+	}
+}

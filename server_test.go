@@ -1,0 +1,315 @@
+package k8s
+
+// Tests of the server: status codes and counters, the empty key, interceptors, stopping,
+// listening, and several managers on one gRPC server.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang/groupcache"
+	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/status"
+)
+
+// TestServerErrors checks the status codes the server returns and the counters each
+// case moves.
+func TestServerErrors(t *testing.T) {
+	p := newTestPair(t)
+	group := newTestGroup(t, func(_ context.Context, key string, dest groupcache.Sink) error {
+		switch key {
+		case "fails":
+			return errors.New("backend is down")
+		case "denied":
+			return status.Error(codes.PermissionDenied, "backend says no")
+		case "slow backend":
+			return fmt.Errorf("querying the backend: %w", context.DeadlineExceeded)
+		}
+		return dest.SetString("ok")
+	})
+	name := group.Name()
+	tests := []struct {
+		name        string
+		req         *groupcachepb.GetRequest
+		wantCode    codes.Code
+		wantMessage string // part of the status message
+		wantServed  int64  // change of the server's serverRequests and the group's ServerRequests
+	}{
+		{"value", getRequest(name, "good"), codes.OK, "", 1},
+		{"getter error", getRequest(name, "fails"), codes.Unknown, "backend is down", 1},
+		{"getter status error passes through", getRequest(name, "denied"), codes.PermissionDenied, "backend says no", 1},
+		{"getter context error", getRequest(name, "slow backend"), codes.DeadlineExceeded, "querying the backend", 1},
+		{"unknown group", getRequest("no-such-group", "k"), codes.NotFound, `"no-such-group"`, 0},
+		{"no group", &groupcachepb.GetRequest{Key: new("k")}, codes.InvalidArgument, "no group", 0},
+		{"no key is the empty key, as proto3 senders leave it off", &groupcachepb.GetRequest{Group: &name}, codes.OK, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rpcs, errs := p.client.stats.peerRPCs.Load(), p.client.stats.peerErrors.Load()
+			served, groupServed := p.server.stats.serverRequests.Load(), group.Stats.ServerRequests.Get()
+
+			var out groupcachepb.GetResponse
+			err := p.client.Get(requestContext(t, 5*time.Second), tt.req, &out)
+			if got := status.Code(err); got != tt.wantCode {
+				t.Fatalf("Get: code %v (%v), want %v", got, err, tt.wantCode)
+			}
+			if msg := status.Convert(err).Message(); !strings.Contains(msg, tt.wantMessage) {
+				t.Errorf("message %q does not contain %q", msg, tt.wantMessage)
+			}
+			wantErrs := int64(0)
+			if tt.wantCode != codes.OK {
+				wantErrs = 1
+			}
+			assertCount(t, "client peerRPCs", p.client.stats.peerRPCs.Load()-rpcs, 1)
+			assertCount(t, "client peerErrors", p.client.stats.peerErrors.Load()-errs, wantErrs)
+			assertCount(t, "server serverRequests", p.server.stats.serverRequests.Load()-served, tt.wantServed)
+			assertCount(t, "group Stats.ServerRequests", group.Stats.ServerRequests.Get()-groupServed, tt.wantServed)
+		})
+	}
+}
+
+// TestMissingKeyIsTheEmptyKey: a proto3 sender (the gRPC forks' client) leaves an empty
+// key off the wire, which decodes to GetRequest.Key == nil. groupcache allows the empty
+// key, so the server must load "" for it rather than refuse the request.
+func TestMissingKeyIsTheEmptyKey(t *testing.T) {
+	p := newTestPair(t)
+	var asked atomic.Value
+	group := newTestGroup(t, func(ctx context.Context, key string, dest groupcache.Sink) error {
+		asked.Store(key)
+		return echoGetter(ctx, key, dest)
+	})
+	name := group.Name()
+	var out groupcachepb.GetResponse
+	if err := p.client.Get(requestContext(t, 5*time.Second), &groupcachepb.GetRequest{Group: &name}, &out); err != nil {
+		t.Fatalf("Get without a key: %v, want the value of the empty key", err)
+	}
+	if got, want := string(out.Value), valueOf(""); got != want || asked.Load() != "" {
+		t.Errorf("value %q for key %q, want %q for the empty key", got, asked.Load(), want)
+	}
+}
+
+// TestServerInterceptor checks that the user's unary interceptors run before the
+// handler, see the full method name, and can refuse a request.
+func TestServerInterceptor(t *testing.T) {
+	var calls atomic.Int64
+	var method atomic.Value
+	interceptor := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		calls.Add(1)
+		method.Store(info.FullMethod)
+		if in, ok := req.(*groupcachepb.GetRequest); !ok || in.GetKey() == "forbidden" {
+			return nil, status.Error(codes.PermissionDenied, "interceptor refused")
+		}
+		return handler(ctx, req)
+	}
+	p := newTestPair(t, WithServerOptions(grpc.ChainUnaryInterceptor(interceptor)))
+	group := newTestGroup(t, echoGetter)
+	tests := []struct {
+		key        string
+		wantCode   codes.Code
+		wantServed int64
+	}{
+		{"allowed", codes.OK, 1},
+		{"forbidden", codes.PermissionDenied, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			before, served := calls.Load(), p.server.stats.serverRequests.Load()
+			var out groupcachepb.GetResponse
+			err := p.client.Get(requestContext(t, 5*time.Second), getRequest(group.Name(), tt.key), &out)
+			if got := status.Code(err); got != tt.wantCode {
+				t.Fatalf("Get: code %v (%v), want %v", got, err, tt.wantCode)
+			}
+			assertCount(t, "interceptor calls", calls.Load()-before, 1)
+			if got := method.Load(); got != "/groupcachepb.GroupCache/Get" {
+				t.Errorf("interceptor saw method %v, want /groupcachepb.GroupCache/Get", got)
+			}
+			assertCount(t, "serverRequests", p.server.stats.serverRequests.Load()-served, tt.wantServed)
+		})
+	}
+}
+
+// TestServerStopBoundsInFlightCalls checks that stop waits for calls in flight only
+// for its timeout, then ends them and returns with nothing left running.
+func TestServerStopBoundsInFlightCalls(t *testing.T) {
+	checkNoGoroutineLeaks(t)
+	server := startTestServer(t, "")
+	client := newTestClient(t, server.addr())
+	started := make(chan struct{})
+	group := newTestGroup(t, func(ctx context.Context, _ string, _ groupcache.Sink) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	callErr := make(chan error, 1)
+	go func() {
+		var out groupcachepb.GetResponse
+		callErr <- client.Get(context.Background(), getRequest(group.Name(), "k"), &out)
+	}()
+	<-started
+
+	start := time.Now()
+	server.stop(100 * time.Millisecond)
+	if elapsed := time.Since(start); elapsed < 100*time.Millisecond || elapsed > 2*time.Second {
+		t.Errorf("stop returned after %v, want the 100ms grace period and a prompt Stop", elapsed)
+	}
+	if err := <-callErr; status.Code(err) != codes.Unavailable {
+		t.Errorf("call in flight during stop: %v, want Unavailable", err)
+	}
+}
+
+// TestStartServer checks listening on IPv4 and bracketed IPv6 addresses, and that a
+// listen error names the address.
+func TestStartServer(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name    string
+		listen  string
+		wantErr string // empty: the server starts and answers
+	}{
+		{"IPv4", "127.0.0.1:0", ""},
+		{"IPv6, bracketed", "[::1]:0", ""},
+		{"address in use", busy.Addr().String(), busy.Addr().String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if strings.HasPrefix(tt.listen, "[::1]") && !hasIPv6Loopback() {
+				t.Skip("no IPv6 loopback on this machine")
+			}
+			checkNoGoroutineLeaks(t)
+			srv, err := startServer(tt.listen, defaultConfig(), &getService{stats: &counters{}, guard: &loopGuard{}})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("startServer(%s): %v, want an error naming %s", tt.listen, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("startServer(%s): %v", tt.listen, err)
+			}
+			t.Cleanup(func() { srv.stop(time.Second) })
+			group := newTestGroup(t, echoGetter)
+			var out groupcachepb.GetResponse
+			err = newTestClient(t, srv.addr()).Get(requestContext(t, 5*time.Second), getRequest(group.Name(), "k"), &out)
+			if err != nil || string(out.Value) != valueOf("k") {
+				t.Errorf("Get from %s: %q, %v; want %q", srv.addr(), out.Value, err, valueOf("k"))
+			}
+		})
+	}
+}
+
+// hasIPv6Loopback reports whether ::1 can be listened on.
+func hasIPv6Loopback() bool {
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}
+
+// TestManagersOnOneGRPCServer: grpc cannot unregister a service and ends the process on a
+// duplicate registration or one after Serve. A manager given a server with WithGRPCServer
+// registers the service once per server; later managers on it (after Close, or after a
+// manager failed to start) reuse that registration, also while the server is serving.
+// What cannot work is a clear error, never an exit, and leaves no goroutine behind.
+func TestManagersOnOneGRPCServer(t *testing.T) {
+	checkNoGoroutineLeaks(t)
+	newManager := func(srv *grpc.Server, opts ...Option) (*PeersManager, error) {
+		api := newFakeAPIServer(t, testNamespace, &streamFile{
+			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
+		})
+		opts = append([]Option{WithGRPCServer(srv), WithoutPeerPickerRegistration()}, opts...)
+		return NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
+	}
+	serve := func(srv *grpc.Server) string {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(lis)
+		t.Cleanup(srv.Stop)
+		return lis.Addr().String()
+	}
+	group := newTestGroup(t, echoGetter)
+	get := func(addr string) error {
+		var out groupcachepb.GetResponse
+		return newTestClient(t, addr).Get(requestContext(t, 5*time.Second), getRequest(group.Name(), "k"), &out)
+	}
+
+	srv := grpc.NewServer()
+	first, err := newManager(srv)
+	if err != nil {
+		t.Fatalf("first manager on a new server: %v", err)
+	}
+	addr := serve(srv)
+	if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "already serves groupcache") {
+		t.Fatalf("second manager while the first is open: %v, want an error saying another manager serves", err)
+	}
+	if err := get(addr); err != nil {
+		t.Fatalf("Get through the first manager: %v", err)
+	}
+	first.Close()
+	if err := get(addr); status.Code(err) != codes.Unavailable {
+		t.Fatalf("Get with no open manager on the server: %v, want Unavailable", err)
+	}
+
+	// A manager that fails to start after attaching leaves the server to the next one.
+	registered, err := newManager(grpc.NewServer(), func(c *config) { c.register = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newManager(srv, func(c *config) { c.register = true }); !errors.Is(err, ErrAlreadyRegistered) {
+		t.Fatalf("manager registering twice: %v, want ErrAlreadyRegistered", err)
+	}
+	registered.Close()
+
+	later, err := newManager(srv) // the server is serving by now
+	if err != nil {
+		t.Fatalf("a later manager on a serving server after Close: %v", err)
+	}
+	defer later.Close()
+	served := later.Stats().ServerRequests
+	if err := get(addr); err != nil {
+		t.Fatalf("Get through the later manager: %v", err)
+	}
+	if got := later.Stats().ServerRequests - served; got != 1 {
+		t.Errorf("the later manager served %d requests, want 1", got)
+	}
+
+	t.Run("first manager on a server that is already serving", func(t *testing.T) {
+		srv := grpc.NewServer()
+		// Serve has started once a client connection to it is ready.
+		conn := newTestClient(t, serve(srv)).conn
+		ctx := requestContext(t, 10*time.Second)
+		for state := conn.GetState(); state != connectivity.Ready; state = conn.GetState() {
+			conn.Connect()
+			if !conn.WaitForStateChange(ctx, state) {
+				t.Fatalf("connection to the server not ready: %v", state)
+			}
+		}
+		if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "before calling its Serve") {
+			t.Fatalf("err = %v, want an error saying to create the manager before Serve", err)
+		}
+	})
+	t.Run("server with another implementation of the service", func(t *testing.T) {
+		srv := grpc.NewServer()
+		desc := groupCacheServiceDesc
+		srv.RegisterService(&desc, &getService{})
+		if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "not this library's") {
+			t.Fatalf("err = %v, want an error naming the other implementation", err)
+		}
+	})
+}

@@ -1,0 +1,36 @@
+package k8s
+
+// Tests of the stats: a snapshot copies every counter, and LastSync is zero until the
+// first sync.
+
+import (
+	"testing"
+	"time"
+)
+
+func TestStatsSnapshot(t *testing.T) {
+	var c counters
+	if s := c.snapshot(0); s != (Stats{}) {
+		t.Errorf("snapshot of fresh counters = %+v, want all zero (LastSync too)", s)
+	}
+	synced := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	c.watchEvents.Add(1)
+	c.watchRestarts.Add(2)
+	c.relists.Add(3)
+	c.lastSync.Store(synced.UnixNano())
+	c.peerRPCs.Add(4)
+	c.peerErrors.Add(5)
+	c.loopsPrevented.Add(6)
+	c.serverRequests.Add(7)
+	c.ringRebuilds.Add(8)
+	want := Stats{Peers: 9, WatchEvents: 1, WatchRestarts: 2, Relists: 3, LastSync: synced, PeerRPCs: 4,
+		PeerErrors: 5, LoopsPrevented: 6, ServerRequests: 7, RingRebuilds: 8}
+	got := c.snapshot(9)
+	if !got.LastSync.Equal(synced) {
+		t.Errorf("LastSync = %v, want %v", got.LastSync, synced)
+	}
+	got.LastSync = synced // the same instant, in the local zone
+	if got != want {
+		t.Errorf("snapshot = %+v\nwant       %+v", got, want)
+	}
+}
