@@ -16,7 +16,6 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/kubernetes"
@@ -61,51 +60,57 @@ func (r rebuilds) next(t *testing.T) []string {
 	}
 }
 
-// nilContext in a case's options makes the case pass a nil ctx.
-var nilContext Option
+// managerCall holds the arguments of one NewPeersManager call.
+type managerCall struct {
+	ctx                      context.Context
+	client                   kubernetes.Interface
+	service, namespace, self string
+	port                     int
+	opts                     []Option
+}
 
-// TestNewPeersManagerRejectsBadArguments: each bad argument fails NewPeersManager with an
-// error naming it, before any request, and leaves no goroutine behind.
+// TestNewPeersManagerRejectsBadArguments: each case is a valid call with one argument
+// made bad. It fails NewPeersManager with an error naming that argument, before any
+// request, and leaves no goroutine behind.
 func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 	checkNoGoroutineLeaks(t)
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
-	good := api.clientset()
+	valid := func() managerCall {
+		return managerCall{ctx: t.Context(), client: api.clientset(), service: "cache", namespace: "shop",
+			self: "10.0.0.1:8080", port: 8080, opts: []Option{WithoutPeerPickerRegistration()}}
+	}
+	pki := newTestPKI(t)
 	cases := []struct {
-		name                     string
-		client                   any
-		service, namespace, self string
-		port                     int
-		opts                     []Option
-		want                     string
+		name   string
+		change func(*managerCall)
+		want   string
 	}{
-		{"nil client", nil, "cache", "shop", "10.0.0.1:8080", 8080, nil, "client is nil"},
-		{"nil context", good, "cache", "shop", "10.0.0.1:8080", 8080, []Option{nilContext}, "ctx is nil"},
-		{"fake clientset", fake.NewClientset(), "cache", "shop", "10.0.0.1:8080", 8080, nil, "no REST client"},
-		{"bad service", good, "Cache_1", "shop", "10.0.0.1:8080", 8080, nil, `service name "Cache_1"`},
-		{"empty namespace", good, "cache", "", "10.0.0.1:8080", 8080, nil, `namespace ""`},
-		{"port 0", good, "cache", "shop", "10.0.0.1:8080", 0, nil, "port 0"},
-		{"self is a name", good, "cache", "shop", "cache-0:8080", 8080, nil, "pod's IP"},
-		{"self port differs", good, "cache", "shop", "10.0.0.1:9090", 8080, nil, "has port 9090 but port is 8080"},
-		{"call timeout", good, "cache", "shop", "10.0.0.1:8080", 8080, []Option{WithCallTimeout(-1)}, "call timeout"},
-		{"message size", good, "cache", "shop", "10.0.0.1:8080", 8080, []Option{WithMaxMessageSize(0)}, "max message size"},
-		{"credentials on one side", good, "cache", "shop", "10.0.0.1:8080", 8080,
-			[]Option{WithTLS(nil, newTestPKI(t).clientTLS("cache", false))}, "without server credentials"},
-		{"credentials twice", good, "cache", "shop", "10.0.0.1:8080", 8080,
-			[]Option{WithTLS(newTestPKI(t).serverTLS(false), newTestPKI(t).clientTLS("cache", false)),
-				WithTransportCredentials(nil, nil)}, "more than once"},
+		{"nil client", func(c *managerCall) { c.client = nil }, "client is nil"},
+		{"typed nil client", func(c *managerCall) { c.client = (*kubernetes.Clientset)(nil) }, "client is nil"},
+		{"nil context", func(c *managerCall) { c.ctx = nil }, "ctx is nil"},
+		{"fake clientset", func(c *managerCall) { c.client = fake.NewClientset() }, "no REST client"},
+		{"bad service", func(c *managerCall) { c.service = "Cache_1" }, `service name "Cache_1"`},
+		{"empty namespace", func(c *managerCall) { c.namespace = "" }, `namespace ""`},
+		{"port 0", func(c *managerCall) { c.port = 0 }, "port 0"},
+		{"self is a name", func(c *managerCall) { c.self = "cache-0:8080" }, "pod's IP"},
+		{"self port differs", func(c *managerCall) { c.self = "10.0.0.1:9090" }, "has port 9090 but port is 8080"},
+		{"call timeout", func(c *managerCall) { c.opts = append(c.opts, WithCallTimeout(-1)) }, "call timeout"},
+		{"message size", func(c *managerCall) { c.opts = append(c.opts, WithMaxMessageSize(0)) }, "max message size"},
+		{"startup timeout", func(c *managerCall) { c.opts = append(c.opts, WithStartupTimeout(0)) }, "startup timeout"},
+		{"idle timeout", func(c *managerCall) { c.opts = append(c.opts, WithWatchIdleTimeout(-time.Second)) }, "idle timeout"},
+		{"credentials on one side", func(c *managerCall) {
+			c.opts = append(c.opts, WithTLS(nil, pki.clientTLS("cache", false)))
+		}, "without server credentials"},
+		{"credentials twice", func(c *managerCall) {
+			c.opts = append(c.opts, WithTLS(pki.serverTLS(false), pki.clientTLS("cache", false)),
+				WithTransportCredentials(nil, nil))
+		}, "more than once"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var client kubernetes.Interface
-			if tc.client != nil {
-				client = tc.client.(kubernetes.Interface)
-			}
-			ctx := t.Context()
-			if slices.ContainsFunc(tc.opts, func(o Option) bool { return o == nil }) {
-				ctx = nil // the bad argument under test
-			}
-			opts := append([]Option{WithoutPeerPickerRegistration()}, tc.opts...)
-			m, err := NewPeersManager(ctx, client, tc.service, tc.namespace, tc.port, tc.self, opts...)
+			c := valid()
+			tc.change(&c)
+			m, err := NewPeersManager(c.ctx, c.client, c.service, c.namespace, c.port, c.self, c.opts...)
 			if err == nil {
 				m.Close()
 				t.Fatal("NewPeersManager succeeded; want an error")
@@ -188,22 +193,14 @@ func TestPeersServeEachOther(t *testing.T) {
 // and gets it back if it returns in time; after the grace period it is closed, and a
 // peer that comes back later gets a new one.
 func TestClientLifecycle(t *testing.T) {
-	checkNoGoroutineLeaks(t)
 	live := make(chan string)
-	api := newFakeAPIServer(t, testNamespace, &streamFile{
-		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
-		watches: []answer{{status: 200, live: live}},
-	})
 	r := make(rebuilds, 10)
 	closed := make(chan string, 10)
 	grace := newManualClock(DefaultClientGracePeriod)
-	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-		WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()), r.option(), withClock(grace),
-		func(c *config) { c.onClientClosed = func(id string) { closed <- id } })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, _ := startManager(t, &streamFile{
+		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
+		watches: []answer{{status: 200, live: live}},
+	}, "10.0.0.1:8080", r.option(), withClock(grace), func(c *config) { c.onClientClosed = func(id string) { closed <- id } })
 	r.next(t)
 	first := m.clients["10.0.0.2:8080"].(*peerClient)
 
@@ -241,21 +238,14 @@ func TestClientLifecycle(t *testing.T) {
 // leaves again. The late callback must not strand the peer's first client: every client
 // the manager made is closed by the end, none keeps reconnecting to a gone pod.
 func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
-	checkNoGoroutineLeaks(t)
 	live := make(chan string)
-	api := newFakeAPIServer(t, testNamespace, &streamFile{
-		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
-		watches: []answer{{status: 200, live: live}},
-	})
 	r := make(rebuilds, 10)
 	closed := make(chan string, 10)
 	grace := newManualClock(DefaultClientGracePeriod)
-	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-		WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()), r.option(), withClock(grace),
-		func(c *config) { c.onClientClosed = func(id string) { closed <- id } })
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := startManager(t, &streamFile{
+		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
+		watches: []answer{{status: 200, live: live}},
+	}, "10.0.0.1:8080", r.option(), withClock(grace), func(c *config) { c.onClientClosed = func(id string) { closed <- id } })
 	r.next(t)
 	send := func(rv int, addrs ...string) {
 		live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", addrs...))
@@ -318,15 +308,9 @@ func keyOwnedBy(t *testing.T, m *PeersManager, id string) string {
 // TestPickPeerDuringSwaps: PickPeer from many goroutines while the ring changes never
 // returns (nil, true), and is race-free.
 func TestPickPeerDuringSwaps(t *testing.T) {
-	api := newFakeAPIServer(t, testNamespace, &streamFile{
+	m, _ := startManager(t, &streamFile{
 		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1"))}}},
-	})
-	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-		WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	}, "10.0.0.1:8080")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var bad sync.Once
@@ -416,17 +400,11 @@ func TestCloseAndCancel(t *testing.T) {
 // endpoint is removed.
 func TestReadinessAndGracefulDelete(t *testing.T) {
 	live := make(chan string)
-	api := newFakeAPIServer(t, testNamespace, &streamFile{
+	r := make(rebuilds, 10)
+	startManager(t, &streamFile{
 		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2", "10.0.0.3"))}}},
 		watches: []answer{{status: 200, live: live}},
-	})
-	r := make(rebuilds, 10)
-	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-		WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()), r.option())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	}, "10.0.0.1:8080", r.option())
 	r.next(t)
 	ready, notReady := apiEndpoint("10.0.0.3", yes, no), apiEndpoint("10.0.0.3", no, no)
 	terminating := discoveryv1.Endpoint{Addresses: []string{"10.0.0.3"},
@@ -458,16 +436,10 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 // TestAPIServerGoneKeepsPeers: the API server disappears mid-watch. The manager backs
 // off (connection refused), keeps its peers and keeps routing keys.
 func TestAPIServerGoneKeepsPeers(t *testing.T) {
-	api := newFakeAPIServer(t, testNamespace, &streamFile{
-		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
-	})
 	clk := &waitSignallingClock{waiting: make(chan time.Duration, 1)}
-	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-		WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()), withClock(clk))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, api := startManager(t, &streamFile{
+		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
+	}, "10.0.0.1:8080", withClock(clk))
 	api.waitCaughtUp()
 	key := keyOwnedBy(t, m, "10.0.0.2:8080")
 	lastSync := m.Stats().LastSync

@@ -22,21 +22,30 @@ const (
 	testService   = "cache"
 )
 
-// startFromStream replays a stream file to a manager with an instant clock and no
-// gRPC server of its own; it returns once the manager has consumed the whole stream.
-func startFromStream(t *testing.T, name, self string, opts ...Option) (*PeersManager, *fakeAPIServer, *fakeClock) {
+// startManager starts a manager for self against a fake API server that answers from
+// stream, with no gRPC server of its own and no groupcache registration (opts may add to
+// or override that). It closes the manager when the test ends, and then checks that
+// nothing the test started is left running.
+func startManager(t *testing.T, stream *streamFile, self string, opts ...Option) (*PeersManager, *fakeAPIServer) {
 	t.Helper()
-	api := newFakeAPIServer(t, testNamespace, loadStream(t, name))
-	clk := newFakeClock()
-	opts = append([]Option{
-		withClock(clk), withRand(func() float64 { return 0.5 }),
-		WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(),
-	}, opts...)
+	checkNoGoroutineLeaks(t)
+	api := newFakeAPIServer(t, testNamespace, stream)
+	opts = append([]Option{WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration()}, opts...)
 	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, portOf(t, self), self, opts...)
 	if err != nil {
 		t.Fatalf("NewPeersManager: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
+	return m, api
+}
+
+// startFromStream replays the stream file name to a manager with an instant clock; it
+// returns once the manager has consumed the whole stream.
+func startFromStream(t *testing.T, name, self string, opts ...Option) (*PeersManager, *fakeAPIServer, *fakeClock) {
+	t.Helper()
+	clk := newFakeClock()
+	opts = append([]Option{withClock(clk), withRand(func() float64 { return 0.5 })}, opts...)
+	m, api := startManager(t, loadStream(t, name), self, opts...)
 	api.waitCaughtUp()
 	return m, api, clk
 }
@@ -439,17 +448,11 @@ func TestEventEndingAtAReadBoundaryIsPublished(t *testing.T) {
 	for _, size := range []int{512, 1536, 3584, 7680, 15872} {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
 			live := make(chan string, 1)
-			api := newFakeAPIServer(t, testNamespace, &streamFile{
+			r := make(rebuilds, 10)
+			startManager(t, &streamFile{
 				lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1"))}}},
 				watches: []answer{{status: 200, live: live}},
-			})
-			r := make(rebuilds, 10)
-			m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-				WithoutPeerPickerRegistration(), WithGRPCServer(grpc.NewServer()), r.option())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			}, "10.0.0.1:8080", r.option())
 			r.next(t)
 
 			frame := eventOfSize(t, size, readySlice("x", "10.0.0.1", "10.0.0.2"))
