@@ -14,7 +14,7 @@ func TestThreePeersLoadEachKeyOnce(t *testing.T) {
 	pods := startPods(t, app, 0, 3)
 	waitRings(t, pods, pods)
 
-	keys := keysN("key", 1000)
+	keys := testbed.Keys("key-", 1000)
 	first := getAll(t, pods, keys)
 	byAddr := map[string]string{}
 	for _, p := range pods {

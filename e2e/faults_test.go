@@ -2,22 +2,14 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/groupcache-k8s/k8s/e2e/testbed"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 )
 
 // Fault tests: the API server killed, a watch cut off long enough for a real 410, a watch
@@ -32,10 +24,10 @@ func TestAPIServerKilledPeersKeepServing(t *testing.T) {
 	app := newApp(t, testbed.AppOptions{})
 	pods := startPods(t, app, 0, 3)
 	waitRings(t, pods, pods)
-	keys := keysN("outage", 1000)
+	keys := testbed.Keys("outage-", 1000)
 	getAll(t, pods, keys)
-	before := faultRingCounts(pods)
-	owners := faultPodsByAddr(pods)
+	before := testbed.MarkRings(pods...)
+	owners := testbed.ByPeerID(pods)
 
 	cluster.KillAPIServer()
 	killedAt := time.Now()
@@ -59,7 +51,7 @@ func TestAPIServerKilledPeersKeepServing(t *testing.T) {
 	defer outage.Stop()
 	rounds, gets := 0, 0
 	for done := false; !done; {
-		fresh := keysN(fmt.Sprintf("outage-new-%d", rounds), 50)
+		fresh := testbed.Keys(fmt.Sprintf("outage-new-%d-", rounds), 50)
 		rotated := append(slices.Clone(pods[rounds%3:]), pods[:rounds%3]...)
 		getAll(t, rotated, keys)
 		for key, r := range getAll(t, rotated, fresh) {
@@ -68,7 +60,7 @@ func TestAPIServerKilledPeersKeepServing(t *testing.T) {
 			}
 		}
 		gets += len(keys) + len(fresh)
-		faultRingsUnchanged(t, pods, before, "while the API server is down")
+		ringsUnchanged(t, before, "while the API server is down")
 		rounds++
 		select {
 		case <-outage.C:
@@ -95,17 +87,20 @@ func TestAPIServerKilledPeersKeepServing(t *testing.T) {
 	if err := cluster.RestartControllerManager(); err != nil {
 		t.Fatal(err)
 	}
-	faultRingsUnchanged(t, pods, before, "after the API server restarted")
+	ringsUnchanged(t, before, "after the API server restarted")
 
 	// Scale up: the pods may still be in backoff (up to 30-60 s after a 20 s outage), so
 	// waitRings uses convergeTimeout. A watch of our own tells when the EndpointSlice
 	// controller wrote the new endpoint, to separate its delay from the pods'.
-	sliceTimes := faultWatchSlices(t, app)
+	endpointReadyAt, err := cluster.WatchReady(t.Context(), app.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
 	fourth := startPod(t, app, "pod-3", testbed.PodOptions{})
 	readyAt := time.Now()
 	all := append(slices.Clone(pods), fourth)
 	last := waitRings(t, all, all)
-	written := sliceTimes(fourth.IP)
+	written := endpointReadyAt(fourth.IP)
 	t.Logf("scale-up after the restart: last ring updated %s after the restart, %s after pod-3 was Ready; "+
 		"the EndpointSlice controller wrote pod-3's endpoint %s after the restart",
 		last.Sub(restartedAt).Round(time.Millisecond), last.Sub(readyAt).Round(time.Millisecond),
@@ -113,7 +108,7 @@ func TestAPIServerKilledPeersKeepServing(t *testing.T) {
 	for _, p := range pods {
 		s := stats(t, p)
 		t.Logf("  %s: WatchRestarts=%d Relists=%d; ring updated %s after the endpoint was written",
-			p.Name, s.Peers.WatchRestarts, s.Peers.Relists, faultLastRing(p).Sub(written).Round(time.Millisecond))
+			p.Name, s.Peers.WatchRestarts, s.Peers.Relists, p.LastRingAt().Sub(written).Round(time.Millisecond))
 	}
 	getAll(t, all, keys)
 
@@ -126,7 +121,10 @@ func TestAPIServerKilledPeersKeepServing(t *testing.T) {
 	last = waitRings(t, pods, pods)
 	t.Logf("a second change (pod-3 NotReady) reached every ring %s later, %s after the restart",
 		last.Sub(notReadyAt).Round(time.Millisecond), last.Sub(restartedAt).Round(time.Millisecond))
-	took := faultNewServiceGetsSlice(t, app, len(pods))
+	took, err := app.TimeNewService(converging(t), len(pods))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("a new Service got its EndpointSlice in %s", took.Round(time.Millisecond))
 }
 
@@ -158,7 +156,11 @@ func TestRelistAfter410(t *testing.T) {
 	waitRings(t, others, members)
 	var deleted []string
 	for range 3 {
-		deleted = append(deleted, faultRecreateSlices(t, app)...)
+		names, err := cluster.RecreateEndpointSlices(converging(t), app.Namespace, app.Service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted = append(deleted, names...)
 	}
 	waitRings(t, others, members)
 	t.Logf("while cut: pod-2 added, pod-0 deleted, EndpointSlices deleted and recreated 3 times (%s)",
@@ -171,15 +173,18 @@ func TestRelistAfter410(t *testing.T) {
 
 	// A real duration, not synchronisation: with its watch cache on, the API server serves a
 	// watch from an old resourceVersion out of its event history, which keeps every event
-	// younger than 75 s (the cache's eventFreshDuration; it doubles its capacity rather
-	// than drop a fresher event). So etcd compaction alone gives no 410: only once the
-	// events before the cut are more than 75 s old can new events push them out.
+	// younger than 75 s (testbed.WatchHistory, the cache's eventFreshDuration; it doubles its
+	// capacity rather than drop a fresher event). So etcd compaction alone gives no 410: only
+	// once the events before the cut are more than 75 s old can new events push them out.
 	select {
-	case <-time.After(time.Until(cutAt.Add(76 * time.Second))):
+	case <-time.After(time.Until(cutAt.Add(testbed.WatchHistory + time.Second))):
 	case <-ctx.Done():
 		t.Fatal(ctx.Err())
 	}
-	writes := faultPushOutHistory(t, app, rv)
+	writes, err := cluster.PushOutOfHistory(ctx, app.Namespace, rv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("410 for resourceVersion %s after %d filler EndpointSlice writes, %s after the cut",
 		rv, writes, time.Since(cutAt).Round(time.Millisecond))
 	if len(p.RingChanges()) == 0 || slices.Contains(p.Ring(), d.GroupcacheAddr()) {
@@ -189,8 +194,11 @@ func TestRelistAfter410(t *testing.T) {
 	proxy.Heal()
 	healedAt := time.Now()
 	waitRings(t, []*testbed.Pod{p}, members)
-	healed := faultLastRing(p)
-	s := faultWaitStats(t, p, "Relists ≥ 1", func(s testbed.Stats) bool { return s.Peers.Relists >= 1 })
+	healed := p.LastRingAt()
+	s, err := p.WaitStats(converging(t), "Relists ≥ 1", func(s testbed.Stats) bool { return s.Peers.Relists >= 1 })
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("P's ring right (pod-0 gone, pod-2 in) %s after the heal; Relists %d → %d, WatchRestarts %d → %d",
 		healed.Sub(healedAt).Round(time.Millisecond), before.Peers.Relists, s.Peers.Relists,
 		before.Peers.WatchRestarts, s.Peers.WatchRestarts)
@@ -204,7 +212,7 @@ func TestRelistAfter410(t *testing.T) {
 	if took, bound := healed.Sub(healedAt), 70*time.Second; took > bound {
 		t.Errorf("P's ring was right %s after the heal; the backoff bounds it by %s", took, bound)
 	}
-	getAll(t, members, keysN("after-410", 300))
+	getAll(t, members, testbed.Keys("after-410-", 300))
 }
 
 // TestSilentWatchStreamRecovers (issue 3, test 6): the connection that carries one pod's watch
@@ -244,7 +252,7 @@ func TestSilentWatchStreamRecovers(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), bound+30*time.Second)
 	defer cancel()
-	at, err := p.WaitRing(ctx, addrs(members)...)
+	at, err := p.WaitRing(ctx, testbed.RingOf(members...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +268,7 @@ func TestSilentWatchStreamRecovers(t *testing.T) {
 	if s.Peers.WatchRestarts <= before.Peers.WatchRestarts {
 		t.Errorf("P's WatchRestarts stayed at %d: the silent watch was never restarted", s.Peers.WatchRestarts)
 	}
-	getAll(t, members, keysN("after-stall", 300))
+	getAll(t, members, testbed.Keys("after-stall-", 300))
 }
 
 // TestDisagreeingRingsDoNotLoop (issue 3, test 9): one pod's watch is frozen while a pod is
@@ -271,7 +279,7 @@ func TestDisagreeingRingsDoNotLoop(t *testing.T) {
 	t.Parallel()
 	app, proxy, a, b, p := faultPodsBehindProxy(t)
 	oldRing := p.Ring()
-	frozen := faultRingCounts([]*testbed.Pod{p})
+	frozen := testbed.MarkRings(p)
 
 	proxy.Freeze()
 	d := startPod(t, app, "pod-2", testbed.PodOptions{})
@@ -280,7 +288,7 @@ func TestDisagreeingRingsDoNotLoop(t *testing.T) {
 	}
 	live := []*testbed.Pod{p, b, d}
 	waitRings(t, []*testbed.Pod{b, d}, live)
-	faultRingsUnchanged(t, []*testbed.Pod{p}, frozen, "behind the frozen proxy")
+	ringsUnchanged(t, frozen, "behind the frozen proxy")
 	t.Logf("rings disagree: P has %v, the others %v", oldRing, b.Ring())
 
 	statsBefore := map[string]testbed.Stats{}
@@ -289,7 +297,7 @@ func TestDisagreeingRingsDoNotLoop(t *testing.T) {
 	}
 	// Every key goes through every live pod, one pass per pod, each pass through all three
 	// pods round-robin, so no key is asked through two pods at once.
-	keys := keysN("disagree", 1200)
+	keys := testbed.Keys("disagree-", 1200)
 	ownerSeenBy := map[string]map[string]string{} // pod name -> key -> owner in its ring
 	for _, q := range live {
 		ownerSeenBy[q.Name] = map[string]string{}
@@ -305,7 +313,7 @@ func TestDisagreeingRingsDoNotLoop(t *testing.T) {
 				firstPass = append(firstPass, r.ServedBy)
 			}
 		}
-		p50, p99, worst := percentiles(durations)
+		p50, p99, worst := testbed.Percentiles(durations)
 		t.Logf("pass %d: %d Gets, p50 %s, p99 %s, max %s", pass, len(durations), p50, p99, worst)
 		for i, took := range durations {
 			if took >= time.Second {
@@ -323,7 +331,7 @@ func TestDisagreeingRingsDoNotLoop(t *testing.T) {
 	// A forwarded request is refused a second hop when the pod it reached thinks another pod
 	// owns the key; two live pods that name each other as owner are a loop. (With a
 	// consistent ring, two such pods are rare: only the load cap's spills can make them.)
-	byAddr, byName := faultPodsByAddr(live), map[string]*testbed.Pod{}
+	byAddr, byName := testbed.ByPeerID(live), map[string]*testbed.Pod{}
 	for _, q := range live {
 		byName[q.Name] = q
 	}
@@ -389,7 +397,7 @@ func TestDisagreeingRingsSameKeysAtOnce(t *testing.T) {
 		rounds, keysPerRound = 3, 16
 	)
 	_, proxy, a, b, p := faultPodsBehindProxy(t)
-	frozen := faultRingCounts([]*testbed.Pod{p})
+	frozen := testbed.MarkRings(p)
 
 	proxy.Freeze()
 	if err := a.BeginDelete(t.Context()); err != nil {
@@ -398,18 +406,21 @@ func TestDisagreeingRingsSameKeysAtOnce(t *testing.T) {
 	// The test bed, as the kubelet, sends SIGTERM only in FinishDelete: until then pod-0 runs
 	// and serves, however long the grace period.
 	waitRings(t, []*testbed.Pod{a, b}, []*testbed.Pod{b, p})
-	faultRingsUnchanged(t, []*testbed.Pod{p}, frozen, "behind the frozen proxy")
+	ringsUnchanged(t, frozen, "behind the frozen proxy")
 	crossed := []*testbed.Pod{a, p}
-	counts := faultRingCounts(crossed)
+	counts := testbed.MarkRings(crossed...)
 	t.Logf("rings disagree: terminating %s has %v, frozen %s has %v", a.Name, a.Ring(), p.Name, p.Ring())
 
-	keys := faultMutualKeys(t, a, p, keysN("at-once", 1000), rounds*keysPerRound)
-	before := map[string]testbed.Stats{a.Name: stats(t, a), p.Name: stats(t, p)}
-	var gets []timedGet
-	for round := range slices.Chunk(keys, keysPerRound) {
-		gets = append(gets, getAtOnce(t, crossed, round, deadline)...)
+	keys, err := testbed.MutualKeys(t.Context(), a, p, testbed.Keys("at-once-", 1000), rounds*keysPerRound)
+	if err != nil {
+		t.Fatal(err)
 	}
-	faultRingsUnchanged(t, crossed, counts, "while the keys were asked")
+	before := map[string]testbed.Stats{a.Name: stats(t, a), p.Name: stats(t, p)}
+	var gets []testbed.TimedGet
+	for round := range slices.Chunk(keys, keysPerRound) {
+		gets = append(gets, testbed.GetAtOnce(t.Context(), crossed, round, deadline)...)
+	}
+	ringsUnchanged(t, counts, "while the keys were asked")
 
 	var durations []time.Duration
 	slow := 0
@@ -442,7 +453,7 @@ func TestDisagreeingRingsSameKeysAtOnce(t *testing.T) {
 			crossings++
 		}
 	}
-	p50, p99, worst := percentiles(durations)
+	p50, p99, worst := testbed.Percentiles(durations)
 	t.Logf("%d keys that %s and %s each give to the other, %d at a time asked through both at once with a %s "+
 		"deadline: %d Gets, p50 %s, p99 %s, max %s, %d of them %s or longer; %d keys loaded by both pods "+
 		"(the requests crossed)", len(keys), a.Name, p.Name, keysPerRound, deadline, len(gets),
@@ -465,32 +476,6 @@ func TestDisagreeingRingsSameKeysAtOnce(t *testing.T) {
 	}
 }
 
-// faultMutualKeys returns the first n of candidates that x's ring gives to y and y's ring to x,
-// asking each pod's own ring (/owner, which loads nothing).
-func faultMutualKeys(t *testing.T, x, y *testbed.Pod, candidates []string, n int) []string {
-	t.Helper()
-	var keys []string
-	for _, key := range candidates {
-		owner, err := x.Owner(t.Context(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if owner != y.GroupcacheAddr() {
-			continue
-		}
-		if owner, err = y.Owner(t.Context(), key); err != nil {
-			t.Fatal(err)
-		}
-		if owner == x.GroupcacheAddr() {
-			if keys = append(keys, key); len(keys) == n {
-				return keys
-			}
-		}
-	}
-	t.Fatalf("only %d of %d keys are owned crosswise by %s and %s; want %d", len(keys), len(candidates), x.Name, y.Name, n)
-	return nil
-}
-
 // faultPodsBehindProxy starts an app with pods pod-0 and pod-1 talking to the API server
 // directly and pod-p (with env added) through a proxy the test owns, and waits until all
 // three rings hold all three.
@@ -508,266 +493,6 @@ func faultPodsBehindProxy(t *testing.T, env ...string) (app *testbed.App, proxy 
 	all := []*testbed.Pod{a, b, p}
 	waitRings(t, all, all)
 	return app, proxy, a, b, p
-}
-
-// faultRingCounts returns how many ring changes each pod has logged so far.
-func faultRingCounts(pods []*testbed.Pod) []int {
-	counts := make([]int, len(pods))
-	for i, p := range pods {
-		counts[i] = len(p.RingChanges())
-	}
-	return counts
-}
-
-// faultRingsUnchanged fails if any pod logged a ring change since counts were taken.
-func faultRingsUnchanged(t *testing.T, pods []*testbed.Pod, counts []int, when string) {
-	t.Helper()
-	for i, p := range pods {
-		if changes := p.RingChanges(); len(changes) != counts[i] {
-			t.Fatalf("%s the ring of %s changed: %v", when, p.Name, changes[counts[i]:])
-		}
-	}
-}
-
-// faultLastRing is when the pod logged its latest ring.
-func faultLastRing(p *testbed.Pod) time.Time {
-	changes := p.RingChanges()
-	if len(changes) == 0 {
-		return time.Time{}
-	}
-	return changes[len(changes)-1].At
-}
-
-func faultPodsByAddr(pods []*testbed.Pod) map[string]*testbed.Pod {
-	m := map[string]*testbed.Pod{}
-	for _, p := range pods {
-		m[p.GroupcacheAddr()] = p
-	}
-	return m
-}
-
-// faultWaitStats polls the pod's /stats until cond holds; the counters send no signal, so a ticker
-// is the only way.
-func faultWaitStats(t *testing.T, p *testbed.Pod, what string, cond func(testbed.Stats) bool) testbed.Stats {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), convergeTimeout)
-	defer cancel()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s, err := p.Stats(ctx)
-		if err == nil && cond(s) {
-			return s
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("pod %s: waiting for %s: %v (stats %+v, err %v)", p.Name, what, ctx.Err(), s.Peers, err)
-		case <-tick.C:
-		}
-	}
-}
-
-// faultWatchSlices watches the app's EndpointSlices until the test ends and returns a function
-// that tells when an endpoint with the given IP was first seen ready (zero if never).
-func faultWatchSlices(t *testing.T, app *testbed.App) func(ip string) time.Time {
-	t.Helper()
-	api := cluster.Admin.DiscoveryV1().EndpointSlices(app.Namespace)
-	list, err := api.List(t.Context(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := api.Watch(t.Context(), metav1.ListOptions{ResourceVersion: list.ResourceVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	var mu sync.Mutex
-	seen := map[string]time.Time{}
-	go func() {
-		for ev := range w.ResultChan() {
-			s, ok := ev.Object.(*discoveryv1.EndpointSlice)
-			if !ok || ev.Type == watch.Deleted {
-				continue
-			}
-			now := time.Now()
-			mu.Lock()
-			for _, e := range s.Endpoints {
-				if len(e.Addresses) > 0 && (e.Conditions.Ready == nil || *e.Conditions.Ready) && seen[e.Addresses[0]].IsZero() {
-					seen[e.Addresses[0]] = now
-				}
-			}
-			mu.Unlock()
-		}
-	}()
-	return func(ip string) time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return seen[ip]
-	}
-}
-
-// faultNewServiceGetsSlice creates a second Service that selects the app's pods and waits until
-// the EndpointSlice controller has written an EndpointSlice for it with want ready endpoints;
-// it returns how long that took.
-func faultNewServiceGetsSlice(t *testing.T, app *testbed.App, want int) time.Duration {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), convergeTimeout)
-	defer cancel()
-	svc, err := cluster.Admin.CoreV1().Services(app.Namespace).Get(ctx, app.Service, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	probe := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "probe"},
-		Spec: corev1.ServiceSpec{Selector: svc.Spec.Selector, Ports: svc.Spec.Ports}}
-	api := cluster.Admin.DiscoveryV1().EndpointSlices(app.Namespace)
-	selector := discoveryv1.LabelServiceName + "=" + probe.Name
-	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: selector})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := api.Watch(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: list.ResourceVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	start := time.Now()
-	if _, err := cluster.Admin.CoreV1().Services(app.Namespace).Create(ctx, probe, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				t.Fatalf("watch on the EndpointSlices of Service %s ended", probe.Name)
-			}
-			s, isSlice := ev.Object.(*discoveryv1.EndpointSlice)
-			if !isSlice || ev.Type == watch.Deleted {
-				continue
-			}
-			ready := 0
-			for _, e := range s.Endpoints {
-				if e.Conditions.Ready == nil || *e.Conditions.Ready {
-					ready++
-				}
-			}
-			if ready == want {
-				return time.Since(start)
-			}
-		case <-ctx.Done():
-			t.Fatalf("the EndpointSlice controller wrote no EndpointSlice with %d ready endpoints for the new Service %s: %v",
-				want, probe.Name, ctx.Err())
-		}
-	}
-}
-
-// faultRecreateSlices deletes every EndpointSlice of the app's Service and waits until the
-// EndpointSlice controller has created one under a new name; it returns the deleted names.
-func faultRecreateSlices(t *testing.T, app *testbed.App) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), convergeTimeout)
-	defer cancel()
-	api := cluster.Admin.DiscoveryV1().EndpointSlices(app.Namespace)
-	selector := discoveryv1.LabelServiceName + "=" + app.Service
-	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: selector})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list.Items) == 0 {
-		t.Fatalf("service %s has no EndpointSlice", app.Service)
-	}
-	w, err := api.Watch(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: list.ResourceVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	var names []string
-	for _, s := range list.Items {
-		names = append(names, s.Name)
-		if err := api.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			t.Fatal(err)
-		}
-	}
-	for {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				t.Fatalf("watch on the EndpointSlices of %s ended before a new one was created", app.Service)
-			}
-			if s, isSlice := ev.Object.(*discoveryv1.EndpointSlice); isSlice && ev.Type == watch.Added && !slices.Contains(names, s.Name) {
-				return names
-			}
-		case <-ctx.Done():
-			t.Fatalf("no new EndpointSlice for %s after deleting %v: %v", app.Service, names, ctx.Err())
-		}
-	}
-}
-
-// faultPushOutHistory writes filler EndpointSlice changes (label patches on an EndpointSlice of no
-// Service, in a namespace of its own) in batches of 100 until a watch on the app's namespace
-// from rv gets a 410; it returns the number of writes.
-func faultPushOutHistory(t *testing.T, app *testbed.App, rv string) int {
-	t.Helper()
-	ctx := t.Context()
-	ns := app.Namespace + "-filler"
-	if _, err := cluster.Admin.CoreV1().Namespaces().Create(ctx,
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	api := cluster.Admin.DiscoveryV1().EndpointSlices(ns)
-	filler := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "filler", Labels: map[string]string{"filler": "0"}},
-		AddressType: discoveryv1.AddressTypeIPv4}
-	if _, err := api.Create(ctx, filler, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	const batch, maxBatches = 100, 100
-	writes := 1
-	for range maxBatches {
-		if expired, err := faultWatchExpired(ctx, app.Namespace, rv); err != nil {
-			t.Fatal(err)
-		} else if expired {
-			return writes
-		}
-		for range batch {
-			patch := fmt.Appendf(nil, `{"metadata":{"labels":{"filler":"%d"}}}`, writes)
-			if _, err := api.Patch(ctx, "filler", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			writes++
-		}
-	}
-	t.Fatalf("still no 410 for resourceVersion %s after %d filler writes", rv, writes)
-	return 0
-}
-
-// faultWatchExpired reports whether a watch on the EndpointSlices of ns from rv gets a 410 as its
-// first event.
-func faultWatchExpired(ctx context.Context, ns, rv string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	w, err := cluster.Admin.DiscoveryV1().EndpointSlices(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rv})
-	if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer w.Stop()
-	select {
-	case ev, ok := <-w.ResultChan():
-		if !ok {
-			return false, errors.New("probe watch ended without an event")
-		}
-		if ev.Type != watch.Error {
-			return false, nil // an event after rv: rv is still in the history
-		}
-		status, isStatus := ev.Object.(*metav1.Status)
-		if isStatus && status.Code == http.StatusGone {
-			return true, nil
-		}
-		return false, fmt.Errorf("probe watch from %s: %v", rv, apierrors.FromObject(ev.Object))
-	case <-ctx.Done():
-		return false, nil // no event since rv in ns within the probe's time: not a 410
-	}
 }
 
 // faultLogWatch logs the pod's watch log lines since the test began: idle restarts, failures,

@@ -3,11 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,12 +12,25 @@ import (
 	"github.com/groupcache-k8s/k8s/e2e/testbed"
 )
 
+// The tests' side of the test bed: each helper calls testbed and fails the test on an error.
+
 // convergeTimeout bounds every wait for the rings to settle. Convergence normally takes
 // milliseconds; the bound is generous for a loaded 2-core machine and for the library's
 // backoff after an API server outage.
 const convergeTimeout = 90 * time.Second
 
+// getsInFlight is how many Gets getAll has in flight at once.
+const getsInFlight = 8
+
 var namespaceSeq atomic.Int64
+
+// converging returns the test's context bounded by convergeTimeout, for one wait on the pods
+// or the control plane.
+func converging(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), convergeTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
 
 // newApp creates the example's objects in a namespace named after the test.
 func newApp(t *testing.T, opts testbed.AppOptions) *testbed.App {
@@ -64,36 +74,29 @@ func startPods(t *testing.T, app *testbed.App, first, n int) []*testbed.Pod {
 	return pods
 }
 
-// addrs returns the pods' peer ids.
-func addrs(pods []*testbed.Pod) []string {
-	var out []string
-	for _, p := range pods {
-		out = append(out, p.GroupcacheAddr())
-	}
-	return out
-}
-
 // waitRings waits until every pod in on holds exactly the peers of members, and returns the
 // time the last of them got there.
 func waitRings(t *testing.T, on, members []*testbed.Pod) time.Time {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), convergeTimeout)
 	defer cancel()
-	var last time.Time
-	for _, p := range on {
-		at, err := p.WaitRing(ctx, addrs(members)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if at.After(last) {
-			last = at
-		}
+	last, err := testbed.WaitRings(ctx, on, members)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return last
 }
 
-// getAll requests every key through the pods round-robin, eight at a time, and checks each
-// value; it returns each answer by key.
+// ringsUnchanged fails the test if any pod marked reported a ring since.
+func ringsUnchanged(t *testing.T, marks testbed.RingMarks, when string) {
+	t.Helper()
+	if err := marks.Unchanged(); err != nil {
+		t.Fatalf("%s %v", when, err)
+	}
+}
+
+// getAll requests every key through the pods round-robin, getsInFlight at a time, and checks
+// each value; it returns each answer by key.
 func getAll(t *testing.T, pods []*testbed.Pod, keys []string) map[string]testbed.GetResult {
 	t.Helper()
 	results, _ := getAllTimed(t, pods, keys)
@@ -108,93 +111,11 @@ func getAll(t *testing.T, pods []*testbed.Pod, keys []string) map[string]testbed
 // of keys.
 func getAllTimed(t *testing.T, pods []*testbed.Pod, keys []string) ([]testbed.GetResult, []time.Duration) {
 	t.Helper()
-	results := make([]testbed.GetResult, len(keys))
-	durations := make([]time.Duration, len(keys))
-	errs := make([]error, len(keys))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i, key := range keys {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			p := pods[i%len(pods)]
-			start := time.Now()
-			r, err := p.Get(t.Context(), key)
-			durations[i] = time.Since(start)
-			if err == nil && r.Value != "value of "+key {
-				err = fmt.Errorf("Get(%q) through %s = %q", key, p.Name, r.Value)
-			}
-			results[i], errs[i] = r, err
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	results, durations, err := testbed.GetAll(t.Context(), pods, keys, getsInFlight)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return results, durations
-}
-
-// timedGet is one Get of getAtOnce: the pod asked, its answer and how long it took.
-type timedGet struct {
-	Pod    *testbed.Pod
-	Key    string
-	Result testbed.GetResult
-	Took   time.Duration
-	Err    error
-}
-
-// getAtOnce asks every key through every pod, all requests at the same instant (one goroutine
-// each, released together), each Get with the deadline timeout as an HTTP handler's would have.
-// It returns the answers key by key, pods in order within a key, and checks nothing.
-func getAtOnce(t *testing.T, pods []*testbed.Pod, keys []string, timeout time.Duration) []timedGet {
-	t.Helper()
-	gets := make([]timedGet, 0, len(keys)*len(pods))
-	for _, key := range keys {
-		for _, p := range pods {
-			gets = append(gets, timedGet{Pod: p, Key: key})
-		}
-	}
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range gets {
-		g := &gets[i]
-		wg.Go(func() {
-			<-start
-			t0 := time.Now()
-			g.Result, g.Err = g.Pod.GetWithTimeout(t.Context(), g.Key, timeout)
-			g.Took = time.Since(t0)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return gets
-}
-
-// nearestRank returns the nearest-rank p-th percentile of sorted (ascending, not empty).
-func nearestRank(sorted []time.Duration, p float64) time.Duration {
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-// percentiles returns the median, the 99th percentile and the maximum of ds.
-func percentiles(ds []time.Duration) (p50, p99, worst time.Duration) {
-	sorted := slices.Clone(ds)
-	slices.Sort(sorted)
-	return nearestRank(sorted, 50), nearestRank(sorted, 99), sorted[len(sorted)-1]
-}
-
-func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func keysN(prefix string, n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("%s-%d", prefix, i)
-	}
-	return keys
 }
 
 func stats(t *testing.T, p *testbed.Pod) testbed.Stats {

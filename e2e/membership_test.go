@@ -39,7 +39,7 @@ func TestScaleThreeToSixToTwo(t *testing.T) {
 	app := newApp(t, testbed.AppOptions{})
 	members := startPods(t, app, 0, 3)
 	waitRings(t, members, members)
-	keys := keysN("scale", 1000)
+	keys := testbed.Keys("scale-", 1000)
 	owners := getAll(t, members, keys)
 
 	var samples, spreads []time.Duration
@@ -54,8 +54,7 @@ func TestScaleThreeToSixToTwo(t *testing.T) {
 		}
 		first := last
 		for _, p := range on {
-			rc := p.RingChanges()
-			if at := rc[len(rc)-1].At; at.After(t0) && at.Before(first) {
+			if at := p.LastRingAt(); at.After(t0) && at.Before(first) {
 				first = at
 			}
 		}
@@ -70,7 +69,7 @@ func TestScaleThreeToSixToTwo(t *testing.T) {
 		x := startPod(t, app, fmt.Sprintf("pod-%d", i), testbed.PodOptions{NotReady: true})
 		next := slices.Concat(members, []*testbed.Pod{x})
 		waitRings(t, []*testbed.Pod{x}, next)
-		marks := ringMarks(members)
+		marks := testbed.MarkRings(members...)
 		t0 := time.Now()
 		if err := x.SetReady(ctx, true); err != nil {
 			t.Fatal(err)
@@ -80,7 +79,7 @@ func TestScaleThreeToSixToTwo(t *testing.T) {
 		measure(change, t0, last, next)
 		// No pod took x in before it was ready.
 		for _, p := range members {
-			for _, rc := range p.RingChanges()[marks[p]:] {
+			for _, rc := range marks.Since(p) {
 				if slices.Contains(rc.Peers, x.GroupcacheAddr()) && rc.At.Before(t0) {
 					t.Errorf("pod %s took not-ready %s into its ring at %s, before it was ready", p.Name, x.Name, rc.At.Format(time.StampMicro))
 				}
@@ -95,7 +94,7 @@ func TestScaleThreeToSixToTwo(t *testing.T) {
 	// own ring keeps everyone), Ready=True a join. They add samples cheaply.
 	for _, y := range slices.Clone(members) {
 		others := podsWithout(members, y)
-		marks := ringMarks([]*testbed.Pod{y})
+		marks := testbed.MarkRings(y)
 		t0 := time.Now()
 		if err := y.SetReady(ctx, false); err != nil {
 			t.Fatal(err)
@@ -114,7 +113,7 @@ func TestScaleThreeToSixToTwo(t *testing.T) {
 		last = waitRings(t, members, members)
 		change = fmt.Sprintf("%s ready again, %d → %d pods", y.Name, len(others), len(members))
 		measure(change, t0, last, members)
-		for _, rc := range y.RingChanges()[marks[y]:] {
+		for _, rc := range marks.Since(y) {
 			if !slices.Contains(rc.Peers, y.GroupcacheAddr()) {
 				t.Errorf("not-ready pod %s left its own ring: %v at %s", y.Name, rc.Peers, rc.At.Format(time.StampMicro))
 			}
@@ -148,10 +147,10 @@ func TestScaleThreeToSixToTwo(t *testing.T) {
 	// EndpointSlice controller's last write, the controller may find its informer cache "out of
 	// date", and retries after its 1 s backoff; every pod then gets the change within a few
 	// milliseconds of the others (the spread).
-	sorted, sortedSpreads := slices.Sorted(slices.Values(samples)), slices.Sorted(slices.Values(spreads))
-	p50, p99, maxD := nearestRank(sorted, 50), nearestRank(sorted, 99), sorted[len(sorted)-1]
+	p50, p99, maxD := testbed.Percentiles(samples)
+	spreadP50, _, spreadMax := testbed.Percentiles(spreads)
 	t.Logf("convergence after a pod status change: n=%d p50=%.1fms p99=%.1fms max=%.1fms (first to last pod: p50=%.1fms max=%.1fms)",
-		len(sorted), millis(p50), millis(p99), millis(maxD), millis(nearestRank(sortedSpreads, 50)), millis(sortedSpreads[len(sortedSpreads)-1]))
+		len(samples), testbed.Millis(p50), testbed.Millis(p99), testbed.Millis(maxD), testbed.Millis(spreadP50), testbed.Millis(spreadMax))
 	var spurious int
 	for _, m := range moves {
 		spurious += m.Spurious
@@ -160,8 +159,8 @@ func TestScaleThreeToSixToTwo(t *testing.T) {
 		len(keys), movesSummary(moves), spurious, len(moves))
 	appendE2EReport(t, map[string]any{
 		"test": t.Name(), "what": "convergence after a pod status change",
-		"n": len(sorted), "p50_ms": roundMillis(p50), "p99_ms": roundMillis(p99), "max_ms": roundMillis(maxD),
-		"spread_p50_ms": roundMillis(nearestRank(sortedSpreads, 50)), "spread_max_ms": roundMillis(sortedSpreads[len(sortedSpreads)-1]),
+		"n": len(samples), "p50_ms": roundMillis(p50), "p99_ms": roundMillis(p99), "max_ms": roundMillis(maxD),
+		"spread_p50_ms": roundMillis(spreadP50), "spread_max_ms": roundMillis(spreadMax),
 		"samples_ms": roundAllMillis(samples), "spreads_ms": roundAllMillis(spreads), "keys": len(keys), "moves": moves,
 	})
 	// A generous bound for a shared 2-core machine: convergence has no added delay and
@@ -182,7 +181,7 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 	all := startPods(t, app, 0, 3)
 	a, b, c := all[0], all[1], all[2]
 	waitRings(t, all, all)
-	marks := ringMarks(all)
+	marks := testbed.MarkRings(all...)
 
 	// c not ready: a and b drop it. c's own ring is checked below, once c has provably seen it.
 	t0 := time.Now()
@@ -201,7 +200,7 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 	waitRings(t, []*testbed.Pod{b}, []*testbed.Pod{a, b})
 	waitRings(t, []*testbed.Pod{c}, []*testbed.Pod{a, c})
 	// Only a is a peer of a: a owns and loads every key it is asked.
-	for key, r := range getAll(t, []*testbed.Pod{a}, keysN("alone", 100)) {
+	for key, r := range getAll(t, []*testbed.Pod{a}, testbed.Keys("alone-", 100)) {
 		if r.Owner != a.GroupcacheAddr() || r.LoadedBy != a.Name {
 			t.Fatalf("with b and c not ready, key %s through %s has owner %s, loaded by %s; want %s for both",
 				key, a.Name, r.Owner, r.LoadedBy, a.Name)
@@ -218,13 +217,13 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 	last = waitRings(t, all, all)
 	t.Logf("%s and %s ready again: back in every ring in %s", b.Name, c.Name, last.Sub(t0).Round(time.Millisecond))
 	for _, p := range []*testbed.Pod{b, c} {
-		for _, rc := range p.RingChanges()[marks[p]:] {
+		for _, rc := range marks.Since(p) {
 			if !slices.Contains(rc.Peers, p.GroupcacheAddr()) {
 				t.Errorf("not-ready pod %s left its own ring: %v at %s", p.Name, rc.Peers, rc.At.Format(time.StampMicro))
 			}
 		}
 	}
-	getAll(t, all, keysN("back", 300))
+	getAll(t, all, testbed.Keys("back-", 300))
 
 	// Graceful delete of c: every ring, c's own included, drops c while c is terminating.
 	t0 = time.Now()
@@ -247,7 +246,7 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 	}
 	// Still running, c forwards every key to the pods that stay.
 	stay := map[string]string{a.GroupcacheAddr(): a.Name, b.GroupcacheAddr(): b.Name}
-	for key, r := range getAll(t, []*testbed.Pod{c}, keysN("draining", 50)) {
+	for key, r := range getAll(t, []*testbed.Pod{c}, testbed.Keys("draining-", 50)) {
 		if stay[r.Owner] == "" || r.LoadedBy != stay[r.Owner] || r.ServedBy != c.Name {
 			t.Fatalf("key %s through terminating %s: owner %s, loaded by %s, served by %s; want an owner in %v that loads it",
 				key, c.Name, r.Owner, r.LoadedBy, r.ServedBy, stay)
@@ -266,7 +265,7 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 		t.Errorf("after FinishDelete, get Pod %s: %v; want NotFound", c.Name, err)
 	}
 	for _, p := range []*testbed.Pod{a, b} {
-		if ring, want := p.Ring(), sortedPeerIDs(a, b); !slices.Equal(ring, want) {
+		if ring, want := p.Ring(), testbed.RingOf(a, b); !slices.Equal(ring, want) {
 			t.Errorf("after pod %s was removed, pod %s's ring is %v; want %v", c.Name, p.Name, ring, want)
 		}
 	}
@@ -285,7 +284,7 @@ func TestPeerKilledWithSIGKILL(t *testing.T) {
 	a, b, c := all[0], all[1], all[2]
 	survivors := []*testbed.Pod{a, b}
 	waitRings(t, all, all)
-	keys := keysN("kill", 1000)
+	keys := testbed.Keys("kill-", 1000)
 	getAll(t, all, keys)
 
 	c.Kill()
@@ -302,7 +301,7 @@ func TestPeerKilledWithSIGKILL(t *testing.T) {
 		t.Fatalf("after Kill, Pod %s is not Ready; the test needs the survivors' rings to keep the dead pod", c.Name)
 	}
 	for _, p := range survivors {
-		if ring, want := p.Ring(), sortedPeerIDs(all...); !slices.Equal(ring, want) {
+		if ring, want := p.Ring(), testbed.RingOf(all...); !slices.Equal(ring, want) {
 			t.Fatalf("before Pod %s turned not ready, pod %s's ring is %v; want it still %v", c.Name, p.Name, ring, want)
 		}
 	}
@@ -318,10 +317,9 @@ func TestPeerKilledWithSIGKILL(t *testing.T) {
 	if toDead < len(keys)/6 {
 		t.Fatalf("only %d of %d keys were owned by the dead pod in the survivors' rings; the test needs about a third", toDead, len(keys))
 	}
-	sorted := slices.Sorted(slices.Values(durations))
-	p50, p99, maxD := nearestRank(sorted, 50), nearestRank(sorted, 99), sorted[len(sorted)-1]
+	p50, p99, maxD := testbed.Percentiles(durations)
 	t.Logf("Get through the survivors with a SIGKILLed peer in their rings: n=%d (%d owned by the dead pod) p50=%.1fms p99=%.1fms max=%.1fms",
-		len(sorted), toDead, millis(p50), millis(p99), millis(maxD))
+		len(durations), toDead, testbed.Millis(p50), testbed.Millis(p99), testbed.Millis(maxD))
 	if maxD >= peerCallTimeout {
 		t.Errorf("the slowest Get took %s; want each within the per-call timeout %s", maxD, peerCallTimeout)
 	}
@@ -366,7 +364,7 @@ func TestPeerKilledWithSIGKILL(t *testing.T) {
 
 	appendE2EReport(t, map[string]any{
 		"test": t.Name(), "what": "Get through the survivors with a SIGKILLed peer in their rings",
-		"n": len(sorted), "owned_by_dead": toDead,
+		"n": len(durations), "owned_by_dead": toDead,
 		"p50_ms": roundMillis(p50), "p99_ms": roundMillis(p99), "max_ms": roundMillis(maxD),
 		"rings_converged_after_not_ready_ms": roundMillis(last.Sub(t0)),
 	})
@@ -440,23 +438,8 @@ func movesSummary(moves []moveFigures) string {
 	return s
 }
 
-// ringMarks returns how many ring changes each pod has logged so far.
-func ringMarks(pods []*testbed.Pod) map[*testbed.Pod]int {
-	m := map[*testbed.Pod]int{}
-	for _, p := range pods {
-		m[p] = len(p.RingChanges())
-	}
-	return m
-}
-
 func podsWithout(pods []*testbed.Pod, drop *testbed.Pod) []*testbed.Pod {
 	return slices.DeleteFunc(slices.Clone(pods), func(p *testbed.Pod) bool { return p == drop })
-}
-
-func sortedPeerIDs(pods ...*testbed.Pod) []string {
-	out := addrs(pods)
-	slices.Sort(out)
-	return out
 }
 
 func podIsReady(pod *corev1.Pod) bool {
@@ -468,7 +451,7 @@ func podIsReady(pod *corev1.Pod) bool {
 	return false
 }
 
-func roundMillis(d time.Duration) float64 { return math.Round(millis(d)*10) / 10 }
+func roundMillis(d time.Duration) float64 { return math.Round(testbed.Millis(d)*10) / 10 }
 
 func roundAllMillis(ds []time.Duration) []float64 {
 	out := make([]float64, len(ds))

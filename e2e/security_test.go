@@ -39,7 +39,7 @@ func TestRBAC(t *testing.T) {
 	}
 	pods := startPods(t, app, 0, 2)
 	waitRings(t, pods, pods)
-	getAll(t, pods, keysN("rbac", 100))
+	getAll(t, pods, testbed.Keys("rbac-", 100))
 }
 
 // TestMutualTLS: pods with certificates from the peers' CA serve each other over mutual TLS;
@@ -61,7 +61,7 @@ func TestMutualTLS(t *testing.T) {
 	all := append(good[:2:2], rogue)
 	waitRings(t, all, all) // membership comes from EndpointSlices, not from TLS
 
-	keys := keysN("tls", 300)
+	keys := testbed.Keys("tls-", 300)
 	name := map[string]string{}
 	for _, p := range all {
 		name[p.GroupcacheAddr()] = p.Name
@@ -92,7 +92,7 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	// Through the rogue pod: every key another pod owns is refused there and loaded locally.
-	viaRogue := getAll(t, []*testbed.Pod{rogue}, keysN("rogue", 300))
+	viaRogue := getAll(t, []*testbed.Pod{rogue}, testbed.Keys("rogue-", 300))
 	refused := 0
 	for key, r := range viaRogue {
 		if name[r.Owner] == "rogue" {

@@ -240,18 +240,22 @@ func (p *Pod) followRings() {
 			}
 			continue
 		}
-		now := time.Now()
-		p.mu.Lock()
-		for _, peers := range answer.Rings {
-			peers = slices.Clone(peers)
-			slices.Sort(peers)
-			p.rings = append(p.rings, RingChange{At: now, Peers: peers})
-		}
-		if len(answer.Rings) > 0 {
-			close(p.changed)
-			p.changed = make(chan struct{})
-		}
-		p.mu.Unlock()
+		p.addRings(time.Now(), answer.Rings)
+	}
+}
+
+// addRings records rings, each sorted, as reported at now, and wakes WaitRing if there are any.
+func (p *Pod) addRings(now time.Time, rings [][]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, peers := range rings {
+		peers = slices.Clone(peers)
+		slices.Sort(peers)
+		p.rings = append(p.rings, RingChange{At: now, Peers: peers})
+	}
+	if len(rings) > 0 {
+		close(p.changed)
+		p.changed = make(chan struct{})
 	}
 }
 
@@ -270,6 +274,16 @@ func (p *Pod) RingChanges() []RingChange {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.rings)
+}
+
+// LastRingAt is when the pod's latest ring was reported; zero if none was.
+func (p *Pod) LastRingAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.rings) == 0 {
+		return time.Time{}
+	}
+	return p.rings[len(p.rings)-1].At
 }
 
 // WaitRing waits until the pod's ring holds exactly want (any order) and returns when the
@@ -333,26 +347,6 @@ func (p *Pod) Owner(ctx context.Context, key string) (string, error) {
 	var r struct{ Owner string }
 	err := p.getJSON(ctx, "/owner?key="+url.QueryEscape(key), &r)
 	return r.Owner, err
-}
-
-// Stats are the example's /stats: its group's counters and the peers manager's.
-type Stats struct {
-	Group struct {
-		Gets, CacheHits, PeerLoads, PeerErrors, Loads, LocalLoads, ServerRequests int64
-	} `json:"group"`
-	Peers struct {
-		Peers                                int
-		WatchEvents, WatchRestarts, Relists  int64
-		PeerRPCs, PeerErrors, LoopsPrevented int64
-		ServerRequests, RingRebuilds         int64
-	} `json:"peers"`
-}
-
-// Stats reads the pod's /stats.
-func (p *Pod) Stats(ctx context.Context) (Stats, error) {
-	var s Stats
-	err := p.getJSON(ctx, "/stats", &s)
-	return s, err
 }
 
 func (p *Pod) getJSON(ctx context.Context, path string, into any) error {

@@ -102,13 +102,7 @@ func (d *demo) startPod(name string) (*testbed.Pod, error) {
 }
 
 // keys is the demo's working set.
-var keys = func() []string {
-	k := make([]string, 1000)
-	for i := range k {
-		k[i] = fmt.Sprintf("user:%d", i)
-	}
-	return k
-}()
+var keys = testbed.Keys("user:", 1000)
 
 func (d *demo) showOwners() error {
 	owners, err := d.owners(d.pods[0])
@@ -133,18 +127,15 @@ func (d *demo) showOwners() error {
 	return nil
 }
 
-// owners asks every key through pod and returns each key's owner by pod name.
+// owners asks every key through pod, one at a time, and returns each key's owner by pod name.
 func (d *demo) owners(through *testbed.Pod) (map[string]string, error) {
+	results, _, err := testbed.GetAll(d.ctx, []*testbed.Pod{through}, keys, 1)
+	if err != nil {
+		return nil, err
+	}
 	owners := map[string]string{}
-	for _, k := range keys {
-		r, err := through.Get(d.ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		if r.Value != "value of "+k {
-			return nil, fmt.Errorf("%s answered %q for %s", through.Name, r.Value, k)
-		}
-		owners[k] = d.name[r.Owner]
+	for i, r := range results {
+		owners[keys[i]] = d.name[r.Owner]
 	}
 	return owners, nil
 }
@@ -206,25 +197,19 @@ func (d *demo) killOne() error {
 	victim, survivors := d.pods[1], slices.Delete(slices.Clone(d.pods), 1, 2)
 	victim.Kill()
 	fmt.Fprintf(d.out, "5. %s killed with SIGKILL. Its endpoint is still Ready, so the others still route to it:\n", victim.Name)
-	var slowest time.Duration
+	// One Get at a time, so that the slowest shows the dead peer, not the queue.
+	results, durations, err := testbed.GetAll(d.ctx, survivors, keys, 1)
+	if err != nil {
+		return err
+	}
 	local := 0
-	for i, k := range keys {
-		via := survivors[i%len(survivors)]
-		start := time.Now()
-		r, err := via.Get(d.ctx, k)
-		if err != nil {
-			return err
-		}
-		if r.Value != "value of "+k {
-			return fmt.Errorf("%s answered %q for %s", via.Name, r.Value, k)
-		}
-		slowest = max(slowest, time.Since(start))
+	for _, r := range results {
 		if d.name[r.Owner] == victim.Name {
 			local++
 		}
 	}
 	fmt.Fprintf(d.out, "   all 1000 keys answered right through the survivors; %d owned by %s were loaded locally instead; slowest %s.\n",
-		local, victim.Name, ms(slowest))
+		local, victim.Name, ms(slices.Max(durations)))
 	start := time.Now()
 	if err := victim.SetReady(d.ctx, false); err != nil {
 		return err
@@ -237,31 +222,14 @@ func (d *demo) killOne() error {
 	return nil
 }
 
-// waitRings waits until every pod in on holds exactly members, and returns when the last got
-// there.
+// waitRings waits up to a minute until every pod in on holds exactly members, and returns when
+// the last got there.
 func (d *demo) waitRings(on, members []*testbed.Pod) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
 	defer cancel()
-	var want []string
-	for _, p := range members {
-		want = append(want, p.GroupcacheAddr())
-	}
-	var last time.Time
-	for _, p := range on {
-		at, err := p.WaitRing(ctx, want...)
-		if err != nil {
-			return last, err
-		}
-		if at.After(last) {
-			last = at
-		}
-	}
-	return last, nil
+	return testbed.WaitRings(ctx, on, members)
 }
 
-func ms(d time.Duration) string {
-	if d < 0 {
-		d = 0 // the ring had converged before the clock started
-	}
-	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
-}
+// ms formats d in milliseconds; a negative d (the rings had converged before the clock
+// started) as zero.
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", testbed.Millis(max(d, 0))) }

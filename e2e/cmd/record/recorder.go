@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/groupcache-k8s/k8s/e2e/testbed"
@@ -268,5 +267,3 @@ func readyIs(addrs ...string) func(endpointsState) bool {
 	slices.Sort(addrs)
 	return func(s endpointsState) bool { return slices.Equal(s.ready(), addrs) }
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
 	"time"
 
-	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"github.com/groupcache-k8s/k8s/e2e/testbed"
 )
 
 // scenario is one recorded stream file.
@@ -103,10 +100,6 @@ func lifecycle(ctx context.Context, r *recorder) ([]section, error) {
 	return []section{{"list", []string{list}}, {"watch", w.frames}}, nil
 }
 
-// watchHistory is how long the API server's watch cache keeps events at least
-// (storagebackend.DefaultEventsHistoryWindow); only a client away for longer gets a 410.
-const watchHistory = 75 * time.Second
-
 func expired(ctx context.Context, r *recorder) ([]section, error) {
 	list1, w1, err := r.begin(ctx, false, []string{a}, []string{b})
 	if err != nil {
@@ -125,27 +118,23 @@ func expired(ctx context.Context, r *recorder) ([]section, error) {
 	if err := r.deletePod(ctx, "a", 0); err != nil {
 		return nil, err
 	}
-	slices, err := r.c.Admin.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
-	if err != nil {
+	if _, err := r.c.RecreateEndpointSlices(ctx, namespace, service); err != nil {
 		return nil, err
-	}
-	for _, s := range slices.Items {
-		if err := r.c.Admin.DiscoveryV1().EndpointSlices(namespace).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil {
-			return nil, err
-		}
 	}
 	if _, _, _, err := r.listUntil(ctx, readyIs(b, c)); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "record: waiting out the API server's watch history (%v) ...\n", watchHistory)
+	fmt.Fprintf(os.Stderr, "record: waiting out the API server's watch history (%v) ...\n", testbed.WatchHistory)
 	select {
-	case <-time.After(time.Until(awaySince.Add(watchHistory + time.Second))):
+	case <-time.After(time.Until(awaySince.Add(testbed.WatchHistory + time.Second))):
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if err := r.pushOutOfHistory(ctx, w1.rv); err != nil {
+	writes, err := r.c.PushOutOfHistory(ctx, namespace, w1.rv)
+	if err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(os.Stderr, "record: resourceVersion %s left the watch history after %d writes\n", w1.rv, writes)
 	if _, err := r.c.CompactEtcd(ctx); err != nil {
 		return nil, err
 	}
@@ -176,36 +165,6 @@ func expired(ctx context.Context, r *recorder) ([]section, error) {
 		{"list", []string{list1}}, {"watch", w1.frames}, {"watch", w2.frames},
 		{"list", []string{list2}}, {"watch", w3.frames},
 	}, nil
-}
-
-// pushOutOfHistory writes EndpointSlice changes elsewhere until a watch from rv is refused
-// with a 410: the watch cache then holds only events newer than rv.
-func (r *recorder) pushOutOfHistory(ctx context.Context, rv string) error {
-	slices := r.c.Admin.DiscoveryV1().EndpointSlices("default")
-	filler := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "filler"}, AddressType: discoveryv1.AddressTypeIPv4}
-	if _, err := slices.Create(ctx, filler, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	defer slices.Delete(context.Background(), "filler", metav1.DeleteOptions{})
-	for i := 0; i < 200; i++ {
-		for j := 0; j < 100; j++ {
-			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{"n": itoa(i*100 + j)}}})
-			if _, err := slices.Patch(ctx, "filler", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-				return err
-			}
-		}
-		w, err := r.c.Admin.DiscoveryV1().EndpointSlices(namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, LabelSelector: selector})
-		if err != nil {
-			return err
-		}
-		ev := <-w.ResultChan()
-		w.Stop()
-		if status, ok := ev.Object.(*metav1.Status); ok && status.Code == 410 {
-			fmt.Fprintf(os.Stderr, "record: resourceVersion %s left the watch history after %d writes\n", rv, (i+1)*100)
-			return nil
-		}
-	}
-	return fmt.Errorf("a watch from resourceVersion %s was never refused", rv)
 }
 
 func dualStack(ctx context.Context, r *recorder) ([]section, error) {

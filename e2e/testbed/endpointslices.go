@@ -1,0 +1,155 @@
+package testbed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// The EndpointSlices as the API server holds them, watched and rewritten from outside the pods:
+// to time the EndpointSlice controller apart from the pods, and to make it write anew.
+
+// WatchReady watches the EndpointSlices of namespace until ctx ends, and returns a function
+// that tells when an endpoint with address addr was first seen ready (zero if not yet).
+func (c *Cluster) WatchReady(ctx context.Context, namespace string) (readyAt func(addr string) time.Time, err error) {
+	api := c.Admin.DiscoveryV1().EndpointSlices(namespace)
+	list, err := api.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	w, err := api.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	seen := map[string]time.Time{}
+	go func() {
+		<-ctx.Done()
+		w.Stop()
+	}()
+	go func() {
+		for ev := range w.ResultChan() {
+			s, ok := ev.Object.(*discoveryv1.EndpointSlice)
+			if !ok || ev.Type == watch.Deleted {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			for _, addr := range readyAddresses(s) {
+				if seen[addr].IsZero() {
+					seen[addr] = now
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	return func(addr string) time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[addr]
+	}, nil
+}
+
+// readyAddresses returns the first address of each ready endpoint of s, as the library reads
+// them: a missing ready condition means ready.
+func readyAddresses(s *discoveryv1.EndpointSlice) []string {
+	var out []string
+	for _, e := range s.Endpoints {
+		if len(e.Addresses) > 0 && (e.Conditions.Ready == nil || *e.Conditions.Ready) {
+			out = append(out, e.Addresses[0])
+		}
+	}
+	return out
+}
+
+// RecreateEndpointSlices deletes every EndpointSlice of service in namespace and waits until
+// the EndpointSlice controller has created one under a new name; it returns the deleted names.
+func (c *Cluster) RecreateEndpointSlices(ctx context.Context, namespace, service string) ([]string, error) {
+	api := c.Admin.DiscoveryV1().EndpointSlices(namespace)
+	selector := discoveryv1.LabelServiceName + "=" + service
+	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, fmt.Errorf("service %s has no EndpointSlice", service)
+	}
+	w, err := api.Watch(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	var names []string
+	for _, s := range list.Items {
+		names = append(names, s.Name)
+		if err := api.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+	}
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return nil, fmt.Errorf("watch on the EndpointSlices of %s ended before a new one was created", service)
+			}
+			if s, isSlice := ev.Object.(*discoveryv1.EndpointSlice); isSlice && ev.Type == watch.Added && !slices.Contains(names, s.Name) {
+				return names, nil
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no new EndpointSlice for %s after deleting %v: %w", service, names, ctx.Err())
+		}
+	}
+}
+
+// TimeNewService creates a second Service, named probe, that selects the app's pods, and waits
+// until the EndpointSlice controller has written an EndpointSlice for it with want ready
+// endpoints; it returns how long that took. A test that disturbed the control plane calls it
+// to show that the controller works again.
+func (a *App) TimeNewService(ctx context.Context, want int) (time.Duration, error) {
+	core := a.c.Admin.CoreV1()
+	svc, err := core.Services(a.Namespace).Get(ctx, a.Service, metav1.GetOptions{})
+	if err != nil {
+		return 0, err
+	}
+	probe := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+		Spec: corev1.ServiceSpec{Selector: svc.Spec.Selector, Ports: svc.Spec.Ports}}
+	api := a.c.Admin.DiscoveryV1().EndpointSlices(a.Namespace)
+	selector := discoveryv1.LabelServiceName + "=" + probe.Name
+	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return 0, err
+	}
+	w, err := api.Watch(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return 0, err
+	}
+	defer w.Stop()
+	start := time.Now()
+	if _, err := core.Services(a.Namespace).Create(ctx, probe, metav1.CreateOptions{}); err != nil {
+		return 0, err
+	}
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return 0, errors.New("watch on the EndpointSlices of Service " + probe.Name + " ended")
+			}
+			s, isSlice := ev.Object.(*discoveryv1.EndpointSlice)
+			if isSlice && ev.Type != watch.Deleted && len(readyAddresses(s)) == want {
+				return time.Since(start), nil
+			}
+		case <-ctx.Done():
+			return 0, fmt.Errorf("the EndpointSlice controller wrote no EndpointSlice with %d ready endpoints for the new Service %s: %w",
+				want, probe.Name, ctx.Err())
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Stats are the example's /stats: its group's counters and the peers manager's.
+type Stats struct {
+	Group struct {
+		Gets, CacheHits, PeerLoads, PeerErrors, Loads, LocalLoads, ServerRequests int64
+	} `json:"group"`
+	Peers struct {
+		Peers                                int
+		WatchEvents, WatchRestarts, Relists  int64
+		PeerRPCs, PeerErrors, LoopsPrevented int64
+		ServerRequests, RingRebuilds         int64
+	} `json:"peers"`
+}
+
+// Stats reads the pod's /stats.
+func (p *Pod) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	err := p.getJSON(ctx, "/stats", &s)
+	return s, err
+}
+
+// statsPoll is how often WaitStats reads /stats.
+const statsPoll = 200 * time.Millisecond
+
+// WaitStats reads the pod's /stats until cond holds, and returns those stats; what names cond
+// in the error if ctx ends first. The counters send no signal, so polling is the only way.
+func (p *Pod) WaitStats(ctx context.Context, what string, cond func(Stats) bool) (Stats, error) {
+	tick := time.NewTicker(statsPoll)
+	defer tick.Stop()
+	for {
+		s, err := p.Stats(ctx)
+		if err == nil && cond(s) {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return s, fmt.Errorf("pod %s: waiting for %s: %w (stats %+v, err %v)", p.Name, what, ctx.Err(), s.Peers, err)
+		case <-tick.C:
+		}
+	}
+}
