@@ -2,12 +2,10 @@ package testbed
 
 import (
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 )
 
@@ -22,16 +20,13 @@ func fakePod(name, ip string) *Pod {
 var loopbackSeq atomic.Int32
 
 // fakeExample serves handler as the example's HTTP API of a pod named name, on the pod's
-// HTTPAddr, until the test ends. It skips the test if that address is taken.
+// HTTPAddr, until the test ends.
 func fakeExample(t *testing.T, name string, handler http.Handler) *Pod {
 	t.Helper()
 	p := fakePod(name, "127.0.0."+strconv.Itoa(int(10+loopbackSeq.Add(1)%240)))
 	ln, err := net.Listen("tcp", p.HTTPAddr())
-	if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL) {
-		t.Skipf("no fake example pod on %s: %v", p.HTTPAddr(), err)
-	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("a fake example pod cannot listen on %s: %v", p.HTTPAddr(), err)
 	}
 	srv := &http.Server{Handler: handler}
 	go srv.Serve(ln)
