@@ -61,7 +61,6 @@ func portOf(t *testing.T, self string) int {
 // TestReplayStreams replays recorded watch streams and checks the final ring, the
 // counters, the requests the client made and the waits it took.
 func TestReplayStreams(t *testing.T) {
-	type check func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock)
 	cases := []struct {
 		stream       string
 		self         string
@@ -72,208 +71,141 @@ func TestReplayStreams(t *testing.T) {
 		ringRebuilds int64 // including the one after the first LIST
 		coalescible  bool  // frames may arrive together: between fewest (default 2) and ringRebuilds rebuilds
 		fewest       int64
-		check        check
+		watchRVs     []string        // resourceVersion of each WATCH, in order
+		listRVs      []string        // resourceVersion of each LIST, in order; nil: one consistent LIST ("")
+		waits        []time.Duration // every backoff wait, in order
+		watchEvents  int64           // Stats.WatchEvents
 	}{
 		{stream: "conditions", self: "10.0.0.1:8080",
 			peers:   []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.7:8080", "10.0.0.8:8080"},
-			relists: 0, restarts: 0, ringRebuilds: 1},
+			relists: 0, restarts: 0, ringRebuilds: 1,
+			watchRVs: []string{"1000"}},
 		{stream: "watch_basic", self: "10.0.0.1:8080",
 			peers:   []string{"10.0.0.1:8080", "10.0.0.3:8080", "10.0.0.4:8080"},
 			relists: 0, restarts: 1, ringRebuilds: 4, coalescible: true,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				lists, watches := api.lists(), api.watches()
-				wantParam(t, lists[0], "resourceVersion", "")
-				wantParam(t, lists[0], "labelSelector", "kubernetes.io/service-name=cache")
-				wantParam(t, watches[0], "resourceVersion", "1000")
-				wantParam(t, watches[0], "allowWatchBookmarks", "true")
-				wantParam(t, watches[0], "labelSelector", "kubernetes.io/service-name=cache")
-				wantParam(t, watches[1], "resourceVersion", "1003")
-				secs, _ := strconv.Atoi(watches[0].Get("timeoutSeconds"))
-				if secs < 300 || secs >= 600 {
-					t.Errorf("timeoutSeconds = %d, want a value in [300, 600)", secs)
-				}
-				if w := clk.waits(); len(w) != 0 {
-					t.Errorf("a normal end of a watch must not wait; waited %v", w)
-				}
-				if m.Stats().WatchEvents != 3 {
-					t.Errorf("WatchEvents = %d, want 3", m.Stats().WatchEvents)
-				}
-			}},
+			watchRVs: []string{"1000", "1003"}, watchEvents: 3},
 		{stream: "list_rv_older_than_items", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 2,
-			check: watchRVs("1000", "1201")},
+			watchRVs: []string{"1000", "1201"}, watchEvents: 1},
 		{stream: "bookmarks", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
-			check: watchRVs("1000", "1600", "1700")},
+			watchRVs: []string{"1000", "1600", "1700"}, watchEvents: 3},
 		{stream: "expired_event_lost_delete", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, relists: 1, restarts: 1, ringRebuilds: 2,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				lists := api.lists()
-				wantParam(t, lists[1], "resourceVersion", "1001")
-				wantParam(t, lists[1], "resourceVersionMatch", "NotOlderThan")
-				watchRVs("1000", "2100")(t, m, api, clk)
-				if w := clk.waits(); len(w) != 0 {
-					t.Errorf("a 410 after events must relist at once; waited %v", w)
-				}
-			}},
+			watchRVs: []string{"1000", "2100"}, listRVs: []string{"", "1001"}, watchEvents: 1},
+		// no backoff: the 410 came after a healthy watch
 		{stream: "gone_at_watch_start", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080"}, relists: 1, restarts: 2, ringRebuilds: 2,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				watchRVs("1000", "1200", "1600")(t, m, api, clk)
-				listRVs("", "1200")(t, m, api, clk)
-				wantWaits(t, clk) // no backoff: the 410 came after a healthy watch
-			}},
+			watchRVs: []string{"1000", "1200", "1600"}, listRVs: []string{"", "1200"}, watchEvents: 1},
 		{stream: "expired_right_after_list", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, relists: 1, restarts: 1, ringRebuilds: 1,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk, 1200*time.Millisecond)
-				watchRVs("1000", "1600")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1600"}, listRVs: []string{"", "1000"}, waits: []time.Duration{1200 * time.Millisecond}},
 		{stream: "relist_expired_falls_back", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, relists: 1, restarts: 1, ringRebuilds: 1,
-			check: listRVs("", "1000", "")},
+			watchRVs: []string{"1000", "1700"}, listRVs: []string{"", "1000", ""}, waits: []time.Duration{1200 * time.Millisecond}},
 		{stream: "relist_too_large", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, relists: 1, restarts: 1, ringRebuilds: 1,
-			check: listRVs("", "1000", "")},
+			watchRVs: []string{"1000", "1700"}, listRVs: []string{"", "1000", ""}, waits: []time.Duration{1200 * time.Millisecond}},
+		// rand is 0.5: each delay is 1.5 × 0.8 s, 1.6 s, 3.2 s.
 		{stream: "very_short_watches", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 3, ringRebuilds: 1,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				// rand is 0.5: each delay is 1.5 × 0.8 s, 1.6 s, 3.2 s.
-				wantWaits(t, clk, 1200*time.Millisecond, 2400*time.Millisecond, 4800*time.Millisecond)
-				watchRVs("1000", "1000", "1000", "1000")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1000", "1000", "1000"}, waits: []time.Duration{1200 * time.Millisecond, 2400 * time.Millisecond, 4800 * time.Millisecond}},
 		{stream: "outage", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 3, ringRebuilds: 2,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk, 1200*time.Millisecond, 2400*time.Millisecond)
-				watchRVs("1000", "1000", "1000", "1001")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1000", "1000", "1001"}, waits: []time.Duration{1200 * time.Millisecond, 2400 * time.Millisecond}, watchEvents: 1},
 		{stream: "too_many_requests", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk, 7*time.Second)
-				watchRVs("1000", "1000", "1100")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1000", "1100"}, waits: []time.Duration{7 * time.Second}, watchEvents: 1},
 		{stream: "retry_after_a_day", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk, backoffMax)
-				watchRVs("1000", "1000", "1100")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1000", "1100"}, waits: []time.Duration{30 * time.Second}, watchEvents: 1},
 		{stream: "error_event_retry_after_a_day", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk, backoffMax)
-				watchRVs("1000", "1050", "1100")(t, m, api, clk)
-				if len(api.lists()) != 1 {
-					t.Errorf("%d LISTs; a 429 must not cause a relist", len(api.lists()))
-				}
-			}},
+			watchRVs: []string{"1000", "1050", "1100"}, waits: []time.Duration{30 * time.Second}, watchEvents: 2},
 		{stream: "unavailable_at_start", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, ringRebuilds: 1,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk, 1200*time.Millisecond, 2400*time.Millisecond)
-			}},
+			watchRVs: []string{"1000"}, listRVs: []string{"", "", ""}, waits: []time.Duration{1200 * time.Millisecond, 2400 * time.Millisecond}},
 		{stream: "forbidden_later", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk, 1200*time.Millisecond, 2400*time.Millisecond)
-			}},
+			watchRVs: []string{"1000", "1000", "1000"}, waits: []time.Duration{1200 * time.Millisecond, 2400 * time.Millisecond}},
 		{stream: "dual_stack", self: "10.0.0.2:8080",
-			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, ringRebuilds: 1},
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, ringRebuilds: 1,
+			watchRVs: []string{"1000"}},
 		{stream: "dual_stack", self: "fd00::2:8080", // the unbracketed fmt.Sprintf form
-			peers: []string{"[fd00::1]:8080", "[fd00::2]:8080"}, ringRebuilds: 1},
+			peers: []string{"[fd00::1]:8080", "[fd00::2]:8080"}, ringRebuilds: 1,
+			watchRVs: []string{"1000"}},
 		{stream: "duplicates_and_moves", self: "10.0.0.1:8080",
-			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 1, ringRebuilds: 1},
-		{stream: "placeholder", self: "10.0.0.1:8080", peers: []string{"10.0.0.1:8080"}, ringRebuilds: 1},
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 1, ringRebuilds: 1,
+			watchRVs: []string{"1000", "1002"}, watchEvents: 2},
+		{stream: "placeholder", self: "10.0.0.1:8080", peers: []string{"10.0.0.1:8080"}, ringRebuilds: 1,
+			watchRVs: []string{"1000"}},
 		{stream: "burst", self: "10.0.0.1:8080", restarts: 1, ringRebuilds: 2,
-			peers: append([]string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, rangeIDs("10.0.1.", 4, 23, 8080)...)},
+			peers:    append([]string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, rangeIDs("10.0.1.", 4, 23, 8080)...),
+			watchRVs: []string{"1000", "1020"}, watchEvents: 20},
 		{stream: "malformed", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 2,
-			check: watchRVs("1000", "1003")},
+			watchRVs: []string{"1000", "1003"}, watchEvents: 1},
 		{stream: "broken_stream", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 2,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk, 1200*time.Millisecond)
-				watchRVs("1000", "1001")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1001"}, waits: []time.Duration{1200 * time.Millisecond}, watchEvents: 1},
 		{stream: "self_terminating", self: "10.0.0.1:8080",
-			peers: []string{"10.0.0.2:8080", "10.0.0.3:8080"}, ringRebuilds: 1},
+			peers: []string{"10.0.0.2:8080", "10.0.0.3:8080"}, ringRebuilds: 1,
+			watchRVs: []string{"1000"}},
 		{stream: "self_not_ready", self: "10.0.0.1:8080",
-			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, ringRebuilds: 1},
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, ringRebuilds: 1,
+			watchRVs: []string{"1000"}},
 		{stream: "foreign_slices", self: "10.0.0.1:8080",
-			peers: []string{"10.0.0.1:8080"}, restarts: 1, ringRebuilds: 2},
+			peers: []string{"10.0.0.1:8080"}, restarts: 1, ringRebuilds: 2,
+			watchRVs: []string{"1000", "1003"}, watchEvents: 3},
+		// the idle timeout itself paces the retries
 		{stream: "unanswered_watch", self: "10.0.0.1:8080", opts: []Option{WithWatchIdleTimeout(100 * time.Millisecond)},
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk) // the idle timeout itself paces the retries
-				watchRVs("1000", "1000", "1100")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1000", "1100"}, watchEvents: 1},
 		// Recorded from a real kube-apiserver by e2e/cmd/record (make record).
+		// nine changes and the bookmark
 		{stream: "real_lifecycle", self: "10.0.0.3:8080",
 			peers: []string{"10.0.0.2:8080", "10.0.0.3:8080", "10.0.0.4:8080"}, restarts: 1, ringRebuilds: 7, coalescible: true,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk)
-				if s := m.Stats(); s.WatchEvents != 10 { // nine changes and the bookmark
-					t.Errorf("WatchEvents = %d, want 10", s.WatchEvents)
-				}
-			}},
+			watchRVs: []string{"219", "241"}, watchEvents: 10},
+		// the 410 came after a healthy watch: relist at once
 		{stream: "real_expired", self: "10.0.0.2:8080",
 			peers: []string{"10.0.0.2:8080", "10.0.0.3:8080", "10.0.0.4:8080"}, relists: 1, restarts: 3, ringRebuilds: 4,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				lists := api.lists()
-				wantParam(t, lists[1], "resourceVersionMatch", "NotOlderThan")
-				wantWaits(t, clk) // the 410 came after a healthy watch: relist at once
-			}},
+			watchRVs: []string{"275", "278", "400", "403"}, listRVs: []string{"", "278"}, watchEvents: 2},
 		// b leaves and comes back: if the four frames arrive together, nothing changes at all.
 		{stream: "real_dual_stack", self: "10.0.0.1:8080",
-			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 3, coalescible: true, fewest: 1},
+			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 3, coalescible: true, fewest: 1,
+			watchRVs: []string{"429", "435"}, watchEvents: 4},
 		{stream: "real_dual_stack", self: "fd00::1:8080",
-			peers: []string{"[fd00::1]:8080", "[fd00::2]:8080"}, restarts: 1, ringRebuilds: 3, coalescible: true, fewest: 1},
+			peers: []string{"[fd00::1]:8080", "[fd00::2]:8080"}, restarts: 1, ringRebuilds: 3, coalescible: true, fewest: 1,
+			watchRVs: []string{"429", "435"}, watchEvents: 4},
 		// Moved away and back twice, one watch per step: c leaves and returns each time.
 		{stream: "label_moved_away_and_back", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 4, ringRebuilds: 5,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk)
-				watchRVs("1000", "1001", "1002", "1003", "1004")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1001", "1002", "1003", "1004"}, watchEvents: 4},
 		{stream: "delete_and_recreate", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.4:8080"}, restarts: 1, ringRebuilds: 3, coalescible: true,
-			check: watchRVs("1000", "1002")},
+			watchRVs: []string{"1000", "1002"}, watchEvents: 2},
 		{stream: "null_fields", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080", "10.0.0.5:8080"}, restarts: 1, ringRebuilds: 2,
-			check: watchRVs("1000", "1001")},
+			watchRVs: []string{"1000", "1001"}, watchEvents: 1},
 		{stream: "bookmark_without_rv", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk)
-				watchRVs("1000", "1100", "1100")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1100", "1100"}, watchEvents: 4},
 		// If both events arrive together the state never changes: one build in all.
 		{stream: "modified_older_rv", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 1, ringRebuilds: 3, coalescible: true, fewest: 1,
-			check: watchRVs("1000", "1003")},
+			watchRVs: []string{"1000", "1003"}, watchEvents: 2},
+		// no relist: a 500 is not a 410
 		{stream: "error_500_mid_stream", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080"}, restarts: 2, ringRebuilds: 2,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk, 1200*time.Millisecond)
-				watchRVs("1000", "1001", "1100")(t, m, api, clk)
-				listRVs("")(t, m, api, clk) // no relist: a 500 is not a 410
-			}},
+			watchRVs: []string{"1000", "1001", "1100"}, waits: []time.Duration{1200 * time.Millisecond}, watchEvents: 2},
 		// Resuming from 1001, not 1002, shows the event after the garbage was not applied.
 		{stream: "garbage_then_json", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 3,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk, 1200*time.Millisecond)
-				watchRVs("1000", "1001", "1002")(t, m, api, clk)
-				listRVs("")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1001", "1002"}, waits: []time.Duration{1200 * time.Millisecond}, watchEvents: 2},
+		// a silent stream is not a server failure: no backoff
 		{stream: "silent_stream", self: "10.0.0.1:8080", opts: []Option{WithWatchIdleTimeout(100 * time.Millisecond)},
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
-			check: func(t *testing.T, m *PeersManager, api *fakeAPIServer, clk *fakeClock) {
-				wantWaits(t, clk) // a silent stream is not a server failure: no backoff
-				watchRVs("1000", "1000", "1100")(t, m, api, clk)
-			}},
+			watchRVs: []string{"1000", "1000", "1100"}, watchEvents: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.stream+"/"+tc.self, func(t *testing.T) {
@@ -292,9 +224,18 @@ func TestReplayStreams(t *testing.T) {
 			if s.Peers != len(tc.peers) || s.LastSync.IsZero() {
 				t.Errorf("Stats.Peers = %d (want %d), LastSync = %v", s.Peers, len(tc.peers), s.LastSync)
 			}
-			if tc.check != nil {
-				tc.check(t, m, api, clk)
+			if s.WatchEvents != tc.watchEvents {
+				t.Errorf("WatchEvents = %d, want %d", s.WatchEvents, tc.watchEvents)
 			}
+			if got := clk.waits(); !slices.Equal(got, tc.waits) {
+				t.Errorf("waits = %v, want %v", got, tc.waits)
+			}
+			wantRequests(t, "WATCH", api.watches(), tc.watchRVs)
+			lists := tc.listRVs
+			if lists == nil {
+				lists = []string{""}
+			}
+			wantRequests(t, "LIST", api.lists(), lists)
 		})
 	}
 }
@@ -381,39 +322,39 @@ func TestCancelDuringBackoff(t *testing.T) {
 	}
 }
 
-// watchRVs and listRVs check the resourceVersion of each WATCH or LIST request, in order.
-func watchRVs(want ...string) func(*testing.T, *PeersManager, *fakeAPIServer, *fakeClock) {
-	return requestRVs("watch", want)
-}
-
-func listRVs(want ...string) func(*testing.T, *PeersManager, *fakeAPIServer, *fakeClock) {
-	return requestRVs("list", want)
-}
-
-func requestRVs(kind string, want []string) func(*testing.T, *PeersManager, *fakeAPIServer, *fakeClock) {
-	return func(t *testing.T, _ *PeersManager, api *fakeAPIServer, _ *fakeClock) {
-		t.Helper()
-		var got []string
-		for _, q := range api.queries(kind == "watch") {
-			got = append(got, q.Get("resourceVersion"))
+// wantRequests checks the resourceVersion of each request of one kind, in order, and
+// what every such request must carry: the label selector; for a WATCH, bookmarks and a
+// timeoutSeconds in [300, 600); for a LIST, resourceVersionMatch=NotOlderThan exactly
+// when it asks for a resourceVersion.
+func wantRequests(t *testing.T, kind string, got []url.Values, wantRVs []string) {
+	t.Helper()
+	var rvs []string
+	for _, q := range got {
+		rv := q.Get("resourceVersion")
+		rvs = append(rvs, rv)
+		wantParam(t, kind, q, "labelSelector", "kubernetes.io/service-name=cache")
+		if kind == "WATCH" {
+			wantParam(t, kind, q, "allowWatchBookmarks", "true")
+			if secs, _ := strconv.Atoi(q.Get("timeoutSeconds")); secs < 300 || secs >= 600 {
+				t.Errorf("WATCH timeoutSeconds = %d, want a value in [300, 600)", secs)
+			}
+			continue
 		}
-		if !slices.Equal(got, want) {
-			t.Errorf("%s resourceVersions = %q; want %q", kind, got, want)
+		match := ""
+		if rv != "" {
+			match = "NotOlderThan"
 		}
+		wantParam(t, kind, q, "resourceVersionMatch", match)
+	}
+	if !slices.Equal(rvs, wantRVs) {
+		t.Errorf("%s resourceVersions = %q; want %q", kind, rvs, wantRVs)
 	}
 }
 
-func wantParam(t *testing.T, q url.Values, key, want string) {
+func wantParam(t *testing.T, kind string, q url.Values, key, want string) {
 	t.Helper()
 	if got := q.Get(key); got != want {
-		t.Errorf("%s = %q, want %q (query %v)", key, got, want, q)
-	}
-}
-
-func wantWaits(t *testing.T, clk *fakeClock, want ...time.Duration) {
-	t.Helper()
-	if got := clk.waits(); !slices.Equal(got, want) {
-		t.Errorf("waits = %v, want %v", got, want)
+		t.Errorf("%s %s = %q, want %q", kind, key, got, want)
 	}
 }
 
@@ -435,8 +376,10 @@ func TestOversizedEvent(t *testing.T) {
 	if got, want := m.Peers(), []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}; !slices.Equal(got, want) {
 		t.Errorf("peers = %v, want %v (the oversized slice must not be applied)", got, want)
 	}
-	wantWaits(t, clk, 1200*time.Millisecond)
-	watchRVs("1000", "1000", "1100")(t, m, api, clk)
+	if got, want := clk.waits(), []time.Duration{1200 * time.Millisecond}; !slices.Equal(got, want) {
+		t.Errorf("waits = %v, want %v", got, want)
+	}
+	wantRequests(t, "WATCH", api.watches(), []string{"1000", "1000", "1100"})
 }
 
 // TestEventEndingAtAReadBoundaryIsPublished: when encoding/json's read ends exactly at an
