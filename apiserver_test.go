@@ -34,6 +34,10 @@ type streamFile struct {
 	comment string
 	lists   []answer
 	watches []answer
+	// onHold, if set, is called when the server starts holding a watch open without
+	// sending anything more (end=hang or status=0): a replay advances its clock there, as
+	// the idle timeout passes.
+	onHold func()
 }
 
 type answer struct {
@@ -164,7 +168,7 @@ func (f *fakeAPIServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.status == 0 { // never answer
-		<-r.Context().Done()
+		f.hold(r)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -196,8 +200,16 @@ func (f *fakeAPIServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if a.hang {
-		<-r.Context().Done()
+		f.hold(r)
 	}
+}
+
+// hold keeps a watch open, silent, until the client leaves, telling the stream's onHold.
+func (f *fakeAPIServer) hold(r *http.Request) {
+	if f.stream.onHold != nil {
+		f.stream.onHold()
+	}
+	<-r.Context().Done()
 }
 
 // waitCaughtUp waits until the client has consumed every answer.

@@ -196,7 +196,7 @@ func TestClientLifecycle(t *testing.T) {
 	live := make(chan string)
 	r := make(rebuilds, 10)
 	closed := make(chan string, 10)
-	grace := newManualClock(DefaultClientGracePeriod)
+	grace := newFakeClock()
 	m, _ := startManager(t, &streamFile{
 		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
 		watches: []answer{{status: 200, live: live}},
@@ -219,7 +219,7 @@ func TestClientLifecycle(t *testing.T) {
 		t.Fatal("a peer back within the grace period must get its connection back")
 	}
 	send(13, "10.0.0.1")
-	grace.fireAll() // the grace period ends
+	grace.Advance(DefaultClientGracePeriod) // the grace period ends
 	if id := <-closed; id != "10.0.0.2:8080" || first.conn.GetState() != connectivity.Shutdown {
 		t.Fatalf("closed %s, state %v; want 10.0.0.2:8080 shut down", id, first.conn.GetState())
 	}
@@ -241,7 +241,7 @@ func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
 	live := make(chan string)
 	r := make(rebuilds, 10)
 	closed := make(chan string, 10)
-	grace := newManualClock(DefaultClientGracePeriod)
+	grace := newFakeClock()
 	m, _ := startManager(t, &streamFile{
 		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
 		watches: []answer{{status: 200, live: live}},
@@ -253,13 +253,15 @@ func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
 	}
 	const peer = "10.0.0.2:8080"
 	made := []*peerClient{m.clients[peer].(*peerClient)}
-	send(11, "10.0.0.1")              // the peer leaves
-	runLateCallback := grace.expire() // its grace period ends; the callback waits
-	send(12, "10.0.0.1", "10.0.0.2")  // the peer comes back
+	send(11, "10.0.0.1")                                    // the peer leaves
+	lateCallbacks := grace.expire(DefaultClientGracePeriod) // its grace period ends; the callback waits
+	send(12, "10.0.0.1", "10.0.0.2")                        // the peer comes back
 	made = append(made, m.clients[peer].(*peerClient))
 	send(13, "10.0.0.1") // and leaves again
-	runLateCallback()
-	grace.fireAll() // the second grace period ends
+	for _, f := range lateCallbacks {
+		f()
+	}
+	grace.Advance(DefaultClientGracePeriod) // the second grace period ends
 	m.Close()
 
 	for i, c := range made {
@@ -436,7 +438,8 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 // TestAPIServerGoneKeepsPeers: the API server disappears mid-watch. The manager backs
 // off (connection refused), keeps its peers and keeps routing keys.
 func TestAPIServerGoneKeepsPeers(t *testing.T) {
-	clk := &waitSignallingClock{waiting: make(chan time.Duration, 1)}
+	clk := newFakeClock()
+	clk.waiting = make(chan time.Duration, 1)
 	m, api := startManager(t, &streamFile{
 		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
 	}, "10.0.0.1:8080", withClock(clk))

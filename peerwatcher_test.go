@@ -27,7 +27,7 @@ func TestWatchPeers(t *testing.T) {
 			mu.Lock()
 			calls = append(calls, peers)
 			mu.Unlock()
-		}, withClock(newFakeClock()))
+		}, withClock(newInstantClock()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestWatchPeersReportsAnEmptyFirstSet(t *testing.T) {
 						t.Errorf("onChange(%v), want no peer or only self", peers)
 					}
 					calls.Add(1)
-				}, withClock(newFakeClock()), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+				}, withClock(newInstantClock()), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,13 +39,16 @@ func startManager(t *testing.T, stream *streamFile, self string, opts ...Option)
 	return m, api
 }
 
-// startFromStream replays the stream file name to a manager with an instant clock; it
-// returns once the manager has consumed the whole stream.
+// startFromStream replays the stream file name to a manager with an instant clock: its
+// waits end at once, and a watch the stream holds open silently sees the idle timeout
+// pass. It returns once the manager has consumed the whole stream.
 func startFromStream(t *testing.T, name, self string, opts ...Option) (*PeersManager, *fakeAPIServer, *fakeClock) {
 	t.Helper()
-	clk := newFakeClock()
+	clk := newInstantClock()
+	stream := loadStream(t, name)
+	stream.onHold = func() { clk.Advance(DefaultWatchIdleTimeout) }
 	opts = append([]Option{withClock(clk), withRand(func() float64 { return 0.5 })}, opts...)
-	m, api := startManager(t, loadStream(t, name), self, opts...)
+	m, api := startManager(t, stream, self, opts...)
 	api.waitCaughtUp()
 	return m, api, clk
 }
@@ -158,7 +161,7 @@ func TestReplayStreams(t *testing.T) {
 			peers: []string{"10.0.0.1:8080"}, restarts: 1, ringRebuilds: 2,
 			watchRVs: []string{"1000", "1003"}, watchEvents: 3},
 		// the idle timeout itself paces the retries
-		{stream: "unanswered_watch", self: "10.0.0.1:8080", opts: []Option{WithWatchIdleTimeout(100 * time.Millisecond)},
+		{stream: "unanswered_watch", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
 			watchRVs: []string{"1000", "1000", "1100"}, watchEvents: 1},
 		// Recorded from a real kube-apiserver by e2e/cmd/record (make record).
@@ -203,7 +206,7 @@ func TestReplayStreams(t *testing.T) {
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 3,
 			watchRVs: []string{"1000", "1001", "1002"}, waits: []time.Duration{1200 * time.Millisecond}, watchEvents: 2},
 		// a silent stream is not a server failure: no backoff
-		{stream: "silent_stream", self: "10.0.0.1:8080", opts: []Option{WithWatchIdleTimeout(100 * time.Millisecond)},
+		{stream: "silent_stream", self: "10.0.0.1:8080",
 			peers: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}, restarts: 2, ringRebuilds: 1,
 			watchRVs: []string{"1000", "1000", "1100"}, watchEvents: 1},
 	}
@@ -254,7 +257,7 @@ func TestStartupErrors(t *testing.T) {
 		t.Run(tc.stream, func(t *testing.T) {
 			checkNoGoroutineLeaks(t)
 			api := newFakeAPIServer(t, testNamespace, loadStream(t, tc.stream))
-			clk := newFakeClock()
+			clk := newInstantClock()
 			start := time.Now()
 			_, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
 				withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration())
@@ -297,8 +300,9 @@ func TestStartupUnreachable(t *testing.T) {
 func TestCancelDuringBackoff(t *testing.T) {
 	api := newFakeAPIServer(t, testNamespace, loadStream(t, "too_many_requests"))
 	ctx, cancel := context.WithCancel(t.Context())
-	// Real time: the 7 s Retry-After wait is really waited for.
-	clk := &waitSignallingClock{waiting: make(chan time.Duration, 1)}
+	// The 7 s Retry-After wait never ends: the clock does not move.
+	clk := newFakeClock()
+	clk.waiting = make(chan time.Duration, 1)
 	m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
 		withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration())
 	if err != nil {
