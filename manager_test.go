@@ -1,7 +1,7 @@
 package k8s
 
 // Tests of the manager: arguments, two pods serving each other, the clients' lifecycle,
-// swaps under load, Close, readiness and an API server that goes away.
+// swaps under load, and Close.
 
 import (
 	"context"
@@ -393,76 +393,5 @@ func TestCloseAndCancel(t *testing.T) {
 				t.Errorf("after %s PickPeer = (%v, %v), Peers = %v, Owner = %q; want every key local", how, p, ok, m.Peers(), m.Owner("k"))
 			}
 		})
-	}
-}
-
-// TestReadinessAndGracefulDelete follows one pod through a readiness flip and a
-// graceful delete, one event at a time: it leaves the ring when it turns not ready,
-// comes back when ready again, and leaves at the first terminating update, before its
-// endpoint is removed.
-func TestReadinessAndGracefulDelete(t *testing.T) {
-	live := make(chan string)
-	r := make(rebuilds, 10)
-	startManager(t, &streamFile{
-		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2", "10.0.0.3"))}}},
-		watches: []answer{{status: 200, live: live}},
-	}, "10.0.0.1:8080", r.option())
-	r.next(t)
-	ready, notReady := apiEndpoint("10.0.0.3", yes, no), apiEndpoint("10.0.0.3", no, no)
-	terminating := discoveryv1.Endpoint{Addresses: []string{"10.0.0.3"},
-		Conditions: discoveryv1.EndpointConditions{Ready: no, Serving: yes, Terminating: yes}}
-	others := []discoveryv1.Endpoint{apiEndpoint("10.0.0.1", yes, no), apiEndpoint("10.0.0.2", yes, no)}
-	steps := []struct {
-		name string
-		eps  []discoveryv1.Endpoint
-		want []string
-	}{
-		{"readiness probe fails", append(slices.Clone(others), notReady), []string{"10.0.0.1:8080", "10.0.0.2:8080"}},
-		{"readiness probe passes", append(slices.Clone(others), ready), []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}},
-		{"pod deleted: terminating", append(slices.Clone(others), terminating), []string{"10.0.0.1:8080", "10.0.0.2:8080"}},
-	}
-	for i, step := range steps {
-		live <- eventFrame(t, "MODIFIED", 11+i, apiSlice("x", discoveryv1.AddressTypeIPv4, step.eps...))
-		if got := r.next(t); !slices.Equal(got, step.want) {
-			t.Fatalf("%s: ring %v, want %v", step.name, got, step.want)
-		}
-	}
-	// The endpoint finally goes: the ring is already right, so nothing is rebuilt.
-	live <- eventFrame(t, "MODIFIED", 20, apiSlice("x", discoveryv1.AddressTypeIPv4, others...))
-	live <- eventFrame(t, "MODIFIED", 21, apiSlice("x", discoveryv1.AddressTypeIPv4, append(slices.Clone(others), ready)...))
-	if got := r.next(t); !slices.Equal(got, []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}) {
-		t.Fatalf("ring after the endpoint was removed and re-added: %v (an extra rebuild for the removal?)", got)
-	}
-}
-
-// TestAPIServerGoneKeepsPeers: the API server disappears mid-watch. The manager backs
-// off (connection refused), keeps its peers and keeps routing keys.
-func TestAPIServerGoneKeepsPeers(t *testing.T) {
-	clk := newFakeClock()
-	clk.waiting = make(chan time.Duration, 1)
-	m, api := startManager(t, &streamFile{
-		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
-	}, "10.0.0.1:8080", withClock(clk))
-	api.waitCaughtUp()
-	key := keyOwnedBy(t, m, "10.0.0.2:8080")
-	lastSync := m.Stats().LastSync
-	api.srv.CloseClientConnections()
-	api.srv.Close()
-	select {
-	case d := <-clk.waiting:
-		if d < backoffInitial || d >= 2*backoffInitial {
-			t.Errorf("first backoff %v, want [%v, %v)", d, backoffInitial, 2*backoffInitial)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no backoff within 10 s of the API server going away")
-	}
-	if got := m.Peers(); !slices.Equal(got, []string{"10.0.0.1:8080", "10.0.0.2:8080"}) {
-		t.Errorf("peers during the outage = %v", got)
-	}
-	if p, ok := m.PickPeer(key); !ok || p == nil {
-		t.Error("keys are no longer routed to the known peer during the outage")
-	}
-	if s := m.Stats(); !s.LastSync.Equal(lastSync) {
-		t.Errorf("LastSync moved during the outage: %v -> %v", lastSync, s.LastSync)
 	}
 }

@@ -1,6 +1,7 @@
 package k8s
 
-// Tests of the peer set: members, order independence, IPv6, and the family warning.
+// Tests of the peer set: members, order independence, IPv6, the family warning, and one
+// pod's readiness flip and graceful delete followed through a manager.
 
 import (
 	"log/slog"
@@ -169,5 +170,44 @@ func TestFamilyMismatchWarning(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the warning does not say %q:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestReadinessAndGracefulDelete follows one pod through a readiness flip and a
+// graceful delete, one event at a time: it leaves the ring when it turns not ready,
+// comes back when ready again, and leaves at the first terminating update, before its
+// endpoint is removed.
+func TestReadinessAndGracefulDelete(t *testing.T) {
+	live := make(chan string)
+	r := make(rebuilds, 10)
+	startManager(t, &streamFile{
+		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2", "10.0.0.3"))}}},
+		watches: []answer{{status: 200, live: live}},
+	}, "10.0.0.1:8080", r.option())
+	r.next(t)
+	ready, notReady := apiEndpoint("10.0.0.3", yes, no), apiEndpoint("10.0.0.3", no, no)
+	terminating := discoveryv1.Endpoint{Addresses: []string{"10.0.0.3"},
+		Conditions: discoveryv1.EndpointConditions{Ready: no, Serving: yes, Terminating: yes}}
+	others := []discoveryv1.Endpoint{apiEndpoint("10.0.0.1", yes, no), apiEndpoint("10.0.0.2", yes, no)}
+	steps := []struct {
+		name string
+		eps  []discoveryv1.Endpoint
+		want []string
+	}{
+		{"readiness probe fails", append(slices.Clone(others), notReady), []string{"10.0.0.1:8080", "10.0.0.2:8080"}},
+		{"readiness probe passes", append(slices.Clone(others), ready), []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}},
+		{"pod deleted: terminating", append(slices.Clone(others), terminating), []string{"10.0.0.1:8080", "10.0.0.2:8080"}},
+	}
+	for i, step := range steps {
+		live <- eventFrame(t, "MODIFIED", 11+i, apiSlice("x", discoveryv1.AddressTypeIPv4, step.eps...))
+		if got := r.next(t); !slices.Equal(got, step.want) {
+			t.Fatalf("%s: ring %v, want %v", step.name, got, step.want)
+		}
+	}
+	// The endpoint finally goes: the ring is already right, so nothing is rebuilt.
+	live <- eventFrame(t, "MODIFIED", 20, apiSlice("x", discoveryv1.AddressTypeIPv4, others...))
+	live <- eventFrame(t, "MODIFIED", 21, apiSlice("x", discoveryv1.AddressTypeIPv4, append(slices.Clone(others), ready)...))
+	if got := r.next(t); !slices.Equal(got, []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}) {
+		t.Fatalf("ring after the endpoint was removed and re-added: %v (an extra rebuild for the removal?)", got)
 	}
 }
