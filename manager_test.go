@@ -22,26 +22,6 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 )
 
-// freePort returns a port free on both 127.0.0.1 and 127.0.0.2, so two "pods" can
-// serve on the same port as Kubernetes peers do.
-func freePort(t *testing.T) int {
-	for range 20 {
-		l1, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l1.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", "127.0.0.2:"+strconv.Itoa(port))
-		l1.Close()
-		if err == nil {
-			l2.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free on both 127.0.0.1 and 127.0.0.2")
-	return 0
-}
-
 // rebuilds collects the rings a manager publishes, through WithPeersChanged.
 type rebuilds chan []string
 
@@ -189,19 +169,35 @@ func TestPeersServeEachOther(t *testing.T) {
 	}
 }
 
+// graceManager is a manager of 10.0.0.1 with peer 10.0.0.2, a live watch stream, and a
+// fake clock for its grace timers; closed receives the id of every client it closes.
+type graceManager struct {
+	m        *PeersManager
+	live     chan string
+	rebuilds rebuilds
+	closed   chan string
+	clock    *fakeClock
+}
+
+// startGraceManager starts a graceManager and waits for its first ring.
+func startGraceManager(t *testing.T) graceManager {
+	g := graceManager{live: make(chan string), rebuilds: make(rebuilds, 10), closed: make(chan string, 10),
+		clock: newFakeClock()}
+	g.m, _ = startManager(t, &streamFile{
+		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
+		watches: []answer{{status: 200, live: g.live}},
+	}, "10.0.0.1:8080", g.rebuilds.option(), withClock(g.clock),
+		func(c *config) { c.onClientClosed = func(id string) { g.closed <- id } })
+	g.rebuilds.next(t)
+	return g
+}
+
 // TestClientLifecycle: a peer that leaves keeps its connection for the grace period
 // and gets it back if it returns in time; after the grace period it is closed, and a
 // peer that comes back later gets a new one.
 func TestClientLifecycle(t *testing.T) {
-	live := make(chan string)
-	r := make(rebuilds, 10)
-	closed := make(chan string, 10)
-	grace := newFakeClock()
-	m, _ := startManager(t, &streamFile{
-		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
-		watches: []answer{{status: 200, live: live}},
-	}, "10.0.0.1:8080", r.option(), withClock(grace), func(c *config) { c.onClientClosed = func(id string) { closed <- id } })
-	r.next(t)
+	g := startGraceManager(t)
+	m, live, r, closed, grace := g.m, g.live, g.rebuilds, g.closed, g.clock
 	first := m.clients["10.0.0.2:8080"].(*peerClient)
 
 	send := func(rv int, addrs ...string) []string {
@@ -238,15 +234,8 @@ func TestClientLifecycle(t *testing.T) {
 // leaves again. The late callback must not strand the peer's first client: every client
 // the manager made is closed by the end, none keeps reconnecting to a gone pod.
 func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
-	live := make(chan string)
-	r := make(rebuilds, 10)
-	closed := make(chan string, 10)
-	grace := newFakeClock()
-	m, _ := startManager(t, &streamFile{
-		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
-		watches: []answer{{status: 200, live: live}},
-	}, "10.0.0.1:8080", r.option(), withClock(grace), func(c *config) { c.onClientClosed = func(id string) { closed <- id } })
-	r.next(t)
+	g := startGraceManager(t)
+	m, live, r, closed, grace := g.m, g.live, g.rebuilds, g.closed, g.clock
 	send := func(rv int, addrs ...string) {
 		live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", addrs...))
 		r.next(t)
