@@ -256,7 +256,7 @@ func runLoopChild(name string, stdin io.Reader, stdout io.Writer) error {
 	cfg := testConfig(
 		WithServerOptions(grpc.UnaryInterceptor(forwards.holdCycleKeys)),
 		WithDialOptions(grpc.WithUnaryInterceptor(forwards.markSent)))
-	svc := &getService{stats: &counters{}, guard: &loopGuard{}, logger: cfg.logger}
+	svc := newGetService(&counters{}, &loopGuard{}, cfg)
 	newLoopGroups(name, svc.stats)
 
 	srv, err := startServer("127.0.0.1:0", cfg, svc)

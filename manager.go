@@ -34,11 +34,16 @@ type PeersManager struct {
 	dialOpts []grpc.DialOption
 	server   *grpcServer // nil with WithGRPCServer
 
-	mu       sync.Mutex            // guards clients and retiring
-	clients  map[string]peerGetter // clients of current ring members
+	mu       sync.Mutex            // guards clients, retiring, view, past and others
+	clients  map[string]peerGetter // clients of ring members and leaving peers
 	retiring map[string]*retiringClient
+	view     view       // the last view of the peers
+	past     []pastRing // the rings used within the hand-off window, newest first
+	others   *ring      // the ring the other pods use while self is not ready, or nil
 
-	done chan struct{} // closed once everything is stopped
+	closing   chan struct{} // closed by Close or the end of ctx: drain, then stop
+	closeOnce sync.Once
+	done      chan struct{} // closed once everything is stopped
 }
 
 // retiringClient is the client of a peer that left, kept open for a grace period.
@@ -50,6 +55,7 @@ type retiringClient struct {
 // peerGetter is a client of one peer.
 type peerGetter interface {
 	groupcache.ProtoGetter
+	Peek(ctx context.Context, group, key string) ([]byte, error)
 	Close() error
 }
 
@@ -74,32 +80,52 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 		cfg:      cfg,
 		clients:  make(map[string]peerGetter),
 		retiring: make(map[string]*retiringClient),
+		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 	}
-	watcher, err := newPeerWatcher(ctx, client, serviceName, namespace, port, self, cfg, &m.stats, m.setPeers)
+	// The watch outlives ctx by the drain: it tells the drain when the others know that
+	// this pod is leaving. Until the manager has started, the end of ctx stops it.
+	watchCtx, stopWatch := ctx, context.CancelFunc(func() {})
+	if ctx != nil {
+		watchCtx, stopWatch = context.WithCancel(context.WithoutCancel(ctx))
+	}
+	watcher, err := newPeerWatcher(watchCtx, client, serviceName, namespace, port, self, cfg, &m.stats, m.setView)
 	if err != nil {
+		stopWatch()
 		return nil, err
 	}
 	if err := cfg.validateTransport(); err != nil {
+		stopWatch()
 		return nil, err
 	}
 	if m.dialOpts, err = cfg.clientDialOptions(); err != nil {
+		stopWatch()
+		return nil, err
+	}
+	fail := func(err error) (*PeersManager, error) {
+		watcher.Close()
+		stopWatch()
+		m.closeClients()
 		return nil, err
 	}
 	m.watcher, m.self = watcher, watcher.self()
 	m.snap.Store(&snapshot{ring: emptyRing, self: -1})
-	if err := watcher.start(); err != nil { // the first LIST calls setPeers
-		m.closeClients()
-		return nil, err
+	startup := context.AfterFunc(ctx, stopWatch)
+	err = watcher.start() // the first LIST calls setView
+	startup()
+	if err != nil {
+		return fail(err)
 	}
 	if err := m.startServing(); err != nil {
-		watcher.Close()
-		m.closeClients()
-		return nil, err
+		return fail(err)
 	}
+	context.AfterFunc(ctx, m.startClose)
 	go func() {
 		defer close(m.done)
-		<-watcher.done
+		defer stopWatch()
+		<-m.closing
+		m.drain()
+		watcher.Close()
 		m.shutdown()
 	}()
 	cfg.logger.Info("groupcache peers manager started", "self", m.self, "service", namespace+"/"+serviceName,
@@ -110,7 +136,7 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 // startServing starts the gRPC server (or attaches to the user's) and the groupcache
 // registration. On failure it leaves nothing behind.
 func (m *PeersManager) startServing() error {
-	m.svc = &getService{stats: &m.stats, guard: &m.guard, logger: m.cfg.logger}
+	m.svc = newGetService(&m.stats, &m.guard, m.cfg)
 	if m.cfg.registrar != nil {
 		route, err := attachService(m.cfg.registrar, m.svc)
 		if err != nil {
@@ -171,14 +197,66 @@ func (m *PeersManager) Stats() Stats {
 	return m.stats.snapshot(len(m.snap.Load().ring.members()))
 }
 
-// Close stops the watch, the gRPC server (gracefully, for at most a few seconds) and
-// every peer connection, and waits until all of it has stopped. Afterwards PickPeer
-// returns (nil, false) for every key and Peers is empty. Close is safe to call more
-// than once and after ctx was cancelled; it always returns nil.
+// Close drains, then stops the watch, the gRPC server (gracefully, for at most a few
+// seconds) and every peer connection, and waits until all of it has stopped.
+// Afterwards PickPeer returns (nil, false) for every key and Peers is empty.
+//
+// The drain (unless WithoutHandoff) keeps serving peers' Gets and peeks, so that the
+// new owners of this pod's keys can take them over: it lasts until the EndpointSlices
+// no longer show this pod as ready (the other pods have dropped it from their rings)
+// and no peer has asked anything for a second, or at most Handoff.Drain (15 s by
+// default). Close is safe to call more than once and after ctx was cancelled, which
+// starts the same steps; it always returns nil.
 func (m *PeersManager) Close() error {
-	m.watcher.Close()
+	m.startClose()
 	<-m.done
 	return nil
+}
+
+// startClose starts the drain and stop; the manager's goroutine does them.
+func (m *PeersManager) startClose() {
+	m.closeOnce.Do(func() { close(m.closing) })
+}
+
+// drain keeps the server answering peers until the others know this pod is leaving
+// and have stopped asking, or until the drain bound. The ring and clients stay as they
+// are, so the process's own Gets keep working too.
+func (m *PeersManager) drain() {
+	h := m.cfg.handoff
+	if !h.enabled || h.Drain <= 0 {
+		return
+	}
+	m.stats.draining.Store(true)
+	defer m.stats.draining.Store(false)
+	start := m.cfg.clock.Now()
+	m.cfg.logger.Info("draining: serving peers until they stop asking", "self", m.self, "max", h.Drain)
+	defer func() {
+		m.cfg.logger.Info("drained", "self", m.self, "after", m.cfg.clock.Now().Sub(start),
+			"requests", m.stats.drainRequests.Load())
+	}()
+	deadline := m.cfg.clock.After(h.Drain)
+	for {
+		if m.othersKnow() {
+			last := time.Unix(0, m.stats.lastPeerRequest.Load())
+			if m.cfg.clock.Now().Sub(last) >= drainQuiet {
+				return
+			}
+		}
+		select {
+		case <-deadline:
+			return
+		case <-m.cfg.clock.After(drainPoll):
+		}
+	}
+}
+
+// othersKnow reports whether no other pod routes keys to this one any more: its
+// endpoint is not ready in the slices, or no other pod is a member.
+func (m *PeersManager) othersKnow() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	alone := len(m.view.members) == 0 || len(m.view.members) == 1 && m.view.members[0] == m.self
+	return !m.view.selfReady || alone && len(m.view.leaving) == 0
 }
 
 // shutdown runs once the watch has ended.
@@ -193,10 +271,10 @@ func (m *PeersManager) shutdown() {
 func (m *PeersManager) closeClients() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, c := range m.clients {
+	for _, c := range m.clients {
 		c.Close()
-		delete(m.clients, id)
 	}
+	m.clients = make(map[string]peerGetter) // a new map: old snapshots' hand-off state reads the old one
 	for id, r := range m.retiring {
 		r.timer.Stop()
 		r.client.Close()
@@ -204,20 +282,27 @@ func (m *PeersManager) closeClients() {
 	}
 }
 
-// setPeers is the watcher's onChange: it builds the ring of the new peers, with a
-// client for each one but self, publishes it, and retires the clients of peers that
-// left. The watcher calls it from one goroutine, only when the peers changed.
-func (m *PeersManager) setPeers(ids []string) {
-	r, err := newRing(ids)
-	if err != nil {
-		m.cfg.logger.Error("cannot build the ring; keeping the previous peers", "peers", len(ids), "error", err)
-		return
-	}
+// setView is the watcher's onChange: when the members changed it builds their ring,
+// with a client for each one but self, and publishes it; it keeps clients for leaving
+// peers, which can still be peeked, records the rings the hand-off peeks by, and
+// retires the clients of peers that are gone. The watcher calls it from one goroutine,
+// only when the view changed.
+func (m *PeersManager) setView(v view) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	old := m.snap.Load()
+	r := old.ring
+	membersChanged := !slices.Equal(v.members, m.view.members) || old.getters == nil
+	if membersChanged {
+		var err error
+		if r, err = newRing(v.members); err != nil {
+			m.cfg.logger.Error("cannot build the ring; keeping the previous peers", "peers", len(v.members), "error", err)
+			return
+		}
+	}
 	members := r.members()
 	next := &snapshot{ring: r, self: -1, getters: make([]groupcache.ProtoGetter, len(members))}
-	clients := make(map[string]peerGetter, len(members))
+	clients := make(map[string]peerGetter, len(members)+len(v.leaving))
 	for i, id := range members {
 		if id == m.self {
 			next.self = i
@@ -227,6 +312,19 @@ func (m *PeersManager) setPeers(ids []string) {
 		clients[id] = c
 		next.getters[i] = c
 	}
+	for _, id := range v.leaving {
+		if _, ok := clients[id]; !ok && id != m.self {
+			clients[id] = m.clientFor(id)
+		}
+	}
+	if m.cfg.handoff.enabled {
+		m.past, m.others = nextPast(m.past, m.view, v, old.ring, r, m.others, m.self, m.cfg.clock.Now(),
+			m.cfg.handoff.Window)
+		if len(m.past) > 0 {
+			next.handoff = &handoffState{self: m.self, past: m.past, peers: clients}
+		}
+	}
+	m.view = v
 	m.snap.Store(next)
 	for id, c := range m.clients {
 		if _, ok := clients[id]; !ok {
@@ -234,7 +332,10 @@ func (m *PeersManager) setPeers(ids []string) {
 		}
 	}
 	m.clients = clients
-	m.cfg.logger.Info("groupcache peers changed", "peers", members)
+	if !membersChanged {
+		return
+	}
+	m.cfg.logger.Info("groupcache peers changed", "peers", members, "leaving", v.leaving)
 	if m.cfg.onRebuild != nil {
 		m.cfg.onRebuild(slices.Clone(members))
 	}

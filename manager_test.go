@@ -117,7 +117,7 @@ func TestPeersServeEachOther(t *testing.T) {
 		api := newFakeAPIServer(t, testNamespace, &streamFile{lists: []answer{{status: 200, frames: []string{listFrame(t, 10, slices)}}}})
 		self := net.JoinHostPort(ip, strconv.Itoa(port))
 		m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, port, self,
-			WithoutPeerPickerRegistration())
+			WithoutPeerPickerRegistration(), noHandoff)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -350,7 +350,7 @@ func TestCloseAndCancel(t *testing.T) {
 			self := "127.0.0.1:" + strconv.Itoa(port)
 			// nil gRPC options are dropped, not handed to grpc (which would panic).
 			m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, port, self,
-				WithDialOptions(nil), WithServerOptions(nil))
+				WithDialOptions(nil), WithServerOptions(nil), noHandoff)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -60,6 +60,7 @@ type config struct {
 	managerOptions []string
 
 	onRebuild func(peers []string) // WithPeersChanged
+	handoff   handoffConfig        // WithHandoff, WithoutHandoff
 
 	// Test hooks: time and randomness of the watch loop, and a call when a client
 	// is closed.
@@ -77,6 +78,7 @@ func defaultConfig() *config {
 		startupTimeout: DefaultStartupTimeout,
 		idleTimeout:    DefaultWatchIdleTimeout,
 		gracePeriod:    DefaultClientGracePeriod,
+		handoff:        handoffConfig{enabled: true},
 		clock:          realClock{},
 		rand:           defaultRand,
 	}
@@ -97,7 +99,7 @@ func (c *config) validateTransport() error {
 	case c.maxMessageSize <= 0:
 		return fmt.Errorf("groupcache-k8s: max message size must be positive, got %d", c.maxMessageSize)
 	}
-	return nil
+	return c.handoff.validate()
 }
 
 // newConfig is the defaults with opts applied in order; nil options are skipped.

@@ -27,37 +27,76 @@ func newPeerSet(service string, self netip.AddrPort) peerSet {
 	return peerSet{service: service, self: self, family: family}
 }
 
-// ids returns the sorted ring members for the given slices. An endpoint is a member
-// when any slice lists it as ready (or ready unset) and not terminating, so the result
-// depends neither on map order nor on which slice an endpoint is moving to. Only slices
-// of self's address family count (a dual-stack pod appears once); FQDN slices never do.
-// Self is always a member, unless its own endpoint is terminating: then it drains.
-func (p peerSet) ids(all map[string]*slice) []string {
-	members := make(map[netip.Addr]bool) // address -> usable
+// view is what the slices say about the peers at one moment.
+type view struct {
+	members   []string // ring members, sorted: self and every usable endpoint
+	leaving   []string // terminating but still serving, not members, sorted; never self
+	selfReady bool     // some slice lists self as usable: the other pods route to it
+}
+
+// equal reports whether two views are the same.
+func (v view) equal(o view) bool {
+	return v.selfReady == o.selfReady && slices.Equal(v.members, o.members) && slices.Equal(v.leaving, o.leaving)
+}
+
+// view returns the ring members and leaving peers for the given slices. An endpoint is a
+// member when any slice lists it as usable (serving and not terminating), and leaving
+// when it is not a member and some slice lists it as serving and terminating, so the
+// result depends neither on map order nor on which slice an endpoint is moving to. Only
+// slices of self's address family count (a dual-stack pod appears once); FQDN slices
+// never do. Self is always a member, even before it is ready, unless its own endpoint
+// is terminating: then it drains.
+func (p peerSet) view(all map[string]*slice) view {
+	const (
+		gone = iota
+		leaving
+		member
+	)
+	state := make(map[netip.Addr]int)
 	for _, s := range all {
 		if !p.counts(s) {
 			continue
 		}
 		for _, e := range s.endpoints {
-			if e.addr.IsValid() {
-				members[e.addr] = members[e.addr] || e.usable()
+			if !e.addr.IsValid() {
+				continue
 			}
+			st := gone
+			switch {
+			case e.usable():
+				st = member
+			case e.leaving():
+				st = leaving
+			}
+			state[e.addr] = max(state[e.addr], st)
 		}
 	}
 	self := p.self.Addr()
-	selfUsable, selfSeen := members[self]
-	members[self] = selfUsable || !selfSeen || !p.selfTerminating(all)
+	selfState, selfSeen := state[self]
+	v := view{selfReady: selfState == member}
+	if selfState == member || !selfSeen || !p.selfTerminating(all) {
+		state[self] = member
+	} else {
+		delete(state, self) // self is never a leaving peer of its own
+	}
 
 	port := int(p.self.Port())
-	ids := make([]string, 0, len(members))
-	for addr, usable := range members {
-		if usable {
-			ids = append(ids, peerID(addr, port))
+	v.members = make([]string, 0, len(state))
+	for addr, st := range state {
+		switch st {
+		case member:
+			v.members = append(v.members, peerID(addr, port))
+		case leaving:
+			v.leaving = append(v.leaving, peerID(addr, port))
 		}
 	}
-	slices.Sort(ids)
-	return ids
+	slices.Sort(v.members)
+	slices.Sort(v.leaving)
+	return v
 }
+
+// ids returns the sorted ring members for the given slices (see view).
+func (p peerSet) ids(all map[string]*slice) []string { return p.view(all).members }
 
 // counts reports whether a slice belongs to the Service and to self's address family.
 func (p peerSet) counts(s *slice) bool {

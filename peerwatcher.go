@@ -25,7 +25,7 @@ import (
 type PeerWatcher struct {
 	watch    *sliceWatcher
 	peers    peerSet
-	onChange func([]string)
+	onChange func(view)
 	stats    *counters // shared with the manager built on the watcher, if any
 	logger   *slog.Logger
 
@@ -34,7 +34,7 @@ type PeerWatcher struct {
 	done   chan struct{} // closed when the watch has ended
 
 	mu        sync.Mutex
-	current   []string
+	current   view
 	published bool // onChange has been called at least once
 }
 
@@ -57,7 +57,15 @@ func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, n
 	if onChange == nil {
 		return nil, errors.New("groupcache-k8s: onChange is nil")
 	}
-	pw, err := newPeerWatcher(ctx, client, serviceName, namespace, port, self, cfg, &counters{}, onChange)
+	// The watcher reports every change of the view; the caller hears of the members.
+	var last []string
+	report := func(v view) {
+		if last == nil || !slices.Equal(v.members, last) {
+			last = v.members
+			onChange(slices.Clone(v.members))
+		}
+	}
+	pw, err := newPeerWatcher(ctx, client, serviceName, namespace, port, self, cfg, &counters{}, report)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +79,7 @@ func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, n
 // the watch options, and prepares a watcher that reports to onChange and counts into
 // stats. It starts nothing; start does.
 func newPeerWatcher(ctx context.Context, client kubernetes.Interface, serviceName, namespace string, port int,
-	self string, cfg *config, stats *counters, onChange func([]string)) (*PeerWatcher, error) {
+	self string, cfg *config, stats *counters, onChange func(view)) (*PeerWatcher, error) {
 	fail := func(format string, args ...any) (*PeerWatcher, error) {
 		return nil, fmt.Errorf("groupcache-k8s: "+format, args...)
 	}
@@ -141,20 +149,23 @@ func (pw *PeerWatcher) start() error {
 func (pw *PeerWatcher) self() string { return peerID(pw.peers.self.Addr(), int(pw.peers.self.Port())) }
 
 // update is called by the slice watcher with the current slices. It is the one place
-// that decides whether the peers changed: it calls onChange with the new peers when,
-// and only when, they differ from the last ones, and always for the first set.
+// that decides whether the peers changed: it calls onChange with the new view when, and
+// only when, it differs from the last one (members, leaving peers or self's readiness),
+// and always for the first one. RingRebuilds counts the changes of the members.
 func (pw *PeerWatcher) update(all map[string]*slice) {
-	ids := pw.peers.ids(all)
+	v := pw.peers.view(all)
 	pw.peers.warnFamilyMismatch(all, pw.logger)
 	pw.mu.Lock()
-	changed := !pw.published || !slices.Equal(ids, pw.current)
-	if changed {
-		pw.current, pw.published = ids, true
+	changed := !pw.published || !v.equal(pw.current)
+	if !pw.published || !slices.Equal(v.members, pw.current.members) {
 		pw.stats.ringRebuilds.Add(1)
+	}
+	if changed {
+		pw.current, pw.published = v, true
 	}
 	pw.mu.Unlock()
 	if changed {
-		pw.onChange(slices.Clone(ids))
+		pw.onChange(v)
 	}
 }
 
@@ -163,14 +174,14 @@ func (pw *PeerWatcher) update(all map[string]*slice) {
 func (pw *PeerWatcher) Peers() []string {
 	pw.mu.Lock()
 	defer pw.mu.Unlock()
-	return slices.Clone(pw.current)
+	return slices.Clone(pw.current.members)
 }
 
 // Stats returns the watch counters; RingRebuilds counts the changes passed to onChange,
 // and the transport counters stay zero.
 func (pw *PeerWatcher) Stats() Stats {
 	pw.mu.Lock()
-	n := len(pw.current)
+	n := len(pw.current.members)
 	pw.mu.Unlock()
 	return pw.stats.snapshot(n)
 }

@@ -10,6 +10,7 @@ type snapshot struct {
 	ring    *ring
 	self    int                      // index of self in ring.members(), or -1 if self is not a member
 	getters []groupcache.ProtoGetter // by member index; nil at self
+	handoff *handoffState            // nil when no key's owner changed within the window
 }
 
 // pick is PickPeer's body. It returns the getter of the peer that owns key and true, or

@@ -19,7 +19,7 @@ func TestRegistration(t *testing.T) {
 		api := newFakeAPIServer(t, testNamespace, &streamFile{
 			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
 		})
-		opts = append([]Option{WithGRPCServer(grpc.NewServer())}, opts...)
+		opts = append([]Option{WithGRPCServer(grpc.NewServer()), noHandoff}, opts...)
 		return NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
 	}
 	first, err := newManager()

@@ -22,7 +22,7 @@ func startManager(t *testing.T, stream *streamFile, self string, opts ...Option)
 	t.Helper()
 	checkNoGoroutineLeaks(t)
 	api := newFakeAPIServer(t, testNamespace, stream)
-	opts = append([]Option{WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration()}, opts...)
+	opts = append([]Option{WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff}, opts...)
 	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, portOf(t, self), self, opts...)
 	if err != nil {
 		t.Fatalf("NewPeersManager: %v", err)

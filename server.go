@@ -25,6 +25,7 @@ import (
 // protoc-gen-go-grpc would generate. grpc uses it to check the implementation.
 type groupCacheServer interface {
 	Get(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error)
+	Peek(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error)
 }
 
 // groupCacheServiceDesc describes the GroupCache service for grpc.ServiceRegistrar.
@@ -33,6 +34,7 @@ var groupCacheServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*groupCacheServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{MethodName: "Get", Handler: getHandler},
+		{MethodName: "Peek", Handler: peekHandler},
 	},
 	Metadata: "groupcache.proto",
 }
@@ -41,17 +43,26 @@ var groupCacheServiceDesc = grpc.ServiceDesc{
 // interceptor, if any, as generated code does; skipping the interceptor would silently
 // bypass the user's authentication, metrics and tracing.
 func getHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	return handle(srv.(groupCacheServer).Get, getMethod, srv, ctx, dec, interceptor)
+}
+
+// peekHandler is getHandler for Peek.
+func peekHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	return handle(srv.(groupCacheServer).Peek, peekMethod, srv, ctx, dec, interceptor)
+}
+
+func handle(method func(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error), name string,
+	srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	in := new(groupcachepb.GetRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
-	server := srv.(groupCacheServer)
 	if interceptor == nil {
-		return server.Get(ctx, in)
+		return method(ctx, in)
 	}
-	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: getMethod}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: name}
 	handler := func(ctx context.Context, req any) (any, error) {
-		return server.Get(ctx, req.(*groupcachepb.GetRequest))
+		return method(ctx, req.(*groupcachepb.GetRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -67,7 +78,56 @@ type getService struct {
 	stats  *counters
 	guard  *loopGuard
 	logger *slog.Logger
+	clock  clock
 }
+
+// newGetService returns the service of a manager with these counters, loop guard and
+// configuration.
+func newGetService(stats *counters, guard *loopGuard, cfg *config) *getService {
+	return &getService{stats: stats, guard: guard, logger: cfg.logger, clock: cfg.clock}
+}
+
+// served records a peer's request: when it came, and whether it came during a drain.
+func (s *getService) served() {
+	s.stats.lastPeerRequest.Store(s.clock.Now().UnixNano())
+	if s.stats.draining.Load() {
+		s.stats.drainRequests.Add(1)
+	}
+}
+
+// group returns the group a request names, or the error to answer with.
+func requestGroup(in *groupcachepb.GetRequest) (*groupcache.Group, error) {
+	if in.GetGroup() == "" {
+		return nil, status.Error(codes.InvalidArgument, "groupcache-k8s: the request names no group")
+	}
+	group := groupcache.GetGroup(in.GetGroup())
+	if group == nil {
+		return nil, status.Errorf(codes.NotFound,
+			"groupcache-k8s: no group %q in this process; every pod must create the same groups", in.GetGroup())
+	}
+	return group, nil
+}
+
+// Peek answers a peer's peek: the key's value if this process holds it in the group's
+// main or hot cache, and codes.NotFound otherwise. It never loads, forwards, or waits
+// for a load in flight (see cachepeek.go), so it answers within microseconds.
+func (s *getService) Peek(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	group, err := requestGroup(in)
+	if err != nil {
+		return nil, err
+	}
+	s.served()
+	s.stats.peeksServed.Add(1)
+	value, ok := cachedValue(group, in.GetKey())
+	if !ok {
+		return nil, errNotCached
+	}
+	s.stats.peekServedHits.Add(1)
+	return &groupcachepb.GetResponse{Value: value}, nil
+}
+
+// errNotCached answers a peek for a key this process does not hold.
+var errNotCached = status.Error(codes.NotFound, "groupcache-k8s: not cached here")
 
 // Get loads the requested key through its group, which answers from its caches or
 // loads the value locally. A request for a key that this manager is forwarding to a
@@ -75,15 +135,12 @@ type getService struct {
 // served its key is not forwarded (see loopguard.go). A missing key is the empty key,
 // as proto3 senders leave an empty key off the wire; only a missing group is an error.
 func (s *getService) Get(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
-	if in.GetGroup() == "" {
-		return nil, status.Error(codes.InvalidArgument, "groupcache-k8s: the request names no group")
+	group, err := requestGroup(in)
+	if err != nil {
+		return nil, err
 	}
 	name, key := in.GetGroup(), in.GetKey()
-	group := groupcache.GetGroup(name)
-	if group == nil {
-		return nil, status.Errorf(codes.NotFound,
-			"groupcache-k8s: no group %q in this process; every pod must create the same groups", name)
-	}
+	s.served()
 	if !s.guard.startServe(name, key) {
 		s.stats.loopsPrevented.Add(1)
 		return nil, errServeLoop
@@ -122,6 +179,15 @@ func (r *serviceRoute) Get(ctx context.Context, in *groupcachepb.GetRequest) (*g
 		return nil, errNotServing
 	}
 	return s.Get(ctx, in)
+}
+
+// Peek passes the request to the live manager's service.
+func (r *serviceRoute) Peek(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	s := r.live.Load()
+	if s == nil {
+		return nil, errNotServing
+	}
+	return s.Peek(ctx, in)
 }
 
 // detach stops routing requests to svc; later requests get codes.Unavailable until

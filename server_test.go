@@ -189,7 +189,7 @@ func TestStartServer(t *testing.T) {
 				t.Skip("no IPv6 loopback on this machine")
 			}
 			checkNoGoroutineLeaks(t)
-			srv, err := startServer(tt.listen, defaultConfig(), &getService{stats: &counters{}, guard: &loopGuard{}})
+			srv, err := startServer(tt.listen, defaultConfig(), newGetService(&counters{}, &loopGuard{}, defaultConfig()))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("startServer(%s): %v, want an error naming %s", tt.listen, err, tt.wantErr)
@@ -231,7 +231,7 @@ func TestManagersOnOneGRPCServer(t *testing.T) {
 		api := newFakeAPIServer(t, testNamespace, &streamFile{
 			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
 		})
-		opts = append([]Option{WithGRPCServer(srv), WithoutPeerPickerRegistration()}, opts...)
+		opts = append([]Option{WithGRPCServer(srv), WithoutPeerPickerRegistration(), noHandoff}, opts...)
 		return NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
 	}
 	serve := func(srv *grpc.Server) string {
@@ -307,7 +307,7 @@ func TestManagersOnOneGRPCServer(t *testing.T) {
 	t.Run("server with another implementation of the service", func(t *testing.T) {
 		srv := grpc.NewServer()
 		desc := groupCacheServiceDesc
-		srv.RegisterService(&desc, &getService{})
+		srv.RegisterService(&desc, newGetService(&counters{}, &loopGuard{}, defaultConfig()))
 		if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "not this library's") {
 			t.Fatalf("err = %v, want an error naming the other implementation", err)
 		}

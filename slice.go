@@ -27,12 +27,19 @@ type slice struct {
 // IP without zone, so that it never counts) and its conditions.
 type endpoint struct {
 	addr        netip.Addr
-	ready       bool // ready is true or unset
-	terminating bool
+	serving     bool // serving is true; unset, ready is true; both unset
+	terminating bool // terminating is true
 }
 
-// usable reports whether the endpoint may serve as a peer.
-func (e endpoint) usable() bool { return e.ready && !e.terminating }
+// usable reports whether the endpoint is a ring member: serving and not terminating.
+// serving, not ready, is what counts: with publishNotReadyAddresses a Service's ready
+// condition is true even for pods whose readiness probe fails, while serving follows
+// the pod's readiness. Clusters that predate serving set only ready, which then decides.
+func (e endpoint) usable() bool { return e.serving && !e.terminating }
+
+// leaving reports whether the endpoint belongs to a pod that is shutting down but still
+// serves: not a ring member, but it can still answer peeks (see handoff.go).
+func (e endpoint) leaving() bool { return e.serving && e.terminating }
 
 // wireSlice is the part of an EndpointSlice's JSON that is decoded.
 type wireSlice struct {
@@ -49,6 +56,7 @@ type wireSlice struct {
 		Addresses  []string `json:"addresses"`
 		Conditions struct {
 			Ready       *bool `json:"ready"`
+			Serving     *bool `json:"serving"`
 			Terminating *bool `json:"terminating"`
 		} `json:"conditions"`
 	} `json:"endpoints"`
@@ -71,8 +79,12 @@ func (w *wireSlice) compact() *slice {
 	}
 	for i, e := range w.Endpoints {
 		c := e.Conditions
+		serving := c.Serving
+		if serving == nil {
+			serving = c.Ready
+		}
 		s.endpoints[i] = endpoint{
-			ready:       c.Ready == nil || *c.Ready,
+			serving:     serving == nil || *serving,
 			terminating: c.Terminating != nil && *c.Terminating,
 		}
 		if len(e.Addresses) > 0 {

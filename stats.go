@@ -19,6 +19,18 @@ type Stats struct {
 	LoopsPrevented int64     // calls refused because the request came from a peer
 	ServerRequests int64     // requests served for peers
 	RingRebuilds   int64     // times the set of peers changed and a new ring was built
+
+	// The warm hand-off (handoff.go). This pod's peeks of keys' previous owners:
+	PeekHits   int64 // answered with the value, which was then not loaded
+	PeekMisses int64 // the previous owner did not hold the key (or did not know peeks)
+	PeekErrors int64 // failed or timed out; the key was loaded
+	// Peeks this pod's server answered for other pods, and how many of them it held.
+	PeeksServed    int64
+	PeekServedHits int64
+	// Draining is true while Close keeps serving peers before it stops (WithHandoff);
+	// DrainRequests counts the Gets and peeks served meanwhile.
+	Draining      bool
+	DrainRequests int64
 }
 
 // counters are the live values behind Stats, shared by the watch, the ring and the
@@ -33,6 +45,12 @@ type counters struct {
 	loopsPrevented atomic.Int64
 	serverRequests atomic.Int64
 	ringRebuilds   atomic.Int64
+
+	peekHits, peekMisses, peekErrors atomic.Int64
+	peeksServed, peekServedHits      atomic.Int64
+	draining                         atomic.Bool
+	drainRequests                    atomic.Int64
+	lastPeerRequest                  atomic.Int64 // unix nanoseconds of the last Get or peek served
 }
 
 func (c *counters) snapshot(peers int) Stats {
@@ -46,6 +64,13 @@ func (c *counters) snapshot(peers int) Stats {
 		LoopsPrevented: c.loopsPrevented.Load(),
 		ServerRequests: c.serverRequests.Load(),
 		RingRebuilds:   c.ringRebuilds.Load(),
+		PeekHits:       c.peekHits.Load(),
+		PeekMisses:     c.peekMisses.Load(),
+		PeekErrors:     c.peekErrors.Load(),
+		PeeksServed:    c.peeksServed.Load(),
+		PeekServedHits: c.peekServedHits.Load(),
+		Draining:       c.draining.Load(),
+		DrainRequests:  c.drainRequests.Load(),
 	}
 	if ns := c.lastSync.Load(); ns != 0 {
 		s.LastSync = time.Unix(0, ns)

@@ -54,7 +54,7 @@ func startTestServer(t *testing.T, listen string, opts ...Option) *testServer {
 		listen = "127.0.0.1:0"
 	}
 	cfg := testConfig(opts...)
-	svc := &getService{stats: &counters{}, guard: &loopGuard{}, logger: cfg.logger}
+	svc := newGetService(&counters{}, &loopGuard{}, cfg)
 	srv, err := startServer(listen, cfg, svc)
 	if err != nil {
 		t.Fatalf("startServer(%s): %v", listen, err)
@@ -164,3 +164,7 @@ func freePort(t *testing.T) int {
 	t.Fatal("no port free on both 127.0.0.1 and 127.0.0.2")
 	return 0
 }
+
+// noHandoff turns the hand-off off for tests about something else, so that Close does
+// not drain; unlike WithoutHandoff it leaves WithHandoff usable after it.
+func noHandoff(c *config) { c.handoff.enabled = false }

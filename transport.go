@@ -26,6 +26,11 @@ const (
 	serviceName = "groupcachepb.GroupCache"
 	// getMethod is the full method name of Get, as interceptors see it.
 	getMethod = "/" + serviceName + "/Get"
+	// peekMethod is the full method name of Peek, this library's addition to the service
+	// for the warm hand-off: the same messages as Get, answered only from the peer's
+	// caches (codes.NotFound when it does not hold the key). Peers that do not know it
+	// answer codes.Unimplemented.
+	peekMethod = "/" + serviceName + "/Peek"
 )
 
 // peerClient must be usable by a groupcache.PeerPicker.
@@ -88,6 +93,17 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 	return err
 }
 
+// Peek asks the peer for the value of key in group if it holds it, within ctx. A peer
+// that does not hold it answers codes.NotFound; one that does not know peeks,
+// codes.Unimplemented. Peeks are counted by the hand-off, not as peer calls.
+func (p *peerClient) Peek(ctx context.Context, group, key string) ([]byte, error) {
+	var out groupcachepb.GetResponse
+	if err := p.conn.Invoke(ctx, peekMethod, &groupcachepb.GetRequest{Group: &group, Key: &key}, &out); err != nil {
+		return nil, err
+	}
+	return out.Value, nil
+}
+
 // Close closes the connection. Calls in flight and later calls fail with codes.Canceled.
 // Close the client only after no picker hands it out any more.
 func (p *peerClient) Close() error {
@@ -105,5 +121,7 @@ func (b brokenPeer) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb
 	b.stats.peerErrors.Add(1)
 	return b.err
 }
+
+func (b brokenPeer) Peek(context.Context, string, string) ([]byte, error) { return nil, b.err }
 
 func (brokenPeer) Close() error { return nil }

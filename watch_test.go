@@ -37,7 +37,7 @@ func TestStartupErrors(t *testing.T) {
 			clk := newInstantClock()
 			start := time.Now()
 			_, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-				withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration())
+				withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff)
 			if err == nil {
 				t.Fatal("NewPeersManager succeeded; want an error")
 			}
@@ -81,7 +81,7 @@ func TestCancelDuringBackoff(t *testing.T) {
 	clk := newFakeClock()
 	clk.waiting = make(chan time.Duration, 1)
 	m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-		withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration())
+		withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,196 @@
+package k8s
+
+// The hand-off: when a key's owner changes, its new owner asks the previous one for the
+// value (a peek) before loading it, so that membership changes keep the cache warm.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Defaults of the hand-off (see Handoff).
+const (
+	// DefaultHandoffWindow is how long after a change of the ring a pod peeks a key's
+	// previous owner: twice Kubernetes' default terminationGracePeriodSeconds, so that a
+	// leaving pod can be peeked for as long as it may live, and a scale-up keeps keys
+	// asked about once a minute.
+	DefaultHandoffWindow = 60 * time.Second
+	// DefaultPeekTimeout bounds one peek. A peek reads memory on the peer: on loopback it
+	// takes about 0.1 ms and within a zone about 1 ms, so a peer that has not answered
+	// in 20 ms is not going to help, and no failing peer costs a load more than that.
+	DefaultPeekTimeout = 20 * time.Millisecond
+	// DefaultDrain bounds how long Close keeps serving peers after this pod's manager is
+	// closed, so that the new owners of its keys can peek them. With Kubernetes' default
+	// grace period of 30 s it leaves room for a preStop sleep of up to 10 s and the
+	// server's graceful stop of up to 5 s before the kubelet's SIGKILL.
+	DefaultDrain = 15 * time.Second
+)
+
+const (
+	// drainQuiet is how long the peers must have sent nothing (no Get, no peek) for a
+	// drain to end early, once they know this pod is leaving.
+	drainQuiet = time.Second
+	// drainPoll is how often a drain checks whether it may end.
+	drainPoll = 100 * time.Millisecond
+	// maxPastRings is the most past rings a pod remembers within the window.
+	maxPastRings = 8
+)
+
+// Handoff sets the warm hand-off of a PeersManager (WithHandoff). A zero field takes
+// its default.
+type Handoff struct {
+	// Window is how long after a change of the ring the new owner of a key peeks its
+	// previous owner before loading it (DefaultHandoffWindow).
+	Window time.Duration
+	// PeekTimeout bounds one peek (DefaultPeekTimeout); on a timeout the key is loaded.
+	PeekTimeout time.Duration
+	// Drain bounds how long Close keeps serving peers' Gets and peeks (DefaultDrain).
+	Drain time.Duration
+}
+
+// handoffConfig is the hand-off's settings after options and defaults.
+type handoffConfig struct {
+	Handoff
+	enabled bool
+	given   int // WithHandoff and WithoutHandoff given, to refuse more than one
+}
+
+// validate fills in the defaults and checks the values.
+func (h *handoffConfig) validate() error {
+	switch {
+	case h.given > 1:
+		return errors.New("groupcache-k8s: WithHandoff or WithoutHandoff was given more than once; give one of them once")
+	case h.Window < 0 || h.PeekTimeout < 0 || h.Drain < 0:
+		return errors.New("groupcache-k8s: Handoff durations must not be negative (zero takes the default); " +
+			"use WithoutHandoff to turn the hand-off off")
+	}
+	h.Window = cmp.Or(h.Window, DefaultHandoffWindow)
+	h.PeekTimeout = cmp.Or(h.PeekTimeout, DefaultPeekTimeout)
+	h.Drain = cmp.Or(h.Drain, DefaultDrain)
+	return nil
+}
+
+// WithHandoff sets the warm hand-off's window, peek timeout and drain. The hand-off is
+// on by default; it applies to groups created with PeersManager.NewGroup.
+func WithHandoff(h Handoff) Option {
+	return func(c *config) {
+		c.managerOnly("WithHandoff")
+		c.handoff.Handoff, c.handoff.enabled = h, true
+		c.handoff.given++
+	}
+}
+
+// WithoutHandoff turns the warm hand-off off: no peeks, and Close does not drain.
+// Peers can still peek this pod.
+func WithoutHandoff() Option {
+	return func(c *config) {
+		c.managerOnly("WithoutHandoff")
+		c.handoff.enabled = false
+		c.handoff.given++
+	}
+}
+
+// pastRing is a ring that this pod, or the other pods, used until recently.
+type pastRing struct {
+	ring  *ring
+	until time.Time // when it was replaced; zero while the other pods still use it
+}
+
+// handoffState is what a pod needs to find the previous owner of a key: the rings used
+// within the window, newest first, and the peers that may be peeked. It is immutable
+// and published with the snapshot.
+type handoffState struct {
+	self  string
+	past  []pastRing
+	peers map[string]peerGetter // ring members and leaving peers, not self
+}
+
+// previousOwner returns the client and id of the key's most recent previous owner
+// within the window: the owner, other than self, under the newest past ring that is
+// still within the window and whose owner is a member or a leaving peer. Peers known to
+// be gone are never returned. It returns nil when there is none.
+func (h *handoffState) previousOwner(key string, now time.Time, window time.Duration) (peerGetter, string) {
+	for _, p := range h.past {
+		if !p.until.IsZero() && now.Sub(p.until) >= window {
+			break // older rings were replaced even earlier
+		}
+		i := p.ring.owner(key)
+		if i < 0 {
+			continue
+		}
+		id := p.ring.members()[i]
+		if c, ok := h.peers[id]; ok && id != h.self {
+			return c, id
+		}
+	}
+	return nil, ""
+}
+
+// nextPast returns the past rings after a change from the view old (with ring oldRing,
+// and others, the ring the other pods used while self was not ready, or nil) to the
+// view next (with ring nextRing), at now. It also returns the new ring of the others:
+// when self is a member but not ready, the others' ring is nextRing without self.
+func nextPast(past []pastRing, old, next view, oldRing, nextRing, others *ring, self string, now time.Time,
+	window time.Duration) ([]pastRing, *ring) {
+	var out []pastRing
+	membersChanged := !slices.Equal(old.members, next.members)
+	var nextOthers *ring
+	if !next.selfReady && slices.Contains(next.members, self) && len(next.members) > 1 {
+		nextOthers = others
+		if nextOthers == nil || membersChanged {
+			without := slices.DeleteFunc(slices.Clone(next.members), func(id string) bool { return id == self })
+			nextOthers, _ = newRing(without) // a subset of a valid ring: cannot fail
+		}
+		out = append(out, pastRing{ring: nextOthers})
+	}
+	if others != nil && others != nextOthers {
+		out = append(out, pastRing{ring: others, until: now})
+	}
+	if membersChanged && oldRing != nil && len(oldRing.members()) > 0 {
+		out = append(out, pastRing{ring: oldRing, until: now})
+	}
+	for _, p := range past {
+		if p.until.IsZero() || now.Sub(p.until) >= window || len(out) == maxPastRings {
+			continue // the live others' ring was handled above
+		}
+		out = append(out, p)
+	}
+	return out, nextOthers
+}
+
+// peekPrevious is the hand-off of a load: when this pod owns key, and the key's owner
+// changed within the window, it asks the previous owner for the value, once, within
+// the peek timeout. It reports false when there was no one to ask or the peek missed,
+// failed or timed out; the value is then loaded as usual.
+func (m *PeersManager) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
+	s := m.snap.Load()
+	h := s.handoff
+	if h == nil || s.self < 0 || s.ring.owner(key) != s.self {
+		return nil, false
+	}
+	peer, id := h.previousOwner(key, m.cfg.clock.Now(), m.cfg.handoff.Window)
+	if peer == nil {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.handoff.PeekTimeout)
+	defer cancel()
+	value, err := peer.Peek(ctx, group, key)
+	switch code := status.Code(err); {
+	case err == nil:
+		m.stats.peekHits.Add(1)
+		return value, true
+	case code == codes.NotFound || code == codes.Unimplemented: // not cached there, or an older peer
+		m.stats.peekMisses.Add(1)
+	default:
+		m.stats.peekErrors.Add(1)
+		m.cfg.logger.DebugContext(ctx, "peeking a key's previous owner failed; loading it", "peer", id,
+			"group", group, "error", err)
+	}
+	return nil, false
+}
