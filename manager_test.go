@@ -78,6 +78,11 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 		{"message size", func(c *managerCall) { c.opts = append(c.opts, WithMaxMessageSize(0)) }, "max message size"},
 		{"startup timeout", func(c *managerCall) { c.opts = append(c.opts, WithStartupTimeout(0)) }, "startup timeout"},
 		{"idle timeout", func(c *managerCall) { c.opts = append(c.opts, WithWatchIdleTimeout(-time.Second)) }, "idle timeout"},
+		{"hand-off given twice", func(c *managerCall) { c.opts = append(c.opts, WithHandoff(Handoff{}), WithoutHandoff()) },
+			"more than once"},
+		{"negative hand-off window", func(c *managerCall) {
+			c.opts = append(c.opts, WithHandoff(Handoff{Window: -time.Second}))
+		}, "must not be negative"},
 		{"credentials on one side", func(c *managerCall) {
 			c.opts = append(c.opts, WithTLS(nil, pki.clientTLS("cache", false)))
 		}, "without server credentials"},

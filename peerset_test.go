@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
@@ -210,4 +211,137 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 	if got := r.next(t); !slices.Equal(got, []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}) {
 		t.Fatalf("ring after the endpoint was removed and re-added: %v (an extra rebuild for the removal?)", got)
 	}
+}
+
+// TestPeerSetView: which endpoints are members and which are leaving, by their ready,
+// serving and terminating conditions, as the EndpointSlice controller writes them for
+// Services with and without publishNotReadyAddresses, and for clusters that predate
+// serving. Self is in the first address; the peer is 10.0.0.2.
+func TestPeerSetView(t *testing.T) {
+	v4 := discoveryv1.AddressTypeIPv4
+	peer := func(ready, serving, terminating *bool) discoveryv1.Endpoint {
+		e := apiEndpoint("10.0.0.2", ready, terminating)
+		e.Conditions.Serving = serving
+		return e
+	}
+	cases := []struct {
+		name      string
+		self      discoveryv1.Endpoint
+		peer      discoveryv1.Endpoint
+		members   []string
+		leaving   []string
+		selfReady bool
+	}{
+		{"ready, serving", apiEndpoint("10.0.0.1", yes, no), peer(yes, yes, no),
+			[]string{"10.0.0.1:80", "10.0.0.2:80"}, nil, true},
+		{"not ready, not serving", apiEndpoint("10.0.0.1", yes, no), peer(no, no, no),
+			[]string{"10.0.0.1:80"}, nil, true},
+		{"publishNotReadyAddresses: ready but not serving is not a member", apiEndpoint("10.0.0.1", yes, no),
+			peer(yes, no, no), []string{"10.0.0.1:80"}, nil, true},
+		{"terminating and serving is leaving", apiEndpoint("10.0.0.1", yes, no), peer(no, yes, yes),
+			[]string{"10.0.0.1:80"}, []string{"10.0.0.2:80"}, true},
+		{"publishNotReadyAddresses: terminating, ready and serving is leaving", apiEndpoint("10.0.0.1", yes, no),
+			peer(yes, yes, yes), []string{"10.0.0.1:80"}, []string{"10.0.0.2:80"}, true},
+		{"terminating and not serving is gone", apiEndpoint("10.0.0.1", yes, no), peer(no, no, yes),
+			[]string{"10.0.0.1:80"}, nil, true},
+		{"publishNotReadyAddresses: terminating, ready, not serving is gone", apiEndpoint("10.0.0.1", yes, no),
+			peer(yes, no, yes), []string{"10.0.0.1:80"}, nil, true},
+		{"no serving (old cluster): ready decides", apiEndpoint("10.0.0.1", yes, no), peer(yes, nil, no),
+			[]string{"10.0.0.1:80", "10.0.0.2:80"}, nil, true},
+		{"no serving (old cluster): terminating and not ready is gone", apiEndpoint("10.0.0.1", yes, no),
+			peer(no, nil, yes), []string{"10.0.0.1:80"}, nil, true},
+		{"no conditions at all: a member", apiEndpoint("10.0.0.1", yes, no), peer(nil, nil, nil),
+			[]string{"10.0.0.1:80", "10.0.0.2:80"}, nil, true},
+		{"self not serving: a member of its own ring, not ready for the others",
+			func() discoveryv1.Endpoint {
+				e := apiEndpoint("10.0.0.1", yes, no)
+				e.Conditions.Serving = no
+				return e
+			}(),
+			peer(yes, yes, no), []string{"10.0.0.1:80", "10.0.0.2:80"}, nil, false},
+		{"self terminating and serving: drains, and is never its own leaving peer",
+			func() discoveryv1.Endpoint {
+				e := apiEndpoint("10.0.0.1", no, yes)
+				e.Conditions.Serving = yes
+				return e
+			}(),
+			peer(yes, yes, no), []string{"10.0.0.2:80"}, nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			all := map[string]*discoveryv1.EndpointSlice{"a": apiSlice("a", v4, tc.self, tc.peer)}
+			got := newPeerSet(testService, netip.MustParseAddrPort("10.0.0.1:80")).view(compacted(t, all))
+			want := view{members: tc.members, leaving: tc.leaving, selfReady: tc.selfReady}
+			if !got.equal(want) || len(got.leaving) != len(tc.leaving) {
+				t.Errorf("view = %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestPublishNotReadyAddressesRecorded replays a real recording of a Service with
+// publishNotReadyAddresses: true, where ready is true for every endpoint and serving
+// tells the pods apart: c joins not ready, turns ready; b is deleted gracefully, turns
+// not ready while terminating, and is removed. The watcher reports every change of the
+// view, and only changes.
+func TestPublishNotReadyAddressesRecorded(t *testing.T) {
+	checkNoGoroutineLeaks(t)
+	stream := loadStream(t, "real_publish_not_ready")
+	// One frame at a time: the watcher publishes once per batch of buffered events.
+	frames, live := stream.watches[0].frames, make(chan string)
+	stream.watches[0].frames, stream.watches[0].live = nil, live
+	api := newFakeAPIServer(t, testNamespace, stream)
+	views := make(chan view, 10)
+	cfg := newConfig([]Option{withClock(newFakeClock())})
+	pw, err := newPeerWatcher(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", cfg,
+		&counters{}, func(v view) { views <- v })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every batch the watcher applies is signalled, whether or not the view changed.
+	applied, update := make(chan struct{}, 10), pw.watch.onChange
+	pw.watch.onChange = func(all map[string]*slice) { update(all); applied <- struct{}{} }
+	if err := pw.start(); err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	a, b, c := "10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"
+	ab, ac, abc := []string{a, b}, []string{a, c}, []string{a, b, c}
+	steps := []struct {
+		what string
+		want *view // nil: no change of the view
+	}{
+		{"the LIST: a and b ready and serving", &view{members: ab, selfReady: true}},
+		{"c joins not ready: ready=true (published), serving=false", nil},
+		{"c turns ready", &view{members: abc, selfReady: true}},
+		{"b deleted gracefully: terminating, still serving", &view{members: ac, leaving: []string{b}, selfReady: true}},
+		{"b not ready while terminating: serving=false", &view{members: ac, selfReady: true}},
+		{"b removed", nil},
+	}
+	if len(frames) != len(steps)-1 {
+		t.Fatalf("the recording has %d watch frames; the test expects %d", len(frames), len(steps)-1)
+	}
+	for i, step := range steps {
+		if i > 0 {
+			live <- frames[i-1]
+		}
+		select {
+		case <-applied:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: not applied within 10 s", step.what)
+		}
+		var got *view
+		select {
+		case v := <-views:
+			got = &v
+		default:
+		}
+		switch {
+		case step.want == nil && got != nil:
+			t.Fatalf("%s: view %+v reported; want no change", step.what, *got)
+		case step.want != nil && (got == nil || !got.equal(*step.want)):
+			t.Fatalf("%s: view = %+v, want %+v", step.what, got, *step.want)
+		}
+	}
+	close(live)
 }

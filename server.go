@@ -112,11 +112,11 @@ func requestGroup(in *groupcachepb.GetRequest) (*groupcache.Group, error) {
 // main or hot cache, and codes.NotFound otherwise. It never loads, forwards, or waits
 // for a load in flight (see cachepeek.go), so it answers within microseconds.
 func (s *getService) Peek(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	s.served()
 	group, err := requestGroup(in)
 	if err != nil {
 		return nil, err
 	}
-	s.served()
 	s.stats.peeksServed.Add(1)
 	value, ok := cachedValue(group, in.GetKey())
 	if !ok {
@@ -135,12 +135,12 @@ var errNotCached = status.Error(codes.NotFound, "groupcache-k8s: not cached here
 // served its key is not forwarded (see loopguard.go). A missing key is the empty key,
 // as proto3 senders leave an empty key off the wire; only a missing group is an error.
 func (s *getService) Get(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	s.served()
 	group, err := requestGroup(in)
 	if err != nil {
 		return nil, err
 	}
 	name, key := in.GetGroup(), in.GetKey()
-	s.served()
 	if !s.guard.startServe(name, key) {
 		s.stats.loopsPrevented.Add(1)
 		return nil, errServeLoop

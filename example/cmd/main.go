@@ -13,6 +13,8 @@
 //	KUBECONFIG       a kubeconfig file, for running outside a cluster; default in-cluster config
 //	LOG_FORMAT       "json" for JSON logs; default text
 //	WATCH_IDLE_TIMEOUT  how long a silent watch may stay open (k8s.WithWatchIdleTimeout); default 90s
+//	HANDOFF          "off" turns the warm hand-off off (k8s.WithoutHandoff); default on
+//	HANDOFF_DRAIN    the longest drain at shutdown (k8s.Handoff.Drain); default 15s
 //	TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE
 //	                 mutual TLS between pods: this pod's certificate and key, and the CA that
 //	                 signs every pod's certificate; default plaintext
@@ -21,7 +23,8 @@
 // &timeout=15s gives the Get that deadline, as a server's request timeout would),
 // /owner?key=K (the key's owner in this pod's ring, without loading it), /peers (the ring and
 // the manager's Stats; with ?since=N, the rings published after the first N, waiting up to
-// 30 s for one), /stats (the group's and the manager's counters) and /healthz.
+// 30 s for one), /stats (the group's and the manager's counters, and backendLoads: how
+// many times this pod called its backend, the getter, which peeks do not count) and /healthz.
 package main
 
 import (
@@ -38,6 +41,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -136,9 +140,13 @@ func run(logger *slog.Logger) error {
 	}
 	defer m.Close()
 
-	group := groupcache.NewGroup("example", 64<<20, groupcache.GetterFunc(
+	// The backend: a value names the pod that loaded it. Created through the manager, so
+	// that a key's new owner asks its previous owner before loading it.
+	var backendLoads atomic.Int64
+	group := m.NewGroup("example", 64<<20, groupcache.GetterFunc(
 		func(ctx context.Context, key string, dest groupcache.Sink) error {
-			logger.Info("loading", "key", key)
+			backendLoads.Add(1)
+			logger.Debug("loading", "key", key)
 			return dest.SetString(s.podName + "\n" + "value of " + key)
 		}))
 
@@ -197,7 +205,7 @@ func run(logger *slog.Logger) error {
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		g := &group.Stats
-		writeJSON(w, map[string]any{"peers": m.Stats(), "group": map[string]int64{
+		writeJSON(w, map[string]any{"peers": m.Stats(), "backendLoads": backendLoads.Load(), "group": map[string]int64{
 			"Gets": g.Gets.Get(), "CacheHits": g.CacheHits.Get(), "PeerLoads": g.PeerLoads.Get(),
 			"PeerErrors": g.PeerErrors.Get(), "Loads": g.Loads.Get(), "LocalLoads": g.LocalLoads.Get(),
 			"ServerRequests": g.ServerRequests.Get(),
@@ -229,6 +237,20 @@ func managerOptions(logger *slog.Logger) ([]k8s.Option, error) {
 			return nil, fmt.Errorf("WATCH_IDLE_TIMEOUT=%q: %v", v, err)
 		}
 		opts = append(opts, k8s.WithWatchIdleTimeout(d))
+	}
+	switch v := os.Getenv("HANDOFF"); v {
+	case "", "on":
+	case "off":
+		opts = append(opts, k8s.WithoutHandoff())
+	default:
+		return nil, fmt.Errorf("HANDOFF=%q: want on or off", v)
+	}
+	if v := os.Getenv("HANDOFF_DRAIN"); v != "" && os.Getenv("HANDOFF") != "off" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("HANDOFF_DRAIN=%q: want a positive Go duration such as 15s", v)
+		}
+		opts = append(opts, k8s.WithHandoff(k8s.Handoff{Drain: d}))
 	}
 	certFile, keyFile, caFile := os.Getenv("TLS_CERT_FILE"), os.Getenv("TLS_KEY_FILE"), os.Getenv("TLS_CA_FILE")
 	if certFile == "" && keyFile == "" && caFile == "" {

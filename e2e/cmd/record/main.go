@@ -7,6 +7,11 @@
 //
 // It takes about three minutes: the 410 scenario has to outlast the API server's watch
 // history (75 s), and the lifecycle scenario waits for a real bookmark (about 60 s).
+//
+// RECORD_ONLY, a comma-separated list of file names, records only those scenarios and leaves
+// the other files as they are:
+//
+//	cd e2e && RECORD_ONLY=real_publish_not_ready.txt go run ./cmd/record
 package main
 
 import (
@@ -16,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/groupcache-k8s/k8s/e2e/testbed"
@@ -34,6 +41,10 @@ func main() {
 func recordAll() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	todo, err := selectScenarios(os.Getenv("RECORD_ONLY"))
+	if err != nil {
+		return err
+	}
 	bins, err := testbed.BinariesFromEnv()
 	if err != nil {
 		return err
@@ -47,7 +58,7 @@ func recordAll() error {
 	if err := r.setup(ctx); err != nil {
 		return err
 	}
-	for _, s := range scenarios {
+	for _, s := range todo {
 		fmt.Fprintf(os.Stderr, "record: %s ...\n", s.file)
 		out, err := s.run(ctx, r)
 		if err != nil {
@@ -63,6 +74,24 @@ func recordAll() error {
 		}
 	}
 	return nil
+}
+
+// selectScenarios returns the scenarios named in only (comma-separated file names), or all
+// of them if only is empty.
+func selectScenarios(only string) ([]scenario, error) {
+	if only == "" {
+		return scenarios, nil
+	}
+	var out []scenario
+	for _, name := range strings.Split(only, ",") {
+		name = strings.TrimSpace(name)
+		i := slices.IndexFunc(scenarios, func(s scenario) bool { return s.file == name })
+		if i < 0 {
+			return nil, fmt.Errorf("RECORD_ONLY: no scenario %q", name)
+		}
+		out = append(out, scenarios[i])
+	}
+	return out, nil
 }
 
 // section is one answer of a stream file: a LIST body or the frames of one WATCH.

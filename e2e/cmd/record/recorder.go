@@ -40,16 +40,25 @@ func (r *recorder) setup(ctx context.Context) error {
 	return err
 }
 
-// createService creates the Service, dual-stack if asked.
-func (r *recorder) createService(ctx context.Context, dualStack bool) error {
+// serviceOptions is how a scenario's Service differs from the plain single-stack one.
+type serviceOptions struct {
+	dualStack bool // RequireDualStack, IPv4 and IPv6
+	// publishNotReady sets spec.publishNotReadyAddresses: the controller then writes every
+	// endpoint with ready=true, and serving says whether the pod is Ready.
+	publishNotReady bool
+}
+
+// createService creates the Service as opts say.
+func (r *recorder) createService(ctx context.Context, opts serviceOptions) error {
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: service},
 		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": service},
-			Ports:    []corev1.ServicePort{{Name: "grpc", Port: 8080, TargetPort: intstr.FromInt32(8080)}},
+			Selector:                 map[string]string{"app": service},
+			Ports:                    []corev1.ServicePort{{Name: "grpc", Port: 8080, TargetPort: intstr.FromInt32(8080)}},
+			PublishNotReadyAddresses: opts.publishNotReady,
 		},
 	}
-	if dualStack {
+	if opts.dualStack {
 		policy := corev1.IPFamilyPolicyRequireDualStack
 		svc.Spec.IPFamilyPolicy = &policy
 		svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
@@ -74,6 +83,11 @@ func (r *recorder) reset(ctx context.Context) error {
 
 // startPod creates a pod on the node and marks it Running and Ready with ips.
 func (r *recorder) startPod(ctx context.Context, name string, ips ...string) error {
+	return r.createPod(ctx, name, true, ips...)
+}
+
+// createPod creates a pod on the node and marks it Running with ips, Ready or not.
+func (r *recorder) createPod(ctx context.Context, name string, ready bool, ips ...string) error {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": service}},
 		Spec: corev1.PodSpec{NodeName: testbed.NodeName, Containers: []corev1.Container{{
@@ -83,7 +97,7 @@ func (r *recorder) startPod(ctx context.Context, name string, ips ...string) err
 	if _, err := r.c.Admin.CoreV1().Pods(namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	return testbed.PatchPodStatus(ctx, r.c.Admin, namespace, name, true, ips...)
+	return testbed.PatchPodStatus(ctx, r.c.Admin, namespace, name, ready, ips...)
 }
 
 func (r *recorder) setReady(ctx context.Context, name string, ready bool, ips ...string) error {
@@ -266,4 +280,18 @@ func (s endpointsState) terminating(addr string) bool {
 func readyIs(addrs ...string) func(endpointsState) bool {
 	slices.Sort(addrs)
 	return func(s endpointsState) bool { return slices.Equal(s.ready(), addrs) }
+}
+
+// conditionsAre is a condition: addr is listed with exactly these ready, serving and
+// terminating conditions (all three set).
+func conditionsAre(addr string, ready, serving, terminating bool) func(endpointsState) bool {
+	is := func(p *bool, want bool) bool { return p != nil && *p == want }
+	return func(s endpointsState) bool {
+		for _, eps := range s {
+			if c, ok := eps[addr]; ok && is(c.Ready, ready) && is(c.Serving, serving) && is(c.Terminating, terminating) {
+				return true
+			}
+		}
+		return false
+	}
 }

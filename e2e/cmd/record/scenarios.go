@@ -31,16 +31,23 @@ watch. Ends with b, c, d ready; a and the old slice are gone.`, expired},
 	{"real_dual_stack.txt", `A dual-stack Service (RequireDualStack): two pods with an IPv4 and an IPv6 address each,
 so the controller writes one slice per family; b turns not ready and ready again, and the
 controller updates both slices. Pods: a 10.0.0.1 / fd00::1, b 10.0.0.2 / fd00::2.`, dualStack},
+	{"real_publish_not_ready.txt", `A Service with publishNotReadyAddresses: true, so the controller writes every endpoint
+with ready=true and only serving says whether the pod is Ready. a and b are listed ready
+(ready, serving, not terminating). c joins Running but not Ready: ready=true, serving=false.
+c turns Ready: serving=true. b is deleted gracefully: ready=true (publishNotReadyAddresses
+keeps it ready even while terminating), serving=true, terminating=true. b turns not ready
+while terminating: ready=true, serving=false, terminating=true. b is removed.
+Pods: a 10.0.0.1, b 10.0.0.2, c 10.0.0.3. Ends with a and c ready and serving.`, publishNotReady},
 }
 
 const (
 	a, b, c, d, e = "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"
 )
 
-// begin creates the Service (dual-stack if asked) and pods a and b with the given
-// addresses, LISTs once the slices show both ready, and opens a watch from that LIST.
-func (r *recorder) begin(ctx context.Context, dualStack bool, aIPs, bIPs []string) (string, *watchStream, error) {
-	if err := r.createService(ctx, dualStack); err != nil {
+// begin creates the Service as opts say and pods a and b with the given addresses, LISTs
+// once the slices show both ready, and opens a watch from that LIST.
+func (r *recorder) begin(ctx context.Context, opts serviceOptions, aIPs, bIPs []string) (string, *watchStream, error) {
+	if err := r.createService(ctx, opts); err != nil {
 		return "", nil, err
 	}
 	if err := r.startPod(ctx, "a", aIPs...); err != nil {
@@ -58,7 +65,7 @@ func (r *recorder) begin(ctx context.Context, dualStack bool, aIPs, bIPs []strin
 }
 
 func lifecycle(ctx context.Context, r *recorder) ([]section, error) {
-	list, w, err := r.begin(ctx, false, []string{a}, []string{b})
+	list, w, err := r.begin(ctx, serviceOptions{}, []string{a}, []string{b})
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +108,7 @@ func lifecycle(ctx context.Context, r *recorder) ([]section, error) {
 }
 
 func expired(ctx context.Context, r *recorder) ([]section, error) {
-	list1, w1, err := r.begin(ctx, false, []string{a}, []string{b})
+	list1, w1, err := r.begin(ctx, serviceOptions{}, []string{a}, []string{b})
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +175,7 @@ func expired(ctx context.Context, r *recorder) ([]section, error) {
 }
 
 func dualStack(ctx context.Context, r *recorder) ([]section, error) {
-	list, w, err := r.begin(ctx, true, []string{a, "fd00::1"}, []string{b, "fd00::2"})
+	list, w, err := r.begin(ctx, serviceOptions{dualStack: true}, []string{a, "fd00::1"}, []string{b, "fd00::2"})
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +191,39 @@ func dualStack(ctx context.Context, r *recorder) ([]section, error) {
 	}
 	if err := w.until(ctx, "b ready again", "", readyIs(a, b, "fd00::1", "fd00::2")); err != nil {
 		return nil, err
+	}
+	return []section{{"list", []string{list}}, {"watch", w.frames}}, nil
+}
+
+func publishNotReady(ctx context.Context, r *recorder) ([]section, error) {
+	list, w, err := r.begin(ctx, serviceOptions{publishNotReady: true}, []string{a}, []string{b})
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	steps := []struct {
+		what string
+		do   func() error
+		done func(endpointsState) bool
+	}{
+		{"c joins not ready", func() error { return r.createPod(ctx, "c", false, c) },
+			conditionsAre(c, true, false, false)},
+		{"c ready", func() error { return r.setReady(ctx, "c", true, c) },
+			conditionsAre(c, true, true, false)},
+		{"b deleted gracefully", func() error { return r.deletePod(ctx, "b", 30) },
+			conditionsAre(b, true, true, true)},
+		{"b not ready while terminating", func() error { return r.setReady(ctx, "b", false, b) },
+			conditionsAre(b, true, false, true)},
+		{"b removed", func() error { return r.deletePod(ctx, "b", 0) },
+			func(s endpointsState) bool { return !s.has(b) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.what, err)
+		}
+		if err := w.until(ctx, s.what, "", s.done); err != nil {
+			return nil, err
+		}
 	}
 	return []section{{"list", []string{list}}, {"watch", w.frames}}, nil
 }

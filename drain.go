@@ -1,0 +1,44 @@
+package k8s
+
+// The drain: a closing manager keeps serving its peers until they have taken over its
+// keys (see handoff.go), and then stops.
+
+import "time"
+
+// drain keeps the server answering peers until the others know this pod is leaving
+// and have stopped asking, or until the drain bound. The ring and clients stay as they
+// are, so the process's own Gets keep working too.
+func (m *PeersManager) drain() {
+	h := m.cfg.handoff
+	if !h.enabled || h.Drain <= 0 {
+		return
+	}
+	m.stats.draining.Store(true)
+	defer m.stats.draining.Store(false)
+	start := m.cfg.clock.Now()
+	m.cfg.logger.Info("draining: serving peers until they stop asking", "self", m.self, "max", h.Drain)
+	defer func() {
+		m.cfg.logger.Info("drained", "self", m.self, "after", m.cfg.clock.Now().Sub(start),
+			"requests", m.stats.drainRequests.Load())
+	}()
+	end := start.Add(h.Drain)
+	for {
+		now := m.cfg.clock.Now()
+		if !now.Before(end) {
+			return
+		}
+		if m.othersKnow() && now.Sub(time.Unix(0, m.stats.lastPeerRequest.Load())) >= drainQuiet {
+			return
+		}
+		<-m.cfg.clock.After(min(drainPoll, end.Sub(now)))
+	}
+}
+
+// othersKnow reports whether no other pod routes keys to this one any more: its
+// endpoint is not ready in the slices, or no other pod is a member.
+func (m *PeersManager) othersKnow() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	alone := len(m.view.members) == 0 || len(m.view.members) == 1 && m.view.members[0] == m.self
+	return !m.view.selfReady || alone && len(m.view.leaving) == 0
+}
