@@ -6,7 +6,7 @@
 //		fmt.Sprintf("%s:%d", os.Getenv("POD_IP"), 8081))
 //	if err != nil { ... }
 //	defer m.Close()
-//	group := groupcache.NewGroup("thumbnails", 64<<20, getter) // routed through m
+//	group := m.NewGroup("thumbnails", 64<<20, getter) // routed through m, warm across changes
 //
 // # Discovery
 //
@@ -27,8 +27,11 @@
 //
 // # Readiness and self
 //
-// An endpoint is a peer when its ready condition is true or unset and it is not
-// terminating, in any of the Service's slices; only slices of this pod's address
+// An endpoint is a peer when its serving condition is true (unset: its ready condition;
+// both unset: true) and it is not terminating, in any of the Service's slices: serving
+// follows the pod's readiness also with publishNotReadyAddresses, where ready is true for
+// every pod. An endpoint that is terminating but still serving is a leaving peer: out of
+// the ring, but still asked by the hand-off; only slices of this pod's address
 // family count, so a dual-stack pod is one peer; if the Service has slices but none
 // of this pod's family, the manager logs a warning once. Peer ids are "ip:port", IPv6
 // bracketed and canonical, so every pod computes byte-identical ids and the same ring.
@@ -60,6 +63,23 @@
 // instead, so no cycle of pods can wait on each other. Every peer call is bounded by
 // WithCallTimeout (5 s), whatever the caller's deadline; any peer error makes
 // groupcache load the key locally.
+//
+// # Membership changes: the warm hand-off
+//
+// Groups created with PeersManager.NewGroup keep their cache through scale-ups,
+// scale-downs and rolling updates. When a pod loads a key it owns whose owner changed
+// within the window (Handoff.Window, 60 s), it first peeks the key's previous owner:
+// the owner under the rings it used within the window or, for a pod that joined within
+// the window, under the ring without itself. Only a ring member or a leaving peer still
+// in the slices is asked, once, within the peek timeout (Handoff.PeekTimeout, 20 ms), over
+// /groupcachepb.GroupCache/Peek, which a peer answers only from its main and hot caches,
+// never loading, forwarding or waiting; an older peer answers Unimplemented, a miss. On a
+// hit the value is cached as if loaded; otherwise the getter runs. A closing manager
+// drains: it keeps serving until the slices no longer show it ready and no peer has
+// asked anything for a second, at most Handoff.Drain (15 s). Give pods a preStop sleep
+// and a terminationGracePeriodSeconds that covers it, the drain and 5 s (see the README).
+// Values are immutable per key: a peeked value is the previous owner's copy, so put a
+// version in keys whose meaning changes between releases. WithoutHandoff turns it off.
 //
 // # Transport and TLS
 //

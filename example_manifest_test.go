@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -87,5 +88,14 @@ func TestExampleManifest(t *testing.T) {
 	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" {
 		t.Error("the container needs a readiness probe on /healthz")
+	}
+	// The warm hand-off: a preStop sleep, and a grace period that leaves room for it, the
+	// drain and the server's graceful stop before SIGKILL.
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+		t.Fatal("the container needs a preStop sleep, so that peers take over its keys while it serves")
+	}
+	need := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + DefaultDrain + serverStopTimeout
+	if grace := pod.TerminationGracePeriodSeconds; grace == nil || time.Duration(*grace)*time.Second < need {
+		t.Errorf("terminationGracePeriodSeconds = %v; want at least %v (preStop + drain + server stop)", grace, need)
 	}
 }
