@@ -119,11 +119,12 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 	if err := m.startServing(); err != nil {
 		return fail(err)
 	}
-	context.AfterFunc(ctx, m.startClose)
+	stopOnCtx := context.AfterFunc(ctx, m.startClose)
 	go func() {
 		defer close(m.done)
 		defer stopWatch()
 		<-m.closing
+		stopOnCtx() // a closed manager is no longer tied to ctx
 		m.drain()
 		watcher.Close()
 		m.shutdown()
