@@ -14,6 +14,8 @@
 //	LOG_FORMAT       "json" for JSON logs; default text
 //	WATCH_IDLE_TIMEOUT  how long a silent watch may stay open (k8s.WithWatchIdleTimeout); default 90s
 //	HANDOFF          "off" turns the warm hand-off off (k8s.WithoutHandoff); default on
+//	TRANSPORT        "httppool" runs groupcache's HTTPPool, fed by k8s.WatchPeers, on the HTTP
+//	                 port instead of a PeersManager (to compare the two); default grpc
 //	HANDOFF_DRAIN    the longest drain at shutdown (k8s.Handoff.Drain); default 15s
 //	TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE
 //	                 mutual TLS between pods: this pod's certificate and key, and the CA that
@@ -127,14 +129,14 @@ func run(logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
-	opts, err := managerOptions(logger)
+	transport := os.Getenv("TRANSPORT")
+	opts, err := managerOptions(logger, transport == "httppool")
 	if err != nil {
 		return err
 	}
 	rings := newRingHistory()
-	opts = append(opts, k8s.WithPeersChanged(rings.add))
-	self := net.JoinHostPort(s.podIP, strconv.Itoa(s.groupcachePort))
-	m, err := k8s.NewPeersManager(ctx, client, s.service, s.namespace, s.groupcachePort, self, opts...)
+	mux := http.NewServeMux()
+	m, self, err := startNode(ctx, transport, client, s, mux, rings.add, opts)
 	if err != nil {
 		return err
 	}
@@ -150,7 +152,6 @@ func run(logger *slog.Logger) error {
 			return dest.SetString(s.podName + "\n" + "value of " + key)
 		}))
 
-	mux := http.NewServeMux()
 	mux.HandleFunc("GET /get", func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.Query().Get("key")
 		if key == "" {
@@ -228,8 +229,9 @@ func run(logger *slog.Logger) error {
 	return nil
 }
 
-// managerOptions turns the optional settings into the peers manager's options.
-func managerOptions(logger *slog.Logger) ([]k8s.Option, error) {
+// managerOptions turns the optional settings into the peers manager's options; for a
+// watcher alone (WatchPeers), only those of the watch.
+func managerOptions(logger *slog.Logger, watchOnly bool) ([]k8s.Option, error) {
 	opts := []k8s.Option{k8s.WithLogger(logger)}
 	if v := os.Getenv("WATCH_IDLE_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -237,6 +239,9 @@ func managerOptions(logger *slog.Logger) ([]k8s.Option, error) {
 			return nil, fmt.Errorf("WATCH_IDLE_TIMEOUT=%q: %v", v, err)
 		}
 		opts = append(opts, k8s.WithWatchIdleTimeout(d))
+	}
+	if watchOnly {
+		return opts, nil
 	}
 	switch v := os.Getenv("HANDOFF"); v {
 	case "", "on":

@@ -133,13 +133,22 @@ func TestExampleRejectsBadOptionalSettings(t *testing.T) {
 	for _, env := range [][2]string{
 		{"WATCH_IDLE_TIMEOUT", "soon"},
 		{"TLS_CERT_FILE", "/nonexistent.crt"},
+		{"HANDOFF", "maybe"},
+		{"HANDOFF_DRAIN", "-1s"},
 	} {
 		t.Run(env[0], func(t *testing.T) {
 			t.Setenv(env[0], env[1])
-			if _, err := managerOptions(slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), env[0]) {
+			if _, err := managerOptions(slog.New(slog.DiscardHandler), false); err == nil || !strings.Contains(err.Error(), env[0]) {
 				t.Errorf("managerOptions with %s=%q: err = %v, want one naming %s", env[0], env[1], err, env[0])
 			}
 		})
+	}
+}
+
+func TestExampleRejectsAnUnknownTransport(t *testing.T) {
+	_, _, err := startNode(t.Context(), "carrier-pigeon", nil, settings{}, http.NewServeMux(), func([]string) {}, nil)
+	if err == nil || !strings.Contains(err.Error(), "TRANSPORT") {
+		t.Errorf("startNode(carrier-pigeon): err = %v, want one naming TRANSPORT", err)
 	}
 }
 
