@@ -17,6 +17,15 @@ const (
 	// even during an outage, a failure inside a healthy stretch shorter than this keeps
 	// the delay where it was.
 	backoffResetAfter = 2 * time.Minute
+
+	// refusedDelay is the retry delay, jittered into [d, 2d), while the API server's
+	// address refuses or resets connections: nothing listens there (the server is
+	// restarting, or its load balancer has no backend), so a retry costs the server
+	// nothing, and the watch resumes within about two seconds of its return, however long
+	// the outage and however many came before. Each pod then sends at most one request a
+	// second, and a fleet of N pods at most N a second, until the server answers; an
+	// answer (429, 5xx, a timeout) puts the loop back on the schedule above.
+	refusedDelay = time.Second
 )
 
 // backoff computes the delay before the next attempt after a failure.
@@ -38,6 +47,13 @@ func (b *backoff) failure(now time.Time) time.Duration {
 	}
 	b.next = min(2*d, backoffMax)
 	return d + time.Duration(b.rand()*float64(d))
+}
+
+// refused returns how long to wait after a connection was refused or reset. It leaves
+// the schedule of failures the server answered where it was.
+func (b *backoff) refused() time.Duration {
+	b.healthySince = time.Time{}
+	return refusedDelay + time.Duration(b.rand()*float64(refusedDelay))
 }
 
 // success records that the watch is healthy from now on.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"syscall"
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -236,12 +237,25 @@ func (w *sliceWatcher) sleep(ctx context.Context, d time.Duration) {
 // server's Retry-After on a 429, up to backoffMax. A longer Retry-After (a gateway's
 // "come back tomorrow", or a hostile answer) would freeze the peers for that long; like
 // client-go, the loop never waits longer than its backoff cap for it.
+//
+// While the server's address refuses or resets connections, the delay is short
+// (refusedDelay): nothing is there to be overloaded.
 func (w *sliceWatcher) delay(err error) time.Duration {
+	if connectionRefused(err) {
+		return w.backoff.refused()
+	}
 	d := w.backoff.failure(w.cfg.clock.Now())
 	if seconds, ok := apierrors.SuggestsClientDelay(err); ok && apierrors.IsTooManyRequests(err) {
 		d = max(d, min(time.Duration(seconds)*time.Second, backoffMax))
 	}
 	return d
+}
+
+// connectionRefused reports whether err is a refused or reset connection: nothing
+// listened at the API server's address, rather than a server that answered badly or
+// too slowly.
+func connectionRefused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // watch runs one WATCH from the last resourceVersion and applies its events. It

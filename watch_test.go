@@ -5,11 +5,18 @@ package k8s
 
 import (
 	"context"
+	"net"
+	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"google.golang.org/grpc"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -190,3 +197,55 @@ func TestAPIServerGoneKeepsPeers(t *testing.T) {
 		t.Errorf("LastSync moved during the outage: %v -> %v", lastSync, s.LastSync)
 	}
 }
+
+// TestRetryDelayByFailure: a connection refused (a real one, through a real clientset) or
+// reset is retried within [1 s, 2 s) and leaves the schedule of answered failures where it
+// was; a 503 or a timeout advances that schedule; a 429 waits at least its Retry-After.
+func TestRetryDelayByFailure(t *testing.T) {
+	api := newFakeAPIServer(t, testNamespace, &streamFile{})
+	cs := api.clientset()
+	api.srv.Close()
+	_, refused := cs.DiscoveryV1().EndpointSlices(testNamespace).List(t.Context(), metav1.ListOptions{})
+	if refused == nil {
+		t.Fatal("a LIST from a closed server succeeded")
+	}
+	reset := &url.Error{Op: "Get", URL: "https://10.0.0.1/apis", Err: &net.OpError{Op: "read", Net: "tcp",
+		Err: os.NewSyscallError("read", syscall.ECONNRESET)}}
+	unavailable := apierrors.NewServiceUnavailable("etcd is down")
+	tooMany := apierrors.NewTooManyRequests("slow down", 7)
+	cases := []struct {
+		name     string
+		errs     []error
+		min, max []time.Duration // per error, the delay's bounds [min, max)
+	}{
+		{"refused, many times: never more than 2 s", []error{refused, refused, refused, refused, refused, refused, refused},
+			repeat(time.Second, 7), repeat(2*time.Second, 7)},
+		{"reset", []error{reset}, []time.Duration{time.Second}, []time.Duration{2 * time.Second}},
+		{"503s back off; a refusal in between keeps their schedule", []error{unavailable, unavailable, refused, unavailable},
+			[]time.Duration{800 * time.Millisecond, 1600 * time.Millisecond, time.Second, 3200 * time.Millisecond},
+			[]time.Duration{1600 * time.Millisecond, 3200 * time.Millisecond, 2 * time.Second, 6400 * time.Millisecond}},
+		{"a timeout backs off", []error{context.DeadlineExceeded, context.DeadlineExceeded},
+			[]time.Duration{800 * time.Millisecond, 1600 * time.Millisecond}, []time.Duration{1600 * time.Millisecond, 3200 * time.Millisecond}},
+		{"429 waits its Retry-After", []error{tooMany}, []time.Duration{7 * time.Second}, []time.Duration{7*time.Second + 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, r := range []float64{0, 0.999} {
+				cfg := testConfig(withClock(newFakeClock()), withRand(func() float64 { return r }))
+				w := newSliceWatcher(cs.DiscoveryV1().RESTClient(), testNamespace, testService, cfg, &counters{},
+					func(map[string]*slice) {})
+				for i, err := range tc.errs {
+					max := tc.max[i]
+					if r == 0 && tc.min[i] != tc.max[i] {
+						max = tc.min[i] + 1 // no jitter: exactly the base
+					}
+					if d := w.delay(err); d < tc.min[i] || d >= max {
+						t.Errorf("rand %v, error %d (%v): delay %v, want in [%v, %v)", r, i+1, err, d, tc.min[i], max)
+					}
+				}
+			}
+		})
+	}
+}
+
+func repeat(d time.Duration, n int) []time.Duration { return slices.Repeat([]time.Duration{d}, n) }
