@@ -157,15 +157,16 @@ func (pw *PeerWatcher) update(all map[string]*slice) {
 	pw.peers.warnFamilyMismatch(all, pw.logger)
 	pw.mu.Lock()
 	changed := !pw.published || !v.equal(pw.current)
-	if !pw.published || !slices.Equal(v.members, pw.current.members) {
-		pw.stats.ringRebuilds.Add(1)
-	}
+	rebuilt := !pw.published || !slices.Equal(v.members, pw.current.members)
 	if changed {
 		pw.current, pw.published = v, true
 	}
 	pw.mu.Unlock()
 	if changed {
 		pw.onChange(v)
+	}
+	if rebuilt { // counted once the new peers are in force
+		pw.stats.ringRebuilds.Add(1)
 	}
 }
 
