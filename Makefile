@@ -13,7 +13,8 @@ test:
 	cd e2e && go test -race -count=1 ./testbed/...
 	cd e2e && go test -race -count=1 -timeout 30m -v .
 
-# Three example pods on a real control plane on this machine: owners, Gets, a scale-up, a kill.
+# Three example pods on a real control plane on this machine: owners, Gets, a scale-up, a kill,
+# and a rolling update under load with the warm hand-off and without.
 demo:
 	cd e2e && go run ./cmd/demo
 

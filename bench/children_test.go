@@ -9,10 +9,13 @@ package bench
 //     one peer picker per process, so the gRPC caller (a registered PeersManager) and
 //     the HTTPPool caller cannot share a process; and the benchmark process itself keeps
 //     its HTTPPool for the picker benchmarks.
+//   - handoff: one process per case of BenchmarkPeekMiss (peekmiss_test.go), the pod
+//     that loads, on 127.0.0.1; the server is the peer it peeks.
 //
 // The benchmark process sends a client command lines (remoteClient.command in
-// remote_test.go); the client makes the calls and answers with a line of measurements. A helper exits when its
-// standard input closes, which also happens when the benchmark process dies.
+// remote_test.go, peekPod.command in peekmiss_test.go); the client makes the calls and
+// answers with a line of measurements. A helper exits when its standard input closes,
+// which also happens when the benchmark process dies.
 
 import (
 	"bufio"
@@ -129,14 +132,36 @@ func (c *child) stop() error {
 var helpers struct {
 	sync.Mutex
 	server      *child
-	serverPorts []string // gRPC ports of the server, on 127.0.0.2: grpc, grpc-bdp
-	serverHTTP  string   // base URL of the server's HTTPPool
-	clients     map[string]*child
+	serverPorts []string          // gRPC ports of the server, on 127.0.0.2: grpc, grpc-bdp
+	serverHTTP  string            // base URL of the server's HTTPPool
+	clients     map[string]*child // by name: the client helpers and the handoff helpers
 }
 
 // clientHelper returns the client process of transport impl ("grpc" or "httppool"),
 // starting it, and the server, if needed.
 func clientHelper(impl string) (*child, error) {
+	port := func() string {
+		if impl == "grpc-bdp" {
+			return helpers.serverPorts[1]
+		}
+		return helpers.serverPorts[0]
+	}
+	return startHelper("client-"+impl, "client", func() []string {
+		return []string{"BENCH_IMPL=" + impl, "BENCH_SERVER_PORT=" + port(), "BENCH_SERVER_HTTP=" + helpers.serverHTTP}
+	})
+}
+
+// handoffHelper returns the handoff process of BenchmarkPeekMiss's case impl, starting
+// it, and the server, if needed. It peeks the server's gRPC manager (not grpc-bdp's).
+func handoffHelper(impl string) (*child, error) {
+	return startHelper("handoff-"+impl, "handoff", func() []string {
+		return []string{"BENCH_HANDOFF=" + impl, "BENCH_SERVER_PORT=" + helpers.serverPorts[0]}
+	})
+}
+
+// startHelper returns the helper called name, starting it in role with the environment
+// env returns (called once the server runs), and the server, if needed.
+func startHelper(name, role string, env func() []string) (*child, error) {
 	helpers.Lock()
 	defer helpers.Unlock()
 	if helpers.server == nil {
@@ -150,22 +175,17 @@ func clientHelper(impl string) (*child, error) {
 		}
 		helpers.server, helpers.serverPorts, helpers.serverHTTP = c, ready[:2], ready[2]
 	}
-	if c := helpers.clients[impl]; c != nil {
+	if c := helpers.clients[name]; c != nil {
 		return c, nil
 	}
-	port := helpers.serverPorts[0]
-	if impl == "grpc-bdp" {
-		port = helpers.serverPorts[1]
-	}
-	c, _, err := startChild("client-"+impl, "client", "BENCH_IMPL="+impl,
-		"BENCH_SERVER_PORT="+port, "BENCH_SERVER_HTTP="+helpers.serverHTTP)
+	c, _, err := startChild(name, role, env()...)
 	if err != nil {
 		return nil, err
 	}
 	if helpers.clients == nil {
 		helpers.clients = make(map[string]*child)
 	}
-	helpers.clients[impl] = c
+	helpers.clients[name] = c
 	return c, nil
 }
 
@@ -174,9 +194,9 @@ func stopHelpers() error {
 	helpers.Lock()
 	defer helpers.Unlock()
 	var errs []error
-	for impl, c := range helpers.clients {
+	for name, c := range helpers.clients {
 		errs = append(errs, c.stop())
-		delete(helpers.clients, impl)
+		delete(helpers.clients, name)
 	}
 	if helpers.server != nil {
 		errs = append(errs, helpers.server.stop())

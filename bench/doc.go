@@ -1,6 +1,7 @@
 // Package bench compares github.com/groupcache-k8s/k8s with what its users would pick
 // instead, side by side in one run: the peer picker against groupcache's consistenthash
-// and HTTPPool, and the gRPC transport against HTTPPool. It is a module of its own so
+// and HTTPPool, and the gRPC transport against HTTPPool; and it measures what the warm
+// hand-off adds to a load when its peek misses. It is a module of its own so
 // that the comparison libraries never reach the library's users.
 //
 // Everything is in the _test.go files; `go run ./cmd/report` (or `make bench` in the

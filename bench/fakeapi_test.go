@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -42,11 +43,14 @@ type fakeAPI struct {
 
 // newFakeAPI serves a LIST of the given endpoint IPs (all ready), split into slices of
 // endpointsPerSlice as the EndpointSlice controller does.
-func newFakeAPI(ips []string) (*fakeAPI, error) {
+func newFakeAPI(ips []string) (*fakeAPI, error) { return newFakeAPIOf(endpointSlices(ips, "1")) }
+
+// newFakeAPIOf serves a LIST of the given slices.
+func newFakeAPIOf(items []discoveryv1.EndpointSlice) (*fakeAPI, error) {
 	list, err := json.Marshal(&discoveryv1.EndpointSliceList{
 		TypeMeta: metav1.TypeMeta{Kind: "EndpointSliceList", APIVersion: "discovery.k8s.io/v1"},
 		ListMeta: metav1.ListMeta{ResourceVersion: "1"},
-		Items:    endpointSlices(ips, "1"),
+		Items:    items,
 	})
 	if err != nil {
 		return nil, err
@@ -82,6 +86,19 @@ func endpointSlice(index int, ips []string, resourceVersion string) discoveryv1.
 			Addresses:  []string{ip},
 			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
 		})
+	}
+	return s
+}
+
+// withNotReady returns s with the endpoint of ip listed but not ready, as the
+// EndpointSlice controller lists a pod whose readiness probe has not passed yet.
+func withNotReady(s discoveryv1.EndpointSlice, ip string) discoveryv1.EndpointSlice {
+	no := false
+	s.Endpoints = slices.Clone(s.Endpoints)
+	for i, e := range s.Endpoints {
+		if slices.Contains(e.Addresses, ip) {
+			s.Endpoints[i].Conditions = discoveryv1.EndpointConditions{Ready: &no, Serving: &no, Terminating: &no}
+		}
 	}
 	return s
 }
@@ -154,7 +171,12 @@ type benchManager struct {
 // all on port. The watch idle timeout is raised so that a quiet benchmark never sees a
 // watch restart. opts come after the benchmark's own options.
 func newBenchManager(ips []string, port int, self string, opts ...k8s.Option) (*benchManager, error) {
-	api, err := newFakeAPI(ips)
+	return newBenchManagerOf(endpointSlices(ips, "1"), port, self, opts...)
+}
+
+// newBenchManagerOf is newBenchManager for a Service whose EndpointSlices are items.
+func newBenchManagerOf(items []discoveryv1.EndpointSlice, port int, self string, opts ...k8s.Option) (*benchManager, error) {
+	api, err := newFakeAPIOf(items)
 	if err != nil {
 		return nil, err
 	}

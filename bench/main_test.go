@@ -22,6 +22,8 @@ func TestMain(m *testing.M) {
 		os.Exit(runHelper(serverMain))
 	case "client":
 		os.Exit(runHelper(clientMain))
+	case "handoff":
+		os.Exit(runHelper(handoffMain))
 	}
 	code := m.Run()
 	if err := stopHelpers(); err != nil {
@@ -77,6 +79,16 @@ func TestHelpersStopCleanly(t *testing.T) {
 			if err != nil || len(f) < 7 || f[0] != "ok" || f[6] != "0" {
 				t.Fatalf("%s %s: answer %q, %v; want ok with no errors", impl, kind, f, err)
 			}
+		}
+	}
+	for _, impl := range peekImpls {
+		c, err := handoffHelper(impl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, c.cmd)
+		if f, err := c.call(time.Minute, "run 20"); err != nil || len(f) < 7 || f[0] != "ok" || f[6] != "0" {
+			t.Fatalf("handoff %s: answer %q, %v; want ok with no errors", impl, f, err)
 		}
 	}
 	procs = append(procs, helpers.server.cmd)

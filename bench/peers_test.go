@@ -175,8 +175,11 @@ func newPickerManager(ips []string) (*pickerManager, error) {
 	}
 	srv := grpc.NewServer()
 	rebuilt := make(chan struct{}, 1)
+	// The hand-off stays on (a rebuild records the past rings it peeks by), but Close
+	// need not drain: nobody peeks a manager that never serves.
 	m, err := newBenchManager(ips, pickerPort, net.JoinHostPort(pickerSelf, strconv.Itoa(pickerPort)),
-		k8s.WithoutPeerPickerRegistration(), k8s.WithGRPCServer(srv), k8s.WithLogger(slog.New(rebuildLogger{rebuilt})))
+		k8s.WithoutPeerPickerRegistration(), k8s.WithGRPCServer(srv), k8s.WithLogger(slog.New(rebuildLogger{rebuilt})),
+		k8s.WithHandoff(k8s.Handoff{Drain: time.Millisecond}))
 	if err != nil {
 		srv.Stop()
 		releasePickerPort()

@@ -142,6 +142,7 @@ func serverMain() error {
 	})
 	groupcache.NewGroup(remoteGroup, 1<<30, getter)
 	groupcache.NewGroup(missGroup, 256<<20, getter)
+	groupcache.NewGroup(peekGroup, 1<<20, getter) // only peeked (peekmiss_test.go): never loaded here
 
 	lis, err := net.Listen("tcp4", net.JoinHostPort(serverIP, "0"))
 	if err != nil {
@@ -216,10 +217,12 @@ func newRemoteClient(impl, serverPort, serverHTTP string) (*remoteClient, error)
 		}
 		// A Service of two pods, this one and the server. This process only calls: its
 		// own GroupCache service goes on a gRPC server that is never started. The
-		// manager registers itself with groupcache, as it does by default.
+		// manager registers itself with groupcache, as it does by default. Nobody peeks
+		// this pod, so its Close need not drain (by default it would, for longer than
+		// the helper is given to exit).
 		srv := grpc.NewServer()
 		m, err := newBenchManager([]string{clientIP, serverIP}, port, net.JoinHostPort(clientIP, serverPort),
-			append(opts, k8s.WithGRPCServer(srv))...)
+			append(opts, k8s.WithGRPCServer(srv), k8s.WithHandoff(k8s.Handoff{Drain: time.Millisecond}))...)
 		if err != nil {
 			return nil, err
 		}

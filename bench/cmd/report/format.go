@@ -40,6 +40,17 @@ func seconds(s float64) string {
 	return fmt.Sprintf("%.2f s", s)
 }
 
+// signedSeconds prints a difference of durations with its sign: "+381.3 µs", "−2.0 µs".
+func signedSeconds(d float64) string {
+	switch {
+	case d == 0:
+		return "±0"
+	case d < 0:
+		return "−" + seconds(-d)
+	}
+	return "+" + seconds(d)
+}
+
 // ms prints a duration in milliseconds, without the unit, to three significant figures
 // or more.
 func ms(s float64) string {

@@ -24,6 +24,8 @@ const (
 	rebuildLimit  = 10e-3 // …takes at most this many seconds
 	heapPeers     = 1000  // endpoints at which our watcher's heap…
 	heapDivisor   = 4     // …is at most the informer's divided by this
+	peekMore      = 1     // peeks a load may add inside the hand-off window…
+	peekP99More   = 1e-3  // …and seconds of p99, on loopback
 )
 
 // part is the part of the report a goal belongs to.
@@ -33,6 +35,7 @@ const (
 	pickerPart part = iota
 	transportPart
 	watcherPart
+	handoffPart
 )
 
 // status is the outcome of a figure or a goal, from best to worst: a goal takes the worst
@@ -99,7 +102,8 @@ type verdict struct {
 	Figures []figure
 }
 
-// evaluateGoals judges every goal on r. The watcher goals are judged only when part 3 ran.
+// evaluateGoals judges every goal on r. The watcher goals are judged only when part 3 ran;
+// the hand-off goal always is (results without it are of a run that predates it).
 func evaluateGoals(r *results) []verdict {
 	v := []verdict{
 		lookupGoal(r.picker),
@@ -113,7 +117,7 @@ func evaluateGoals(r *results) []verdict {
 	if r.watchers != nil {
 		v = append(v, convergenceGoal(r.watchers), heapGoal(r.watchers), listGoal(r.watchers))
 	}
-	return v
+	return append(v, peekMissGoal(r.handoff))
 }
 
 // judged sets v's status, the worst of its figures' (unmeasured without figures), and
@@ -353,6 +357,54 @@ func listGoal(w summary) verdict {
 			{Name: "LIST at start", Value: start.Center, Limit: 1, Cmp: exactly, Missing: missS},
 			{Name: fmt.Sprintf("LIST over %d watch ends", apiLoadEnds), Value: end.Center, Limit: 0, Cmp: exactly, Missing: missE},
 		},
+	}
+	return v.judged()
+}
+
+// ---- Part 4: the warm hand-off ----
+
+// peekMissRow is BenchmarkPeekMiss's row; its columns are the cases.
+const peekMissRow = "PeekMiss"
+
+// The cases of BenchmarkPeekMiss: the baseline, WithoutHandoff, and the hand-off on,
+// outside and inside its window.
+const (
+	withoutHandoff = "without-handoff"
+	outsideWindow  = "no-window"
+	insideWindow   = "window"
+)
+
+// peekMissGoal judges the cost of a peek miss against the same load WithoutHandoff:
+// inside the window at most peekMore peeks and peekP99More of p99 more; outside it no
+// peek more and p99 and time per load no worse, or not significantly different.
+func peekMissGoal(s summary) verdict {
+	var fs []figure
+	base := map[string]cell{}
+	for _, unit := range []string{"peeks/op", "p99-sec", "sec/op"} {
+		c, miss := lookup(s, unit, peekMissRow, withoutHandoff)
+		base[unit] = c
+		if miss != "" {
+			fs = append(fs, figure{Name: "WithoutHandoff " + unit, Missing: miss})
+		}
+	}
+	judge := func(what, unit, impl string, limit float64, cmp comparison) cell {
+		c, miss := lookup(s, unit, peekMissRow, impl)
+		fs = append(fs, figure{Name: what, Value: c.Center, Limit: limit, Cmp: cmp, Noise: c.VsBase == "~", Missing: miss})
+		return c
+	}
+	inPeeks := judge("peeks a load inside the window", "peeks/op", insideWindow, base["peeks/op"].Center+peekMore, atMost)
+	inP99 := judge("p99 inside the window", "p99-sec", insideWindow, base["p99-sec"].Center+peekP99More, atMost)
+	outPeeks := judge("peeks a load outside the window", "peeks/op", outsideWindow, base["peeks/op"].Center, exactly)
+	outP99 := judge("p99 outside the window", "p99-sec", outsideWindow, base["p99-sec"].Center, atMost)
+	outTime := judge("time per load outside the window", "sec/op", outsideWindow, base["sec/op"].Center, atMost)
+	v := verdict{Part: handoffPart,
+		Goal: fmt.Sprintf("hand-off: inside the window a peek miss adds at most %s peek and %s ms of p99 (loopback); outside it, no change",
+			limitText(peekMore), limitText(peekP99More*1e3)),
+		Result: fmt.Sprintf("inside: %s peek a load, p99 %s (%s against %s); outside: %s peeks, p99 %s, time %s",
+			count(inPeeks.Center), signedSeconds(inP99.Center-base["p99-sec"].Center), seconds(inP99.Center),
+			seconds(base["p99-sec"].Center), count(outPeeks.Center), sigRatio(outP99, base["p99-sec"].Center),
+			sigRatio(outTime, base["sec/op"].Center)),
+		Figures: fs,
 	}
 	return v.judged()
 }

@@ -23,7 +23,7 @@ func (s summary) drop(unit, row, impl string) { delete(s[unit][row], impl) }
 
 // goodResults is a run that meets every goal with room to spare.
 func goodResults() *results {
-	r := &results{picker: summary{}, remote: summary{}, watchers: summary{}}
+	r := &results{picker: summary{}, remote: summary{}, watchers: summary{}, handoff: summary{}}
 	for _, n := range pickerSizes {
 		for bench, ours := range map[string]float64{"PickPeer": 10e-9, "PickPeerParallel": 5e-9} {
 			row := fmt.Sprintf("%s/N=%d", bench, n)
@@ -55,6 +55,17 @@ func goodResults() *results {
 	r.watchers.put("heap-KiB", "Heap/endpoints=1000", "informer", cell{Center: 1000, VsBase: "+900%"})
 	r.watchers.put("lists/start", "APILoad", "ours", cell{Center: 1})
 	r.watchers.put("lists/20-ends", "APILoad", "ours", cell{Center: 0})
+	for impl, c := range map[string]struct{ peeks, p99, time float64 }{
+		withoutHandoff: {0, 20e-6, 4e-6}, outsideWindow: {0, 20e-6, 4e-6}, insideWindow: {1, 420e-6, 250e-6},
+	} {
+		vs := map[bool]string{true: "", false: "~"}[impl == withoutHandoff]
+		if impl == insideWindow {
+			vs = "+2000%"
+		}
+		r.handoff.put("peeks/op", peekMissRow, impl, cell{Center: c.peeks})
+		r.handoff.put("p99-sec", peekMissRow, impl, cell{Center: c.p99, VsBase: vs})
+		r.handoff.put("sec/op", peekMissRow, impl, cell{Center: c.time, VsBase: vs})
+	}
 	return r
 }
 
@@ -83,6 +94,7 @@ func TestEvaluateGoalsAllMet(t *testing.T) {
 		"Watcher: convergence p99 no worse than the informer's",
 		"Watcher: heap ≤ 1/4 of the informer's at 1000 endpoints",
 		"Watcher: exactly one LIST in steady state, none on a normal watch end",
+		"hand-off: inside the window a peek miss adds at most 1 peek and 1 ms of p99 (loopback); outside it, no change",
 	}
 	if len(vs) != len(want) {
 		t.Fatalf("%d verdicts, want %d", len(vs), len(want))
@@ -103,6 +115,22 @@ func TestEvaluateGoalsWithoutWatchers(t *testing.T) {
 	for _, v := range evaluateGoals(r) {
 		if v.Part == watcherPart {
 			t.Errorf("judged %q without part 3", v.Goal)
+		}
+	}
+}
+
+// TestEvaluateGoalsWithoutPeekMiss checks that results that predate BenchmarkPeekMiss
+// leave its goal unmeasured, and every other goal as it was.
+func TestEvaluateGoalsWithoutPeekMiss(t *testing.T) {
+	r := goodResults()
+	r.handoff = nil
+	for _, v := range evaluateGoals(r) {
+		want := met
+		if v.Part == handoffPart {
+			want = unmeasured
+		}
+		if v.Status != want {
+			t.Errorf("%s: status %v (%s), want %v", v.Goal, v.Status, v.Result, want)
 		}
 	}
 }
@@ -238,6 +266,34 @@ func TestEvaluateGoals(t *testing.T) {
 		{"LISTs at start missing", "Watcher: exactly one LIST", func(r *results) {
 			r.watchers.drop("lists/start", "APILoad", "ours")
 		}, unmeasured, "not measured: lists/start of APILoad, impl=ours", ""},
+
+		// The hand-off: inside the window one peek and 1 ms of p99 more; outside, no change.
+		{"peek miss as measured", "hand-off:", func(r *results) {},
+			met, "inside: 1 peek a load, p99 +400.0 µs (420.0 µs against 20.0 µs); outside: 0 peeks, p99 1.00× ~, time 1.00× ~", ""},
+		{"p99 inside the window 1 ms more", "hand-off:", func(r *results) {
+			r.handoff.put("p99-sec", peekMissRow, insideWindow, cell{Center: 20e-6 + peekP99More})
+		}, met, "", ""},
+		{"p99 inside the window over 1 ms more", "hand-off:", func(r *results) {
+			r.handoff.put("p99-sec", peekMissRow, insideWindow, cell{Center: above(20e-6 + peekP99More), VsBase: "+5000%"})
+		}, missed, "inside: 1 peek a load, p99 +1.00 ms (1.02 ms against 20.0 µs); outside: 0 peeks, p99 1.00× ~, time 1.00× ~", ""},
+		{"two peeks a load inside the window", "hand-off:", func(r *results) {
+			r.handoff.put("peeks/op", peekMissRow, insideWindow, cell{Center: 2})
+		}, missed, "", ""},
+		{"a peek outside the window", "hand-off:", func(r *results) {
+			r.handoff.put("peeks/op", peekMissRow, outsideWindow, cell{Center: 0.5})
+		}, missed, "inside: 1 peek a load, p99 +400.0 µs (420.0 µs against 20.0 µs); outside: 0.5 peeks, p99 1.00× ~, time 1.00× ~", ""},
+		{"p99 outside the window worse within noise", "hand-off:", func(r *results) {
+			r.handoff.put("p99-sec", peekMissRow, outsideWindow, cell{Center: 30e-6, VsBase: "~"})
+		}, withinNoise, "", ""},
+		{"p99 outside the window worse", "hand-off:", func(r *results) {
+			r.handoff.put("p99-sec", peekMissRow, outsideWindow, cell{Center: 30e-6, VsBase: "+50%"})
+		}, missed, "inside: 1 peek a load, p99 +400.0 µs (420.0 µs against 20.0 µs); outside: 0 peeks, p99 1.50×, time 1.00× ~", ""},
+		{"time outside the window worse", "hand-off:", func(r *results) {
+			r.handoff.put("sec/op", peekMissRow, outsideWindow, cell{Center: 5e-6, VsBase: "+25%"})
+		}, missed, "", ""},
+		{"peek miss without the baseline", "hand-off:", func(r *results) {
+			r.handoff.drop("p99-sec", peekMissRow, withoutHandoff)
+		}, unmeasured, "not measured: p99-sec of PeekMiss, impl=without-handoff", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := goodResults()

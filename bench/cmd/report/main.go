@@ -65,7 +65,7 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.StringVar(&o.results, "results", "results", "the directory of raw results: written by a run, read by -render-only")
 	fs.IntVar(&o.rounds, "rounds", 6, "rounds of every benchmark (benchstat needs 6 for a confidence interval)")
 	fs.StringVar(&o.pickerTime, "picker-benchtime", "200ms", "-benchtime of the picker benchmarks")
-	fs.StringVar(&o.remoteTime, "remote-benchtime", "500ms", "-benchtime of the remote benchmarks")
+	fs.StringVar(&o.remoteTime, "remote-benchtime", "500ms", "-benchtime of the remote benchmarks and of BenchmarkPeekMiss")
 	fs.BoolVar(&o.profile, "profile", true, "profile the cases that miss a goal")
 	fs.BoolVar(&o.renderOnly, "render-only", false, "render the report from the results directory without running anything")
 	fs.IntVar(&o.watchers, "watcher-rounds", 3, "rounds of the watcher benchmarks on the real control plane (0 skips them)")

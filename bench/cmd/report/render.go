@@ -37,6 +37,7 @@ type page struct {
 	RemoteGet, GroupGet remoteTables
 
 	Watchers *watcherTables // nil when part 3 was not run
+	PeekMiss *table         // nil when the results predate BenchmarkPeekMiss
 
 	Transport *transportNote // nil unless a transport goal is not met
 	Profiles  string
@@ -100,6 +101,10 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 	}
 	if r.watchers != nil {
 		p.Watchers = &watcherTables{convergenceTable(r.watchers), heapTable(r.watchers), apiLoadTable(r.watchers), apiLoadEnds}
+	}
+	if r.handoff != nil {
+		t := peekMissTable(r.handoff)
+		p.PeekMiss = &t
 	}
 	transportMissed := false
 	for _, v := range verdicts {

@@ -96,6 +96,16 @@ func TestRenderSections(t *testing.T) {
 			"- **Watcher: heap ≤ 1/4 of the informer's at 1000 endpoints**: not measured: heap-KiB of Heap/endpoints=1000, impl=informer.",
 			"| 1000 | 100 KiB | – | – |"},
 			nil, false},
+		{"peek misses measured", func(r *results) {}, []string{
+			"| hand-off, inside the window: a peek that misses | 250.0 µs | – | 420.0 µs | –, +400.0 µs | 1 | –, – |",
+			"| hand-off, outside the window | 4.0 µs | – | 20.0 µs | –, ±0 ~ | 0 | –, – |"},
+			[]string{"Not measured in this run (its results"}, false},
+		{"peek misses not measured", func(r *results) { r.handoff = nil }, []string{
+			"## 4. The warm hand-off: cost of a peek miss\n",
+			"`NotFound`. The setup is in",
+			"no load outside it peeks.\n\nNot measured in this run (its results predate `BenchmarkPeekMiss`).\n",
+			"| not measured: peeks/op of PeekMiss, impl=without-handoff (and 7 more) | **not measured** |"},
+			[]string{"| hand-off, inside the window"}, false},
 		{"part 3 not run", func(r *results) { r.watchers = nil },
 			[]string{"## 3. Watching a Service\n\nNot measured in this run (`-watcher-rounds 0`).\n"},
 			[]string{"Watcher:", "### Convergence"}, false},

@@ -12,11 +12,13 @@ import (
 
 // Files in the results directory.
 const (
-	pickerRaw    = "picker.txt" // PickPeer, PickPeerParallel, Rebuild (and the root's newRing)
-	remoteRaw    = "remote.txt" // RemoteGet, GroupGet
+	pickerRaw    = "picker.txt"  // PickPeer, PickPeerParallel, Rebuild (and the root's newRing)
+	remoteRaw    = "remote.txt"  // RemoteGet, GroupGet
+	handoffRaw   = "handoff.txt" // PeekMiss
 	qualityJSON  = "quality.json"
 	pickerStat   = "benchstat-picker.txt"
 	remoteStat   = "benchstat-remote.txt"
+	handoffStat  = "benchstat-handoff.txt"
 	watchersRaw  = "watchers.txt" // Convergence, Heap, APILoad on the real control plane
 	watchersStat = "benchstat-watchers.txt"
 	profilesText = "profiles.txt"
@@ -63,6 +65,7 @@ type results struct {
 	info           runInfo
 	picker, remote summary
 	watchers       summary // nil when part 3 was not run
+	handoff        summary // nil when the results predate BenchmarkPeekMiss
 	quality        []Quality
 	profiles       []byte // markdown, empty when nothing was profiled
 }
@@ -71,7 +74,8 @@ type results struct {
 type summariser func(raw string) (summary, error)
 
 // loadResults reads the results in dir: run.json, quality.json, profiles.txt if any, and
-// the raw benchmark output, summarised by summarise (watchers.txt only if it exists).
+// the raw benchmark output, summarised by summarise (watchers.txt and handoff.txt only
+// if they exist).
 func loadResults(dir string, summarise summariser) (*results, error) {
 	r := &results{}
 	if err := readJSON(filepath.Join(dir, runInfoJSON), &r.info); err != nil {
@@ -87,9 +91,11 @@ func loadResults(dir string, summarise summariser) (*results, error) {
 	if err := readJSON(filepath.Join(dir, qualityJSON), &r.quality); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, watchersRaw)); err == nil {
-		if r.watchers, err = summarise(filepath.Join(dir, watchersRaw)); err != nil {
-			return nil, err
+	for name, s := range map[string]*summary{watchersRaw: &r.watchers, handoffRaw: &r.handoff} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			if *s, err = summarise(filepath.Join(dir, name)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if r.profiles, err = os.ReadFile(filepath.Join(dir, profilesText)); err != nil && !os.IsNotExist(err) {

@@ -17,7 +17,7 @@ func TestLoadResults(t *testing.T) {
 	if len(r.quality) != len(pickerSizes) || r.quality[0].N != pickerSizes[0] {
 		t.Errorf("quality.json: %d sizes, first N=%d", len(r.quality), r.quality[0].N)
 	}
-	for name, s := range map[string]summary{"picker": r.picker, "remote": r.remote, "watchers": r.watchers} {
+	for name, s := range map[string]summary{"picker": r.picker, "remote": r.remote, "watchers": r.watchers, "handoff": r.handoff} {
 		if len(s) == 0 {
 			t.Errorf("no %s summary", name)
 		}
@@ -30,8 +30,8 @@ func TestLoadResults(t *testing.T) {
 	}
 }
 
-// TestLoadResultsOptional checks that watchers.txt and profiles.txt may be absent, and
-// that the rest may not.
+// TestLoadResultsOptional checks that watchers.txt, handoff.txt and profiles.txt may be
+// absent, and that the rest may not.
 func TestLoadResultsOptional(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{runInfoJSON, qualityJSON, "picker.txt", "picker.csv", "remote.txt", "remote.csv"} {
@@ -47,8 +47,8 @@ func TestLoadResultsOptional(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.watchers != nil || r.profiles != nil {
-		t.Errorf("watchers %v, profiles %q; want none", r.watchers != nil, r.profiles)
+	if r.watchers != nil || r.handoff != nil || r.profiles != nil {
+		t.Errorf("watchers %v, handoff %v, profiles %q; want none", r.watchers != nil, r.handoff != nil, r.profiles)
 	}
 	if err := os.Remove(filepath.Join(dir, qualityJSON)); err != nil {
 		t.Fatal(err)

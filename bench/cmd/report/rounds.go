@@ -52,7 +52,7 @@ func runAll(o options) (runInfo, error) {
 		return info, err
 	}
 
-	var picker, remote bytes.Buffer
+	var picker, remote, handoff bytes.Buffer
 	for round := 1; round <= o.rounds; round++ {
 		log.Printf("round %d of %d: pickers", round, o.rounds)
 		out, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^Benchmark(PickPeer|PickPeerParallel|Rebuild)$",
@@ -74,9 +74,16 @@ func runAll(o options) (runInfo, error) {
 			return info, err
 		}
 		remote.Write(keepHeader(out, round == 1))
+		log.Printf("round %d of %d: peek misses", round, o.rounds)
+		out, err = command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkPeekMiss$",
+			"-test.benchmem", "-test.benchtime", o.remoteTime)
+		if err != nil {
+			return info, err
+		}
+		handoff.Write(keepHeader(out, round == 1))
 	}
-	raws := map[string][]byte{pickerRaw: picker.Bytes(), remoteRaw: remote.Bytes()}
-	stats := map[string]string{pickerRaw: pickerStat, remoteRaw: remoteStat}
+	raws := map[string][]byte{pickerRaw: picker.Bytes(), remoteRaw: remote.Bytes(), handoffRaw: handoff.Bytes()}
+	stats := map[string]string{pickerRaw: pickerStat, remoteRaw: remoteStat, handoffRaw: handoffStat}
 	if o.watchers > 0 {
 		out, err := runWatchers(o)
 		if err != nil {

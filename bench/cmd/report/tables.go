@@ -193,3 +193,43 @@ func apiLoadTable(w summary) table {
 	}
 	return t
 }
+
+// ---- Part 4: the warm hand-off ----
+
+// peekMissTable is BenchmarkPeekMiss: a load of a key cached nowhere WithoutHandoff, and
+// with the hand-off outside and inside its window.
+func peekMissTable(s summary) table {
+	t := table{Header: []string{"load of a key cached nowhere", "time per load", "p50", "p99", "added to p50, p99",
+		"peeks per load", "allocs, bytes per load"}, Align: append([]string{"---"}, right(6)...)}
+	// added is unit's median for impl less WithoutHandoff's, marked ~ when benchstat finds
+	// no significant difference.
+	added := func(unit, impl string) string {
+		c, ok := s.get(unit, peekMissRow, impl)
+		base, okBase := s.get(unit, peekMissRow, withoutHandoff)
+		if !ok || !okBase || c.Center == 0 || base.Center == 0 {
+			return "–"
+		}
+		d := signedSeconds(c.Center - base.Center)
+		if c.VsBase == "~" {
+			d += " ~"
+		}
+		return d
+	}
+	for _, c := range []struct{ impl, what string }{
+		{withoutHandoff, "`WithoutHandoff`"},
+		{outsideWindow, "hand-off, outside the window"},
+		{insideWindow, "hand-off, inside the window: a peek that misses"},
+	} {
+		tc, _ := s.get("sec/op", peekMissRow, c.impl)
+		p50, _ := s.get("p50-sec", peekMissRow, c.impl)
+		p99, _ := s.get("p99-sec", peekMissRow, c.impl)
+		diff := "–"
+		if c.impl != withoutHandoff {
+			diff = added("p50-sec", c.impl) + ", " + added("p99-sec", c.impl)
+		}
+		t.Rows = append(t.Rows, []string{c.what, timeCell(tc), timeCell(p50), timeCell(p99), diff,
+			num(s, "peeks/op", peekMissRow, c.impl),
+			fmt.Sprintf("%s, %s", num(s, "allocs/op", peekMissRow, c.impl), bytesCell(s, peekMissRow, c.impl))})
+	}
+	return t
+}
