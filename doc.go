@@ -15,9 +15,11 @@
 // resourceVersion, with bookmarks. It needs list and watch on endpointslices in the
 // namespace, nothing else. A watch that ends normally resumes from the last
 // resourceVersion; a 410 (the version was compacted away) causes a fresh LIST, which
-// also applies deletes missed while disconnected. Failures back off exponentially with
-// jitter (0.8 s doubling to 30 s, each delay in [d, 2d)), honouring a 429's
-// Retry-After up to that 30 s cap; a
+// also applies deletes missed while disconnected. While the API server's address
+// refuses or resets connections, the loop retries every 1–2 s (at most one request a
+// second per pod), so it resumes within about 2 s of the server's return. Failures the
+// server answers (429, 5xx, timeouts) back off exponentially with jitter (0.8 s doubling
+// to 30 s, each delay in [d, 2d)), honouring a 429's Retry-After up to that 30 s cap; a
 // watch silent for longer than the idle timeout (WithWatchIdleTimeout, 90 s by
 // default) is restarted. No client-go informer is used. Only what the peer set needs of
 // each slice is decoded and kept. The watch is a layer of its own, PeerWatcher: it
