@@ -203,8 +203,24 @@ func (p *Pod) Kill() {
 	<-p.proc.done
 }
 
-// Stop kills the process if it still runs; tests call it in cleanup.
-func (p *Pod) Stop() { p.proc.stop(5 * time.Second) }
+// Stop ends the process if it still runs; tests call it in cleanup. It first marks the Pod
+// not ready, as a kubelet does when a container stops, so that the example's drain at
+// SIGTERM ends about a second later, once the other pods have dropped it, instead of at its
+// bound (15 s); then it sends SIGTERM, and SIGKILL after 5 s. Marking is best effort: the Pod
+// may be gone, or the API server down.
+func (p *Pod) Stop() {
+	if p.proc.exited() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	p.patchStatus(ctx, false)
+	p.proc.stop(5 * time.Second)
+}
+
+// Terminate sends the process SIGTERM, as FinishDelete does first, and returns at once; the
+// example then drains and exits. FinishDelete still does the rest.
+func (p *Pod) Terminate() { p.proc.signal(syscall.SIGTERM) }
 
 // Exited is closed when the pod's process has exited.
 func (p *Pod) Exited() <-chan struct{} { return p.proc.done }

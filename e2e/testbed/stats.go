@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Stats are the example's /stats: its group's counters and the peers manager's.
+// Stats are the example's /stats: its group's counters, the peers manager's, and how many
+// times the pod's backend (the group's getter) ran.
 type Stats struct {
 	Group struct {
 		Gets, CacheHits, PeerLoads, PeerErrors, Loads, LocalLoads, ServerRequests int64
@@ -16,7 +17,16 @@ type Stats struct {
 		WatchEvents, WatchRestarts, Relists  int64
 		PeerRPCs, PeerErrors, LoopsPrevented int64
 		ServerRequests, RingRebuilds         int64
+		// The warm hand-off: this pod's peeks of keys' previous owners, the peeks it
+		// answered for other pods, and its drain at shutdown.
+		PeekHits, PeekMisses, PeekErrors int64
+		PeeksServed, PeekServedHits      int64
+		Draining                         bool
+		DrainRequests                    int64
 	} `json:"peers"`
+	// BackendLoads counts the values the pod loaded from its backend; a value taken over
+	// from a key's previous owner (a peek hit) does not count.
+	BackendLoads int64 `json:"backendLoads"`
 }
 
 // Stats reads the pod's /stats.

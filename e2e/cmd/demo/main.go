@@ -1,7 +1,9 @@
 // Command demo shows the library at work on a real control plane on this machine: three
 // example pods find each other through their Service's EndpointSlices, split the keys, answer
-// through any pod, take in a fourth pod, and keep answering when one is killed. It prints what
-// happened and how long each step took to converge, then removes everything it started.
+// through any pod, take in a fourth pod, keep answering when one is killed, and go through a
+// rolling update under load, keeping their cache warm (the hand-off) where without it most keys
+// are loaded again. It prints what happened and how long each step took, then removes
+// everything it started.
 //
 //	make demo     (or: cd e2e && go run ./cmd/demo)
 package main
@@ -38,11 +40,12 @@ func main() {
 
 // demo holds the running pods and where the report goes.
 type demo struct {
-	ctx  context.Context
-	out  io.Writer
-	app  *testbed.App
-	pods []*testbed.Pod
-	name map[string]string // peer id -> pod name
+	ctx     context.Context
+	out     io.Writer
+	cluster *testbed.Cluster
+	app     *testbed.App
+	pods    []*testbed.Pod
+	name    map[string]string // peer id -> pod name
 }
 
 func run(ctx context.Context, out io.Writer) error {
@@ -59,14 +62,14 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d := &demo{ctx: ctx, out: out, app: app, name: map[string]string{}}
+	d := &demo{ctx: ctx, out: out, cluster: cluster, app: app, name: map[string]string{}}
 	defer func() {
 		for _, p := range d.pods {
 			p.Stop()
 		}
 	}()
 	fmt.Fprintf(out, "\n== groupcache on Kubernetes: a real kube-apiserver, EndpointSlice controller and example pods on this machine\n\n")
-	for _, step := range []func() error{d.startThree, d.showOwners, d.getThroughEach, d.scaleUp, d.killOne} {
+	for _, step := range []func() error{d.startThree, d.showOwners, d.getThroughEach, d.scaleUp, d.killOne, d.rollingUpdate} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -219,6 +222,62 @@ func (d *demo) killOne() error {
 		return err
 	}
 	fmt.Fprintf(d.out, "   The kubelet marks it not ready: every survivor dropped it %s later.\n", ms(converged.Sub(start)))
+	return nil
+}
+
+// loadCallers is how many Gets the rolling update's load generator has in flight at once.
+const loadCallers = 4
+
+// rollingUpdate replaces the three pods that still run, one by one as a Deployment with
+// maxSurge 1 does, while a load generator asks the 1000 keys through every pod that takes
+// traffic; then it does the same update with the hand-off turned off (HANDOFF=off), on three
+// fresh pods of their own Service, and compares how many keys were loaded again.
+func (d *demo) rollingUpdate() error {
+	var running []*testbed.Pod // the pods not killed in step 5
+	for _, p := range d.pods {
+		select {
+		case <-p.Exited():
+		default:
+			running = append(running, p)
+		}
+	}
+	fmt.Fprintf(d.out, "\n6. Rolling update, as a Deployment with maxSurge 1 does it: for each old pod a new one starts and\n")
+	fmt.Fprintf(d.out, "   joins every ring, then the old one is deleted (terminating, a %s preStop, SIGTERM, it drains\n", testbed.DefaultPreStop)
+	fmt.Fprintf(d.out, "   and exits). Meanwhile %d callers ask the 1000 keys round-robin through every pod that takes traffic.\n", loadCallers)
+	step := func(format string, args ...any) { fmt.Fprintf(d.out, "     "+format+"\n", args...) }
+	rollout := &testbed.Deployment{App: d.app, Name: "example-v2", Logf: step}
+	defer rollout.Stop()
+	rollout.Adopt(running...)
+	fmt.Fprintf(d.out, "   With the hand-off (the default):\n")
+	// After the kill in step 5 the survivors hold copies of keys they do not own: warm the
+	// working set through every pod, so that every owner holds its keys.
+	with, err := testbed.MeasureReloads(d.ctx, rollout, keys, loadCallers, len(running), rollout.RollingUpdate)
+	if err != nil {
+		return err
+	}
+	d.pods = rollout.Pods()
+
+	app, err := d.cluster.NewApp(d.ctx, "demo-baseline", testbed.AppOptions{})
+	if err != nil {
+		return err
+	}
+	baseline := &testbed.Deployment{App: app, Name: "example", Options: testbed.PodOptions{Env: []string{"HANDOFF=off"}}, Logf: step}
+	defer baseline.Stop()
+	fmt.Fprintf(d.out, "   Without it (HANDOFF=off; three fresh pods of their own Service in namespace %s):\n", app.Namespace)
+	if err := baseline.Scale(d.ctx, len(running)); err != nil {
+		return err
+	}
+	without, err := testbed.MeasureReloads(d.ctx, baseline, keys, loadCallers, len(running), baseline.RollingUpdate)
+	if err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		what string
+		r    testbed.Reloads
+	}{{"with the hand-off", with}, {"without it", without}} {
+		fmt.Fprintf(d.out, "   %-18s %4d of %d keys loaded again from the backend; %d Gets, %d failed; settled %s after the update began.\n",
+			m.what+":", m.r.Reloaded, m.r.Keys, m.r.Gets, len(m.r.Failures), m.r.Took.Round(100*time.Millisecond))
+	}
 	return nil
 }
 

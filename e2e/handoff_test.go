@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupcache-k8s/k8s/e2e/testbed"
+)
+
+// The warm hand-off: when a key's owner changes, its new owner peeks the previous owner's cache
+// before loading the key, and a leaving pod drains at SIGTERM so that it can still be peeked.
+// Each test makes one membership change under a load generator that asks a warm working set of
+// 1000 keys continuously through every pod that takes traffic, once with the hand-off (the
+// default) and once with HANDOFF=off on every pod, and counts the keys the pods loaded from
+// their backends again (see testbed.MeasureReloads for how: every pod's backendLoads, deleted
+// pods' as last read right before their SIGTERM).
+
+const (
+	// handoffKeys is the working set.
+	handoffKeys = 1000
+	// handoffCallers is how many Gets the load generator has in flight at once.
+	handoffCallers = 4
+	// maxHandoffReloads is the goal of the hand-off: at most 1 % of a warm working set loaded
+	// again by a scale-up, a scale-down or a rolling update.
+	maxHandoffReloads = handoffKeys / 100
+)
+
+// TestHandoffScaleUp: 3 → 4 pods, the fourth started and waited for in every ring.
+func TestHandoffScaleUp(t *testing.T) {
+	testHandoff(t, handoffCase{
+		what: "scale-up 3 → 4", pods: 3,
+		change: func(ctx context.Context, d *testbed.Deployment) error {
+			_, err := d.ScaleUp(ctx)
+			return err
+		},
+	})
+}
+
+// TestHandoffScaleDown: 4 → 3 pods by a graceful delete of the oldest: BeginDelete, a preStop of
+// 2 s, SIGTERM; the pod drains and exits, and its Pod is removed.
+func TestHandoffScaleDown(t *testing.T) {
+	testHandoff(t, handoffCase{
+		what: "scale-down 4 → 3", pods: 4,
+		change: func(ctx context.Context, d *testbed.Deployment) error {
+			return d.Delete(ctx, d.Pods()[0])
+		},
+	})
+}
+
+// TestHandoffRollingUpdate: every one of 3 pods replaced as a Deployment with maxSurge 1 does
+// it. Without the hand-off most of the working set is loaded again; that baseline must show.
+func TestHandoffRollingUpdate(t *testing.T) {
+	testHandoff(t, handoffCase{
+		what: "rolling update", pods: 3,
+		change: func(ctx context.Context, d *testbed.Deployment) error {
+			return d.RollingUpdate(ctx)
+		},
+		baselineReloads: true,
+	})
+}
+
+// handoffCase is one membership change, made on a deployment of pods pods.
+type handoffCase struct {
+	what   string
+	pods   int
+	change func(context.Context, *testbed.Deployment) error
+	// baselineReloads: without the hand-off, the change must load some keys again.
+	baselineReloads bool
+}
+
+// testHandoff measures the change with the hand-off and without, each in a subtest, and logs
+// both reload counts in one line.
+func testHandoff(t *testing.T, c handoffCase) {
+	with := measureHandoff(t, "with hand-off", c, nil)
+	without := measureHandoff(t, "without hand-off", c, []string{"HANDOFF=off"})
+	if with == nil || without == nil {
+		return
+	}
+	t.Logf("handoff: %s reloaded %d of %d keys with hand-off, %d without (changes took %s and %s)",
+		c.what, with.Reloaded, handoffKeys, without.Reloaded, with.Took.Round(time.Millisecond), without.Took.Round(time.Millisecond))
+	appendE2EReport(t, map[string]any{
+		"test": t.Name(), "what": "keys of a warm working set loaded again by " + c.what,
+		"keys": handoffKeys, "with_handoff": with.Reloaded, "without_handoff": without.Reloaded,
+		"with_took_ms": roundMillis(with.Took), "without_took_ms": roundMillis(without.Took),
+	})
+}
+
+// measureHandoff runs one deployment through the change under the load generator, checks that
+// every Get succeeded, and, with the hand-off, that at most maxHandoffReloads keys were loaded
+// again; without it (env HANDOFF=off), that some were if the case says so. It returns nil if the
+// subtest failed before measuring.
+func measureHandoff(t *testing.T, mode string, c handoffCase, env []string) *testbed.Reloads {
+	var result *testbed.Reloads
+	t.Run(mode, func(t *testing.T) {
+		start := time.Now()
+		handoff := env == nil
+		d := &testbed.Deployment{App: newApp(t, testbed.AppOptions{}), Name: "pod", Options: testbed.PodOptions{Env: env},
+			Logf: t.Logf}
+		t.Cleanup(func() {
+			if t.Failed() {
+				for _, p := range d.Started() {
+					t.Logf("log of pod %s:\n%s", p.Name, p.Log(40))
+				}
+			}
+			d.Stop()
+		})
+		ctx := t.Context()
+		if err := d.Scale(ctx, c.pods); err != nil {
+			t.Fatal(err)
+		}
+		keys := testbed.Keys("handoff-", handoffKeys)
+		// Fresh pods hold no copies of keys they do not own: one pass warms the working set.
+		r, err := testbed.MeasureReloads(ctx, d, keys, handoffCallers, 1, func(ctx context.Context) error { return c.change(ctx, d) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		result = &r
+		t.Logf("%s %s: %d backend loads before (warm), %d after: %d of %d keys loaded again; %d Gets (p50 %.1fms, p99 %.1fms, max %.1fms), %d failed; the change settled in %s, the case took %s",
+			c.what, mode, r.Before, r.After, r.Reloaded, len(keys), r.Gets, testbed.Millis(r.P50), testbed.Millis(r.P99), testbed.Millis(r.Max),
+			len(r.Failures), r.Took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		logPeeks(t, r)
+		if len(r.Failures) > 0 {
+			t.Errorf("%d of %d Gets failed during the %s, e.g. %s; want every Get answered", len(r.Failures), r.Gets, c.what, failuresSummary(r.Failures, 5))
+		}
+		if r.Before < int64(len(keys)) {
+			t.Errorf("the warm working set took %d backend loads; want at least one per key (%d)", r.Before, len(keys))
+		}
+		switch {
+		case handoff && r.Reloaded > maxHandoffReloads:
+			var peekErrors int64
+			for _, s := range r.Pods {
+				peekErrors += s.Peers.PeekErrors
+			}
+			t.Errorf("%s with the hand-off loaded %d of %d keys again; want at most %d. Peeks that failed or timed out "+
+				"(each loads its key), over the pods' lives: %d. Keys that got a new loader: %s",
+				c.what, r.Reloaded, len(keys), maxHandoffReloads, peekErrors, newLoadersSummary(r.NewLoaders, r.Start, 20))
+		case !handoff && c.baselineReloads && r.Reloaded <= 0:
+			t.Errorf("%s without the hand-off loaded no key again; want the baseline to show reloads", c.what)
+		}
+	})
+	return result
+}
+
+// logPeeks logs each pod's hand-off counters.
+func logPeeks(t *testing.T, r testbed.Reloads) {
+	t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(r.Pods)) {
+		s := r.Pods[name]
+		t.Logf("  %s: backendLoads=%d peeks hit=%d missed=%d failed=%d; peeks served=%d (held %d); drain requests=%d",
+			name, s.BackendLoads, s.Peers.PeekHits, s.Peers.PeekMisses, s.Peers.PeekErrors,
+			s.Peers.PeeksServed, s.Peers.PeekServedHits, s.Peers.DrainRequests)
+	}
+}
+
+// failuresSummary describes the first n failures.
+func failuresSummary(failures []testbed.LoadFailure, n int) string {
+	var parts []string
+	for _, f := range failures[:min(n, len(failures))] {
+		parts = append(parts, fmt.Sprintf("%s via %s at %s: %v", f.Key, f.Pod, f.At.Format(time.StampMilli), f.Err))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// newLoadersSummary describes the first n answers that named a new loader, with their time
+// since the change started, and counts them by loader.
+func newLoadersSummary(loads []testbed.Loaded, start time.Time, n int) string {
+	byLoader := map[string]int{}
+	for _, l := range loads {
+		byLoader[l.LoadedBy]++
+	}
+	var parts []string
+	for _, l := range loads[:min(n, len(loads))] {
+		parts = append(parts, fmt.Sprintf("%s loaded by %s, seen via %s at +%s", l.Key, l.LoadedBy, l.Via,
+			l.At.Sub(start).Round(time.Millisecond)))
+	}
+	var counts []string
+	for _, name := range slices.Sorted(maps.Keys(byLoader)) {
+		counts = append(counts, fmt.Sprintf("%s: %d", name, byLoader[name]))
+	}
+	return fmt.Sprintf("%d in all (%s): %s", len(loads), strings.Join(counts, ", "), strings.Join(parts, "; "))
+}
