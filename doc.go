@@ -73,7 +73,7 @@
 // within the window (Handoff.Window, 60 s), it first peeks the key's previous owner:
 // the owner under the rings it used within the window or, for a pod that joined within
 // the window, under the ring without itself. Only a ring member or a leaving peer still
-// in the slices is asked, once, within the peek timeout (Handoff.PeekTimeout, 20 ms), over
+// in the slices is asked, once, within the peek timeout (Handoff.PeekTimeout, 50 ms), over
 // /groupcachepb.GroupCache/Peek, which a peer answers only from its main and hot caches,
 // never loading, forwarding or waiting; an older peer answers Unimplemented, a miss. On a
 // hit the value is cached as if loaded; otherwise the getter runs. A closing manager

@@ -23,9 +23,11 @@ const (
 	DefaultHandoffWindow = 60 * time.Second
 	// DefaultPeekTimeout bounds one peek. A peek reads memory on the peer: a miss costs
 	// a load 0.22 ms at p50 and 0.46 ms at p99 on loopback (BENCHMARKS.md), about 1 ms
-	// more within a zone, so a peer that has not answered in 20 ms is not going to help,
-	// and no failing peer costs a load more than that.
-	DefaultPeekTimeout = 20 * time.Millisecond
+	// more within a zone. A pod that has just started, though, makes its first peeks while
+	// its connections and runtime warm up: in the e2e suite (two cores, race detector,
+	// six pods under load) peeks of 20 ms timed out there, those of 50 ms never did. No
+	// failing peer makes a load wait longer than this.
+	DefaultPeekTimeout = 50 * time.Millisecond
 	// DefaultDrain bounds how long Close keeps serving peers after this pod's manager is
 	// closed, so that the new owners of its keys can peek them. With Kubernetes' default
 	// grace period of 30 s it leaves room for a preStop sleep of up to 10 s and the
@@ -167,15 +169,26 @@ func nextPast(past []pastRing, old, next view, oldRing, nextRing, others *ring, 
 
 // peekPrevious is the hand-off of a load: when this pod owns key, and the key's owner
 // changed within the window, it asks the previous owner for the value, once, within
-// the peek timeout. It reports false when there was no one to ask or the peek missed,
+// the peek timeout. Within the window, a key this pod does not own (a peer asked for it
+// while the rings disagree) is peeked from its owner in this pod's ring instead. It reports false when there was no one to ask or the peek missed,
 // failed or timed out; the value is then loaded as usual.
 func (m *PeersManager) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
 	s := m.snap.Load()
 	h := s.handoff
-	if h == nil || s.self < 0 || s.ring.owner(key) != s.self {
+	if h == nil || s.self < 0 {
 		return nil, false
 	}
-	peer, id := h.previousOwner(key, m.cfg.clock.Now(), m.cfg.handoff.Window)
+	var peer peerGetter
+	var id string
+	if owner := s.ring.owner(key); owner != s.self {
+		// A key this pod does not own is loaded here when a peer asked for it while the
+		// rings disagree (the loop guard does not forward it) or after a failed call to
+		// its owner: its owner in this pod's ring, often a pod that is leaving, may hold it.
+		id = s.ring.members()[owner]
+		peer = h.peers[id]
+	} else {
+		peer, id = h.previousOwner(key, m.cfg.clock.Now(), m.cfg.handoff.Window)
+	}
 	if peer == nil {
 		return nil, false
 	}
