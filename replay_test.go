@@ -219,6 +219,9 @@ func TestReplayStreams(t *testing.T) {
 			if s.Peers != len(tc.peers) || s.LastSync.IsZero() {
 				t.Errorf("Stats.Peers = %d (want %d), LastSync = %v", s.Peers, len(tc.peers), s.LastSync)
 			}
+			if sent := int64(len(api.lists()) + len(api.watches())); s.APIRequests != sent {
+				t.Errorf("APIRequests = %d; the API server received %d", s.APIRequests, sent)
+			}
 			if s.WatchEvents != tc.watchEvents {
 				t.Errorf("WatchEvents = %d, want %d", s.WatchEvents, tc.watchEvents)
 			}

@@ -13,6 +13,7 @@ type Stats struct {
 	WatchEvents    int64     // ADDED, MODIFIED, DELETED and BOOKMARK events received
 	WatchRestarts  int64     // watches started after the first one
 	Relists        int64     // LISTs after the first one (after a 410 or an error)
+	APIRequests    int64     // LIST and WATCH requests sent, answered or not
 	LastSync       time.Time // when the last LIST or watch event was applied
 	PeerRPCs       int64     // calls made to peers
 	PeerErrors     int64     // calls to peers that failed
@@ -39,6 +40,7 @@ type counters struct {
 	watchEvents    atomic.Int64
 	watchRestarts  atomic.Int64
 	relists        atomic.Int64
+	apiRequests    atomic.Int64
 	lastSync       atomic.Int64 // unix nanoseconds
 	peerRPCs       atomic.Int64
 	peerErrors     atomic.Int64
@@ -59,6 +61,7 @@ func (c *counters) snapshot(peers int) Stats {
 		WatchEvents:    c.watchEvents.Load(),
 		WatchRestarts:  c.watchRestarts.Load(),
 		Relists:        c.relists.Load(),
+		APIRequests:    c.apiRequests.Load(),
 		PeerRPCs:       c.peerRPCs.Load(),
 		PeerErrors:     c.peerErrors.Load(),
 		LoopsPrevented: c.loopsPrevented.Load(),

@@ -23,8 +23,17 @@ func TestStatsSnapshot(t *testing.T) {
 	c.loopsPrevented.Add(6)
 	c.serverRequests.Add(7)
 	c.ringRebuilds.Add(8)
-	want := Stats{Peers: 9, WatchEvents: 1, WatchRestarts: 2, Relists: 3, LastSync: synced, PeerRPCs: 4,
-		PeerErrors: 5, LoopsPrevented: 6, ServerRequests: 7, RingRebuilds: 8}
+	c.apiRequests.Add(10)
+	c.peekHits.Add(11)
+	c.peekMisses.Add(12)
+	c.peekErrors.Add(13)
+	c.peeksServed.Add(14)
+	c.peekServedHits.Add(15)
+	c.draining.Store(true)
+	c.drainRequests.Add(16)
+	want := Stats{Peers: 9, WatchEvents: 1, WatchRestarts: 2, Relists: 3, APIRequests: 10, LastSync: synced, PeerRPCs: 4,
+		PeerErrors: 5, LoopsPrevented: 6, ServerRequests: 7, RingRebuilds: 8, PeekHits: 11, PeekMisses: 12, PeekErrors: 13,
+		PeeksServed: 14, PeekServedHits: 15, Draining: true, DrainRequests: 16}
 	got := c.snapshot(9)
 	if !got.LastSync.Equal(synced) {
 		t.Errorf("LastSync = %v, want %v", got.LastSync, synced)

@@ -164,7 +164,9 @@ func (w *sliceWatcher) doList(ctx context.Context, rv string) (*wireList, error)
 	return &list, nil
 }
 
+// request starts a LIST or WATCH request, and counts it.
 func (w *sliceWatcher) request() *rest.Request {
+	w.stats.apiRequests.Add(1)
 	return w.rest.Get().
 		Namespace(w.namespace).
 		Resource("endpointslices").
