@@ -23,7 +23,8 @@ record:
 	cd e2e && go run ./cmd/record
 
 # The comparison with groupcache's consistenthash and HTTPPool (the nested module bench/):
-# six rounds of every benchmark, summarised by benchstat, written to BENCHMARKS.md.
+# six rounds of every benchmark, summarised by benchstat, and the e2e hand-off tests
+# (membership changes under load, against HTTPPool fed by WatchPeers), written to BENCHMARKS.md.
 bench:
 	cd bench && go run ./cmd/report -out ../BENCHMARKS.md
 

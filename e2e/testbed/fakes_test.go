@@ -11,9 +11,12 @@ import (
 
 // Pods without a cluster, for the tests of the helpers that work on pods.
 
-// fakePod is a pod with no process behind it: its rings come only from addRings.
+// fakePod is a pod with no process behind it: its rings come only from addRings. Its peer id
+// is its GroupcacheAddr, as a pod's on the gRPC transport.
 func fakePod(name, ip string) *Pod {
-	return &Pod{Name: name, IP: ip, proc: &process{name: name, done: make(chan struct{})}, changed: make(chan struct{})}
+	p := &Pod{Name: name, IP: ip, proc: &process{name: name, done: make(chan struct{})}, changed: make(chan struct{})}
+	p.peerID = p.GroupcacheAddr()
+	return p
 }
 
 // loopbackSeq hands each fake example its own 127.0.0.x, since a Pod's HTTP port is fixed.

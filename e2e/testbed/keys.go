@@ -25,13 +25,13 @@ func MutualKeys(ctx context.Context, x, y *Pod, candidates []string, n int) ([]s
 		if err != nil {
 			return nil, err
 		}
-		if owner != y.GroupcacheAddr() {
+		if owner != y.PeerID() {
 			continue
 		}
 		if owner, err = y.Owner(ctx, key); err != nil {
 			return nil, err
 		}
-		if owner == x.GroupcacheAddr() {
+		if owner == x.PeerID() {
 			if keys = append(keys, key); len(keys) == n {
 				return keys, nil
 			}

@@ -3,6 +3,7 @@ package testbed
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -47,6 +48,7 @@ type Pod struct {
 	Name, IP string
 	app      *App
 	proc     *process
+	peerID   string // as the pod reports it; see PeerID
 
 	mu      sync.Mutex
 	rings   []RingChange
@@ -63,7 +65,7 @@ type RingChange struct {
 // StartPod does what the scheduler and the kubelet would: it creates the Pod from the
 // manifest's template on NodeName with the next free 192.0.2.x address, starts the example
 // binary bound to that address with the downward-API settings in its environment, waits until
-// it answers /healthz, and then marks the Pod Running and Ready.
+// it answers /healthz, asks its peer id (see PeerID), and then marks the Pod Running and Ready.
 func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod, error) {
 	c := a.c
 	c.mu.Lock()
@@ -115,6 +117,15 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 		p.proc.stop(time.Second)
 		return nil, err
 	}
+	var self struct{ Self string }
+	if err = p.getJSON(ctx, "/peers", &self); err == nil && self.Self == "" {
+		err = errors.New(`/peers names no "self"`)
+	}
+	if err != nil {
+		p.proc.stop(time.Second)
+		return nil, fmt.Errorf("pod %s: asking its peer id: %w", name, err)
+	}
+	p.peerID = self.Self
 	go p.followRings()
 	if err := p.patchStatus(ctx, !opts.NotReady); err != nil {
 		return nil, err
@@ -122,8 +133,13 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 	return p, nil
 }
 
-// GroupcacheAddr is the pod's peer id: its gRPC address.
+// GroupcacheAddr is the pod's gRPC address: its peer id, unless it runs HTTPPool.
 func (p *Pod) GroupcacheAddr() string { return net.JoinHostPort(p.IP, strconv.Itoa(GroupcachePort)) }
+
+// PeerID is the pod's peer id, as its rings, /owner and /get name it: its GroupcacheAddr, or
+// with TRANSPORT=httppool its HTTPAddr (the pool's peers are the pods' HTTP servers). The pod
+// tells it at start, in /peers' self.
+func (p *Pod) PeerID() string { return p.peerID }
 
 // HTTPAddr is the example's HTTP address.
 func (p *Pod) HTTPAddr() string { return net.JoinHostPort(p.IP, strconv.Itoa(HTTPPort)) }
@@ -335,7 +351,8 @@ type GetResult struct {
 	Value    string `json:"value"`
 	LoadedBy string `json:"loadedBy"`
 	ServedBy string `json:"servedBy"`
-	// Owner is the owner's peer id (ip:port) in the serving pod's ring.
+	// Owner is the owner's peer id (ip:port) in the serving pod's ring; "" with
+	// TRANSPORT=httppool, whose pool cannot tell.
 	Owner string `json:"owner"`
 }
 
@@ -358,7 +375,8 @@ func (p *Pod) GetWithTimeout(ctx context.Context, key string, timeout time.Durat
 	return r, err
 }
 
-// Owner asks the pod which peer owns key in its ring now (ip:port), without loading the key.
+// Owner asks the pod which peer owns key in its ring now (ip:port), without loading the key;
+// "" with TRANSPORT=httppool, whose pool cannot tell.
 func (p *Pod) Owner(ctx context.Context, key string) (string, error) {
 	var r struct{ Owner string }
 	err := p.getJSON(ctx, "/owner?key="+url.QueryEscape(key), &r)

@@ -8,13 +8,13 @@ import (
 )
 
 // A ring, as Pod.Ring and Pod.WaitRing speak of it, is a sorted list of peer ids: each pod's
-// GroupcacheAddr. The helpers here look at the rings of several pods at once.
+// PeerID. The helpers here look at the rings of several pods at once.
 
 // RingOf returns the ring that pods make: their peer ids, sorted.
 func RingOf(pods ...*Pod) []string {
 	ring := make([]string, 0, len(pods))
 	for _, p := range pods {
-		ring = append(ring, p.GroupcacheAddr())
+		ring = append(ring, p.PeerID())
 	}
 	slices.Sort(ring)
 	return ring
@@ -25,7 +25,7 @@ func RingOf(pods ...*Pod) []string {
 func ByPeerID(pods []*Pod) map[string]*Pod {
 	m := make(map[string]*Pod, len(pods))
 	for _, p := range pods {
-		m[p.GroupcacheAddr()] = p
+		m[p.PeerID()] = p
 	}
 	return m
 }

@@ -42,3 +42,17 @@ func commandErr(stderr io.Writer, dir string, env []string, name string, args ..
 	}
 	return out, nil
 }
+
+// commandAnyway is command that returns the standard output even when the command fails:
+// go test prints the results of the tests that failed, and of those that passed.
+func commandAnyway(dir string, env []string, name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return out, nil
+}

@@ -17,3 +17,11 @@ func TestCommand(t *testing.T) {
 		t.Errorf("a failed command: %v, want an error naming it", err)
 	}
 }
+
+// TestCommandAnyway: a go test run whose tests fail still prints their results.
+func TestCommandAnyway(t *testing.T) {
+	out, err := commandAnyway(t.TempDir(), nil, "sh", "-c", "echo FAIL; exit 1")
+	if err == nil || string(out) != "FAIL\n" {
+		t.Errorf("out %q, err %v; want the output and an error", out, err)
+	}
+}

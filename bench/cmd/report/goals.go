@@ -26,6 +26,7 @@ const (
 	heapDivisor   = 4     // …is at most the informer's divided by this
 	peekMore      = 1     // peeks a load may add inside the hand-off window…
 	peekP99More   = 1e-3  // …and seconds of p99, on loopback
+	reloadLimit   = 1.0   // % of a warm working set a membership change loads again, with the hand-off
 )
 
 // part is the part of the report a goal belongs to.
@@ -36,6 +37,7 @@ const (
 	transportPart
 	watcherPart
 	handoffPart
+	membershipPart
 )
 
 // status is the outcome of a figure or a goal, from best to worst: a goal takes the worst
@@ -103,7 +105,8 @@ type verdict struct {
 }
 
 // evaluateGoals judges every goal on r. The watcher goals are judged only when part 3 ran;
-// the hand-off goal always is (results without it are of a run that predates it).
+// the hand-off goals always are (results without their figures are of a run that predates
+// them, or skipped the e2e tests).
 func evaluateGoals(r *results) []verdict {
 	v := []verdict{
 		lookupGoal(r.picker),
@@ -117,7 +120,7 @@ func evaluateGoals(r *results) []verdict {
 	if r.watchers != nil {
 		v = append(v, convergenceGoal(r.watchers), heapGoal(r.watchers), listGoal(r.watchers))
 	}
-	return append(v, peekMissGoal(r.handoff))
+	return append(v, peekMissGoal(r.handoff), reloadGoal(r.membership))
 }
 
 // judged sets v's status, the worst of its figures' (unmeasured without figures), and
@@ -407,4 +410,53 @@ func peekMissGoal(s summary) verdict {
 		Figures: fs,
 	}
 	return v.judged()
+}
+
+// ---- Part 5: the warm hand-off through membership changes ----
+
+// membershipCases are the cases the reload goal needs, as their names in the e2e output
+// start.
+var membershipCases = []string{"rolling update", "scale-up", "scale-down"}
+
+// reloadGoal judges the hand-off mode of every case of membershipCases: at most reloadLimit
+// % of the working set loaded again, and no failed Get.
+func reloadGoal(m *membershipRun) verdict {
+	v := verdict{Part: membershipPart,
+		Goal: fmt.Sprintf("Rolling update of every pod, scale-up and scale-down: at most %s %% of a warm working set loaded again, with zero failed gets",
+			limitText(reloadLimit))}
+	var reloads []string
+	keys, failed := 0, 0
+	for _, name := range membershipCases {
+		c, ok := m.find(name)
+		missing := ""
+		switch {
+		case m == nil:
+			missing = "the e2e hand-off tests' output (-skip-e2e skips them)"
+		case !ok:
+			missing = fmt.Sprintf("no %s case in the e2e output", name)
+		}
+		pct := reloadPercent(c.Handoff.Reloaded, c.Keys)
+		v.Figures = append(v.Figures,
+			figure{Name: name + " % reloaded", Value: pct, Limit: reloadLimit, Cmp: atMost, Missing: missing},
+			figure{Name: name + " failed gets", Value: float64(c.Handoff.FailedGets), Limit: 0, Cmp: exactly, Missing: missing})
+		if ok {
+			reloads = append(reloads, fmt.Sprintf("%s %d (%.1f %%)", name, c.Handoff.Reloaded, pct))
+			keys, failed = c.Keys, failed+c.Handoff.FailedGets
+		}
+	}
+	v.Result = fmt.Sprintf("%s of %d keys; %s", strings.Join(reloads, ", "), keys, plural(failed, "failed get"))
+	return v.judged()
+}
+
+// plural is "1 failed get", "2 failed gets".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// reloadPercent is reloaded in % of keys, NaN without keys.
+func reloadPercent(reloaded, keys int) float64 {
+	return quotient(float64(reloaded)*100, float64(keys))
 }

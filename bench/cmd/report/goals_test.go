@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 // put sets the cell of unit, row and impl.
@@ -66,7 +67,25 @@ func goodResults() *results {
 		r.handoff.put("p99-sec", peekMissRow, impl, cell{Center: c.p99, VsBase: vs})
 		r.handoff.put("sec/op", peekMissRow, impl, cell{Center: c.time, VsBase: vs})
 	}
+	r.membership = &membershipRun{Passed: true, Cases: []membershipCase{
+		{What: "scale-up 3 → 4", Keys: 1000, Handoff: modeResult{Reloaded: 1, Took: 7 * time.Second},
+			NoHandoff: modeResult{Reloaded: 248, Took: 6 * time.Second}, HTTPPool: modeResult{Reloaded: 270, Took: 3 * time.Second}},
+		{What: "scale-down 4 → 3", Keys: 1000, Handoff: modeResult{Reloaded: 0, Took: 7 * time.Second},
+			NoHandoff: modeResult{Reloaded: 215, Took: 4 * time.Second}, HTTPPool: modeResult{Reloaded: 232, Took: 4 * time.Second, FailedGets: 3}},
+		{What: "rolling update", Keys: 1000, Handoff: modeResult{Reloaded: 5, Took: 20 * time.Second},
+			NoHandoff: modeResult{Reloaded: 1433, Took: 19 * time.Second}, HTTPPool: modeResult{Reloaded: 1400, Took: 15 * time.Second}},
+	}}
 	return r
+}
+
+// membershipCaseOf is the case of r whose name starts with prefix.
+func membershipCaseOf(r *results, prefix string) *membershipCase {
+	for i := range r.membership.Cases {
+		if strings.HasPrefix(r.membership.Cases[i].What, prefix) {
+			return &r.membership.Cases[i]
+		}
+	}
+	panic("no case " + prefix)
 }
 
 // verdictOf is the verdict whose goal starts with prefix.
@@ -95,6 +114,7 @@ func TestEvaluateGoalsAllMet(t *testing.T) {
 		"Watcher: heap ≤ 1/4 of the informer's at 1000 endpoints",
 		"Watcher: exactly one LIST in steady state, none on a normal watch end",
 		"hand-off: inside the window a peek miss adds at most 1 peek and 1 ms of p99 (loopback); outside it, no change",
+		"Rolling update of every pod, scale-up and scale-down: at most 1 % of a warm working set loaded again, with zero failed gets",
 	}
 	if len(vs) != len(want) {
 		t.Fatalf("%d verdicts, want %d", len(vs), len(want))
@@ -294,6 +314,30 @@ func TestEvaluateGoals(t *testing.T) {
 		{"peek miss without the baseline", "hand-off:", func(r *results) {
 			r.handoff.drop("p99-sec", peekMissRow, withoutHandoff)
 		}, unmeasured, "not measured: p99-sec of PeekMiss, impl=without-handoff", ""},
+
+		// Membership changes: with the hand-off, at most 1 % of the keys loaded again and no
+		// failed Get, in every case; the other modes do not count.
+		{"reloads as measured", "Rolling update", func(r *results) {},
+			met, "rolling update 5 (0.5 %), scale-up 1 (0.1 %), scale-down 0 (0.0 %) of 1000 keys; 0 failed gets", ""},
+		{"reloads at the limit", "Rolling update", func(r *results) {
+			membershipCaseOf(r, "rolling update").Handoff.Reloaded = 10
+		}, met, "", ""},
+		{"reloads over the limit", "Rolling update", func(r *results) {
+			membershipCaseOf(r, "scale-down").Handoff.Reloaded = 11
+		}, missed, "rolling update 5 (0.5 %), scale-up 1 (0.1 %), scale-down 11 (1.1 %) of 1000 keys; 0 failed gets", ""},
+		{"a failed get with the hand-off", "Rolling update", func(r *results) {
+			membershipCaseOf(r, "scale-up").Handoff.FailedGets = 1
+		}, missed, "rolling update 5 (0.5 %), scale-up 1 (0.1 %), scale-down 0 (0.0 %) of 1000 keys; 1 failed get", ""},
+		{"the other modes do not count", "Rolling update", func(r *results) {
+			c := membershipCaseOf(r, "scale-up")
+			c.NoHandoff.FailedGets, c.HTTPPool.FailedGets, c.HTTPPool.Reloaded = 2, 40, 1000
+		}, met, "", ""},
+		{"a case missing", "Rolling update", func(r *results) {
+			r.membership.Cases = r.membership.Cases[:2]
+		}, unmeasured, "not measured: no rolling update case in the e2e output", ""},
+		{"e2e tests not run", "Rolling update", func(r *results) {
+			r.membership = nil
+		}, unmeasured, "not measured: the e2e hand-off tests' output (-skip-e2e skips them)", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := goodResults()

@@ -1,24 +1,26 @@
 // Command report runs the comparison benchmarks of the bench module and writes
 // BENCHMARKS.md: it builds the test binaries, runs every benchmark in several rounds
 // (each round runs all of them once, so that the noise of a shared machine spreads over
-// every implementation alike), summarises the rounds with benchstat, judges the goals,
-// profiles what misses one, and renders markdown tables with ratios and verdicts.
+// every implementation alike), summarises the rounds with benchstat, runs the e2e hand-off
+// tests (membership changes under load; -skip-e2e skips them), judges the goals, profiles
+// what misses one, and renders markdown tables with ratios and verdicts.
 //
 // Run it from the bench directory (make bench does):
 //
 //	go run ./cmd/report -out ../BENCHMARKS.md
 //
-// Raw results go to results/ (benchmark output, benchstat summaries, picker quality),
-// binaries and profiles to .work/. To re-render BENCHMARKS.md from the stored results
-// without running a benchmark:
+// Raw results go to results/ (benchmark output, benchstat summaries, picker quality, the
+// e2e tests' output), binaries and profiles to .work/. To re-render BENCHMARKS.md from the
+// stored results without running a benchmark:
 //
 //	go run ./cmd/report -render-only -out ../BENCHMARKS.md
 //
 // The data flows one way: rounds.go writes the raw results, results.go reads them back
-// (through benchstat.go), goals.go judges them, profile.go profiles the misses, and
-// render.go (with tables.go, format.go and report.md.tmpl) writes the markdown. The tests
-// render testdata/results, a copy of one run's results with benchstat's CSV beside each raw
-// file, and compare the report with testdata/BENCHMARKS.golden.md (-update rewrites it).
+// (through benchstat.go and membership.go), goals.go judges them, profile.go profiles the
+// misses, and render.go (with tables.go, format.go and report.md.tmpl) writes the markdown.
+// The tests render testdata/results, a copy of one run's results with benchstat's CSV beside
+// each raw file, and compare the report with testdata/BENCHMARKS.golden.md (-update rewrites
+// it).
 package main
 
 import (
@@ -42,7 +44,8 @@ type options struct {
 	remoteTime string
 	profile    bool
 	renderOnly bool
-	watchers   int // rounds of the watcher benchmarks; 0 skips them
+	watchers   int  // rounds of the watcher benchmarks; 0 skips them
+	skipE2E    bool // skip the e2e hand-off tests
 }
 
 func main() {
@@ -69,6 +72,7 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.BoolVar(&o.profile, "profile", true, "profile the cases that miss a goal")
 	fs.BoolVar(&o.renderOnly, "render-only", false, "render the report from the results directory without running anything")
 	fs.IntVar(&o.watchers, "watcher-rounds", 3, "rounds of the watcher benchmarks on the real control plane (0 skips them)")
+	fs.BoolVar(&o.skipE2E, "skip-e2e", false, "skip the e2e hand-off tests on the real control plane (the report says not measured)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -19,6 +19,9 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || !o.renderOnly || o.results != "testdata/results" || o.out != "x.md" {
 		t.Errorf("-render-only -results -out: %+v, %v", o, err)
 	}
+	if o, err = parseFlags([]string{"-skip-e2e"}, io.Discard); err != nil || !o.skipE2E {
+		t.Errorf("-skip-e2e: %+v, %v", o, err)
+	}
 	for _, args := range [][]string{{"-rounds", "x"}, {"stray"}} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%q: no error", args)

@@ -39,6 +39,9 @@ type page struct {
 	Watchers *watcherTables // nil when part 3 was not run
 	PeekMiss *table         // nil when the results predate BenchmarkPeekMiss
 
+	MembershipCommand string          // the e2e hand-off tests' command line, run or not
+	Membership        *membershipNote // nil when the e2e hand-off tests were not run
+
 	Transport *transportNote // nil unless a transport goal is not met
 	Profiles  string
 }
@@ -66,6 +69,14 @@ type remoteTables struct{ Throughput, Latency, Allocs table }
 type watcherTables struct {
 	Convergence, Heap, APILoad table
 	Ends                       int // watch ends BenchmarkAPILoad counts over
+}
+
+// membershipNote is part 5: the e2e hand-off tests' table and what the text says of their
+// run.
+type membershipNote struct {
+	Keys   int // the working set, of the first case
+	Table  table
+	Failed string // the tests that failed, "" when go test passed
 }
 
 // transportNote is the figures the explanation of the transport's misses quotes.
@@ -98,6 +109,8 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 		RemoteGet: remoteTables{throughputTable(r.remote, "RemoteGet"), latencyTable(r.remote, "RemoteGet"), allocsTable(r.remote, "RemoteGet")},
 		GroupGet:  remoteTables{throughputTable(r.remote, "GroupGet"), latencyTable(r.remote, "GroupGet"), allocsTable(r.remote, "GroupGet")},
 		Profiles:  string(r.profiles),
+
+		MembershipCommand: membershipCommand(),
 	}
 	if r.watchers != nil {
 		p.Watchers = &watcherTables{convergenceTable(r.watchers), heapTable(r.watchers), apiLoadTable(r.watchers), apiLoadEnds}
@@ -105,6 +118,9 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 	if r.handoff != nil {
 		t := peekMissTable(r.handoff)
 		p.PeekMiss = &t
+	}
+	if r.membership != nil {
+		p.Membership = membership(r.membership)
 	}
 	transportMissed := false
 	for _, v := range verdicts {
@@ -166,6 +182,23 @@ func moves(quality []Quality) *movesNote {
 		MovedN:   fmt.Sprintf("%.2f", math.Max(q.Leave.OursMovedN, q.Join.OursMovedN)),
 		Limit:    limitText(spuriousLimit),
 	}
+}
+
+// membership is part 5 of m. A run that did not pass names the tests that failed, or says
+// that it was cut short when go test reported none.
+func membership(m *membershipRun) *membershipNote {
+	n := &membershipNote{Table: membershipTable(m)}
+	if len(m.Cases) > 0 {
+		n.Keys = m.Cases[0].Keys
+	}
+	switch {
+	case m.Passed:
+	case len(m.Failed) > 0:
+		n.Failed = "`" + strings.Join(m.Failed, "`, `") + "`"
+	default:
+		n.Failed = "none reported: the run was cut short"
+	}
+	return n
 }
 
 // transport is the note on the transport's misses, from RemoteGet's figures.

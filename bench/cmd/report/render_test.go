@@ -106,6 +106,31 @@ func TestRenderSections(t *testing.T) {
 			"no load outside it peeks.\n\nNot measured in this run (its results predate `BenchmarkPeekMiss`).\n",
 			"| not measured: peeks/op of PeekMiss, impl=without-handoff (and 7 more) | **not measured** |"},
 			[]string{"| hand-off, inside the window"}, false},
+		{"membership changes measured", func(r *results) {}, []string{
+			"### Membership changes: keys of a warm working set of 1000 loaded again\n\n" +
+				"| case | hand-off | no hand-off | HTTPPool fed by WatchPeers | failed gets |\n" +
+				"| --- | ---: | ---: | ---: | ---: |\n" +
+				"| scale-up 3 → 4 | 1 (0.1 %) | 248 (24.8 %) | 270 (27.0 %) | 0 / 0 / 0 |\n" +
+				"| scale-down 4 → 3 | 0 (0.0 %) | 215 (21.5 %) | 232 (23.2 %) | 0 / 0 / 3 |\n",
+			"controller:\n\n```\ncd e2e && go test -race -count=1 -timeout 30m -run '^TestHandoff' -v .\n```\n\nEach case",
+			"| Rolling update of every pod, scale-up and scale-down: at most 1 % of a warm working set loaded again, with zero failed gets | rolling update 5 (0.5 %), "},
+			[]string{"**The tests failed**", "Not measured in this run (`-skip-e2e`"}, false},
+		{"membership changes not measured", func(r *results) { r.membership = nil }, []string{
+			"## 5. The warm hand-off through membership changes\n",
+			"and count HTTPPool's.\n\nNot measured in this run (`-skip-e2e`, or results without the e2e tests' output).\n",
+			"controller:\n\n```\ncd e2e && go test",
+			"| not measured: the e2e hand-off tests' output (-skip-e2e skips them) | **not measured** |"},
+			[]string{"### Membership changes"}, false},
+		{"membership tests failed", func(r *results) {
+			r.membership.Passed = false
+			r.membership.Failed = []string{"TestHandoffRollingUpdate/with_hand-off", "TestHandoffRollingUpdate"}
+			r.membership.Cases = r.membership.Cases[:2]
+		}, []string{"| scale-down 4 → 3 |",
+			"**The tests failed** (`TestHandoffRollingUpdate/with_hand-off`, `TestHandoffRollingUpdate`): the table shows",
+			"| not measured: no rolling update case in the e2e output | **not measured** |"},
+			[]string{"| rolling update |"}, false},
+		{"membership run cut short", func(r *results) { r.membership.Passed = false },
+			[]string{"**The tests failed** (none reported: the run was cut short)"}, nil, false},
 		{"part 3 not run", func(r *results) { r.watchers = nil },
 			[]string{"## 3. Watching a Service\n\nNot measured in this run (`-watcher-rounds 0`).\n"},
 			[]string{"Watcher:", "### Convergence"}, false},

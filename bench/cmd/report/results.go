@@ -2,27 +2,30 @@ package main
 
 // The raw results of a run, as stored in results/, and loading them back: benchstat's
 // summaries of the benchmark output, the picker quality figures that TestPickerQuality
-// wrote, the machine facts and the profiles.
+// wrote, the e2e hand-off tests' figures (membership.go), the machine facts and the
+// profiles.
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 )
 
 // Files in the results directory.
 const (
-	pickerRaw    = "picker.txt"  // PickPeer, PickPeerParallel, Rebuild (and the root's newRing)
-	remoteRaw    = "remote.txt"  // RemoteGet, GroupGet
-	handoffRaw   = "handoff.txt" // PeekMiss
-	qualityJSON  = "quality.json"
-	pickerStat   = "benchstat-picker.txt"
-	remoteStat   = "benchstat-remote.txt"
-	handoffStat  = "benchstat-handoff.txt"
-	watchersRaw  = "watchers.txt" // Convergence, Heap, APILoad on the real control plane
-	watchersStat = "benchstat-watchers.txt"
-	profilesText = "profiles.txt"
-	runInfoJSON  = "run.json"
+	pickerRaw     = "picker.txt"  // PickPeer, PickPeerParallel, Rebuild (and the root's newRing)
+	remoteRaw     = "remote.txt"  // RemoteGet, GroupGet
+	handoffRaw    = "handoff.txt" // PeekMiss
+	qualityJSON   = "quality.json"
+	pickerStat    = "benchstat-picker.txt"
+	remoteStat    = "benchstat-remote.txt"
+	handoffStat   = "benchstat-handoff.txt"
+	watchersRaw   = "watchers.txt" // Convergence, Heap, APILoad on the real control plane
+	watchersStat  = "benchstat-watchers.txt"
+	membershipRaw = "e2e-handoff.txt" // go test -v of the e2e hand-off tests (membershipArgs)
+	profilesText  = "profiles.txt"
+	runInfoJSON   = "run.json"
 )
 
 // The sub-benchmarks the report reads: sizes, values and callers as the benchmarks name
@@ -64,8 +67,9 @@ type Moves struct {
 type results struct {
 	info           runInfo
 	picker, remote summary
-	watchers       summary // nil when part 3 was not run
-	handoff        summary // nil when the results predate BenchmarkPeekMiss
+	watchers       summary        // nil when part 3 was not run
+	handoff        summary        // nil when the results predate BenchmarkPeekMiss
+	membership     *membershipRun // nil when the e2e hand-off tests were not run
 	quality        []Quality
 	profiles       []byte // markdown, empty when nothing was profiled
 }
@@ -73,9 +77,9 @@ type results struct {
 // summariser turns a file of raw benchmark output into benchstat's summary.
 type summariser func(raw string) (summary, error)
 
-// loadResults reads the results in dir: run.json, quality.json, profiles.txt if any, and
-// the raw benchmark output, summarised by summarise (watchers.txt and handoff.txt only
-// if they exist).
+// loadResults reads the results in dir: run.json, quality.json, profiles.txt if any, the
+// raw benchmark output, summarised by summarise (watchers.txt and handoff.txt only if they
+// exist), and the e2e hand-off tests' output if it exists.
 func loadResults(dir string, summarise summariser) (*results, error) {
 	r := &results{}
 	if err := readJSON(filepath.Join(dir, runInfoJSON), &r.info); err != nil {
@@ -97,6 +101,13 @@ func loadResults(dir string, summarise summariser) (*results, error) {
 				return nil, err
 			}
 		}
+	}
+	if out, err := os.ReadFile(filepath.Join(dir, membershipRaw)); err == nil {
+		if r.membership, err = parseMembership(out); err != nil {
+			return nil, fmt.Errorf("%s: %w", membershipRaw, err)
+		}
+	} else if !os.IsNotExist(err) {
+		return nil, err
 	}
 	if r.profiles, err = os.ReadFile(filepath.Join(dir, profilesText)); err != nil && !os.IsNotExist(err) {
 		return nil, err

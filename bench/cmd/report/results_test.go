@@ -28,10 +28,13 @@ func TestLoadResults(t *testing.T) {
 	if len(r.profiles) == 0 {
 		t.Error("no profiles")
 	}
+	if r.membership == nil || len(r.membership.Cases) != len(membershipCases) || !r.membership.Passed {
+		t.Errorf("e2e-handoff.txt: %+v; want %d cases of a run that passed", r.membership, len(membershipCases))
+	}
 }
 
-// TestLoadResultsOptional checks that watchers.txt, handoff.txt and profiles.txt may be
-// absent, and that the rest may not.
+// TestLoadResultsOptional checks that watchers.txt, handoff.txt, e2e-handoff.txt and
+// profiles.txt may be absent, and that the rest may not.
 func TestLoadResultsOptional(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{runInfoJSON, qualityJSON, "picker.txt", "picker.csv", "remote.txt", "remote.csv"} {
@@ -47,8 +50,9 @@ func TestLoadResultsOptional(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.watchers != nil || r.handoff != nil || r.profiles != nil {
-		t.Errorf("watchers %v, handoff %v, profiles %q; want none", r.watchers != nil, r.handoff != nil, r.profiles)
+	if r.watchers != nil || r.handoff != nil || r.membership != nil || r.profiles != nil {
+		t.Errorf("watchers %v, handoff %v, membership %v, profiles %q; want none", r.watchers != nil, r.handoff != nil,
+			r.membership != nil, r.profiles)
 	}
 	if err := os.Remove(filepath.Join(dir, qualityJSON)); err != nil {
 		t.Fatal(err)

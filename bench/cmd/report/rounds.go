@@ -1,8 +1,8 @@
 package main
 
 // Running the benchmarks: the test binaries, the rounds of every benchmark, the watcher
-// benchmarks on a real control plane, and benchstat's summaries, all written to the
-// results directory.
+// benchmarks and the e2e hand-off tests on a real control plane, and benchstat's summaries,
+// all written to the results directory.
 
 import (
 	"bytes"
@@ -28,7 +28,8 @@ const (
 const rootRebuildBench = "^BenchmarkRebuild$/^(impl=ours|N=\\d+)$/^(impl=ours|N=\\d+)$"
 
 // runAll builds the binaries, runs the tests and every round of benchmarks, summarises
-// them with benchstat, and writes all of it, run.json included, to o.results.
+// them with benchstat, runs the e2e hand-off tests unless o.skipE2E, and writes all of it,
+// run.json included, to o.results.
 func runAll(o options) (runInfo, error) {
 	start := time.Now()
 	info := machineInfo()
@@ -91,6 +92,14 @@ func runAll(o options) (runInfo, error) {
 		}
 		raws[watchersRaw], stats[watchersRaw] = out, watchersStat
 	}
+	if o.skipE2E {
+		// A previous run's output would pass for this run's.
+		if err := os.Remove(filepath.Join(o.results, membershipRaw)); err != nil && !os.IsNotExist(err) {
+			return info, err
+		}
+	} else {
+		raws[membershipRaw] = runMembership()
+	}
 	for name, data := range raws {
 		if err := os.WriteFile(filepath.Join(o.results, name), data, 0o644); err != nil {
 			return info, err
@@ -131,6 +140,18 @@ func runWatchers(o options) ([]byte, error) {
 		return nil, err
 	}
 	return append(keepHeader(out, true), keepHeader(load, false)...), nil
+}
+
+// runMembership runs the e2e hand-off tests (membershipArgs) in the e2e module and returns
+// their output. Tests that fail do not stop the report: a hand-off that misses its goal is a
+// finding the report shows, and the output says what failed.
+func runMembership() []byte {
+	log.Printf("e2e: membership changes under load, three modes each (on a real control plane): %s", membershipCommand())
+	out, err := commandAnyway(filepath.Join("..", "e2e"), nil, "go", membershipArgs...)
+	if err != nil {
+		log.Printf("e2e: %v; the report shows what the tests measured (output in %s)", err, membershipRaw)
+	}
+	return out
 }
 
 var headerLine = regexp.MustCompile(`^(goos|goarch|pkg|cpu): `)

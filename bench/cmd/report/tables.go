@@ -233,3 +233,20 @@ func peekMissTable(s summary) table {
 	}
 	return t
 }
+
+// ---- Part 5: the warm hand-off through membership changes ----
+
+// membershipTable is the keys each case loaded again in each mode, and the failed Gets of
+// the three modes.
+func membershipTable(m *membershipRun) table {
+	t := table{Header: []string{"case", "hand-off", "no hand-off", "HTTPPool fed by WatchPeers", "failed gets"},
+		Align: append([]string{"---"}, right(4)...)}
+	reloaded := func(r modeResult, keys int) string {
+		return fmt.Sprintf("%d (%.1f %%)", r.Reloaded, reloadPercent(r.Reloaded, keys))
+	}
+	for _, c := range m.Cases {
+		t.Rows = append(t.Rows, []string{c.What, reloaded(c.Handoff, c.Keys), reloaded(c.NoHandoff, c.Keys),
+			reloaded(c.HTTPPool, c.Keys), fmt.Sprintf("%d / %d / %d", c.Handoff.FailedGets, c.NoHandoff.FailedGets, c.HTTPPool.FailedGets)})
+	}
+	return t
+}
