@@ -18,14 +18,21 @@ const (
 	// the delay where it was.
 	backoffResetAfter = 2 * time.Minute
 
-	// refusedDelay is the retry delay, jittered into [d, 2d), while the API server's
-	// address refuses or resets connections: nothing listens there (the server is
-	// restarting, or its load balancer has no backend), so a retry costs the server
-	// nothing, and the watch resumes within about two seconds of its return, however long
-	// the outage and however many came before. Each pod then sends at most one request a
-	// second, and a fleet of N pods at most N a second, until the server answers; an
-	// answer (429, 5xx, a timeout) puts the loop back on the schedule above.
-	refusedDelay = time.Second
+	// lostDelay is the retry delay, jittered into [d, 2d), after a lost connection: one
+	// that was refused or reset, or a watch stream cut off mid-frame. Nothing listens at
+	// the API server's address (it is restarting, or its load balancer has no backend),
+	// so a retry costs the server nothing, and the watch resumes within about two seconds
+	// of its return, however long the outage and however many came before. Each pod then
+	// sends at most one request a second, and a fleet of N pods at most N a second, until
+	// the server answers; an answer (429, 5xx, a timeout) puts the loop back on the
+	// schedule above, which lost connections leave where it was.
+	lostDelay = time.Second
+
+	// warmUp is how long after a lost connection a 401 or 403 is still retried after
+	// lostDelay: a kube-apiserver that has just started answers 403 until its RBAC
+	// caches are filled (seen in the e2e suite right after a restart). A lasting 401 or
+	// 403 goes back on the schedule once warmUp has passed.
+	warmUp = 10 * time.Second
 )
 
 // backoff computes the delay before the next attempt after a failure.
@@ -33,6 +40,7 @@ type backoff struct {
 	rand         func() float64 // in [0, 1)
 	next         time.Duration  // un-jittered delay of the next failure; 0 means initial
 	healthySince time.Time      // start of the current healthy stretch; zero while failing
+	lostAt       time.Time      // when a connection was last lost
 }
 
 // failure returns how long to wait before retrying.
@@ -49,11 +57,21 @@ func (b *backoff) failure(now time.Time) time.Duration {
 	return d + time.Duration(b.rand()*float64(d))
 }
 
-// refused returns how long to wait after a connection was refused or reset. It leaves
-// the schedule of failures the server answered where it was.
-func (b *backoff) refused() time.Duration {
-	b.healthySince = time.Time{}
-	return refusedDelay + time.Duration(b.rand()*float64(refusedDelay))
+// lost returns how long to wait after a lost connection. It leaves the schedule of
+// failures the server answered where it was.
+func (b *backoff) lost(now time.Time) time.Duration {
+	b.healthySince, b.lostAt = time.Time{}, now
+	return b.short()
+}
+
+// warmingUp reports whether a connection was lost less than warmUp ago.
+func (b *backoff) warmingUp(now time.Time) bool {
+	return !b.lostAt.IsZero() && now.Sub(b.lostAt) < warmUp
+}
+
+// short is lostDelay, jittered.
+func (b *backoff) short() time.Duration {
+	return lostDelay + time.Duration(b.rand()*float64(lostDelay))
 }
 
 // success records that the watch is healthy from now on.

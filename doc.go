@@ -15,9 +15,11 @@
 // resourceVersion, with bookmarks. It needs list and watch on endpointslices in the
 // namespace, nothing else. A watch that ends normally resumes from the last
 // resourceVersion; a 410 (the version was compacted away) causes a fresh LIST, which
-// also applies deletes missed while disconnected. While the API server's address
-// refuses or resets connections, the loop retries every 1–2 s (at most one request a
-// second per pod), so it resumes within about 2 s of the server's return. Failures the
+// also applies deletes missed while disconnected. While connections to the API server
+// are lost (refused, reset, cut off mid-frame), the loop retries every 1–2 s (at most one
+// request a second per pod), so it resumes within about 2 s of the server's return; for
+// 10 s after that, a 401 or 403 (a restarted server's RBAC caches are still filling) is
+// retried the same way. Failures the
 // server answers (429, 5xx, timeouts) back off exponentially with jitter (0.8 s doubling
 // to 30 s, each delay in [d, 2d)), honouring a 429's Retry-After up to that 30 s cap; a
 // watch silent for longer than the idle timeout (WithWatchIdleTimeout, 90 s by

@@ -240,24 +240,30 @@ func (w *sliceWatcher) sleep(ctx context.Context, d time.Duration) {
 // "come back tomorrow", or a hostile answer) would freeze the peers for that long; like
 // client-go, the loop never waits longer than its backoff cap for it.
 //
-// While the server's address refuses or resets connections, the delay is short
-// (refusedDelay): nothing is there to be overloaded.
+// After a lost connection (refused, reset, or a stream cut off mid-frame) the delay is
+// short (lostDelay), and so it is for a 401 or 403 within warmUp after one: a server
+// that has just started may answer 403 until its RBAC caches are filled.
 func (w *sliceWatcher) delay(err error) time.Duration {
-	if connectionRefused(err) {
-		return w.backoff.refused()
+	now := w.cfg.clock.Now()
+	switch {
+	case connectionLost(err):
+		return w.backoff.lost(now)
+	case (apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)) && w.backoff.warmingUp(now):
+		return w.backoff.short()
 	}
-	d := w.backoff.failure(w.cfg.clock.Now())
+	d := w.backoff.failure(now)
 	if seconds, ok := apierrors.SuggestsClientDelay(err); ok && apierrors.IsTooManyRequests(err) {
 		d = max(d, min(time.Duration(seconds)*time.Second, backoffMax))
 	}
 	return d
 }
 
-// connectionRefused reports whether err is a refused or reset connection: nothing
-// listened at the API server's address, rather than a server that answered badly or
-// too slowly.
-func connectionRefused(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+// connectionLost reports whether err is a lost connection: refused, reset, or a
+// response cut off mid-frame. Nothing answered, rather than a server that answered badly
+// or too slowly.
+func connectionLost(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // watch runs one WATCH from the last resourceVersion and applies its events. It

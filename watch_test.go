@@ -5,6 +5,9 @@ package k8s
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -17,6 +20,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"google.golang.org/grpc"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -198,9 +202,10 @@ func TestAPIServerGoneKeepsPeers(t *testing.T) {
 	}
 }
 
-// TestRetryDelayByFailure: a connection refused (a real one, through a real clientset) or
-// reset is retried within [1 s, 2 s) and leaves the schedule of answered failures where it
-// was; a 503 or a timeout advances that schedule; a 429 waits at least its Retry-After.
+// TestRetryDelayByFailure: a connection refused (a real one, through a real clientset),
+// reset or cut off is retried within [1 s, 2 s) and leaves the schedule of answered
+// failures where it was, and so is a 403 right after one; a 503 or a timeout advances that
+// schedule; a 429 waits at least its Retry-After.
 func TestRetryDelayByFailure(t *testing.T) {
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
 	cs := api.clientset()
@@ -213,6 +218,8 @@ func TestRetryDelayByFailure(t *testing.T) {
 		Err: os.NewSyscallError("read", syscall.ECONNRESET)}}
 	unavailable := apierrors.NewServiceUnavailable("etcd is down")
 	tooMany := apierrors.NewTooManyRequests("slow down", 7)
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "discovery.k8s.io", Resource: "endpointslices"}, "",
+		errors.New("RBAC: not yet"))
 	cases := []struct {
 		name     string
 		errs     []error
@@ -221,6 +228,12 @@ func TestRetryDelayByFailure(t *testing.T) {
 		{"refused, many times: never more than 2 s", []error{refused, refused, refused, refused, refused, refused, refused},
 			repeat(time.Second, 7), repeat(2*time.Second, 7)},
 		{"reset", []error{reset}, []time.Duration{time.Second}, []time.Duration{2 * time.Second}},
+		{"a watch stream cut off", []error{fmt.Errorf("reading watch stream: %w", io.ErrUnexpectedEOF)},
+			[]time.Duration{time.Second}, []time.Duration{2 * time.Second}},
+		{"403 right after a lost connection (a server warming up), then on the schedule", []error{refused, forbidden, forbidden},
+			[]time.Duration{time.Second, time.Second, time.Second}, []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second}},
+		{"403 without a lost connection is on the schedule", []error{forbidden, forbidden},
+			[]time.Duration{800 * time.Millisecond, 1600 * time.Millisecond}, []time.Duration{1600 * time.Millisecond, 3200 * time.Millisecond}},
 		{"503s back off; a refusal in between keeps their schedule", []error{unavailable, unavailable, refused, unavailable},
 			[]time.Duration{800 * time.Millisecond, 1600 * time.Millisecond, time.Second, 3200 * time.Millisecond},
 			[]time.Duration{1600 * time.Millisecond, 3200 * time.Millisecond, 2 * time.Second, 6400 * time.Millisecond}},
@@ -243,6 +256,40 @@ func TestRetryDelayByFailure(t *testing.T) {
 						t.Errorf("rand %v, error %d (%v): delay %v, want in [%v, %v)", r, i+1, err, d, tc.min[i], max)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestForbiddenAfterALostConnection: a 401 or 403 is retried on the short schedule only
+// within warmUp after a lost connection.
+func TestForbiddenAfterALostConnection(t *testing.T) {
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "endpointslices"}, "", errors.New("no"))
+	unauthorized := apierrors.NewUnauthorized("no")
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	cases := []struct {
+		name      string
+		after     time.Duration // since the lost connection
+		err       error
+		wantShort bool
+	}{
+		{"403 just after", 0, forbidden, true},
+		{"401 just after", time.Second, unauthorized, true},
+		{"403 just within warmUp", warmUp - time.Millisecond, forbidden, true},
+		{"403 after warmUp", warmUp, forbidden, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			cfg := testConfig(withClock(clk), withRand(func() float64 { return 0 }))
+			w := newSliceWatcher(nil, testNamespace, testService, cfg, &counters{}, func(map[string]*slice) {})
+			for range 5 { // advance the schedule of answered failures to 12.8 s
+				w.backoff.failure(clk.Now())
+			}
+			w.delay(refused)
+			clk.Advance(tc.after)
+			if d, short := w.delay(tc.err), tc.wantShort; (d == lostDelay) != short {
+				t.Errorf("delay %v; want the short one (%v): %v", d, lostDelay, short)
 			}
 		})
 	}
