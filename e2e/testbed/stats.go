@@ -15,6 +15,7 @@ type Stats struct {
 	Peers struct {
 		Peers                                int
 		WatchEvents, WatchRestarts, Relists  int64
+		APIRequests                          int64 // LISTs and WATCHes sent, answered or not
 		PeerRPCs, PeerErrors, LoopsPrevented int64
 		ServerRequests, RingRebuilds         int64
 		// The warm hand-off: this pod's peeks of keys' previous owners, the peeks it
