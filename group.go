@@ -6,6 +6,7 @@ package k8s
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/golang/groupcache"
@@ -27,6 +28,11 @@ import (
 func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache.Getter) *groupcache.Group {
 	newGroupMu.Lock()
 	defer newGroupMu.Unlock()
+	m.mu.Lock()
+	if !slices.Contains(m.groups, name) {
+		m.groups = append(m.groups, name)
+	}
+	m.mu.Unlock()
 	if g := groupcache.GetGroup(name); g != nil {
 		m.cfg.logger.Error("groupcache-k8s: NewGroup: a group of this name exists already; returning it, "+
 			"without the hand-off unless it was made by NewGroup", "group", name)

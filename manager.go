@@ -40,6 +40,7 @@ type PeersManager struct {
 	view     view       // the last view of the peers
 	past     []pastRing // the rings used within the hand-off window, newest first
 	others   *ring      // the ring the other pods use while self is not ready, or nil
+	groups   []string   // the groups made with NewGroup, for the operator page
 
 	closing   chan struct{} // closed by Close or the end of ctx: drain, then stop
 	closeOnce sync.Once

@@ -53,6 +53,15 @@ type counters struct {
 	draining                         atomic.Bool
 	drainRequests                    atomic.Int64
 	lastPeerRequest                  atomic.Int64 // unix nanoseconds of the last Get or peek served
+
+	resourceVersion atomic.Value                 // string: the resourceVersion of the last sync
+	lastError       atomic.Pointer[watchFailure] // the watch's last failure, if any
+}
+
+// watchFailure is a failure of the watch loop, as the operator page shows it.
+type watchFailure struct {
+	At    time.Time
+	Error string
 }
 
 func (c *counters) snapshot(peers int) Stats {

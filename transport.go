@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/groupcache"
@@ -45,6 +46,8 @@ type peerClient struct {
 	stats   *counters
 	guard   *loopGuard
 	logger  *slog.Logger
+
+	calls, errors atomic.Int64 // Gets sent to this peer, and those that failed
 }
 
 // newPeerClient creates the client of the peer at addr ("host:port", IPv6 bracketed)
@@ -84,9 +87,11 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	p.stats.peerRPCs.Add(1)
+	p.calls.Add(1)
 	err := p.conn.Invoke(ctx, getMethod, in, out)
 	if err != nil {
 		p.stats.peerErrors.Add(1)
+		p.errors.Add(1)
 		p.logger.DebugContext(ctx, "groupcache peer call failed; loading locally",
 			"peer", p.addr, "group", group, "error", err)
 	}

@@ -223,7 +223,9 @@ func (w *sliceWatcher) retryAfter(ctx context.Context, err error, what string) {
 	if ctx.Err() != nil {
 		return
 	}
-	w.log.Warn("endpointslices "+what+" failed; keeping the last known peers", "retryIn", d, "error", describe(err, w.namespace))
+	described := describe(err, w.namespace)
+	w.stats.lastError.Store(&watchFailure{At: w.cfg.clock.Now(), Error: what + ": " + described.Error()})
+	w.log.Warn("endpointslices "+what+" failed; keeping the last known peers", "retryIn", d, "error", described)
 	w.sleep(ctx, d)
 }
 
@@ -373,6 +375,7 @@ func (w *sliceWatcher) ours(s *slice) bool {
 
 func (w *sliceWatcher) synced() {
 	w.stats.lastSync.Store(w.cfg.clock.Now().UnixNano())
+	w.stats.resourceVersion.Store(w.rv)
 }
 
 // moreBuffered reports whether another event has already been received: whether

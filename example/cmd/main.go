@@ -13,6 +13,8 @@
 //	KUBECONFIG       a kubeconfig file, for running outside a cluster; default in-cluster config
 //	LOG_FORMAT       "json" for JSON logs; default text
 //	WATCH_IDLE_TIMEOUT  how long a silent watch may stay open (k8s.WithWatchIdleTimeout); default 90s
+//	ADMIN_PORT       a port for the operator page, /debug/groupcache (k8s.PeersManager.DebugHandler),
+//	                 kept off the Service's ports; default none
 //	HANDOFF          "off" turns the warm hand-off off (k8s.WithoutHandoff); default on
 //	TRANSPORT        "httppool" runs groupcache's HTTPPool, fed by k8s.WatchPeers, on the HTTP
 //	                 port instead of a PeersManager (to compare the two); default grpc
@@ -222,6 +224,9 @@ func run(logger *slog.Logger) error {
 		defer cancel()
 		srv.Shutdown(shutdown)
 	}()
+	if err := serveAdmin(ctx, s, m, logger); err != nil {
+		return err
+	}
 	logger.Info("serving", "http", srv.Addr, "groupcache", self, "pod", s.podName)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -282,4 +287,28 @@ func managerOptions(logger *slog.Logger, watchOnly bool) ([]k8s.Option, error) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
+}
+
+// serveAdmin serves the operator page on ADMIN_PORT, if set, until ctx ends.
+func serveAdmin(ctx context.Context, s settings, n node, logger *slog.Logger) error {
+	v := os.Getenv("ADMIN_PORT")
+	m, ok := n.(*k8s.PeersManager)
+	if v == "" || !ok {
+		return nil
+	}
+	port, err := portFromEnv("ADMIN_PORT", 0)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /debug/groupcache", m.DebugHandler())
+	lis, err := net.Listen("tcp", net.JoinHostPort(s.podIP, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("ADMIN_PORT: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(lis)
+	context.AfterFunc(ctx, func() { srv.Close() })
+	logger.Info("operator page", "url", "http://"+lis.Addr().String()+"/debug/groupcache")
+	return nil
 }

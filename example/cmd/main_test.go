@@ -47,10 +47,10 @@ users: [{name: test, user: {}}]
 current-context: test
 `, api.URL)), 0o600)
 
-	httpPort, grpcPort := freePort(t), freePort(t)
+	httpPort, grpcPort, adminPort := freePort(t), freePort(t), freePort(t)
 	for k, v := range map[string]string{"POD_IP": "127.0.0.1", "POD_NAME": "demo-pod-1", "NAMESPACE": "demo",
 		"SERVICE_NAME": "demo", "GROUPCACHE_PORT": strconv.Itoa(grpcPort), "HTTP_PORT": strconv.Itoa(httpPort),
-		"KUBECONFIG": kubeconfig} {
+		"KUBECONFIG": kubeconfig, "ADMIN_PORT": strconv.Itoa(adminPort)} {
 		t.Setenv(k, v)
 	}
 	done := make(chan error, 1)
@@ -109,6 +109,11 @@ current-context: test
 	}
 	if resp, err := http.Get(base + "/get"); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("/get without a key: %v %v; want 400", resp, err)
+	}
+	var page struct{ Self, Owner string }
+	getJSON(t, "http://127.0.0.1:"+strconv.Itoa(adminPort)+"/debug/groupcache?format=json&key=hello", &page)
+	if want := "127.0.0.1:" + strconv.Itoa(grpcPort); page.Self != want || page.Owner != want {
+		t.Errorf("the operator page on ADMIN_PORT = %+v; want self and owner %s", page, want)
 	}
 
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
