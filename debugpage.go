@@ -176,7 +176,7 @@ func (p debugPage) state(key string) debugState {
 			PeerLoads: c.PeerLoads.Get(), PeerErrors: c.PeerErrors.Get(), Loads: c.Loads.Get(),
 			LoadsDeduped: c.LoadsDeduped.Get(), LocalLoads: c.LocalLoads.Get(), LocalLoadErrs: c.LocalLoadErrs.Get(),
 			ServerRequests: c.ServerRequests.Get(),
-			Main: g.CacheStats(groupcache.MainCache), Hot: g.CacheStats(groupcache.HotCache)})
+			Main:           g.CacheStats(groupcache.MainCache), Hot: g.CacheStats(groupcache.HotCache)})
 	}
 	return st
 }
