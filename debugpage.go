@@ -172,11 +172,15 @@ func (p debugPage) state(key string) debugState {
 			continue
 		}
 		c := &g.Stats
-		st.Groups = append(st.Groups, debugGroup{Name: name, Gets: c.Gets.Get(), CacheHits: c.CacheHits.Get(),
-			PeerLoads: c.PeerLoads.Get(), PeerErrors: c.PeerErrors.Get(), Loads: c.Loads.Get(),
-			LoadsDeduped: c.LoadsDeduped.Get(), LocalLoads: c.LocalLoads.Get(), LocalLoadErrs: c.LocalLoadErrs.Get(),
+		st.Groups = append(st.Groups, debugGroup{
+			Name: name, Gets: c.Gets.Get(), CacheHits: c.CacheHits.Get(),
+			PeerLoads: c.PeerLoads.Get(), PeerErrors: c.PeerErrors.Get(),
+			Loads: c.Loads.Get(), LoadsDeduped: c.LoadsDeduped.Get(),
+			LocalLoads: c.LocalLoads.Get(), LocalLoadErrs: c.LocalLoadErrs.Get(),
 			ServerRequests: c.ServerRequests.Get(),
-			Main:           g.CacheStats(groupcache.MainCache), Hot: g.CacheStats(groupcache.HotCache)})
+			Main:           g.CacheStats(groupcache.MainCache),
+			Hot:            g.CacheStats(groupcache.HotCache),
+		})
 	}
 	return st
 }
