@@ -141,8 +141,8 @@ func (p debugPage) state(key string) debugState {
 	m.mu.Lock()
 	leaving := slices.Clone(m.view.leaving)
 	clients := m.clients
-	named := append(slices.Clone(m.groups), p.groups...)
 	m.mu.Unlock()
+	named := append(m.Groups(), p.groups...)
 	peer := func(id string) debugPeer {
 		d := debugPeer{ID: id, Self: id == m.self}
 		if c, ok := clients[id].(*peerClient); ok {

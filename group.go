@@ -46,6 +46,15 @@ func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache
 	return groupcache.NewGroup(name, cacheBytes, &handoffGetter{m: m, group: name, getter: getter})
 }
 
+// Groups returns the names of the groups created with NewGroup, sorted.
+func (m *PeersManager) Groups() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	names := slices.Clone(m.groups)
+	slices.Sort(names)
+	return names
+}
+
 // newGroupMu makes NewGroup's check and creation one step.
 var newGroupMu sync.Mutex
 

@@ -6,6 +6,7 @@ package k8s
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,6 +57,9 @@ func TestNewGroupBadArguments(t *testing.T) {
 				t.Errorf("log %q does not say %q", log.String(), tc.wantLog)
 			}
 		})
+	}
+	if got, want := m.Groups(), []string{t.Name(), t.Name() + "-nil"}; !slices.Equal(got, want) {
+		t.Errorf("Groups() = %v, want %v", got, want)
 	}
 	var v string
 	if err := first.Get(t.Context(), "k", groupcache.StringSink(&v)); err != nil || v != "v:k" {
