@@ -1,17 +1,25 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
-.PHONY: test demo record bench fuzz
+.PHONY: test browser demo record bench fuzz
 
 # Formatting, vet (of the benchmarks too), the library's tests, then the end-to-end suite against
 # a real control plane (built from the module proxy on first use, about 10 minutes; cached
 # after that), all with the race detector.
-test:
+test: browser
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	go vet ./...
 	cd e2e && go vet ./...
 	cd bench && go vet ./...
 	go test -race -count=1 ./...
 	cd e2e && go test -race -count=1 ./testbed/...
-	cd e2e && go test -race -count=1 -timeout 30m -v .
+	mkdir -p .test-output && cd e2e && go test -race -count=1 -timeout 30m -artifacts -outputdir ../.test-output -v .
+
+# Chromium for the e2e test that opens the operator page in a browser: Debian's package,
+# installed once (with sudo when not root) if no Chromium is on the PATH.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
 # Three example pods on a real control plane on this machine: owners, Gets, a scale-up, a kill,
 # and a rolling update under load with the warm hand-off and without.
