@@ -17,7 +17,8 @@ import (
 // Binaries are the paths of the programs the test bed runs.
 type Binaries struct {
 	Etcd, APIServer, ControllerManager string
-	// Example is example/cmd from the root module, built with the race detector: each pod runs it.
+	// Example is example/cmd from the example module (example/), built with the race
+	// detector: each pod runs it.
 	Example string
 }
 
@@ -71,7 +72,7 @@ func Build(ctx context.Context, tmpDir string, progress io.Writer) (Binaries, er
 	bins.Example = filepath.Join(tmpDir, "example")
 	start := time.Now()
 	fmt.Fprintf(progress, "testbed: building example/cmd with -race ...\n")
-	if err := goBuild(ctx, RootDir(), "./example/cmd", bins.Example, "-race"); err != nil {
+	if err := goBuild(ctx, filepath.Join(RootDir(), "example"), "./cmd", bins.Example, "-race"); err != nil {
 		return bins, err
 	}
 	fmt.Fprintf(progress, "testbed: built example/cmd in %s\n", since(start))
