@@ -89,6 +89,19 @@ func TestExampleManifest(t *testing.T) {
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" {
 		t.Error("the container needs a readiness probe on /healthz")
 	}
+	// The operator page and the metrics: on ADMIN_PORT, which the Service does not expose
+	// and the scrape annotations name.
+	ann := deploy.Spec.Template.Annotations
+	if env["ADMIN_PORT"].Value == "" || ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != env["ADMIN_PORT"].Value ||
+		ann["prometheus.io/path"] != "/metrics" {
+		t.Errorf("ADMIN_PORT = %q and annotations %v; want the scrape annotations to name ADMIN_PORT and /metrics",
+			env["ADMIN_PORT"].Value, ann)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.TargetPort.String() == env["ADMIN_PORT"].Value {
+			t.Errorf("the Service exposes the admin port %s", env["ADMIN_PORT"].Value)
+		}
+	}
 	// The warm hand-off: a preStop sleep, and a grace period that leaves room for it, the
 	// drain and the server's graceful stop before SIGKILL.
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {

@@ -14,7 +14,7 @@
 //	LOG_FORMAT       "json" for JSON logs; default text
 //	WATCH_IDLE_TIMEOUT  how long a silent watch may stay open (k8s.WithWatchIdleTimeout); default 90s
 //	ADMIN_PORT       a port for the operator page, /debug/groupcache (k8s.PeersManager.DebugHandler),
-//	                 kept off the Service's ports; default none
+//	                 and the Prometheus metrics, /metrics, kept off the Service's ports; default none
 //	HANDOFF          "off" turns the warm hand-off off (k8s.WithoutHandoff); default on
 //	TRANSPORT        "httppool" runs groupcache's HTTPPool, fed by k8s.WatchPeers, on the HTTP
 //	                 port instead of a PeersManager (to compare the two); default grpc
@@ -51,6 +51,10 @@ import (
 
 	"github.com/golang/groupcache"
 	k8s "github.com/groupcache-k8s/k8s"
+	gcprom "github.com/groupcache-k8s/k8s/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -289,7 +293,8 @@ func writeJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// serveAdmin serves the operator page on ADMIN_PORT, if set, until ctx ends.
+// serveAdmin serves the operator page and the Prometheus metrics (/metrics) on
+// ADMIN_PORT, if set, until ctx ends.
 func serveAdmin(ctx context.Context, s settings, n node, logger *slog.Logger) error {
 	v := os.Getenv("ADMIN_PORT")
 	m, ok := n.(*k8s.PeersManager)
@@ -300,8 +305,11 @@ func serveAdmin(ctx context.Context, s settings, n node, logger *slog.Logger) er
 	if err != nil {
 		return err
 	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(gcprom.NewCollector(m), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /debug/groupcache", m.DebugHandler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	lis, err := net.Listen("tcp", net.JoinHostPort(s.podIP, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("ADMIN_PORT: %w", err)
@@ -309,6 +317,7 @@ func serveAdmin(ctx context.Context, s settings, n node, logger *slog.Logger) er
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(lis)
 	context.AfterFunc(ctx, func() { srv.Close() })
-	logger.Info("operator page", "url", "http://"+lis.Addr().String()+"/debug/groupcache")
+	logger.Info("operator page and metrics", "page", "http://"+lis.Addr().String()+"/debug/groupcache",
+		"metrics", "http://"+lis.Addr().String()+"/metrics")
 	return nil
 }

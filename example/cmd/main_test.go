@@ -115,6 +115,17 @@ current-context: test
 	if want := "127.0.0.1:" + strconv.Itoa(grpcPort); page.Self != want || page.Owner != want {
 		t.Errorf("the operator page on ADMIN_PORT = %+v; want self and owner %s", page, want)
 	}
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(adminPort) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"groupcache_k8s_peers 1", `groupcache_gets_total{group="example"} 2`, "go_goroutines"} {
+		if !strings.Contains(string(scrape), want) {
+			t.Errorf("/metrics on ADMIN_PORT lacks %q", want)
+		}
+	}
 
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	select {

@@ -12,9 +12,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -69,7 +72,7 @@ func run(ctx context.Context, out io.Writer) error {
 		}
 	}()
 	fmt.Fprintf(out, "\n== groupcache on Kubernetes: a real kube-apiserver, EndpointSlice controller and example pods on this machine\n\n")
-	for _, step := range []func() error{d.startThree, d.showOwners, d.getThroughEach, d.scaleUp, d.killOne, d.rollingUpdate} {
+	for _, step := range []func() error{d.startThree, d.showOwners, d.getThroughEach, d.whereToLook, d.scaleUp, d.killOne, d.rollingUpdate} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -95,7 +98,7 @@ func (d *demo) startThree() error {
 }
 
 func (d *demo) startPod(name string) (*testbed.Pod, error) {
-	p, err := d.app.StartPod(d.ctx, name, testbed.PodOptions{})
+	p, err := d.app.StartPod(d.ctx, name, testbed.PodOptions{Env: []string{"ADMIN_PORT=" + strconv.Itoa(adminPort)}})
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +144,41 @@ func (d *demo) owners(through *testbed.Pod) (map[string]string, error) {
 		owners[keys[i]] = d.name[r.Owner]
 	}
 	return owners, nil
+}
+
+// adminPort is where the demo's pods serve the operator page and the metrics, as in the
+// example's manifest.
+const adminPort = 9090
+
+// whereToLook prints where each pod's operator page and metrics are, and part of a scrape.
+func (d *demo) whereToLook() error {
+	base := "http://" + net.JoinHostPort(d.pods[0].IP, strconv.Itoa(adminPort))
+	fmt.Fprintf(d.out, "   Where to look while it runs: every pod serves its operator page at http://<pod IP>:%d/debug/groupcache\n", adminPort)
+	fmt.Fprintf(d.out, "   and its Prometheus metrics at /metrics (inside the test bed's network namespace; in a cluster,\n")
+	fmt.Fprintf(d.out, "   the manifest's port %d, annotated for scraping). Part of %s/metrics:\n", adminPort, base)
+	req, err := http.NewRequestWithContext(d.ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	scrape, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(scrape), "\n") {
+		for _, prefix := range []string{"groupcache_k8s_peers ", "groupcache_k8s_peer_calls_total ", "groupcache_k8s_server_requests_total ",
+			"groupcache_gets_total", "groupcache_local_loads_total", `groupcache_cache_items{cache="main"`} {
+			if strings.HasPrefix(line, prefix) {
+				fmt.Fprintf(d.out, "     %s\n", line)
+			}
+		}
+	}
+	fmt.Fprintln(d.out)
+	return nil
 }
 
 func (d *demo) getThroughEach() error {
