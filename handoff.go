@@ -208,3 +208,44 @@ func (m *PeersManager) peekPrevious(ctx context.Context, group, key string) ([]b
 	}
 	return nil, false
 }
+
+// scheduleWindowEnd arranges for the hand-off state to be dropped from the snapshot once
+// the window of every past ring has closed, so that loads outside the window do not even
+// check the time. A ring the others still use (self not ready) keeps it. m.mu is held.
+func (m *PeersManager) scheduleWindowEnd() {
+	if m.windowEnd != nil {
+		m.windowEnd.Stop()
+	}
+	var last time.Time
+	for _, p := range m.past {
+		if p.until.IsZero() {
+			return
+		}
+		last = later(last, p.until)
+	}
+	if last.IsZero() {
+		return
+	}
+	m.windowEnd = m.cfg.clock.AfterFunc(last.Add(m.cfg.handoff.Window).Sub(m.cfg.clock.Now()), func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		now := m.cfg.clock.Now()
+		m.past = slices.DeleteFunc(m.past, func(p pastRing) bool {
+			return !p.until.IsZero() && now.Sub(p.until) >= m.cfg.handoff.Window
+		})
+		s := m.snap.Load()
+		if len(m.past) > 0 || s.handoff == nil {
+			return
+		}
+		next := *s
+		next.handoff = nil
+		m.snap.CompareAndSwap(s, &next) // not over a snapshot published since (or shutdown's)
+	})
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

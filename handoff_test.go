@@ -415,3 +415,34 @@ func TestNextPast(t *testing.T) {
 		})
 	}
 }
+
+// TestHandoffStateDroppedWhenTheWindowCloses: once the window of every past ring has
+// closed, the snapshot no longer carries hand-off state, so a load outside the window
+// does not even read the clock.
+func TestHandoffStateDroppedWhenTheWindowCloses(t *testing.T) {
+	live, r, clk := make(chan string), make(rebuilds, 10), newFakeClock()
+	m, _ := startManager(t, &streamFile{
+		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
+		watches: []answer{{status: 200, live: live}},
+	}, "10.0.0.1:8080", WithHandoff(Handoff{Window: time.Minute}), withClock(clk), r.option())
+	r.next(t)
+	if m.snap.Load().handoff != nil {
+		t.Fatal("hand-off state before any change")
+	}
+	live <- eventFrame(t, "MODIFIED", 11, readySlice("cache-x1", "10.0.0.1"))
+	r.next(t)
+	steps := []struct {
+		advance time.Duration
+		want    bool // hand-off state in the snapshot
+	}{
+		{0, true},
+		{time.Minute - time.Nanosecond, true},
+		{time.Nanosecond, false},
+	}
+	for _, s := range steps {
+		clk.Advance(s.advance)
+		if got := m.snap.Load().handoff != nil; got != s.want {
+			t.Fatalf("after %v more: hand-off state %v, want %v", s.advance, got, s.want)
+		}
+	}
+}

@@ -34,13 +34,14 @@ type PeersManager struct {
 	dialOpts []grpc.DialOption
 	server   *grpcServer // nil with WithGRPCServer
 
-	mu       sync.Mutex            // guards clients, retiring, view, past and others
-	clients  map[string]peerGetter // clients of ring members and leaving peers
-	retiring map[string]*retiringClient
-	view     view       // the last view of the peers
-	past     []pastRing // the rings used within the hand-off window, newest first
-	others   *ring      // the ring the other pods use while self is not ready, or nil
-	groups   []string   // the groups made with NewGroup, for the operator page
+	mu        sync.Mutex            // guards clients, retiring, view, past and others
+	clients   map[string]peerGetter // clients of ring members and leaving peers
+	retiring  map[string]*retiringClient
+	view      view       // the last view of the peers
+	past      []pastRing // the rings used within the hand-off window, newest first
+	others    *ring      // the ring the other pods use while self is not ready, or nil
+	groups    []string   // the groups made with NewGroup, for the operator page
+	windowEnd timer      // drops the hand-off state when the last window closes
 
 	closing   chan struct{} // closed by Close or the end of ctx: drain, then stop
 	closeOnce sync.Once
@@ -232,6 +233,9 @@ func (m *PeersManager) shutdown() {
 func (m *PeersManager) closeClients() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.windowEnd != nil {
+		m.windowEnd.Stop()
+	}
 	for _, c := range m.clients {
 		c.Close()
 	}
@@ -284,6 +288,7 @@ func (m *PeersManager) setView(v view) {
 		if len(m.past) > 0 {
 			next.handoff = &handoffState{self: m.self, past: m.past, peers: clients}
 		}
+		m.scheduleWindowEnd()
 	}
 	m.view = v
 	m.snap.Store(next)

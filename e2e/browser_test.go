@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +20,8 @@ import (
 // TestOperatorPageInABrowser (issue 12) opens the operator page of a pod of a three-pod
 // cluster in headless Chromium, as a person would: the ring lists the three pods with
 // shares that add up to 100 %, and the key form names the owner the pod's /owner names. A
-// screenshot is saved in the test's artifact directory (kept with go test -artifacts).
+// screenshot is saved in the test's artifact directory (kept with go test -artifacts). The
+// pod's /metrics, on the same port, agrees with its /stats.
 func TestOperatorPageInABrowser(t *testing.T) {
 	browser := chromiumPath(t)
 	app := newApp(t, testbed.AppOptions{})
@@ -91,6 +95,24 @@ func TestOperatorPageInABrowser(t *testing.T) {
 	}
 	if !strings.Contains(answer, owner) {
 		t.Errorf("the key form answered %q; the pod's /owner says %s", answer, owner)
+	}
+	// The same port serves the Prometheus metrics: a scrape agrees with the pod's /stats.
+	resp, err := http.Get("http://" + pods[0].IP + ":9090/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := stats(t, pods[0])
+	for _, want := range []string{"groupcache_k8s_peers 3\n",
+		fmt.Sprintf("groupcache_k8s_ring_rebuilds_total %d\n", st.Peers.RingRebuilds),
+		fmt.Sprintf("groupcache_server_requests_total{group=\"example\"} %d\n", st.Group.ServerRequests)} {
+		if !strings.Contains(string(scrape), want) {
+			t.Errorf("the scrape of %s lacks %q", pods[0].Name, want)
+		}
 	}
 	path := filepath.Join(t.ArtifactDir(), "operator-page.png")
 	if err := os.WriteFile(path, shot, 0o644); err != nil {
