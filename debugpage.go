@@ -7,8 +7,10 @@ import (
 	_ "embed"
 	"encoding/json"
 	"html/template"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +76,8 @@ type debugGroup struct {
 var debugPageHTML string
 
 var debugTemplate = template.Must(template.New("debug").Funcs(template.FuncMap{
-	"percent": func(f float64) string { return strings.TrimRight(strings.TrimRight(formatFloat(f), "0"), ".") + " %" },
+	// percent shows a share rounded to two decimals, without trailing zeros: "33.5 %".
+	"percent": func(f float64) string { return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64) + " %" },
 	"ago": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
@@ -82,15 +85,6 @@ var debugTemplate = template.Must(template.New("debug").Funcs(template.FuncMap{
 		return time.Since(t).Round(time.Millisecond).String() + " ago"
 	},
 }).Parse(debugPageHTML))
-
-func formatFloat(f float64) string {
-	b, _ := json.Marshal(float64(int64(f*100+0.5)) / 100)
-	s := string(b)
-	if !strings.Contains(s, ".") {
-		s += ".00"
-	}
-	return s
-}
 
 func (p debugPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
