@@ -64,17 +64,33 @@ func (r *recorder) begin(ctx context.Context, opts serviceOptions, aIPs, bIPs []
 	return list, w, err
 }
 
+// step is one change a scenario makes, and the state of the watched slices that shows it.
+type step struct {
+	what string
+	do   func() error
+	done func(endpointsState) bool
+}
+
+// run makes each change in turn and records the watch until it shows the change.
+func (w *watchStream) run(ctx context.Context, steps []step) error {
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return fmt.Errorf("%s: %w", s.what, err)
+		}
+		if err := w.until(ctx, s.what, "", s.done); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func lifecycle(ctx context.Context, r *recorder) ([]section, error) {
 	list, w, err := r.begin(ctx, serviceOptions{}, []string{a}, []string{b})
 	if err != nil {
 		return nil, err
 	}
 	defer w.close()
-	steps := []struct {
-		what string
-		do   func() error
-		done func(endpointsState) bool
-	}{
+	steps := []step{
 		{"c joins", func() error { return r.startPod(ctx, "c", c) }, readyIs(a, b, c)},
 		{"d and e join", func() error {
 			if err := r.startPod(ctx, "d", d); err != nil {
@@ -92,13 +108,8 @@ func lifecycle(ctx context.Context, r *recorder) ([]section, error) {
 		{"a deleted at once", func() error { return r.deletePod(ctx, "a", 0) },
 			func(s endpointsState) bool { return !s.has(a) && readyIs(b, c, d)(s) }},
 	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.what, err)
-		}
-		if err := w.until(ctx, s.what, "", s.done); err != nil {
-			return nil, err
-		}
+	if err := w.run(ctx, steps); err != nil {
+		return nil, err
 	}
 	fmt.Fprintln(os.Stderr, "record: waiting for the server's bookmark (about a minute) ...")
 	if err := w.until(ctx, "a bookmark", "BOOKMARK", nil); err != nil {
@@ -201,11 +212,7 @@ func publishNotReady(ctx context.Context, r *recorder) ([]section, error) {
 		return nil, err
 	}
 	defer w.close()
-	steps := []struct {
-		what string
-		do   func() error
-		done func(endpointsState) bool
-	}{
+	steps := []step{
 		{"c joins not ready", func() error { return r.createPod(ctx, "c", false, c) },
 			conditionsAre(c, true, false, false)},
 		{"c ready", func() error { return r.setReady(ctx, "c", true, c) },
@@ -217,13 +224,8 @@ func publishNotReady(ctx context.Context, r *recorder) ([]section, error) {
 		{"b removed", func() error { return r.deletePod(ctx, "b", 0) },
 			func(s endpointsState) bool { return !s.has(b) }},
 	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.what, err)
-		}
-		if err := w.until(ctx, s.what, "", s.done); err != nil {
-			return nil, err
-		}
+	if err := w.run(ctx, steps); err != nil {
+		return nil, err
 	}
 	return []section{{"list", []string{list}}, {"watch", w.frames}}, nil
 }
