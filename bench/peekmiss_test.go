@@ -26,7 +26,6 @@ package bench
 // peek.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -325,10 +324,5 @@ func handoffMain() error {
 		return err
 	}
 	defer p.close()
-	fmt.Println("ready")
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		fmt.Println(p.command(sc.Text()))
-	}
-	return sc.Err()
+	return answerCommands(p.command)
 }

@@ -337,6 +337,17 @@ func (c *remoteClient) command(line string) string {
 		r.latency.quantile(0.5), r.latency.quantile(0.99), r.errors, msg)
 }
 
+// answerCommands is the loop of a helper process: it prints "ready", then answers each
+// line of stdin with command's result on one line, until stdin closes.
+func answerCommands(command func(string) string) error {
+	fmt.Println("ready")
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		fmt.Println(command(sc.Text()))
+	}
+	return sc.Err()
+}
+
 // clientMain is a client helper: the caller side of the transport BENCH_IMPL. It
 // prints "ready", then answers one line per command until stdin closes.
 func clientMain() error {
@@ -345,10 +356,5 @@ func clientMain() error {
 		return err
 	}
 	defer c.close()
-	fmt.Println("ready")
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		fmt.Println(c.command(sc.Text()))
-	}
-	return sc.Err()
+	return answerCommands(c.command)
 }
