@@ -137,9 +137,9 @@ func (h *handoffState) previousOwner(key string, now time.Time, window time.Dura
 
 // nextPast returns the past rings after a change from the view old (with ring oldRing,
 // and others, the ring the other pods used while self was not ready, or nil) to the
-// view next (with ring nextRing), at now. It also returns the new ring of the others:
-// when self is a member but not ready, the others' ring is nextRing without self.
-func nextPast(past []pastRing, old, next view, oldRing, nextRing, others *ring, self string, now time.Time,
+// view next, at now. It also returns the new ring of the others: when self is a member
+// but not ready, the others' ring is the ring of next's members without self.
+func nextPast(past []pastRing, old, next view, oldRing, others *ring, self string, now time.Time,
 	window time.Duration) ([]pastRing, *ring) {
 	var out []pastRing
 	membersChanged := !slices.Equal(old.members, next.members)
@@ -170,8 +170,9 @@ func nextPast(past []pastRing, old, next view, oldRing, nextRing, others *ring, 
 // peekPrevious is the hand-off of a load: when this pod owns key, and the key's owner
 // changed within the window, it asks the previous owner for the value, once, within
 // the peek timeout. Within the window, a key this pod does not own (a peer asked for it
-// while the rings disagree) is peeked from its owner in this pod's ring instead. It reports false when there was no one to ask or the peek missed,
-// failed or timed out; the value is then loaded as usual.
+// while the rings disagree) is peeked from its owner in this pod's ring instead. It
+// reports false when there was no one to ask or the peek missed, failed or timed out;
+// the value is then loaded as usual.
 func (m *PeersManager) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
 	s := m.snap.Load()
 	h := s.handoff

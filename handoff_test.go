@@ -400,7 +400,7 @@ func TestNextPast(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			past, others := nextPast(tc.past, tc.old, tc.next, tc.oldRing, ringOf(tc.next.members...), tc.others, "s", now, time.Minute)
+			past, others := nextPast(tc.past, tc.old, tc.next, tc.oldRing, tc.others, "s", now, time.Minute)
 			var got []string
 			for _, p := range past {
 				at := "live"

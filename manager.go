@@ -283,7 +283,7 @@ func (m *PeersManager) setView(v view) {
 		}
 	}
 	if m.cfg.handoff.enabled {
-		m.past, m.others = nextPast(m.past, m.view, v, old.ring, r, m.others, m.self, m.cfg.clock.Now(),
+		m.past, m.others = nextPast(m.past, m.view, v, old.ring, m.others, m.self, m.cfg.clock.Now(),
 			m.cfg.handoff.Window)
 		if len(m.past) > 0 {
 			next.handoff = &handoffState{self: m.self, past: m.past, peers: clients}
