@@ -54,8 +54,10 @@
 // # Routing
 //
 // Every change of the peer set builds a new immutable routing table and publishes it
-// atomically; PickPeer takes no lock and allocates nothing. Each peer gets one gRPC
-// connection, kept while it stays, closed a grace period after it leaves.
+// atomically; PickPeer takes no lock and allocates nothing. All peers share one gRPC
+// ClientConn, each a subchannel of it: a peer's connection is opened by the first call
+// to it, closed by the peer's server after DefaultIdleConnTimeout without calls, and
+// closed a grace period after the peer leaves.
 //
 // # Loops
 //

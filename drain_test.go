@@ -40,13 +40,7 @@ func TestCloseDrains(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := testConfig()
-			dialOpts, _ := cfg.clientDialOptions()
-			client, err := newPeerClient(self, dialOpts, cfg, &counters{}, &loopGuard{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
+			client := newTestClient(t, self)
 
 			closed := make(chan struct{})
 			go func() { m.Close(); close(closed) }()

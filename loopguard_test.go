@@ -275,10 +275,12 @@ func runLoopChild(name string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	peer, err := newPeerClient(strings.TrimSpace(line), dialOpts, cfg, svc.stats, svc.guard)
+	channel, err := newPeerChannel(dialOpts)
 	if err != nil {
 		return err
 	}
+	defer channel.Close()
+	peer := newPeerClient(strings.TrimSpace(line), channel, cfg, svc.stats, svc.guard)
 	defer peer.Close()
 	groupcache.RegisterPerGroupPeerPicker(func(group string) groupcache.PeerPicker {
 		if group == loopGroup {

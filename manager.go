@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/golang/groupcache"
-	"google.golang.org/grpc"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -23,16 +22,16 @@ const serverStopTimeout = 5 * time.Second
 // Kubernetes Service, routes keys to them and serves this pod's share over gRPC. It
 // is a groupcache.PeerPicker. Create it with NewPeersManager.
 type PeersManager struct {
-	cfg      *config
-	watcher  *PeerWatcher // decides when the peers changed and calls setPeers
-	self     string       // canonical id of this pod, such as "10.0.0.7:8080"
-	stats    counters     // shared with the watcher
-	guard    loopGuard    // keys in flight between this manager's clients and server
-	svc      *getService
-	route    *serviceRoute // where svc serves, for Close to detach it
-	snap     atomic.Pointer[snapshot]
-	dialOpts []grpc.DialOption
-	server   *grpcServer // nil with WithGRPCServer
+	cfg     *config
+	watcher *PeerWatcher // decides when the peers changed and calls setPeers
+	self    string       // canonical id of this pod, such as "10.0.0.7:8080"
+	stats   counters     // shared with the watcher
+	guard   loopGuard    // keys in flight between this manager's clients and server
+	svc     *getService
+	route   *serviceRoute // where svc serves, for Close to detach it
+	snap    atomic.Pointer[snapshot]
+	channel *peerChannel // the connections to the peers
+	server  *grpcServer  // nil with WithGRPCServer
 
 	mu        sync.Mutex            // guards clients, retiring, view, past and others
 	clients   map[string]peerGetter // clients of ring members and leaving peers
@@ -100,7 +99,11 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 		stopWatch()
 		return nil, err
 	}
-	if m.dialOpts, err = cfg.clientDialOptions(); err != nil {
+	dialOpts, err := cfg.clientDialOptions()
+	if err == nil {
+		m.channel, err = newPeerChannel(dialOpts)
+	}
+	if err != nil {
 		stopWatch()
 		return nil, err
 	}
@@ -245,6 +248,7 @@ func (m *PeersManager) closeClients() {
 		r.client.Close()
 		delete(m.retiring, id)
 	}
+	m.channel.Close()
 }
 
 // setView is the watcher's onChange: when the members changed it builds their ring,
@@ -320,14 +324,7 @@ func (m *PeersManager) clientFor(id string) peerGetter {
 		delete(m.retiring, id)
 		return r.client
 	}
-	c, err := newPeerClient(id, m.dialOpts, m.cfg, &m.stats, &m.guard)
-	if err != nil {
-		// Not expected for an IP:port target; the peer stays in the ring (every pod
-		// must compute the same ring) and its keys are loaded locally.
-		m.cfg.logger.Error("cannot create a client for a peer; its keys are loaded locally", "peer", id, "error", err)
-		return brokenPeer{err: err, stats: &m.stats}
-	}
-	return c
+	return newPeerClient(id, m.channel, m.cfg, &m.stats, &m.guard)
 }
 
 // retire closes c after the grace period, unless id comes back first. m.mu is held.

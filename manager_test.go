@@ -6,6 +6,7 @@ package k8s
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/status"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
@@ -212,7 +215,7 @@ func TestClientLifecycle(t *testing.T) {
 	if got := send(11, "10.0.0.1"); !slices.Equal(got, []string{"10.0.0.1:8080"}) {
 		t.Fatalf("ring after the peer left = %v", got)
 	}
-	if first.conn.GetState() == connectivity.Shutdown {
+	if first.conn.connState() == connectivity.Shutdown {
 		t.Fatal("the connection closed at once; it must last the grace period")
 	}
 	send(12, "10.0.0.1", "10.0.0.2")
@@ -221,8 +224,8 @@ func TestClientLifecycle(t *testing.T) {
 	}
 	send(13, "10.0.0.1")
 	grace.Advance(DefaultClientGracePeriod) // the grace period ends
-	if id := <-closed; id != "10.0.0.2:8080" || first.conn.GetState() != connectivity.Shutdown {
-		t.Fatalf("closed %s, state %v; want 10.0.0.2:8080 shut down", id, first.conn.GetState())
+	if id := <-closed; id != "10.0.0.2:8080" || first.conn.connState() != connectivity.Shutdown {
+		t.Fatalf("closed %s, state %v; want 10.0.0.2:8080 shut down", id, first.conn.connState())
 	}
 	send(14, "10.0.0.1", "10.0.0.2")
 	if again := m.clients["10.0.0.2:8080"]; again == first || again == nil {
@@ -259,7 +262,7 @@ func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
 	m.Close()
 
 	for i, c := range made {
-		if state := c.conn.GetState(); state != connectivity.Shutdown {
+		if state := c.conn.connState(); state != connectivity.Shutdown {
 			t.Errorf("client %d of %s is %v after Close; want every client closed", i+1, peer, state)
 		}
 	}
@@ -268,22 +271,22 @@ func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
 	}
 }
 
-// waitConnected waits until every peer connection of m is ready.
+// waitConnected waits until every peer of m has answered a call, which leaves its
+// connection open: a call of a method that no server knows, which grpc answers with
+// Unimplemented without running any handler or interceptor.
 func waitConnected(t *testing.T, m *PeersManager) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, c := range m.clients {
-		conn := c.(*peerClient).conn
-		for state := conn.GetState(); state != connectivity.Ready; state = conn.GetState() {
-			if state == connectivity.Idle || state == connectivity.TransientFailure {
-				conn.Connect()
-			}
-			if !conn.WaitForStateChange(ctx, state) {
-				t.Fatalf("connection to %s not ready: %v", id, state)
-			}
+	clients := maps.Clone(m.clients)
+	m.mu.Unlock()
+	for id, c := range clients {
+		p := c.(*peerClient)
+		var out groupcachepb.GetResponse
+		err := p.channel.invoke(ctx, p.conn, "/"+serviceName+"/NoSuchMethod", getRequest("g", "k"), &out)
+		if status.Code(err) != codes.Unimplemented {
+			t.Fatalf("peer %s did not answer: %v", id, err)
 		}
 	}
 }

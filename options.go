@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 )
 
 // Default values for the options. Every pod of a Service should use the same settings.
@@ -33,6 +34,11 @@ const (
 	// DefaultClientGracePeriod is how long the connection to a peer that left stays
 	// open for calls already in flight.
 	DefaultClientGracePeriod = 10 * time.Second
+	// DefaultIdleConnTimeout is how long a manager's server keeps a peer's connection
+	// open without a call. It then closes it, and the peer's next call opens a new one
+	// (one round trip, plus the TLS handshake with TLS). WithServerOptions with
+	// grpc.KeepaliveParams replaces it.
+	DefaultIdleConnTimeout = 2 * time.Minute
 )
 
 // An Option configures a PeersManager. Options compose: list options append, and no
@@ -54,6 +60,7 @@ type config struct {
 	startupTimeout time.Duration
 	idleTimeout    time.Duration
 	gracePeriod    time.Duration
+	connIdle       time.Duration // DefaultIdleConnTimeout; tests shorten it
 
 	// managerOptions names the options given that only a PeersManager uses (its gRPC
 	// transport and ring), so that WatchPeers can refuse them.
@@ -78,6 +85,7 @@ func defaultConfig() *config {
 		startupTimeout: DefaultStartupTimeout,
 		idleTimeout:    DefaultWatchIdleTimeout,
 		gracePeriod:    DefaultClientGracePeriod,
+		connIdle:       DefaultIdleConnTimeout,
 		handoff:        handoffConfig{enabled: true},
 		clock:          realClock{},
 		rand:           defaultRand,
@@ -114,7 +122,10 @@ func newConfig(opts []Option) *config {
 }
 
 // WithDialOptions adds gRPC dial options used for every peer connection, after the
-// library's own (so a later transport-credentials option here wins).
+// library's own (so a later transport-credentials option here wins). All peers share one
+// grpc.ClientConn, so its load-balancing policy, which routes each call to the peer
+// PickPeer chose, and its idle timeout (none: idle connections are closed per peer, by
+// the peer's server) stay the library's.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(c *config) {
 		c.managerOnly("WithDialOptions")
@@ -310,7 +321,9 @@ func (c *config) clientDialOptions() ([]grpc.DialOption, error) {
 	return append(opts, c.dialOptions...), nil
 }
 
-// serverOptionList returns the options of the server startServer creates.
+// serverOptionList returns the options of the server startServer creates: those of
+// clientDialOptions' server side, and the idle timeout of peers' connections, which
+// connect on their first call (peerchannel.go).
 func (c *config) serverOptionList() ([]grpc.ServerOption, error) {
 	creds, _, err := c.transportCredentials()
 	if err != nil {
@@ -321,6 +334,7 @@ func (c *config) serverOptionList() ([]grpc.ServerOption, error) {
 	}
 	limit := c.maxMessageSize
 	opts := []grpc.ServerOption{grpc.Creds(creds), grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit),
-		grpc.ForceServerCodecV2(newValueCodec()), grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow)}
+		grpc.ForceServerCodecV2(newValueCodec()), grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: c.connIdle})}
 	return append(opts, c.serverOptions...), nil
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,8 +23,9 @@ type testPKI struct {
 	client tls.Certificate
 }
 
-// testServerName is the DNS name in the server certificate. Clients dial 127.0.0.1,
-// like pods dial IPs, so they must set it as tls.Config.ServerName.
+// testServerName is the DNS name in the server certificate. Clients dial 127.0.0.1, like
+// pods dial IPs, so they set it as tls.Config.ServerName, or verify the IP 127.0.0.1,
+// which the certificate also holds.
 const testServerName = "peers.groupcache.test"
 
 // newTestPKI creates a fresh CA and issues the server and client certificates.
@@ -47,6 +49,7 @@ func newTestPKI(t *testing.T) *testPKI {
 
 	serverTmpl := certTemplate("groupcache test server")
 	serverTmpl.DNSNames = []string{testServerName}
+	serverTmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)} // for clients that verify the peer's IP
 	serverTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	clientTmpl := certTemplate("groupcache test client")
 	clientTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}

@@ -17,7 +17,6 @@ import (
 	"github.com/golang/groupcache/groupcachepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 )
 
@@ -291,14 +290,11 @@ func TestManagersOnOneGRPCServer(t *testing.T) {
 
 	t.Run("first manager on a server that is already serving", func(t *testing.T) {
 		srv := grpc.NewServer()
-		// Serve has started once a client connection to it is ready.
-		conn := newTestClient(t, serve(srv)).conn
-		ctx := requestContext(t, 10*time.Second)
-		for state := conn.GetState(); state != connectivity.Ready; state = conn.GetState() {
-			conn.Connect()
-			if !conn.WaitForStateChange(ctx, state) {
-				t.Fatalf("connection to the server not ready: %v", state)
-			}
+		// Serve has started once the server answered a call, with Unimplemented: it has
+		// no service yet.
+		client := newTestClient(t, serve(srv))
+		if _, err := client.Peek(requestContext(t, 10*time.Second), "g", "k"); status.Code(err) != codes.Unimplemented {
+			t.Fatalf("a peek of a server without services: %v, want Unimplemented", err)
 		}
 		if _, err := newManager(srv); err == nil || !strings.Contains(err.Error(), "before calling its Serve") {
 			t.Fatalf("err = %v, want an error saying to create the manager before Serve", err)

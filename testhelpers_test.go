@@ -73,17 +73,25 @@ type testClient struct {
 func newTestClient(t *testing.T, addr string, opts ...Option) *testClient {
 	t.Helper()
 	cfg := testConfig(opts...)
+	stats := &counters{}
+	client := newPeerClient(addr, newTestChannel(t, cfg), cfg, stats, &loopGuard{})
+	t.Cleanup(func() { _ = client.Close() })
+	return &testClient{peerClient: client, stats: stats}
+}
+
+// newTestChannel creates a peer channel configured by cfg, closed when the test ends.
+func newTestChannel(t *testing.T, cfg *config) *peerChannel {
+	t.Helper()
 	dialOpts, err := cfg.clientDialOptions()
 	if err != nil {
 		t.Fatalf("clientDialOptions: %v", err)
 	}
-	stats := &counters{}
-	client, err := newPeerClient(addr, dialOpts, cfg, stats, &loopGuard{})
+	ch, err := newPeerChannel(dialOpts)
 	if err != nil {
-		t.Fatalf("newPeerClient(%s): %v", addr, err)
+		t.Fatalf("newPeerChannel: %v", err)
 	}
-	t.Cleanup(func() { _ = client.Close() })
-	return &testClient{peerClient: client, stats: stats}
+	t.Cleanup(func() { _ = ch.Close() })
+	return ch
 }
 
 // testPair is a client connected to a server, both configured by opts. It also checks

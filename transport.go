@@ -4,14 +4,12 @@ package k8s
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
-	"google.golang.org/grpc"
 )
 
 // Peers talk over the service that groupcache's own groupcache.proto declares:
@@ -37,11 +35,13 @@ const (
 // peerClient must be usable by a groupcache.PeerPicker.
 var _ groupcache.ProtoGetter = (*peerClient)(nil)
 
-// peerClient is the groupcache.ProtoGetter of one peer. It owns one gRPC connection,
-// which it opens on creation and keeps until Close. It is safe for concurrent use.
+// peerClient is the groupcache.ProtoGetter of one peer: its subchannel in the manager's
+// peer channel, which connects on the first call (see peerchannel.go). It is safe for
+// concurrent use.
 type peerClient struct {
 	addr    string
-	conn    *grpc.ClientConn
+	channel *peerChannel
+	conn    *peerConn
 	timeout time.Duration
 	stats   *counters
 	guard   *loopGuard
@@ -50,25 +50,19 @@ type peerClient struct {
 	calls, errors atomic.Int64 // Gets sent to this peer, and those that failed
 }
 
-// newPeerClient creates the client of the peer at addr ("host:port", IPv6 bracketed)
-// with dialOpts from clientDialOptions; guard is the loop guard its manager's server
-// shares. It does not wait for the connection: it starts connecting in the background,
-// and calls made before the connection is up fail fast if it cannot be made.
-func newPeerClient(addr string, dialOpts []grpc.DialOption, cfg *config, stats *counters,
-	guard *loopGuard) (*peerClient, error) {
-	conn, err := grpc.NewClient(addr, dialOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("groupcache-k8s: creating the gRPC client of peer %s: %w", addr, err)
-	}
-	conn.Connect()
+// newPeerClient creates the client of the peer at addr ("host:port", IPv6 bracketed) on
+// channel; guard is the loop guard its manager's server shares. It opens no connection:
+// the first call does.
+func newPeerClient(addr string, channel *peerChannel, cfg *config, stats *counters, guard *loopGuard) *peerClient {
 	return &peerClient{
 		addr:    addr,
-		conn:    conn,
+		channel: channel,
+		conn:    channel.peer(addr),
 		timeout: cfg.callTimeout,
 		stats:   stats,
 		guard:   guard,
 		logger:  cfg.logger,
-	}, nil
+	}
 }
 
 // Get asks the peer for in.Key of in.Group. It refuses, with errForwardLoop, a key that
@@ -88,7 +82,7 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 	defer cancel()
 	p.stats.peerRPCs.Add(1)
 	p.calls.Add(1)
-	err := p.conn.Invoke(ctx, getMethod, in, out)
+	err := p.channel.invoke(ctx, p.conn, getMethod, in, out)
 	if err != nil {
 		p.stats.peerErrors.Add(1)
 		p.errors.Add(1)
@@ -103,30 +97,15 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 // codes.Unimplemented. Peeks are counted by the hand-off, not as peer calls.
 func (p *peerClient) Peek(ctx context.Context, group, key string) ([]byte, error) {
 	var out groupcachepb.GetResponse
-	if err := p.conn.Invoke(ctx, peekMethod, &groupcachepb.GetRequest{Group: &group, Key: &key}, &out); err != nil {
+	if err := p.channel.invoke(ctx, p.conn, peekMethod, &groupcachepb.GetRequest{Group: &group, Key: &key}, &out); err != nil {
 		return nil, err
 	}
 	return out.Value, nil
 }
 
-// Close closes the connection. Calls in flight and later calls fail with codes.Canceled.
-// Close the client only after no picker hands it out any more.
+// Close closes the connection. Calls in flight fail, later calls fail with
+// codes.Canceled. Close the client only after no picker hands it out any more.
 func (p *peerClient) Close() error {
-	return p.conn.Close()
+	p.conn.close()
+	return nil
 }
-
-// brokenPeer stands for a peer whose client could not be created: every call fails,
-// so groupcache loads the key locally.
-type brokenPeer struct {
-	err   error
-	stats *counters
-}
-
-func (b brokenPeer) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
-	b.stats.peerErrors.Add(1)
-	return b.err
-}
-
-func (b brokenPeer) Peek(context.Context, string, string) ([]byte, error) { return nil, b.err }
-
-func (brokenPeer) Close() error { return nil }

@@ -184,6 +184,12 @@ func TestTLS(t *testing.T) {
 			wantOK:     true,
 		},
 		{
+			name:       "TLS without a server name verifies the peer's IP",
+			serverOpts: []Option{serverSide(tlsCreds(pki.serverTLS(false)))},
+			clientOpts: []Option{clientSide(tlsCreds(pki.clientTLS("", false)))},
+			wantOK:     true,
+		},
+		{
 			name:       "mutual TLS, same WithTLS on both pods",
 			serverOpts: []Option{WithTLS(pki.serverTLS(true), pki.clientTLS(testServerName, true))},
 			clientOpts: []Option{WithTLS(pki.serverTLS(true), pki.clientTLS(testServerName, true))},

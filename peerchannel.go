@@ -1,0 +1,222 @@
+package k8s
+
+// The peer channel: one gRPC ClientConn for every peer of a manager, with one subchannel
+// (one HTTP/2 connection) per peer, routed to by the peer that PickPeer chose.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/status"
+)
+
+// A ClientConn per peer costs its serializers and resolver and balancer goroutines even
+// while idle: 5 goroutines and about 23 KiB per peer at 1000 peers, before any call. The
+// channel pays those once. Each peer is a subchannel of it that costs nothing until the
+// first call to that peer, which opens its connection (a TCP and HTTP/2 handshake, one
+// round trip plus the TLS handshake with TLS); the connection then costs what grpc's
+// HTTP/2 transport costs (a reader and a writer goroutine, its buffers) until the peer's
+// server closes it after idleConnTimeout without calls, and the next call opens it again.
+// grpc's ring-hash balancer routes the same way, by a value of the call's context.
+
+// peerBalancerName is the load-balancing policy of the channel. It is registered with
+// grpc once, in init; it only routes the calls of this package, which carry their peer in
+// their context.
+const peerBalancerName = "groupcache_k8s_peer"
+
+func init() { balancer.Register(peerBalancerBuilder{}) }
+
+// peerServiceConfig selects the policy; it is given after the user's dial options so
+// that it always wins: without it, calls would have no route.
+const peerServiceConfig = `{"loadBalancingConfig":[{"` + peerBalancerName + `":{}}]}`
+
+// peerTarget is the channel's target. It is also its authority, unless the user gave one
+// (grpc.WithAuthority, or the ServerName of a tls.Config): then the TLS handshake of every
+// peer verifies that name, as with a ClientConn per peer. Otherwise each peer's own
+// "host:port" is its authority, and TLS verifies the peer's IP.
+const peerTarget = "groupcache-peers"
+
+// peerChannel is the ClientConn of all of a manager's peers.
+type peerChannel struct {
+	cc *grpc.ClientConn
+}
+
+// newPeerChannel creates the channel with dialOpts (from clientDialOptions). It opens no
+// connection.
+func newPeerChannel(dialOpts []grpc.DialOption) (*peerChannel, error) {
+	opts := append(dialOpts[:len(dialOpts):len(dialOpts)],
+		grpc.WithDefaultServiceConfig(peerServiceConfig),
+		// The channel never goes idle as a whole: idle peers' connections are closed
+		// one by one, by their servers.
+		grpc.WithIdleTimeout(0))
+	// The target names no address; the balancer ignores what the resolver returns.
+	cc, err := grpc.NewClient("passthrough:///"+peerTarget, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("groupcache-k8s: creating the gRPC client of the peers: %w", err)
+	}
+	return &peerChannel{cc: cc}, nil
+}
+
+// peer returns the subchannel of the peer at addr ("host:port", IPv6 bracketed). It is
+// not connected until the first call.
+func (c *peerChannel) peer(addr string) *peerConn {
+	return &peerConn{addr: addr, state: connectivity.Idle}
+}
+
+// invoke calls method on the peer of pc.
+func (c *peerChannel) invoke(ctx context.Context, pc *peerConn, method string, in, out any) error {
+	return c.cc.Invoke(context.WithValue(ctx, peerConnKey{}, pc), method, in, out)
+}
+
+// Close closes every connection of the channel. Calls in flight and later calls fail.
+func (c *peerChannel) Close() error { return c.cc.Close() }
+
+// peerConnKey is the context key of the peerConn a call goes to.
+type peerConnKey struct{}
+
+// peerConn is one peer's subchannel. Its SubConn is made on the first call and after grpc
+// shut the previous one down.
+type peerConn struct {
+	addr string
+
+	mu     sync.Mutex
+	sc     balancer.SubConn // nil until the first call
+	owner  *peerBalancer    // the balancer that made sc
+	state  connectivity.State
+	err    error // why the last connection attempt failed
+	closed bool
+}
+
+// close shuts the subchannel down: calls in flight fail, later calls fail with
+// codes.Canceled.
+func (pc *peerConn) close() {
+	pc.mu.Lock()
+	sc := pc.sc
+	pc.closed, pc.sc, pc.state = true, nil, connectivity.Shutdown
+	pc.mu.Unlock()
+	if sc != nil {
+		sc.Shutdown()
+	}
+}
+
+// connState is the state of pc's connection: Idle before the first call and after its
+// server closed it, Shutdown after close.
+func (pc *peerConn) connState() connectivity.State {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.state
+}
+
+type peerBalancerBuilder struct{}
+
+func (peerBalancerBuilder) Name() string { return peerBalancerName }
+
+func (peerBalancerBuilder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	return &peerBalancer{cc: cc, peerAuthority: opts.Authority == peerTarget}
+}
+
+// peerBalancer makes the subchannels of the peers that calls go to. grpc calls its
+// methods, and the subchannels' state listeners, from one goroutine; Pick runs on the
+// callers' goroutines.
+type peerBalancer struct {
+	cc            balancer.ClientConn
+	peerAuthority bool // each peer's address is its authority (see peerTarget)
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// UpdateClientConnState publishes the picker. The resolver's addresses are not used:
+// every call names its peer.
+func (b *peerBalancer) UpdateClientConnState(balancer.ClientConnState) error {
+	b.publish()
+	return nil
+}
+
+func (b *peerBalancer) ResolverError(error) {}
+
+func (b *peerBalancer) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {}
+
+func (b *peerBalancer) ExitIdle() {}
+
+// Close is called when the ClientConn closes; grpc shuts the subchannels down.
+func (b *peerBalancer) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+}
+
+// publish hands grpc a new picker, which wakes the calls that wait for a subchannel's
+// state to change.
+func (b *peerBalancer) publish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: &peerPicker{b: b}})
+	}
+}
+
+// listen records a state change of pc's SubConn sc.
+func (b *peerBalancer) listen(pc *peerConn, sc balancer.SubConn, s balancer.SubConnState) {
+	pc.mu.Lock()
+	if pc.sc != sc {
+		pc.mu.Unlock()
+		return // a SubConn pc no longer uses
+	}
+	pc.state = s.ConnectivityState
+	switch s.ConnectivityState {
+	case connectivity.TransientFailure:
+		pc.err = s.ConnectionError
+	case connectivity.Shutdown:
+		pc.sc, pc.state = nil, connectivity.Idle
+	}
+	pc.mu.Unlock()
+	b.publish()
+}
+
+// peerPicker routes a call to the subchannel of the peer in its context.
+type peerPicker struct{ b *peerBalancer }
+
+// Pick returns pc's SubConn once it is ready. It starts connecting an idle one and fails
+// at once when the last attempt failed, so that groupcache loads the key locally instead
+// of waiting; grpc waits for the next picker otherwise.
+func (p *peerPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	pc, _ := info.Ctx.Value(peerConnKey{}).(*peerConn)
+	if pc == nil {
+		return balancer.PickResult{}, status.Error(codes.Internal, "groupcache-k8s: a call on the peer channel without a peer")
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.closed {
+		return balancer.PickResult{}, status.Errorf(codes.Canceled, "groupcache-k8s: the client of peer %s is closed", pc.addr)
+	}
+	if pc.sc == nil || pc.owner != p.b {
+		addr := resolver.Address{Addr: pc.addr}
+		if p.b.peerAuthority {
+			addr.ServerName = pc.addr
+		}
+		var sc balancer.SubConn
+		sc, err := p.b.cc.NewSubConn([]resolver.Address{addr}, balancer.NewSubConnOptions{
+			StateListener: func(s balancer.SubConnState) { p.b.listen(pc, sc, s) },
+		})
+		if err != nil {
+			return balancer.PickResult{}, status.Errorf(codes.Unavailable, "groupcache-k8s: connecting to peer %s: %v", pc.addr, err)
+		}
+		pc.sc, pc.owner, pc.state = sc, p.b, connectivity.Idle
+	}
+	switch pc.state {
+	case connectivity.Ready:
+		return balancer.PickResult{SubConn: pc.sc}, nil
+	case connectivity.Idle:
+		pc.sc.Connect()
+	case connectivity.TransientFailure:
+		return balancer.PickResult{}, status.Errorf(codes.Unavailable, "groupcache-k8s: connecting to peer %s: %v", pc.addr, pc.err)
+	}
+	return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+}
