@@ -11,6 +11,9 @@ package bench
 //     its HTTPPool for the picker benchmarks.
 //   - handoff: one process per case of BenchmarkPeekMiss (peekmiss_test.go), the pod
 //     that loads, on 127.0.0.1; the server is the peer it peeks.
+//   - peers and peercost: per case of BenchmarkPeerCost (peercost_test.go), N peers on
+//     127.1.x.y, and the pod whose goroutines, heap and open files are counted, on
+//     127.2.0.1. They are started and stopped by the case; the server is not involved.
 //
 // The benchmark process sends a client command lines (remoteClient.command in
 // remote_test.go, peekPod.command in peekmiss_test.go); the client makes the calls and

@@ -167,9 +167,15 @@ type benchManager struct {
 	api *fakeAPI
 }
 
+// benchWatchOptions are the options of every watcher of a fake API server, followed by
+// opts: the watch idle timeout is raised so that a quiet benchmark never sees a watch
+// restart.
+func benchWatchOptions(opts ...k8s.Option) []k8s.Option {
+	return append([]k8s.Option{k8s.WithWatchIdleTimeout(time.Hour), k8s.WithStartupTimeout(10 * time.Second)}, opts...)
+}
+
 // newBenchManager starts a manager for self ("ip:port") and the Service endpoints ips,
-// all on port. The watch idle timeout is raised so that a quiet benchmark never sees a
-// watch restart. opts come after the benchmark's own options.
+// all on port, with benchWatchOptions(opts...).
 func newBenchManager(ips []string, port int, self string, opts ...k8s.Option) (*benchManager, error) {
 	return newBenchManagerOf(endpointSlices(ips, "1"), port, self, opts...)
 }
@@ -185,8 +191,7 @@ func newBenchManagerOf(items []discoveryv1.EndpointSlice, port int, self string,
 		api.Close()
 		return nil, err
 	}
-	opts = append([]k8s.Option{k8s.WithWatchIdleTimeout(time.Hour), k8s.WithStartupTimeout(10 * time.Second)}, opts...)
-	m, err := k8s.NewPeersManager(context.Background(), cs, benchService, benchNamespace, port, self, opts...)
+	m, err := k8s.NewPeersManager(context.Background(), cs, benchService, benchNamespace, port, self, benchWatchOptions(opts...)...)
 	if err != nil {
 		api.Close()
 		return nil, err

@@ -24,6 +24,10 @@ func TestMain(m *testing.M) {
 		os.Exit(runHelper(clientMain))
 	case "handoff":
 		os.Exit(runHelper(handoffMain))
+	case "peers":
+		os.Exit(runHelper(peersMain))
+	case "peercost":
+		os.Exit(runHelper(peerCostMain))
 	}
 	code := m.Run()
 	if err := stopHelpers(); err != nil {

@@ -337,10 +337,11 @@ func (c *remoteClient) command(line string) string {
 		r.latency.quantile(0.5), r.latency.quantile(0.99), r.errors, msg)
 }
 
-// answerCommands is the loop of a helper process: it prints "ready", then answers each
-// line of stdin with command's result on one line, until stdin closes.
-func answerCommands(command func(string) string) error {
-	fmt.Println("ready")
+// answerCommands is the loop of a helper process: it prints "ready" and the fields of
+// ready, then answers each line of stdin with command's result on one line, until stdin
+// closes.
+func answerCommands(command func(string) string, ready ...string) error {
+	fmt.Println(strings.Join(append([]string{"ready"}, ready...), " "))
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		fmt.Println(command(sc.Text()))

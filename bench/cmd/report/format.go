@@ -169,3 +169,32 @@ func vsInformer(ours, informer cell) string {
 	}
 	return s
 }
+
+// perPeer prints a count per peer to three significant figures: "2.01", "0.006", "3".
+func perPeer(x float64) string { return fmt.Sprintf("%.3g", x) }
+
+// perPeerBytes prints bytes per peer: "565 B", "10.2 KiB".
+func perPeerBytes(x float64) string {
+	if math.Abs(x) < 1<<10 {
+		return fmt.Sprintf("%.0f B", x)
+	}
+	return fmt.Sprintf("%.1f KiB", x/(1<<10))
+}
+
+// perPeerCell is perPeer of the median of unit, row and impl, or "–" when s has none.
+func perPeerCell(s summary, unit, row, impl string) string {
+	c, ok := s.get(unit, row, impl)
+	if !ok {
+		return "–"
+	}
+	return perPeer(c.Center)
+}
+
+// perPeerBytesCell is perPeerBytes of the median of unit, row and impl, or "–".
+func perPeerBytesCell(s summary, unit, row, impl string) string {
+	c, ok := s.get(unit, row, impl)
+	if !ok {
+		return "–"
+	}
+	return perPeerBytes(c.Center)
+}

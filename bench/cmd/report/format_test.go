@@ -60,6 +60,18 @@ func TestFormat(t *testing.T) {
 		{sigRatio(cell{VsBase: "~"}, 1), "–"},
 		{vsInformer(cell{Center: 52.45}, cell{Center: 52.6, VsBase: "~"}), "1.00× ~"},
 		{vsInformer(cell{Center: 96}, cell{Center: 967, VsBase: "+911%"}), "0.10×"},
+		{perPeer(2.01), "2.01"},
+		{perPeer(0.006), "0.006"},
+		{perPeer(1.003), "1"},
+		{perPeer(3), "3"},
+		{perPeerBytes(564.5), "564 B"},
+		{perPeerBytes(-300), "-300 B"},
+		{perPeerBytes(8192), "8.0 KiB"},
+		{perPeerBytes(10442), "10.2 KiB"},
+		{perPeerCell(s, "allocs/op", "r", "half"), "67.5"},
+		{perPeerCell(s, "allocs/op", "r", "none"), "–"},
+		{perPeerBytesCell(s, "B/op", "r", "kib"), "922.9 KiB"},
+		{perPeerBytesCell(s, "B/op", "r", "none"), "–"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)

@@ -27,6 +27,9 @@ const (
 	peekMore      = 1     // peeks a load may add inside the hand-off window…
 	peekP99More   = 1e-3  // …and seconds of p99, on loopback
 	reloadLimit   = 1.0   // % of a warm working set a membership change loads again, with the hand-off
+	costPeers     = 1000  // peers at which a process pays per peer, before traffic and after a Get to each…
+	costGoroutine = 2     // …at most this many goroutines…
+	costHeap      = 8192  // …and bytes of heap (8 KiB), connections included
 )
 
 // part is the part of the report a goal belongs to.
@@ -38,6 +41,7 @@ const (
 	watcherPart
 	handoffPart
 	membershipPart
+	peerCostPart
 )
 
 // status is the outcome of a figure or a goal, from best to worst: a goal takes the worst
@@ -105,8 +109,8 @@ type verdict struct {
 }
 
 // evaluateGoals judges every goal on r. The watcher goals are judged only when part 3 ran;
-// the hand-off goals always are (results without their figures are of a run that predates
-// them, or skipped the e2e tests).
+// the hand-off goals and the cost of N peers always are (results without their figures are
+// of a run that predates them, or skipped the e2e tests).
 func evaluateGoals(r *results) []verdict {
 	v := []verdict{
 		lookupGoal(r.picker),
@@ -120,7 +124,7 @@ func evaluateGoals(r *results) []verdict {
 	if r.watchers != nil {
 		v = append(v, convergenceGoal(r.watchers), heapGoal(r.watchers), listGoal(r.watchers))
 	}
-	return append(v, peekMissGoal(r.handoff), reloadGoal(r.membership))
+	return append(v, peekMissGoal(r.handoff), reloadGoal(r.membership), peerCostGoal(r.peerCost))
 }
 
 // judged sets v's status, the worst of its figures' (unmeasured without figures), and
@@ -459,4 +463,35 @@ func plural(n int, noun string) string {
 // reloadPercent is reloaded in % of keys, NaN without keys.
 func reloadPercent(reloaded, keys int) float64 {
 	return quotient(float64(reloaded)*100, float64(keys))
+}
+
+// ---- Part 6: the cost of N peers ----
+
+// peerCostRow is BenchmarkPeerCost's row of n peers; its columns are httppool and grpc.
+func peerCostRow(n int) string { return fmt.Sprintf("PeerCost/N=%d", n) }
+
+// peerCostGoal judges ours (impl=grpc) at costPeers peers: goroutines and heap per peer
+// before traffic (idle) and after a Get to every peer (used), each at most its limit. The
+// open files per peer only inform: they show whether a peer nobody called has a
+// connection.
+func peerCostGoal(s summary) verdict {
+	row := peerCostRow(costPeers)
+	v := verdict{Part: peerCostPart,
+		Goal: fmt.Sprintf("cost of N peers: at %d peers ≤ %s goroutines and ≤ %s KiB of heap per peer, before traffic and after a Get to each",
+			costPeers, limitText(costGoroutine), limitText(costHeap/1024))}
+	var said []string
+	for _, phase := range []struct{ prefix, what string }{{"idle", "before traffic"}, {"used", "after a Get to each"}} {
+		g, missG := lookup(s, phase.prefix+"-goroutines/peer", row, "grpc")
+		h, missH := lookup(s, phase.prefix+"-heap-B/peer", row, "grpc")
+		if s == nil { // one reason, not one per figure
+			missG, missH = "BenchmarkPeerCost (the results predate it)", "BenchmarkPeerCost (the results predate it)"
+		}
+		v.Figures = append(v.Figures,
+			figure{Name: row + " " + phase.prefix + " goroutines/peer", Value: g.Center, Limit: costGoroutine, Cmp: atMost, Missing: missG},
+			figure{Name: row + " " + phase.prefix + " heap/peer", Value: h.Center, Limit: costHeap, Cmp: atMost, Missing: missH})
+		said = append(said, fmt.Sprintf("%s: goroutines %s, heap %s, open files %s per peer", phase.what,
+			perPeer(g.Center), perPeerBytes(h.Center), perPeerCell(s, phase.prefix+"-files/peer", row, "grpc")))
+	}
+	v.Result = strings.Join(said, "; ")
+	return v.judged()
 }

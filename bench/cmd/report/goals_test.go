@@ -24,7 +24,7 @@ func (s summary) drop(unit, row, impl string) { delete(s[unit][row], impl) }
 
 // goodResults is a run that meets every goal with room to spare.
 func goodResults() *results {
-	r := &results{picker: summary{}, remote: summary{}, watchers: summary{}, handoff: summary{}}
+	r := &results{picker: summary{}, remote: summary{}, watchers: summary{}, handoff: summary{}, peerCost: summary{}}
 	for _, n := range pickerSizes {
 		for bench, ours := range map[string]float64{"PickPeer": 10e-9, "PickPeerParallel": 5e-9} {
 			row := fmt.Sprintf("%s/N=%d", bench, n)
@@ -66,6 +66,18 @@ func goodResults() *results {
 		r.handoff.put("peeks/op", peekMissRow, impl, cell{Center: c.peeks})
 		r.handoff.put("p99-sec", peekMissRow, impl, cell{Center: c.p99, VsBase: vs})
 		r.handoff.put("sec/op", peekMissRow, impl, cell{Center: c.time, VsBase: vs})
+	}
+	for _, n := range peerCounts {
+		row := peerCostRow(n)
+		for impl, c := range map[string]struct{ goroutines, heap, files float64 }{
+			"httppool/idle": {0.01, 2500, 0.003}, "httppool/used": {0.2, 3900, 0.1}, "httppool/srv": {1, 10000, 1},
+			"grpc/idle": {0.01, 560, 0.003}, "grpc/used": {1.9, 7000, 1}, "grpc/srv": {2, 6000, 1},
+		} {
+			impl, phase, _ := strings.Cut(impl, "/")
+			r.peerCost.put(phase+"-goroutines/peer", row, impl, cell{Center: c.goroutines, CI: "∞"})
+			r.peerCost.put(phase+"-heap-B/peer", row, impl, cell{Center: c.heap, CI: "∞"})
+			r.peerCost.put(phase+"-files/peer", row, impl, cell{Center: c.files, CI: "∞"})
+		}
 	}
 	r.membership = &membershipRun{Passed: true, Cases: []membershipCase{
 		{What: "scale-up 3 → 4", Keys: 1000, Handoff: modeResult{Reloaded: 1, Took: 7 * time.Second},
@@ -115,6 +127,7 @@ func TestEvaluateGoalsAllMet(t *testing.T) {
 		"Watcher: exactly one LIST in steady state, none on a normal watch end",
 		"hand-off: inside the window a peek miss adds at most 1 peek and 1 ms of p99 (loopback); outside it, no change",
 		"Rolling update of every pod, scale-up and scale-down: at most 1 % of a warm working set loaded again, with zero failed gets",
+		"cost of N peers: at 1000 peers ≤ 2 goroutines and ≤ 8 KiB of heap per peer, before traffic and after a Get to each",
 	}
 	if len(vs) != len(want) {
 		t.Fatalf("%d verdicts, want %d", len(vs), len(want))
@@ -338,6 +351,33 @@ func TestEvaluateGoals(t *testing.T) {
 		{"e2e tests not run", "Rolling update", func(r *results) {
 			r.membership = nil
 		}, unmeasured, "not measured: the e2e hand-off tests' output (-skip-e2e skips them)", ""},
+
+		// The cost of N peers: ours at 1000 peers, before traffic and after a Get to each,
+		// at most 2 goroutines and 8 KiB of heap per peer; other sizes, the server side and
+		// HTTPPool only inform.
+		{"peer cost as measured", "cost of N peers", func(r *results) {}, met,
+			"before traffic: goroutines 0.01, heap 560 B, open files 0.003 per peer; after a Get to each: goroutines 1.9, heap 6.8 KiB, open files 1 per peer", ""},
+		{"peer cost at the limits", "cost of N peers", func(r *results) {
+			r.peerCost.put("used-goroutines/peer", "PeerCost/N=1000", "grpc", cell{Center: costGoroutine})
+			r.peerCost.put("used-heap-B/peer", "PeerCost/N=1000", "grpc", cell{Center: costHeap})
+		}, met, "before traffic: goroutines 0.01, heap 560 B, open files 0.003 per peer; after a Get to each: goroutines 2, heap 8.0 KiB, open files 1 per peer", ""},
+		{"goroutines after the Gets over the limit", "cost of N peers", func(r *results) {
+			r.peerCost.put("used-goroutines/peer", "PeerCost/N=1000", "grpc", cell{Center: 2.01})
+		}, missed, "", ""},
+		{"heap before traffic over the limit", "cost of N peers", func(r *results) {
+			r.peerCost.put("idle-heap-B/peer", "PeerCost/N=1000", "grpc", cell{Center: above(costHeap)})
+		}, missed, "", ""},
+		{"smaller Services and the server side do not count", "cost of N peers", func(r *results) {
+			r.peerCost.put("used-heap-B/peer", "PeerCost/N=10", "grpc", cell{Center: 40000})
+			r.peerCost.put("srv-goroutines/peer", "PeerCost/N=1000", "grpc", cell{Center: 3})
+			r.peerCost.put("used-heap-B/peer", "PeerCost/N=1000", "httppool", cell{Center: 1})
+		}, met, "", ""},
+		{"peer cost missing a figure", "cost of N peers", func(r *results) {
+			r.peerCost.drop("used-heap-B/peer", "PeerCost/N=1000", "grpc")
+		}, unmeasured, "not measured: used-heap-B/peer of PeerCost/N=1000, impl=grpc", ""},
+		{"peer cost not run", "cost of N peers", func(r *results) {
+			r.peerCost = nil
+		}, unmeasured, "not measured: BenchmarkPeerCost (the results predate it)", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := goodResults()

@@ -1,7 +1,8 @@
 // Command report runs the comparison benchmarks of the bench module and writes
 // BENCHMARKS.md: it builds the test binaries, runs every benchmark in several rounds
 // (each round runs all of them once, so that the noise of a shared machine spreads over
-// every implementation alike), summarises the rounds with benchstat, runs the e2e hand-off
+// every implementation alike) but the cost of N peers, which counts rather than times and
+// runs once, summarises the rounds with benchstat, runs the e2e hand-off
 // tests (membership changes under load; -skip-e2e skips them), judges the goals, profiles
 // what misses one, and renders markdown tables with ratios and verdicts.
 //

@@ -42,6 +42,8 @@ type page struct {
 	MembershipCommand string          // the e2e hand-off tests' command line, run or not
 	Membership        *membershipNote // nil when the e2e hand-off tests were not run
 
+	PeerCost peerCostNote
+
 	Transport *transportNote // nil unless a transport goal is not met
 	Profiles  string
 }
@@ -79,6 +81,13 @@ type membershipNote struct {
 	Failed string // the tests that failed, "" when go test passed
 }
 
+// peerCostNote is part 6: the figures its text quotes, and its table.
+type peerCostNote struct {
+	Peers    string // "10, 100 and 1000"
+	PoolIdle int    // idle connections net/http's DefaultTransport keeps in all
+	Table    *table // nil when the results predate BenchmarkPeerCost
+}
+
 // transportNote is the figures the explanation of the transport's misses quotes.
 type transportNote struct {
 	OursAllocs, PoolAllocs string   // allocations per call with small values, a range
@@ -111,6 +120,7 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 		Profiles:  string(r.profiles),
 
 		MembershipCommand: membershipCommand(),
+		PeerCost:          peerCostNote{Peers: andList(peerCounts), PoolIdle: http.DefaultTransport.(*http.Transport).MaxIdleConns},
 	}
 	if r.watchers != nil {
 		p.Watchers = &watcherTables{convergenceTable(r.watchers), heapTable(r.watchers), apiLoadTable(r.watchers), apiLoadEnds}
@@ -121,6 +131,10 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 	}
 	if r.membership != nil {
 		p.Membership = membership(r.membership)
+	}
+	if r.peerCost != nil {
+		t := peerCostTable(r.peerCost)
+		p.PeerCost.Table = &t
 	}
 	transportMissed := false
 	for _, v := range verdicts {

@@ -115,6 +115,20 @@ func TestRenderSections(t *testing.T) {
 			"controller:\n\n```\ncd e2e && go test -race -count=1 -timeout 30m -run '^TestHandoff' -v .\n```\n\nEach case",
 			"| Rolling update of every pod, scale-up and scale-down: at most 1 % of a warm working set loaded again, with zero failed gets | rolling update 5 (0.5 %), "},
 			[]string{"**The tests failed**", "Not measured in this run (`-skip-e2e`"}, false},
+		{"peer cost measured", func(r *results) {}, []string{
+			"## 6. The cost of N peers\n\nWhat one pod's process pays for a Service of 10, 100 and 1000 reachable peers",
+			"keeps at most\n100 idle connections in all",
+			"| peers | reading | goroutines HTTPPool | ours | heap HTTPPool | ours | open files HTTPPool | ours |\n" +
+				"| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n" +
+				"| 10 | peers known, before traffic | 0.01 | 0.01 | 2.4 KiB | 560 B | 0.003 | 0.003 |\n",
+			"| 1000 | after a Get to every peer | 0.2 | 1.9 | 3.8 KiB | 6.8 KiB | 0.1 | 1 |\n",
+			"| cost of N peers: at 1000 peers ≤ 2 goroutines and ≤ 8 KiB of heap per peer, before traffic and after a Get to each | before traffic: "},
+			[]string{"Not measured in this run (its results predate `BenchmarkPeerCost`)"}, false},
+		{"peer cost not measured", func(r *results) { r.peerCost = nil }, []string{
+			"## 6. The cost of N peers\n",
+			"the next one.\n\nNot measured in this run (its results predate `BenchmarkPeerCost`).\n",
+			"| not measured: BenchmarkPeerCost (the results predate it) | **not measured** |"},
+			[]string{"| peers | reading |"}, false},
 		{"membership changes not measured", func(r *results) { r.membership = nil }, []string{
 			"## 5. The warm hand-off through membership changes\n",
 			"and count HTTPPool's.\n\nNot measured in this run (`-skip-e2e`, or results without the e2e tests' output).\n",
@@ -171,6 +185,8 @@ var identifiers = regexp.MustCompile(strings.Join([]string{
 	`\(1, 5, 15 min\)`,    // the load average's own fields
 	`setting both to 0`,   // the options' off value
 	"`-watcher-rounds 0`", // the flag's off value
+	"`-benchtime 1x`",     // one run of BenchmarkPeerCost
+	`127\.1\.x\.y`,        // BenchmarkPeerCost's peers
 }, "|"))
 
 // TestTemplateHasNoFigures checks that every figure the report states comes from the

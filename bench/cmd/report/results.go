@@ -24,6 +24,8 @@ const (
 	watchersRaw   = "watchers.txt" // Convergence, Heap, APILoad on the real control plane
 	watchersStat  = "benchstat-watchers.txt"
 	membershipRaw = "e2e-handoff.txt" // go test -v of the e2e hand-off tests (membershipArgs)
+	peerCostRaw   = "peercost.txt"    // PeerCost, one run (-benchtime 1x)
+	peerCostStat  = "benchstat-peercost.txt"
 	profilesText  = "profiles.txt"
 	runInfoJSON   = "run.json"
 )
@@ -37,6 +39,7 @@ var (
 	valueSizes    = append(append([]string(nil), smallValues...), largeValues...)
 	callerCounts  = []int{1, 64}
 	heapEndpoints = []int{1, 100, 1000}
+	peerCounts    = []int{10, 100, 1000}
 )
 
 // apiLoadEnds is how many watch ends BenchmarkAPILoad counts requests over; its units are
@@ -69,6 +72,7 @@ type results struct {
 	picker, remote summary
 	watchers       summary        // nil when part 3 was not run
 	handoff        summary        // nil when the results predate BenchmarkPeekMiss
+	peerCost       summary        // nil when the results predate BenchmarkPeerCost
 	membership     *membershipRun // nil when the e2e hand-off tests were not run
 	quality        []Quality
 	profiles       []byte // markdown, empty when nothing was profiled
@@ -78,8 +82,8 @@ type results struct {
 type summariser func(raw string) (summary, error)
 
 // loadResults reads the results in dir: run.json, quality.json, profiles.txt if any, the
-// raw benchmark output, summarised by summarise (watchers.txt and handoff.txt only if they
-// exist), and the e2e hand-off tests' output if it exists.
+// raw benchmark output, summarised by summarise (watchers.txt, handoff.txt and
+// peercost.txt only if they exist), and the e2e hand-off tests' output if it exists.
 func loadResults(dir string, summarise summariser) (*results, error) {
 	r := &results{}
 	if err := readJSON(filepath.Join(dir, runInfoJSON), &r.info); err != nil {
@@ -95,7 +99,7 @@ func loadResults(dir string, summarise summariser) (*results, error) {
 	if err := readJSON(filepath.Join(dir, qualityJSON), &r.quality); err != nil {
 		return nil, err
 	}
-	for name, s := range map[string]*summary{watchersRaw: &r.watchers, handoffRaw: &r.handoff} {
+	for name, s := range map[string]*summary{watchersRaw: &r.watchers, handoffRaw: &r.handoff, peerCostRaw: &r.peerCost} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			if *s, err = summarise(filepath.Join(dir, name)); err != nil {
 				return nil, err

@@ -17,13 +17,17 @@ func TestLoadResults(t *testing.T) {
 	if len(r.quality) != len(pickerSizes) || r.quality[0].N != pickerSizes[0] {
 		t.Errorf("quality.json: %d sizes, first N=%d", len(r.quality), r.quality[0].N)
 	}
-	for name, s := range map[string]summary{"picker": r.picker, "remote": r.remote, "watchers": r.watchers, "handoff": r.handoff} {
+	for name, s := range map[string]summary{"picker": r.picker, "remote": r.remote, "watchers": r.watchers, "handoff": r.handoff,
+		"peer cost": r.peerCost} {
 		if len(s) == 0 {
 			t.Errorf("no %s summary", name)
 		}
 	}
 	if _, ok := r.picker.get("sec/op", "Rebuild/N=1000", "newRing"); !ok {
 		t.Error("the root's newRing is not a column of the picker summary")
+	}
+	if _, ok := r.peerCost.get("used-heap-B/peer", "PeerCost/N=1000", "grpc"); !ok {
+		t.Error("no used-heap-B/peer of PeerCost/N=1000, impl=grpc in the peer cost summary")
 	}
 	if len(r.profiles) == 0 {
 		t.Error("no profiles")
@@ -33,8 +37,8 @@ func TestLoadResults(t *testing.T) {
 	}
 }
 
-// TestLoadResultsOptional checks that watchers.txt, handoff.txt, e2e-handoff.txt and
-// profiles.txt may be absent, and that the rest may not.
+// TestLoadResultsOptional checks that watchers.txt, handoff.txt, peercost.txt,
+// e2e-handoff.txt and profiles.txt may be absent, and that the rest may not.
 func TestLoadResultsOptional(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{runInfoJSON, qualityJSON, "picker.txt", "picker.csv", "remote.txt", "remote.csv"} {
@@ -50,9 +54,9 @@ func TestLoadResultsOptional(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.watchers != nil || r.handoff != nil || r.membership != nil || r.profiles != nil {
-		t.Errorf("watchers %v, handoff %v, membership %v, profiles %q; want none", r.watchers != nil, r.handoff != nil,
-			r.membership != nil, r.profiles)
+	if r.watchers != nil || r.handoff != nil || r.peerCost != nil || r.membership != nil || r.profiles != nil {
+		t.Errorf("watchers %v, handoff %v, peer cost %v, membership %v, profiles %q; want none", r.watchers != nil,
+			r.handoff != nil, r.peerCost != nil, r.membership != nil, r.profiles)
 	}
 	if err := os.Remove(filepath.Join(dir, qualityJSON)); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,8 @@
 package main
 
-// Running the benchmarks: the test binaries, the rounds of every benchmark, the watcher
-// benchmarks and the e2e hand-off tests on a real control plane, and benchstat's summaries,
-// all written to the results directory.
+// Running the benchmarks: the test binaries, the rounds of every benchmark, the one run of
+// the cost of N peers, the watcher benchmarks and the e2e hand-off tests on a real control
+// plane, and benchstat's summaries, all written to the results directory.
 
 import (
 	"bytes"
@@ -27,9 +27,9 @@ const (
 // whether the root names its sub-benchmarks impl=ours/N=… or, as bench/ does, N=…/impl=ours.
 const rootRebuildBench = "^BenchmarkRebuild$/^(impl=ours|N=\\d+)$/^(impl=ours|N=\\d+)$"
 
-// runAll builds the binaries, runs the tests and every round of benchmarks, summarises
-// them with benchstat, runs the e2e hand-off tests unless o.skipE2E, and writes all of it,
-// run.json included, to o.results.
+// runAll builds the binaries, runs the tests, every round of benchmarks and
+// BenchmarkPeerCost once, summarises them with benchstat, runs the e2e hand-off tests
+// unless o.skipE2E, and writes all of it, run.json included, to o.results.
 func runAll(o options) (runInfo, error) {
 	start := time.Now()
 	info := machineInfo()
@@ -83,8 +83,17 @@ func runAll(o options) (runInfo, error) {
 		}
 		handoff.Write(keepHeader(out, round == 1))
 	}
-	raws := map[string][]byte{pickerRaw: picker.Bytes(), remoteRaw: remote.Bytes(), handoffRaw: handoff.Bytes()}
-	stats := map[string]string{pickerRaw: pickerStat, remoteRaw: remoteStat, handoffRaw: handoffStat}
+	// The cost of N peers counts goroutines, heap and files rather than timing anything:
+	// one run of each case is enough.
+	log.Print("cost of N peers, once")
+	peerCost, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkPeerCost$",
+		"-test.benchtime", "1x")
+	if err != nil {
+		return info, err
+	}
+	raws := map[string][]byte{pickerRaw: picker.Bytes(), remoteRaw: remote.Bytes(), handoffRaw: handoff.Bytes(),
+		peerCostRaw: keepHeader(peerCost, true)}
+	stats := map[string]string{pickerRaw: pickerStat, remoteRaw: remoteStat, handoffRaw: handoffStat, peerCostRaw: peerCostStat}
 	if o.watchers > 0 {
 		out, err := runWatchers(o)
 		if err != nil {

@@ -250,3 +250,29 @@ func membershipTable(m *membershipRun) table {
 	}
 	return t
 }
+
+// ---- Part 6: the cost of N peers ----
+
+// peerCostPhases are BenchmarkPeerCost's readings, as its units start, in the table's words.
+var peerCostPhases = []struct{ prefix, what string }{
+	{"idle", "peers known, before traffic"},
+	{"used", "after a Get to every peer"},
+	{"srv", "server, after a Get from as many pods"},
+}
+
+// peerCostTable is BenchmarkPeerCost: per peer, at every size and reading, HTTPPool's
+// goroutines, heap and open files against ours.
+func peerCostTable(s summary) table {
+	t := table{Header: []string{"peers", "reading", "goroutines HTTPPool", "ours", "heap HTTPPool", "ours",
+		"open files HTTPPool", "ours"}, Align: append([]string{"---:", "---"}, right(6)...)}
+	for _, n := range peerCounts {
+		row := peerCostRow(n)
+		for _, p := range peerCostPhases {
+			t.Rows = append(t.Rows, []string{fmt.Sprint(n), p.what,
+				perPeerCell(s, p.prefix+"-goroutines/peer", row, "httppool"), perPeerCell(s, p.prefix+"-goroutines/peer", row, "grpc"),
+				perPeerBytesCell(s, p.prefix+"-heap-B/peer", row, "httppool"), perPeerBytesCell(s, p.prefix+"-heap-B/peer", row, "grpc"),
+				perPeerCell(s, p.prefix+"-files/peer", row, "httppool"), perPeerCell(s, p.prefix+"-files/peer", row, "grpc")})
+		}
+	}
+	return t
+}

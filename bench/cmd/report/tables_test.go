@@ -22,6 +22,7 @@ func TestTablesMissingCells(t *testing.T) {
 	r.remote.drop("B/s", "RemoteGet/size=100B/callers=1", "httppool")
 	r.watchers.drop("lists/start", "APILoad", "ours")
 	r.watchers.drop("p99-ms", "Convergence", "informer")
+	r.peerCost.drop("srv-heap-B/peer", "PeerCost/N=100", "httppool")
 	for _, c := range []struct {
 		name string
 		t    table
@@ -35,6 +36,8 @@ func TestTablesMissingCells(t *testing.T) {
 		{"convergence", convergenceTable(r.watchers), "| p99 |", "| p99 | 50.0 ms | – | – |"},
 		{"API load", apiLoadTable(r.watchers), "| LIST at start |", "| LIST at start | – | – |"},
 		{"API load over the watch ends", apiLoadTable(r.watchers), "| LIST over 20 watch ends |", "| LIST over 20 watch ends | 0 | – |"},
+		{"peer cost", peerCostTable(r.peerCost), "| 100 | server,",
+			"| 100 | server, after a Get from as many pods | 1 | 2 | – | 5.9 KiB | 1 | 1 |"},
 	} {
 		var got string
 		for _, line := range strings.Split(c.t.String(), "\n") {
@@ -65,6 +68,7 @@ func TestTableShapes(t *testing.T) {
 		{"convergence", convergenceTable(r.watchers), 2},
 		{"heap", heapTable(r.watchers), len(heapEndpoints)},
 		{"API load", apiLoadTable(r.watchers), 10},
+		{"peer cost", peerCostTable(r.peerCost), len(peerCounts) * len(peerCostPhases)},
 	} {
 		if len(c.t.Rows) != c.rows {
 			t.Errorf("%s: %d rows, want %d", c.name, len(c.t.Rows), c.rows)
