@@ -47,3 +47,5 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzNewRing -fuzztime 60s .
 	go test -run '^$$' -fuzz 'FuzzValueCodec$$' -fuzztime 60s .
 	go test -run '^$$' -fuzz FuzzValueCodecDecode -fuzztime 60s .
+	go test -run '^$$' -fuzz 'FuzzRequestCodec$$' -fuzztime 60s .
+	go test -run '^$$' -fuzz FuzzRequestCodecDecode -fuzztime 60s .

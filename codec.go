@@ -30,13 +30,19 @@ func newValueCodec() valueCodec { return valueCodec{proto: encoding.GetCodecV2("
 func (valueCodec) Name() string { return "proto" }
 
 const (
-	valueTag = 1<<3 | 2 // field 1, length-delimited
-	qpsTag   = 2<<3 | 1 // field 2, 64-bit
+	valueTag = 1<<3 | 2 // GetResponse field 1, length-delimited
+	qpsTag   = 2<<3 | 1 // GetResponse field 2, 64-bit
+	groupTag = 1<<3 | 2 // GetRequest field 1, length-delimited
+	keyTag   = 2<<3 | 2 // GetRequest field 2, length-delimited
 )
 
 // Marshal writes a GetResponse without copying its value; grpc only reads the buffers it
-// gets. Any other message goes to grpc's codec.
+// gets. A GetRequest it writes into one buffer of its exact size. Any other message goes
+// to grpc's codec.
 func (c valueCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if req, ok := v.(*groupcachepb.GetRequest); ok && len(req.XXX_unrecognized) == 0 {
+		return mem.BufferSlice{mem.SliceBuffer(marshalRequest(req))}, nil
+	}
 	m, ok := v.(*groupcachepb.GetResponse)
 	if !ok || len(m.XXX_unrecognized) > 0 {
 		return c.proto.Marshal(v)
@@ -55,9 +61,12 @@ func (c valueCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return out, nil
 }
 
-// Unmarshal reads a GetResponse, copying the value once; any other message goes to
-// grpc's codec. Unknown fields are skipped, as protobuf does.
+// Unmarshal reads a GetResponse, copying the value once, and a GetRequest; any other
+// message goes to grpc's codec. Unknown fields are skipped, as protobuf does.
 func (c valueCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if req, ok := v.(*groupcachepb.GetRequest); ok {
+		return unmarshalRequest(data, req)
+	}
 	m, ok := v.(*groupcachepb.GetResponse)
 	if !ok {
 		return c.proto.Unmarshal(data, v)
@@ -120,4 +129,73 @@ func skipField(r *mem.Reader, tag uint64) error {
 	}
 	_, err := io.CopyN(io.Discard, r, int64(n))
 	return err
+}
+
+// marshalRequest writes a GetRequest as protobuf does: the fields that are set, in order.
+func marshalRequest(m *groupcachepb.GetRequest) []byte {
+	n := 0
+	for _, f := range [...]*string{m.Group, m.Key} {
+		if f != nil {
+			n += 1 + binary.MaxVarintLen64 + len(*f)
+		}
+	}
+	b := make([]byte, 0, n)
+	if m.Group != nil {
+		b = append(binary.AppendUvarint(append(b, groupTag), uint64(len(*m.Group))), *m.Group...)
+	}
+	if m.Key != nil {
+		b = append(binary.AppendUvarint(append(b, keyTag), uint64(len(*m.Key))), *m.Key...)
+	}
+	return b
+}
+
+// unmarshalRequest reads a GetRequest. The group and the key share one string and one
+// allocation of their pointers; a field left off stays nil, as protobuf leaves it.
+func unmarshalRequest(data mem.BufferSlice, m *groupcachepb.GetRequest) error {
+	m.Reset()
+	var buf []byte
+	if len(data) == 1 {
+		buf = data[0].ReadOnlyData() // copied once, into the string below
+	} else {
+		buf = data.Materialize()
+	}
+	fields := new([2]string) // group, key
+	var at [2][2]int         // start and end of each field in buf
+	var set [2]bool
+	for i := 0; i < len(buf); {
+		tag, n := binary.Uvarint(buf[i:])
+		if n <= 0 {
+			return errors.New("groupcache-k8s: decoding GetRequest: bad field tag")
+		}
+		i += n
+		if tag != groupTag && tag != keyTag {
+			r := mem.BufferSlice{mem.SliceBuffer(buf[i:])}.Reader()
+			before := r.Remaining()
+			if err := skipField(r, tag); err != nil {
+				return fmt.Errorf("groupcache-k8s: decoding GetRequest: field %d: %w", tag>>3, err)
+			}
+			i += before - r.Remaining()
+			continue
+		}
+		l, n := binary.Uvarint(buf[i:])
+		if n <= 0 || l > uint64(len(buf)-i-n) {
+			return errors.New("groupcache-k8s: decoding GetRequest: field longer than the message")
+		}
+		f := tag>>3 - 1
+		at[f], set[f] = [2]int{i + n, i + n + int(l)}, true
+		i += n + int(l)
+	}
+	all := string(buf)
+	for f := range fields {
+		if set[f] {
+			fields[f] = all[at[f][0]:at[f][1]]
+		}
+	}
+	if set[0] {
+		m.Group = &fields[0]
+	}
+	if set[1] {
+		m.Key = &fields[1]
+	}
+	return nil
 }

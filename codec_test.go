@@ -75,17 +75,93 @@ func TestValueCodecMatchesProto(t *testing.T) {
 		}
 	}
 
-	// A GetRequest goes through grpc's codec.
-	key, group := "k", "g"
-	req := &groupcachepb.GetRequest{Key: &key, Group: &group}
-	got, err := ours.Marshal(req)
+	// Other messages go through grpc's codec.
+	other := &groupcachepb.GetRequest{Key: new("k"), XXX_unrecognized: []byte{0x18, 1}}
+	got, err := ours.Marshal(other)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := std.Marshal(req)
-	if !bytes.Equal(got.Materialize(), want.Materialize()) {
-		t.Errorf("GetRequest bytes differ")
+	if want, _ := std.Marshal(other); !bytes.Equal(got.Materialize(), want.Materialize()) {
+		t.Errorf("a GetRequest with unknown fields: %x, grpc's proto codec writes %x", got.Materialize(), want.Materialize())
 	}
+}
+
+// FuzzRequestCodec: for any GetRequest (group and key each set or not), the value codec
+// writes exactly the bytes grpc's proto codec writes, and reads them back to the same
+// request, also when they arrive split across two buffers.
+func FuzzRequestCodec(f *testing.F) {
+	f.Add("thumbnails", "user/42", uint8(3), uint16(4))
+	f.Add("", "", uint8(3), uint16(0))                         // both set and empty
+	f.Add("g", "", uint8(1), uint16(1))                        // no key, as proto3 senders leave it off
+	f.Add("", strings.Repeat("k", 300), uint8(2), uint16(200)) // two-byte length
+	std, ours := encoding.GetCodecV2("proto"), newValueCodec()
+	f.Fuzz(func(t *testing.T, group, key string, set uint8, split uint16) {
+		var req groupcachepb.GetRequest
+		if set&1 != 0 {
+			req.Group = &group
+		}
+		if set&2 != 0 {
+			req.Key = &key
+		}
+		want, err := std.Marshal(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ours.Marshal(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire := got.Materialize()
+		if !bytes.Equal(wire, want.Materialize()) {
+			t.Fatalf("Marshal(%v) = %x, grpc's proto codec writes %x", &req, wire, want.Materialize())
+		}
+		var back groupcachepb.GetRequest
+		if err := ours.Unmarshal(splitAt(wire, split), &back); err != nil {
+			t.Fatalf("Unmarshal of its own %x: %v", wire, err)
+		}
+		if !sameRequest(&back, &req) {
+			t.Fatalf("round trip of %v gave %v", &req, &back)
+		}
+	})
+}
+
+// FuzzRequestCodecDecode feeds arbitrary bytes to the value codec's reader of requests: it
+// never panics, and whenever both it and grpc's proto codec accept the bytes, they read
+// the same group and key (presence included).
+func FuzzRequestCodecDecode(f *testing.F) {
+	for _, seed := range [][]byte{
+		{},
+		{0x0a, 1, 'g', 0x12, 1, 'k'},
+		{0x12, 0},
+		{0x0a, 1, 'a', 0x0a, 1, 'b'}, // the last group wins
+		{0x0a, 1, 'g', 0x18, 0x96, 0x01, 0x22, 3, 'x', 'y', 'z', 0x2d, 1, 2, 3, 4, 0x31, 1, 2, 3, 4, 5, 6, 7, 8},
+		{0x0a, 9, 'x'},
+		{0x0f},
+		{0x08, 0x01},       // field 1 with the wrong wire type
+		{0x8a, 0x00, 0x00}, // the group's tag in a non-minimal varint
+	} {
+		f.Add(seed, uint16(len(seed)/2))
+	}
+	std, ours := encoding.GetCodecV2("proto"), newValueCodec()
+	f.Fuzz(func(t *testing.T, wire []byte, split uint16) {
+		var got groupcachepb.GetRequest
+		if err := ours.Unmarshal(splitAt(wire, split), &got); err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		var want groupcachepb.GetRequest
+		if err := std.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &want); err == nil && !sameRequest(&got, &want) {
+			t.Fatalf("%x: read %v, grpc's proto codec reads %v", wire, &got, &want)
+		}
+	})
+}
+
+// sameRequest reports whether a and b have the same group and key, presence included.
+func sameRequest(a, b *groupcachepb.GetRequest) bool {
+	same := func(x, y *string) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return same(a.Group, b.Group) && same(a.Key, b.Key)
 }
 
 // FuzzValueCodec: for any GetResponse (value and minute_qps each set or not), the value
