@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang/groupcache"
+	"google.golang.org/grpc/connectivity"
 )
 
 // DebugHandler returns an operator page for the manager, to serve on an internal port
@@ -49,7 +50,17 @@ type debugPeer struct {
 	ID            string
 	SharePercent  float64 // of all keys; 0 for a leaving peer
 	Self, Leaving bool
-	Calls, Errors int64 // Gets this pod sent to the peer, and those that failed
+	Calls, Errors int64  // Gets this pod sent to the peer, and those that failed
+	Connection    string `json:",omitempty"` // of this pod to the peer; empty for self
+}
+
+// connectionNames are what the page calls the states of a connection to a peer.
+var connectionNames = map[connectivity.State]string{
+	connectivity.Idle:             "not open",
+	connectivity.Connecting:       "connecting",
+	connectivity.Ready:            "open",
+	connectivity.TransientFailure: "failing",
+	connectivity.Shutdown:         "closed",
 }
 
 type debugWatch struct {
@@ -141,6 +152,7 @@ func (p debugPage) state(key string) debugState {
 		d := debugPeer{ID: id, Self: id == m.self}
 		if c, ok := clients[id].(*peerClient); ok {
 			d.Calls, d.Errors = c.calls.Load(), c.errors.Load()
+			d.Connection = connectionNames[c.conn.connState()]
 		}
 		return d
 	}

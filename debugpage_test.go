@@ -123,6 +123,10 @@ func TestDebugPage(t *testing.T) {
 		if wantCalls := int64(map[bool]int{true: 1}[p.ID == "10.0.0.2:8080"]); p.Calls != wantCalls || p.Errors != wantCalls {
 			t.Errorf("peer %s: %d calls, %d errors; want %d of each", p.ID, p.Calls, p.Errors, wantCalls)
 		}
+		// Self has no connection; a peer this pod never called has none open.
+		if want := map[string]string{"10.0.0.1:8080": "", "10.0.0.3:8080": "not open"}[p.ID]; p.ID != "10.0.0.2:8080" && p.Connection != want {
+			t.Errorf("peer %s: connection %q, want %q", p.ID, p.Connection, want)
+		}
 	}
 	if total < 99.999 || total > 100.001 {
 		t.Errorf("shares add up to %v %%, want 100", total)
