@@ -63,11 +63,6 @@ func newPeerChannel(dialOpts []grpc.DialOption) (*peerChannel, error) {
 	return &peerChannel{cc: cc}, nil
 }
 
-// peer returns the subchannel of the peer at addr ("host:port", IPv6 bracketed). It is
-// not connected until the first call.
-func (c *peerChannel) peer(addr string) *peerConn {
-	return &peerConn{addr: addr, state: connectivity.Idle}
-}
 
 // invoke calls method on the peer of pc.
 func (c *peerChannel) invoke(ctx context.Context, pc *peerConn, method string, in, out any) error {
@@ -91,6 +86,12 @@ type peerConn struct {
 	state  connectivity.State
 	err    error // why the last connection attempt failed
 	closed bool
+}
+
+// newPeerConn returns the subchannel of the peer at addr ("host:port", IPv6 bracketed)
+// in a channel. It is not connected until the first call.
+func newPeerConn(addr string) *peerConn {
+	return &peerConn{addr: addr, state: connectivity.Idle}
 }
 
 // close shuts the subchannel down: calls in flight fail, later calls fail with

@@ -57,7 +57,7 @@ func newPeerClient(addr string, channel *peerChannel, cfg *config, stats *counte
 	return &peerClient{
 		addr:    addr,
 		channel: channel,
-		conn:    channel.peer(addr),
+		conn:    newPeerConn(addr),
 		timeout: cfg.callTimeout,
 		stats:   stats,
 		guard:   guard,
