@@ -115,6 +115,9 @@ func (c *child) call(timeout time.Duration, format string, args ...any) ([]strin
 	return c.read(timeout)
 }
 
+// pid is the helper's process id.
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
 // stop closes the helper's stdin, which makes it shut down, and waits for it to exit;
 // after ten seconds it is killed.
 func (c *child) stop() error {
@@ -152,6 +155,13 @@ func clientHelper(impl string) (*child, error) {
 	return startHelper("client-"+impl, "client", func() []string {
 		return []string{"BENCH_IMPL=" + impl, "BENCH_SERVER_PORT=" + port(), "BENCH_SERVER_HTTP=" + helpers.serverHTTP}
 	})
+}
+
+// serverHelper returns the server process, or nil before a helper has started it.
+func serverHelper() *child {
+	helpers.Lock()
+	defer helpers.Unlock()
+	return helpers.server
 }
 
 // handoffHelper returns the handoff process of BenchmarkPeekMiss's case impl, starting

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // benchstatCmd is the benchstat the report uses, from the module proxy.
@@ -47,6 +48,17 @@ type summary map[string]map[string]map[string]cell
 func (s summary) get(unit, row, impl string) (cell, bool) {
 	c, ok := s[unit][row][impl]
 	return c, ok
+}
+
+// measured reports whether s has a figure in unit of any row of bench ("RemoteGet"): false
+// for results that predate the unit.
+func measured(s summary, unit, bench string) bool {
+	for row := range s[unit] {
+		if strings.HasPrefix(row, bench+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // benchstatCSV summarises raw with benchstat and parses its CSV tables.

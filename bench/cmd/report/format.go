@@ -198,3 +198,25 @@ func perPeerBytesCell(s summary, unit, row, impl string) string {
 	}
 	return perPeerBytes(c.Center)
 }
+
+// wakeupCell prints the median of unit, row and impl, thread wake-ups per call, to three
+// significant figures: "6.15", "0.335"; or "–" when s has none.
+func wakeupCell(s summary, unit, row, impl string) string {
+	c, ok := s.get(unit, row, impl)
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf("%.3g", c.Center)
+}
+
+// signedCount prints a difference of counts with its sign, to three significant figures:
+// "+0.12", "−1.05", "±0".
+func signedCount(d float64) string {
+	switch {
+	case d == 0:
+		return "±0"
+	case d < 0:
+		return fmt.Sprintf("−%.3g", -d)
+	}
+	return fmt.Sprintf("+%.3g", d)
+}

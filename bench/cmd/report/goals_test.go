@@ -48,6 +48,10 @@ func goodResults() *results {
 			r.remote.put("B/s", row, "grpc", cell{Center: 110e6, VsBase: "+10%"})
 			r.remote.put("p99-sec", row, "httppool", cell{Center: 2e-3})
 			r.remote.put("p99-sec", row, "grpc", cell{Center: 1e-3, VsBase: "-50%"})
+			r.remote.put("client-wakeups/op", row, "httppool", cell{Center: 6})
+			r.remote.put("client-wakeups/op", row, "grpc", cell{Center: 6.5, VsBase: "~"})
+			r.remote.put("server-wakeups/op", row, "httppool", cell{Center: 6})
+			r.remote.put("server-wakeups/op", row, "grpc", cell{Center: 7, VsBase: "+17%"})
 		}
 	}
 	r.watchers.put("p99-ms", "Convergence", "ours", cell{Center: 50})

@@ -66,7 +66,10 @@ type remoteNote struct {
 	DefaultIdle       int // idle connections per host net/http keeps by default
 }
 
-type remoteTables struct{ Throughput, Latency, Allocs table }
+type remoteTables struct {
+	Throughput, Latency, Allocs table
+	Wakeups                     *table // nil when the results predate the wake-up counts
+}
 
 type watcherTables struct {
 	Convergence, Heap, APILoad table
@@ -94,6 +97,7 @@ type transportNote struct {
 	BDP                    []string // ours ÷ HTTPPool with grpc's windows, large values and the most callers: "0.36× at 256 KiB × 64 callers"
 	Fixed                  []string // the same with the library's windows: "1.04×"
 	SmallOneCaller         []string // throughput ours ÷ HTTPPool with small values and one caller
+	SmallWakeups           []string // thread wake-ups per call with small values and one caller; nil when not counted
 	LargeP99               []string // p99 ours ÷ HTTPPool with large values and the most callers
 	MaxCallers             int
 }
@@ -115,8 +119,8 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 			Smallest: sizeText(valueSizes[0]), Largest: sizeText(valueSizes[len(valueSizes)-1]),
 			Callers: andList(callerCounts), MaxCallers: maxCallers(), DefaultIdle: http.DefaultMaxIdleConnsPerHost,
 		},
-		RemoteGet: remoteTables{throughputTable(r.remote, "RemoteGet"), latencyTable(r.remote, "RemoteGet"), allocsTable(r.remote, "RemoteGet")},
-		GroupGet:  remoteTables{throughputTable(r.remote, "GroupGet"), latencyTable(r.remote, "GroupGet"), allocsTable(r.remote, "GroupGet")},
+		RemoteGet: remote(r.remote, "RemoteGet"),
+		GroupGet:  remote(r.remote, "GroupGet"),
 		Profiles:  string(r.profiles),
 
 		MembershipCommand: membershipCommand(),
@@ -151,6 +155,11 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// remote is the tables of bench, RemoteGet or GroupGet.
+func remote(s summary, bench string) remoteTables {
+	return remoteTables{throughputTable(s, bench), latencyTable(s, bench), allocsTable(s, bench), wakeupsTable(s, bench)}
 }
 
 // mark is a verdict in the goals table's last column.
@@ -238,6 +247,9 @@ func transport(s summary) *transportNote {
 		g, _ := s.get("B/s", row(size, 1), "grpc")
 		h, _ := s.get("B/s", row(size, 1), "httppool")
 		n.SmallOneCaller = append(n.SmallOneCaller, fmt.Sprintf("%s at %s", sigRatio(g, h.Center), sizeText(size)))
+		if w := oneCallerWakeups(s, row(size, 1)); w != "" {
+			n.SmallWakeups = append(n.SmallWakeups, w+" at "+sizeText(size))
+		}
 	}
 	n.OursAllocs, n.PoolAllocs = countRange(ours), countRange(pool)
 	for _, size := range largeValues {
@@ -249,6 +261,23 @@ func transport(s summary) *transportNote {
 		n.LargeP99 = append(n.LargeP99, fmt.Sprintf("%s at %s", sigRatio(gp, hp.Center), sizeText(size)))
 	}
 	return n
+}
+
+// oneCallerWakeups is the thread wake-ups per call of row, caller + server, ours against
+// HTTPPool: "ours 5.88 + 6.07 against HTTPPool's 6.15 + 5.87"; "" unless all four were
+// counted.
+func oneCallerWakeups(s summary, row string) string {
+	var sides [2][]string // ours, HTTPPool
+	for _, side := range wakeupSides {
+		for i, impl := range []string{"grpc", "httppool"} {
+			c, ok := s.get(side.unit, row, impl)
+			if !ok {
+				return ""
+			}
+			sides[i] = append(sides[i], fmt.Sprintf("%.3g", c.Center))
+		}
+	}
+	return fmt.Sprintf("ours %s against HTTPPool's %s", strings.Join(sides[0], " + "), strings.Join(sides[1], " + "))
 }
 
 // countRange is "93–96", or one count when they are all equal, or "–" without any.

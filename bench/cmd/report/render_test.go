@@ -99,7 +99,7 @@ func TestRenderSections(t *testing.T) {
 		{"peek misses measured", func(r *results) {}, []string{
 			"| hand-off, inside the window: a peek that misses | 250.0 µs | – | 420.0 µs | –, +400.0 µs | 1 | –, – |",
 			"| hand-off, outside the window | 4.0 µs | – | 20.0 µs | –, ±0 ~ | 0 | –, – |"},
-			[]string{"Not measured in this run (its results"}, false},
+			[]string{"Not measured in this run (its results predate `BenchmarkPeekMiss`)"}, false},
 		{"peek misses not measured", func(r *results) { r.handoff = nil }, []string{
 			"## 4. The warm hand-off: cost of a peek miss\n",
 			"`NotFound`. The setup is in",
@@ -115,6 +115,27 @@ func TestRenderSections(t *testing.T) {
 			"controller:\n\n```\ncd e2e && go test -race -count=1 -timeout 30m -run '^TestHandoff' -v .\n```\n\nEach case",
 			"| Rolling update of every pod, scale-up and scale-down: at most 1 % of a warm working set loaded again, with zero failed gets | rolling update 5 (0.5 %), "},
 			[]string{"**The tests failed**", "Not measured in this run (`-skip-e2e`"}, false},
+		{"wake-ups measured", func(r *results) {}, []string{
+			"was\nput on a CPU per call: the third field of `/proc/PID/task/*/schedstat`",
+			"Thread wake-ups per call, in the caller's process and in the server's:\n\n" +
+				"| value | callers | caller HTTPPool | caller ours | caller grpc-bdp | server HTTPPool | server ours | server grpc-bdp | ours − HTTPPool, caller + server |\n" +
+				"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n" +
+				"| 100B | 1 | 6 | 6.5 | – | 6 | 7 | – | +1.5 |\n"},
+			[]string{"Not measured in this run (its results predate the wake-up counts).\n\n### A whole two-peer miss"}, false},
+		{"wake-ups not measured", func(r *results) {
+			for _, side := range wakeupSides {
+				delete(r.remote, side.unit)
+			}
+		}, []string{
+			"The caller's heap allocations per call, count and bytes:\n\n| value |",
+			"Thread wake-ups per call, in the caller's process and in the server's:\n\n" +
+				"Not measured in this run (its results predate the wake-up counts).\n\n### A whole two-peer miss"},
+			[]string{"| caller HTTPPool |"}, false},
+		{"wake-ups of a transport goal missed", func(r *results) {
+			r.remote.put("B/s", "RemoteGet/size=100B/callers=1", "grpc", cell{Center: 50e6, VsBase: "-50%"})
+		}, []string{"without\n   a deadline. Threads put on a CPU per call with one caller, in the caller's\n" +
+			"   process + the server's: ours 6.5 + 7 against HTTPPool's 6 + 6 at 100 B and ours 6.5 + 7 against HTTPPool's 6 + 6 at 4 KiB.\n"},
+			nil, true},
 		{"peer cost measured", func(r *results) {}, []string{
 			"## 6. The cost of N peers\n\nWhat one pod's process pays for a Service of 10, 100 and 1000 reachable peers",
 			"keeps at most\n100 idle connections in all",

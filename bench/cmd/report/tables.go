@@ -149,6 +149,51 @@ func allocsTable(s summary, bench string) table {
 		})}
 }
 
+// wakeupSides are the processes whose thread wake-ups the remote benchmarks count, as
+// their units start, in the table's words.
+var wakeupSides = []struct{ unit, what string }{
+	{"client-wakeups/op", "caller"},
+	{"server-wakeups/op", "server"},
+}
+
+// wakeupsTable is bench's thread wake-ups per call in the caller's process and the
+// server's, and how many more ours has than HTTPPool on both sides together; nil when the
+// results predate the counts.
+func wakeupsTable(s summary, bench string) *table {
+	if !measured(s, wakeupSides[0].unit, bench) {
+		return nil
+	}
+	t := &table{Align: right(9)}
+	t.Header = []string{"value", "callers"}
+	for _, side := range wakeupSides {
+		t.Header = append(t.Header, side.what+" HTTPPool", side.what+" ours", side.what+" grpc-bdp")
+	}
+	t.Header = append(t.Header, "ours − HTTPPool, caller + server")
+	t.Rows = remoteCases(bench, func(row string) []string {
+		var cells []string
+		var diff float64
+		same, ok := true, true // benchstat finds neither side different; both sides measured
+		for _, side := range wakeupSides {
+			for _, impl := range []string{"httppool", "grpc", "grpc-bdp"} {
+				cells = append(cells, wakeupCell(s, side.unit, row, impl))
+			}
+			h, okH := s.get(side.unit, row, "httppool")
+			g, okG := s.get(side.unit, row, "grpc")
+			diff += g.Center - h.Center
+			same, ok = same && g.VsBase == "~", ok && okH && okG
+		}
+		d := "–"
+		if ok {
+			d = signedCount(diff)
+			if same {
+				d += " ~"
+			}
+		}
+		return append(cells, d)
+	})
+	return t
+}
+
 // ---- Part 3: watching a Service ----
 
 // convergenceTable is BenchmarkConvergence's p50 and p99, ours against the informer.

@@ -20,6 +20,7 @@ func TestTablesMissingCells(t *testing.T) {
 	r.picker.drop("sec/op", "PickPeer/N=3", "ours")
 	r.picker.drop("allocs/op", "PickPeer/N=3", "httppool")
 	r.remote.drop("B/s", "RemoteGet/size=100B/callers=1", "httppool")
+	r.remote.drop("server-wakeups/op", "RemoteGet/size=4KiB/callers=64", "httppool")
 	r.watchers.drop("lists/start", "APILoad", "ours")
 	r.watchers.drop("p99-ms", "Convergence", "informer")
 	r.peerCost.drop("srv-heap-B/peer", "PeerCost/N=100", "httppool")
@@ -33,6 +34,7 @@ func TestTablesMissingCells(t *testing.T) {
 		{"throughput", throughputTable(r.remote, "RemoteGet"), "| 100B | 1 |", "| 100B | 1 | – | 110 MB/s | – | – | – |"},
 		{"latency", latencyTable(r.remote, "RemoteGet"), "| 100B | 1 |", "| 100B | 1 | – | – | – | 2.00 | 1.00 | – | 0.50× |"},
 		{"allocs", allocsTable(r.remote, "GroupGet"), "| 4MiB | 64 |", "| 4MiB | 64 | –, – | –, – | –, – |"},
+		{"wake-ups", *wakeupsTable(r.remote, "RemoteGet"), "| 4KiB | 64 |", "| 4KiB | 64 | 6 | 6.5 | – | – | 7 | – | – |"},
 		{"convergence", convergenceTable(r.watchers), "| p99 |", "| p99 | 50.0 ms | – | – |"},
 		{"API load", apiLoadTable(r.watchers), "| LIST at start |", "| LIST at start | – | – |"},
 		{"API load over the watch ends", apiLoadTable(r.watchers), "| LIST over 20 watch ends |", "| LIST over 20 watch ends | 0 | – |"},
@@ -65,6 +67,7 @@ func TestTableShapes(t *testing.T) {
 		{"throughput", throughputTable(r.remote, "RemoteGet"), len(valueSizes) * len(callerCounts)},
 		{"latency", latencyTable(r.remote, "GroupGet"), len(valueSizes) * len(callerCounts)},
 		{"allocs", allocsTable(r.remote, "RemoteGet"), len(valueSizes) * len(callerCounts)},
+		{"wake-ups", *wakeupsTable(r.remote, "RemoteGet"), len(valueSizes) * len(callerCounts)},
 		{"convergence", convergenceTable(r.watchers), 2},
 		{"heap", heapTable(r.watchers), len(heapEndpoints)},
 		{"API load", apiLoadTable(r.watchers), 10},
@@ -81,5 +84,40 @@ func TestTableShapes(t *testing.T) {
 				t.Errorf("%s: row %d has %d cells for %d columns", c.name, i, len(row), len(c.t.Header))
 			}
 		}
+	}
+}
+
+// TestWakeupsTable checks the difference column, ours less HTTPPool over both sides, its ~
+// when benchstat finds neither side different, and that results without the counts have
+// no table.
+func TestWakeupsTable(t *testing.T) {
+	row := "RemoteGet/size=100B/callers=1"
+	for _, c := range []struct {
+		name           string
+		client, server cell // ours; HTTPPool's are 6 and 6
+		want           string
+	}{
+		{"more", cell{Center: 6.5, VsBase: "~"}, cell{Center: 7, VsBase: "+17%"}, "+1.5"},
+		{"fewer", cell{Center: 5.5, VsBase: "-8%"}, cell{Center: 5.75, VsBase: "~"}, "−0.75"},
+		{"not significant", cell{Center: 6.2, VsBase: "~"}, cell{Center: 6.1, VsBase: "~"}, "+0.3 ~"},
+		{"equal", cell{Center: 6, VsBase: "~"}, cell{Center: 6, VsBase: "~"}, "±0 ~"},
+	} {
+		r := goodResults()
+		r.remote.put("client-wakeups/op", row, "grpc", c.client)
+		r.remote.put("server-wakeups/op", row, "grpc", c.server)
+		tab := wakeupsTable(r.remote, "RemoteGet")
+		if got := tab.Rows[0][len(tab.Rows[0])-1]; got != c.want {
+			t.Errorf("%s: ours − HTTPPool %q, want %q", c.name, got, c.want)
+		}
+	}
+	r := goodResults()
+	if tab := wakeupsTable(r.remote, "GroupGet"); tab != nil {
+		t.Errorf("GroupGet without wake-up counts: a table of %d rows, want none", len(tab.Rows))
+	}
+	for _, side := range wakeupSides {
+		delete(r.remote, side.unit)
+	}
+	if tab := wakeupsTable(r.remote, "RemoteGet"); tab != nil {
+		t.Errorf("results without wake-up counts: a table of %d rows, want none", len(tab.Rows))
 	}
 }
