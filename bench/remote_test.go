@@ -18,11 +18,13 @@ package bench
 // figures: ns/op and MB/s are wall time over all calls (throughput), allocs/op and B/op
 // are the client process's heap allocations per call, p50-ns and p99-ns the latency of
 // single calls, client-wakeups/op and server-wakeups/op how many times a thread of the
-// client process and of the server process was put on a CPU per call (wakeups_test.go;
-// only on Linux). The server serves every transport, but only one benchmark runs at a
-// time, so what its threads do during a run is that run's. The HTTPPool client gets an http.Transport that keeps up to 128 idle
-// connections per host: with the default (2) a 64-caller run would open and close
-// connections on almost every call, which would measure the default, not HTTP.
+// client process and of the server process was put on a CPU per call, client-cpu-ns/op
+// and server-cpu-ns/op how long the threads of each ran on a CPU per call
+// (schedstat_test.go; only on Linux). The server serves every transport, but only one
+// benchmark runs at a time, so what its threads do during a run is that run's. The
+// HTTPPool client gets an http.Transport that keeps up to 128 idle connections per host:
+// with the default (2) a 64-caller run would open and close connections on almost every
+// call, which would measure the default, not HTTP.
 
 import (
 	"bufio"
@@ -85,15 +87,15 @@ func benchmarkRemote(b *testing.B, kind string) {
 						b.Fatalf("warming up: %q, %v", f, err)
 					}
 					pids := []int{c.pid(), serverHelper().pid()}
-					before, wakeErr := threadRuns(pids...)
+					before, schedErr := readSchedstats(pids...)
 					b.StartTimer()
 					f, err := c.call(helperTimeout, "run %s %d %d %d", kind, size.bytes, callers, b.N)
 					b.StopTimer()
 					if err != nil {
 						b.Fatal(err)
 					}
-					after, err := threadRuns(pids...)
-					wakeErr = errors.Join(wakeErr, err)
+					after, err := readSchedstats(pids...)
+					schedErr = errors.Join(schedErr, err)
 					if len(f) < 7 || f[0] != "ok" {
 						b.Fatalf("client helper answered %q", f)
 					}
@@ -110,15 +112,16 @@ func benchmarkRemote(b *testing.B, kind string) {
 					b.ReportMetric(float64(bytes)/n, "B/op")
 					b.ReportMetric(float64(p50), "p50-ns")
 					b.ReportMetric(float64(p99), "p99-ns")
-					if wakeErr != nil {
-						b.Logf("no thread wake-ups: %v", wakeErr)
+					if schedErr != nil {
+						b.Logf("no thread wake-ups or CPU time: %v", schedErr)
 						return
 					}
-					for i, unit := range []string{"client-wakeups/op", "server-wakeups/op"} {
-						// Includes the few of the command's own round trip (reading it,
-						// writing the answer), which vanish over b.N calls. Not unsigned: a
-						// thread that exits takes its count with it.
-						b.ReportMetric((float64(after[i])-float64(before[i]))/n, unit)
+					for i, process := range []string{"client", "server"} {
+						// Includes the command's own round trip (reading it, timing the
+						// calls, writing the answer), which vanishes over b.N calls. Not
+						// unsigned: a thread that exits takes its counts with it.
+						b.ReportMetric((float64(after[i].runs)-float64(before[i].runs))/n, process+"-wakeups/op")
+						b.ReportMetric((float64(after[i].cpuNs)-float64(before[i].cpuNs))/n, process+"-cpu-ns/op")
 					}
 				})
 			}

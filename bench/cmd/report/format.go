@@ -199,15 +199,17 @@ func perPeerBytesCell(s summary, unit, row, impl string) string {
 	return perPeerBytes(c.Center)
 }
 
-// wakeupCell prints the median of unit, row and impl, thread wake-ups per call, to three
-// significant figures: "6.15", "0.335"; or "–" when s has none.
-func wakeupCell(s summary, unit, row, impl string) string {
+// formatCell prints the median of unit, row and impl with format, or "–" when s has none.
+func formatCell(s summary, format func(float64) string, unit, row, impl string) string {
 	c, ok := s.get(unit, row, impl)
 	if !ok {
 		return "–"
 	}
-	return fmt.Sprintf("%.3g", c.Center)
+	return format(c.Center)
 }
+
+// threeFigures prints a count to three significant figures: "6.15", "0.335".
+func threeFigures(x float64) string { return fmt.Sprintf("%.3g", x) }
 
 // signedCount prints a difference of counts with its sign, to three significant figures:
 // "+0.12", "−1.05", "±0".
@@ -219,4 +221,29 @@ func signedCount(d float64) string {
 		return fmt.Sprintf("−%.3g", -d)
 	}
 	return fmt.Sprintf("+%.3g", d)
+}
+
+// micros prints a duration in microseconds, without the unit, to three significant
+// figures or more, two decimals at most: "0.85", "9.50", "41.2", "1520".
+func micros(s float64) string {
+	us := s * 1e6
+	switch {
+	case us < 10:
+		return fmt.Sprintf("%.2f", us)
+	case us < 100:
+		return fmt.Sprintf("%.1f", us)
+	}
+	return fmt.Sprintf("%.0f", us)
+}
+
+// signedMicros prints a difference of durations in microseconds, without the unit, with
+// its sign: "+9.50", "−12.3", "±0".
+func signedMicros(d float64) string {
+	switch {
+	case d == 0:
+		return "±0"
+	case d < 0:
+		return "−" + micros(-d)
+	}
+	return "+" + micros(d)
 }

@@ -72,6 +72,20 @@ func TestFormat(t *testing.T) {
 		{perPeerCell(s, "allocs/op", "r", "none"), "–"},
 		{perPeerBytesCell(s, "B/op", "r", "kib"), "922.9 KiB"},
 		{perPeerBytesCell(s, "B/op", "r", "none"), "–"},
+		{threeFigures(6.153), "6.15"},
+		{threeFigures(0.3351), "0.335"},
+		{formatCell(s, threeFigures, "allocs/op", "r", "half"), "67.5"},
+		{formatCell(s, threeFigures, "allocs/op", "r", "none"), "–"},
+		{signedCount(1.5), "+1.5"},
+		{signedCount(-0.75), "−0.75"},
+		{signedCount(0), "±0"},
+		{micros(0.85e-6), "0.85"},
+		{micros(9.5e-6), "9.50"},
+		{micros(41.23e-6), "41.2"},
+		{micros(1.52e-3), "1520"},
+		{signedMicros(9.5e-6), "+9.50"},
+		{signedMicros(-12.34e-6), "−12.3"},
+		{signedMicros(0), "±0"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)

@@ -52,6 +52,10 @@ func goodResults() *results {
 			r.remote.put("client-wakeups/op", row, "grpc", cell{Center: 6.5, VsBase: "~"})
 			r.remote.put("server-wakeups/op", row, "httppool", cell{Center: 6})
 			r.remote.put("server-wakeups/op", row, "grpc", cell{Center: 7, VsBase: "+17%"})
+			r.remote.put("client-cpu-sec/op", row, "httppool", cell{Center: 50e-6})
+			r.remote.put("client-cpu-sec/op", row, "grpc", cell{Center: 55e-6, VsBase: "+10%"})
+			r.remote.put("server-cpu-sec/op", row, "httppool", cell{Center: 40e-6})
+			r.remote.put("server-cpu-sec/op", row, "grpc", cell{Center: 42e-6, VsBase: "~"})
 		}
 	}
 	r.watchers.put("p99-ms", "Convergence", "ours", cell{Center: 50})

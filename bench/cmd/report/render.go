@@ -69,6 +69,7 @@ type remoteNote struct {
 type remoteTables struct {
 	Throughput, Latency, Allocs table
 	Wakeups                     *table // nil when the results predate the wake-up counts
+	CPU                         *table // nil when the results predate the CPU times
 }
 
 type watcherTables struct {
@@ -98,6 +99,7 @@ type transportNote struct {
 	Fixed                  []string // the same with the library's windows: "1.04×"
 	SmallOneCaller         []string // throughput ours ÷ HTTPPool with small values and one caller
 	SmallWakeups           []string // thread wake-ups per call with small values and one caller; nil when not counted
+	SmallCPU               []string // CPU time per call with small values and one caller; nil when not measured
 	LargeP99               []string // p99 ours ÷ HTTPPool with large values and the most callers
 	MaxCallers             int
 }
@@ -159,7 +161,8 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 
 // remote is the tables of bench, RemoteGet or GroupGet.
 func remote(s summary, bench string) remoteTables {
-	return remoteTables{throughputTable(s, bench), latencyTable(s, bench), allocsTable(s, bench), wakeupsTable(s, bench)}
+	return remoteTables{throughputTable(s, bench), latencyTable(s, bench), allocsTable(s, bench),
+		perCallTable(s, bench, wakeups), perCallTable(s, bench, cpuTime)}
 }
 
 // mark is a verdict in the goals table's last column.
@@ -247,8 +250,17 @@ func transport(s summary) *transportNote {
 		g, _ := s.get("B/s", row(size, 1), "grpc")
 		h, _ := s.get("B/s", row(size, 1), "httppool")
 		n.SmallOneCaller = append(n.SmallOneCaller, fmt.Sprintf("%s at %s", sigRatio(g, h.Center), sizeText(size)))
-		if w := oneCallerWakeups(s, row(size, 1)); w != "" {
+		if w := oneCaller(s, row(size, 1), wakeups); w != "" {
 			n.SmallWakeups = append(n.SmallWakeups, w+" at "+sizeText(size))
+		}
+		if c := oneCaller(s, row(size, 1), cpuTime); c != "" {
+			// The CPU time beside the wall time: with one caller, a call's time is sec/op.
+			g, okG := s.get("sec/op", row(size, 1), "grpc")
+			h, okH := s.get("sec/op", row(size, 1), "httppool")
+			if okG && okH {
+				c += fmt.Sprintf(", in calls of %s against %s", seconds(g.Center), seconds(h.Center))
+			}
+			n.SmallCPU = append(n.SmallCPU, c+" at "+sizeText(size))
 		}
 	}
 	n.OursAllocs, n.PoolAllocs = countRange(ours), countRange(pool)
@@ -263,21 +275,21 @@ func transport(s summary) *transportNote {
 	return n
 }
 
-// oneCallerWakeups is the thread wake-ups per call of row, caller + server, ours against
-// HTTPPool: "ours 5.88 + 6.07 against HTTPPool's 6.15 + 5.87"; "" unless all four were
-// counted.
-func oneCallerWakeups(s summary, row string) string {
+// oneCaller is f per call in row, caller + server, ours against HTTPPool: "ours 5.88 +
+// 6.07 against HTTPPool's 6.15 + 5.87", "ours 52.1 + 40.3 µs against HTTPPool's 48.0 +
+// 37.2 µs"; "" unless all four were measured.
+func oneCaller(s summary, row string, f perCall) string {
 	var sides [2][]string // ours, HTTPPool
-	for _, side := range wakeupSides {
+	for _, side := range f.sides {
 		for i, impl := range []string{"grpc", "httppool"} {
 			c, ok := s.get(side.unit, row, impl)
 			if !ok {
 				return ""
 			}
-			sides[i] = append(sides[i], fmt.Sprintf("%.3g", c.Center))
+			sides[i] = append(sides[i], f.format(c.Center))
 		}
 	}
-	return fmt.Sprintf("ours %s against HTTPPool's %s", strings.Join(sides[0], " + "), strings.Join(sides[1], " + "))
+	return fmt.Sprintf("ours %s%s against HTTPPool's %s%s", strings.Join(sides[0], " + "), f.unit, strings.Join(sides[1], " + "), f.unit)
 }
 
 // countRange is "93–96", or one count when they are all equal, or "–" without any.

@@ -121,21 +121,52 @@ func TestRenderSections(t *testing.T) {
 				"| value | callers | caller HTTPPool | caller ours | caller grpc-bdp | server HTTPPool | server ours | server grpc-bdp | ours − HTTPPool, caller + server |\n" +
 				"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n" +
 				"| 100B | 1 | 6 | 6.5 | – | 6 | 7 | – | +1.5 |\n"},
-			[]string{"Not measured in this run (its results predate the wake-up counts).\n\n### A whole two-peer miss"}, false},
+			[]string{"Not measured in this run (its results predate the wake-up counts).\n\nCPU time per call (µs), in the caller's process and in the server's:\n\n|"}, false},
 		{"wake-ups not measured", func(r *results) {
-			for _, side := range wakeupSides {
+			for _, side := range wakeups.sides {
 				delete(r.remote, side.unit)
 			}
 		}, []string{
 			"The caller's heap allocations per call, count and bytes:\n\n| value |",
 			"Thread wake-ups per call, in the caller's process and in the server's:\n\n" +
-				"Not measured in this run (its results predate the wake-up counts).\n\n### A whole two-peer miss"},
-			[]string{"| caller HTTPPool |"}, false},
+				"Not measured in this run (its results predate the wake-up counts).\n\nCPU time per call (µs)"},
+			[]string{"| 100B | 1 | 6 | 6.5 |"}, false},
 		{"wake-ups of a transport goal missed", func(r *results) {
 			r.remote.put("B/s", "RemoteGet/size=100B/callers=1", "grpc", cell{Center: 50e6, VsBase: "-50%"})
 		}, []string{"without\n   a deadline. Threads put on a CPU per call with one caller, in the caller's\n" +
 			"   process + the server's: ours 6.5 + 7 against HTTPPool's 6 + 6 at 100 B and ours 6.5 + 7 against HTTPPool's 6 + 6 at 4 KiB.\n"},
 			nil, true},
+		{"CPU time measured", func(r *results) {}, []string{
+			"*CPU time* is how long the threads of the caller's process, and of the server's, ran on a CPU per\ncall",
+			"CPU time per call (µs), in the caller's process and in the server's:\n\n" +
+				"| value | callers | caller HTTPPool | caller ours | caller grpc-bdp | server HTTPPool | server ours | server grpc-bdp | ours − HTTPPool, caller + server |\n" +
+				"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n" +
+				"| 100B | 1 | 50.0 | 55.0 | – | 40.0 | 42.0 | – | +7.00 |\n"},
+			[]string{"Not measured in this run (its results predate the CPU times).\n\n### A whole two-peer miss"}, false},
+		{"CPU time not measured", func(r *results) {
+			for _, side := range cpuTime.sides {
+				delete(r.remote, side.unit)
+			}
+		}, []string{
+			"Thread wake-ups per call, in the caller's process and in the server's:\n\n| value |",
+			"CPU time per call (µs), in the caller's process and in the server's:\n\n" +
+				"Not measured in this run (its results predate the CPU times).\n\n### A whole two-peer miss"},
+			[]string{"| 100B | 1 | 50.0 |"}, false},
+		{"CPU time of a transport goal missed", func(r *results) {
+			r.remote.put("B/s", "RemoteGet/size=100B/callers=1", "grpc", cell{Center: 50e6, VsBase: "-50%"})
+			r.remote.put("sec/op", "RemoteGet/size=100B/callers=1", "httppool", cell{Center: 172e-6})
+			r.remote.put("sec/op", "RemoteGet/size=100B/callers=1", "grpc", cell{Center: 190e-6, VsBase: "+10%"})
+		}, []string{"against HTTPPool's 6 + 6 at 4 KiB.\n" +
+			"   CPU time per call with one caller, in the caller's process + the server's: ours 55.0 + 42.0 µs against HTTPPool's 50.0 + 40.0 µs, " +
+			"in calls of 190.0 µs against 172.0 µs at 100 B and ours 55.0 + 42.0 µs against HTTPPool's 50.0 + 40.0 µs at 4 KiB.\n"},
+			nil, true},
+		{"CPU time of a transport goal missed, wake-ups not counted", func(r *results) {
+			r.remote.put("B/s", "RemoteGet/size=100B/callers=1", "grpc", cell{Center: 50e6, VsBase: "-50%"})
+			for _, side := range wakeups.sides {
+				delete(r.remote, side.unit)
+			}
+		}, []string{"without\n   a deadline.\n   CPU time per call with one caller, in the caller's process + the server's: ours 55.0 + 42.0 µs"},
+			[]string{"Threads put on a CPU per call"}, true},
 		{"peer cost measured", func(r *results) {}, []string{
 			"## 6. The cost of N peers\n\nWhat one pod's process pays for a Service of 10, 100 and 1000 reachable peers",
 			"keeps at most\n100 idle connections in all",

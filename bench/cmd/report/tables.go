@@ -149,23 +149,39 @@ func allocsTable(s summary, bench string) table {
 		})}
 }
 
-// wakeupSides are the processes whose thread wake-ups the remote benchmarks count, as
-// their units start, in the table's words.
-var wakeupSides = []struct{ unit, what string }{
-	{"client-wakeups/op", "caller"},
-	{"server-wakeups/op", "server"},
+// side is one of the processes in which the remote benchmarks count a figure per call:
+// the figure's unit, and the process in the tables' words.
+type side struct{ unit, what string }
+
+// perCall is a figure the remote benchmarks count per call in the caller's process and
+// in the server's, and how the tables print it.
+type perCall struct {
+	sides  []side                 // the caller's, then the server's
+	format func(x float64) string // a figure
+	signed func(d float64) string // a difference, with its sign
+	unit   string                 // what the text puts after a figure: "", " µs"
 }
 
-// wakeupsTable is bench's thread wake-ups per call in the caller's process and the
-// server's, and how many more ours has than HTTPPool on both sides together; nil when the
-// results predate the counts.
-func wakeupsTable(s summary, bench string) *table {
-	if !measured(s, wakeupSides[0].unit, bench) {
+var (
+	// wakeups is how many times a thread was put on a CPU.
+	wakeups = perCall{sides: []side{{"client-wakeups/op", "caller"}, {"server-wakeups/op", "server"}},
+		format: threeFigures, signed: signedCount}
+	// cpuTime is how long the threads ran on a CPU, in seconds (benchstat's unit for the
+	// benchmarks' ns).
+	cpuTime = perCall{sides: []side{{"client-cpu-sec/op", "caller"}, {"server-cpu-sec/op", "server"}},
+		format: micros, signed: signedMicros, unit: " µs"}
+)
+
+// perCallTable is bench's figure f per call in the caller's process and the server's,
+// and how much more ours has than HTTPPool on both sides together; nil when the results
+// predate f.
+func perCallTable(s summary, bench string, f perCall) *table {
+	if !measured(s, f.sides[0].unit, bench) {
 		return nil
 	}
-	t := &table{Align: right(9)}
+	t := &table{Align: right(3 + 3*len(f.sides))}
 	t.Header = []string{"value", "callers"}
-	for _, side := range wakeupSides {
+	for _, side := range f.sides {
 		t.Header = append(t.Header, side.what+" HTTPPool", side.what+" ours", side.what+" grpc-bdp")
 	}
 	t.Header = append(t.Header, "ours − HTTPPool, caller + server")
@@ -173,9 +189,9 @@ func wakeupsTable(s summary, bench string) *table {
 		var cells []string
 		var diff float64
 		same, ok := true, true // benchstat finds neither side different; both sides measured
-		for _, side := range wakeupSides {
+		for _, side := range f.sides {
 			for _, impl := range []string{"httppool", "grpc", "grpc-bdp"} {
-				cells = append(cells, wakeupCell(s, side.unit, row, impl))
+				cells = append(cells, formatCell(s, f.format, side.unit, row, impl))
 			}
 			h, okH := s.get(side.unit, row, "httppool")
 			g, okG := s.get(side.unit, row, "grpc")
@@ -184,7 +200,7 @@ func wakeupsTable(s summary, bench string) *table {
 		}
 		d := "–"
 		if ok {
-			d = signedCount(diff)
+			d = f.signed(diff)
 			if same {
 				d += " ~"
 			}
