@@ -220,7 +220,8 @@ func stopHelpers() error {
 
 // runHelper runs the role's main function in a helper process and returns its exit
 // code. With BENCH_PROFILE_DIR set it writes a CPU profile and an allocation profile of
-// the whole process there, named after the helper.
+// the whole process there, named after the helper (the pod of BenchmarkPeerCost also
+// writes a heap profile of each of its readings: peercost_test.go).
 func runHelper(main func() error) int {
 	name := os.Getenv("BENCH_CHILD_NAME")
 	if dir := os.Getenv("BENCH_PROFILE_DIR"); dir != "" {

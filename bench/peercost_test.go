@@ -43,6 +43,16 @@ package bench
 //
 // What the pod pays once whatever N is (its server, the watch, the fake API's
 // connection) counts in every N's figures; at 10 peers it is most of them.
+//
+// With BENCH_PROFILE_DIR set (children_test.go), the pod also writes a heap profile of
+// every reading there, right after taking it, named after the helper and the reading:
+// peercost-grpc-1000.used.heap.pprof. Two of them, with pprof's -base, show what one
+// phase added: go tool pprof -base ….idle.heap.pprof ….used.heap.pprof is what the Gets
+// added. The pod then records every allocation (GODEBUG=memprofilerate=1 from its
+// start), so that the profiles' in-use bytes are exact rather than sampled every 512 KiB.
+// The figures do not change: the profiler's records are not heap that HeapAlloc counts,
+// a profile is written after its reading, and the pod writes one to io.Discard before
+// its first reading, so that the little a first profile keeps is in every reading alike.
 
 import (
 	"context"
@@ -53,7 +63,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,6 +96,9 @@ const (
 	costGetMethod = "/groupcachepb.GroupCache/Get"
 	// costCallTimeout bounds one Get of the benchmark.
 	costCallTimeout = 10 * time.Second
+	// costProfileRate is the pod's runtime.MemProfileRate with BENCH_PROFILE_DIR set:
+	// every allocation.
+	costProfileRate = 1
 	// A reading waits until the goroutine count and the open files have not changed for
 	// settleQuiet, polling every settlePoll: connections close, and their goroutines
 	// exit, some time after the call that ended them. After settleLimit it fails.
@@ -145,7 +160,13 @@ func measurePeerCost(impl string, n int) (c peerCost, err error) {
 		return c, fmt.Errorf("peers helper said ready %q, want the port", ready)
 	}
 	port := ready[0]
-	pod, _, err := startChild(fmt.Sprintf("peercost-%s-%d", impl, n), "peercost", append(env, "BENCH_PEER_PORT="+port)...)
+	podEnv := append(env, "BENCH_PEER_PORT="+port)
+	profile := os.Getenv("BENCH_PROFILE_DIR") != "" // the pod's heap profiles, one a reading
+	if profile {
+		// From the process's start: package initialisation allocates too.
+		podEnv = append(podEnv, "GODEBUG="+strings.Trim(os.Getenv("GODEBUG")+",memprofilerate="+strconv.Itoa(costProfileRate), ","))
+	}
+	pod, _, err := startChild(fmt.Sprintf("peercost-%s-%d", impl, n), "peercost", podEnv...)
 	if err != nil {
 		return c, err
 	}
@@ -158,7 +179,7 @@ func measurePeerCost(impl string, n int) (c peerCost, err error) {
 		}
 		return f, err
 	}
-	read := func(u *usage) error {
+	read := func(u *usage, reading string) error {
 		f, err := call(pod, "measure")
 		if err == nil && len(f) != 4 {
 			err = fmt.Errorf("pod answered %q to measure, want ok GOROUTINES HEAP FILES", f)
@@ -166,9 +187,12 @@ func measurePeerCost(impl string, n int) (c peerCost, err error) {
 		if err == nil {
 			*u = usage{goroutines: atoi(f[1]), heap: atoi(f[2]), files: atoi(f[3])}
 		}
+		if err == nil && profile {
+			_, err = call(pod, "profile %s", reading)
+		}
 		return err
 	}
-	if err := read(&c.base); err != nil {
+	if err := read(&c.base, "base"); err != nil {
 		return c, err
 	}
 	started, err := call(pod, "start")
@@ -178,19 +202,19 @@ func measurePeerCost(impl string, n int) (c peerCost, err error) {
 	if len(started) != 2 {
 		return c, fmt.Errorf("pod answered %q to start, want ok and a key it owns", started)
 	}
-	if err := read(&c.idle); err != nil {
+	if err := read(&c.idle, "idle"); err != nil {
 		return c, err
 	}
 	if _, err := call(pod, "get"); err != nil {
 		return c, err
 	}
-	if err := read(&c.used); err != nil {
+	if err := read(&c.used, "used"); err != nil {
 		return c, err
 	}
 	if _, err := call(peers, "call %s %s", net.JoinHostPort(peerCostPodIP, port), started[1]); err != nil {
 		return c, err
 	}
-	return c, read(&c.served)
+	return c, read(&c.served, "served")
 }
 
 // costPeerIPs are the addresses of n peers: 127.1.0.1, 127.1.0.2, … (250 to a third octet).
@@ -245,6 +269,11 @@ func peerCostMain() error {
 	if err != nil {
 		return fmt.Errorf("BENCH_PEER_PORT: %w", err)
 	}
+	if os.Getenv("BENCH_PROFILE_DIR") != "" {
+		// What writing a first heap profile keeps (a few KiB) is then in every reading,
+		// not only in those after it.
+		pprof.Lookup("heap").WriteTo(io.Discard, 0)
+	}
 	p := &costPod{impl: impl, n: n, port: port, self: net.JoinHostPort(peerCostPodIP, strconv.Itoa(port))}
 	if p.api, err = newFakeAPI(append(costPeerIPs(n), peerCostPodIP)); err != nil {
 		return err
@@ -263,11 +292,18 @@ func peerCostMain() error {
 
 // command runs one command and returns the answer line:
 //
-//	measure → ok GOROUTINES HEAP_BYTES OPEN_FILES
-//	start   → ok KEY   (the manager or pool runs; KEY is one the pod owns)
-//	get     → ok       (one Get to every peer)
+//	measure         → ok GOROUTINES HEAP_BYTES OPEN_FILES
+//	start           → ok KEY   (the manager or pool runs; KEY is one the pod owns)
+//	get             → ok       (one Get to every peer)
+//	profile READING → ok       (a heap profile named after READING: writeHeapProfile)
 func (p *costPod) command(line string) string {
 	var err error
+	if reading, ok := strings.CutPrefix(line, "profile "); ok {
+		if err = writeHeapProfile(reading); err == nil {
+			return "ok"
+		}
+		return "error " + err.Error()
+	}
 	switch line {
 	case "measure":
 		var u usage
@@ -392,6 +428,21 @@ func measureUsage() (usage, error) {
 	runtime.ReadMemStats(&ms)
 	files, err := openFiles()
 	return usage{goroutines: runtime.NumGoroutine(), heap: int(ms.HeapAlloc), files: files}, err
+}
+
+// writeHeapProfile writes the heap profile of the process, after a garbage collection,
+// to BENCH_PROFILE_DIR/<helper>.<reading>.heap.pprof.
+func writeHeapProfile(reading string) error {
+	dir := os.Getenv("BENCH_PROFILE_DIR")
+	if dir == "" {
+		return errors.New("BENCH_PROFILE_DIR is not set")
+	}
+	f, err := os.Create(filepath.Join(dir, os.Getenv("BENCH_CHILD_NAME")+"."+reading+".heap.pprof"))
+	if err != nil {
+		return err
+	}
+	runtime.GC() // the profile's in-use figures are those of the last collection
+	return errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
 }
 
 // settle waits until the goroutine count and the open files have not changed for

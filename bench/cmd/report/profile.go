@@ -2,8 +2,8 @@ package main
 
 // Profiles of the cases that miss a goal, as markdown for the report. The remote
 // benchmarks run their calls in helper processes, which write their own profiles
-// (BENCH_PROFILE_DIR); the picker benchmarks run in the test process and use
-// -test.cpuprofile.
+// (BENCH_PROFILE_DIR); so does BenchmarkPeerCost's pod, a heap profile of each reading;
+// the picker benchmarks run in the test process and use -test.cpuprofile.
 
 import (
 	"bytes"
@@ -46,6 +46,11 @@ func profileMisses(r *results) ([]byte, error) {
 				return nil, err
 			}
 			break
+		}
+	}
+	if readings := peerCostMisses(r.peerCost); len(readings) > 0 {
+		if err := profilePeerCost(&md, bin, readings); err != nil {
+			return nil, err
 		}
 	}
 	return md.Bytes(), nil
@@ -140,6 +145,93 @@ func profilePicker(md *bytes.Buffer, bin, pattern, title string) error {
 	}
 	fmt.Fprintf(md, "### %s\n\nCPU, `go tool pprof -top`:\n\n```\n%s```\n\n", title, top)
 	return nil
+}
+
+// peerCostReadings are the readings of BenchmarkPeerCost that the cost-of-N-peers goal
+// judges, each with the reading before it, whose heap profile pprof subtracts (-base), and
+// what the difference is.
+var peerCostReadings = []struct{ reading, before, what string }{
+	{"idle", "base", "knowing every peer (before traffic)"},
+	{"used", "idle", "a Get to every peer (a connection to each)"},
+}
+
+// peerCostHeapArgs are the arguments of go tool pprof for the heap a reading added (-base,
+// the reading before, follows them). -prune_from cuts the runtime's stacks at
+// runtime.malg, so that new goroutines' descriptors show as the function that makes them
+// rather than as runtime.mallocgc, where every allocation ends.
+var peerCostHeapArgs = []string{"-sample_index=inuse_space", "-top", "-nodecount=15", `-prune_from=^runtime\.malg$`}
+
+// peerCostMisses returns the readings of peerCostReadings whose figures at costPeers peers
+// miss the cost-of-N-peers goal, in their order.
+func peerCostMisses(s summary) []string {
+	var readings []string
+	v := peerCostGoal(s)
+	for _, c := range peerCostReadings {
+		for _, f := range v.Figures {
+			if strings.HasPrefix(f.Name, peerCostRow(costPeers)+" "+c.reading+" ") && f.status() == missed {
+				readings = append(readings, c.reading)
+				break
+			}
+		}
+	}
+	return readings
+}
+
+// peerCostHeapFile is the heap profile BenchmarkPeerCost's pod writes of reading, at
+// costPeers peers, impl=grpc: named after the helper and the reading.
+func peerCostHeapFile(dir, reading string) string {
+	return filepath.Join(dir, fmt.Sprintf("peercost-grpc-%d.%s.heap.pprof", costPeers, reading))
+}
+
+// profilePeerCost runs BenchmarkPeerCost at costPeers peers for impl=grpc alone, its pod
+// writing a heap profile of each reading, and appends, for each of readings, what that
+// reading's in-use heap holds beyond the reading's before it.
+func profilePeerCost(md *bytes.Buffer, bin string, readings []string) error {
+	row := peerCostRow(costPeers)
+	dir, _ := filepath.Abs(filepath.Join(workDir, profileDirName, strings.ReplaceAll(row, "/", "_")))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	log.Printf("profiling %s, impl=grpc", row)
+	pattern := fmt.Sprintf("^BenchmarkPeerCost$/^N=%d$/^impl=grpc$", costPeers)
+	if _, err := command(workDir, []string{"BENCH_PROFILE_DIR=" + dir}, bin,
+		"-test.run", "^$", "-test.bench", pattern, "-test.benchtime", "1x"); err != nil {
+		return err
+	}
+	tops := make(map[string]string)
+	for _, c := range peerCostReadings {
+		if !slices.Contains(readings, c.reading) {
+			continue
+		}
+		top, err := pprof(bin, peerCostHeapFile(dir, c.reading), slices.Concat(peerCostHeapArgs, []string{"-base", peerCostHeapFile(dir, c.before)})...)
+		if err != nil {
+			return err
+		}
+		tops[c.reading] = top
+	}
+	writePeerCostProfiles(md, tops)
+	return nil
+}
+
+// peerCostProfileHeading starts the heading of profilePeerCost's tables.
+func peerCostProfileHeading() string {
+	return fmt.Sprintf("### %s, impl=grpc", peerCostRow(costPeers))
+}
+
+// writePeerCostProfiles appends the heap tables of profilePeerCost, tops by reading.
+func writePeerCostProfiles(md *bytes.Buffer, tops map[string]string) {
+	fmt.Fprintf(md, "%s — where the pod's heap per peer goes\n\n", peerCostProfileHeading())
+	for _, c := range peerCostReadings {
+		top, ok := tops[c.reading]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(md, "In-use heap that %s added, all %d peers together: the pod's %s reading less its %s one, "+
+			"every allocation recorded (`go tool pprof -sample_index=inuse_space -top -prune_from='^runtime\\.malg$'`, "+
+			"`-base` the %s reading's profile); `runtime.malg` is new goroutines' descriptors, whose stacks are not heap:"+
+			"\n\n```\n%s```\n\n",
+			c.what, costPeers, c.reading, c.before, c.before, top)
+	}
 }
 
 // pprof runs go tool pprof and returns its table without the preamble.

@@ -133,9 +133,11 @@ func TestRenderSections(t *testing.T) {
 			[]string{"| 100B | 1 | 6 | 6.5 |"}, false},
 		{"wake-ups of a transport goal missed", func(r *results) {
 			r.remote.put("B/s", "RemoteGet/size=100B/callers=1", "grpc", cell{Center: 50e6, VsBase: "-50%"})
-		}, []string{"without\n   a deadline. Threads put on a CPU per call with one caller, in the caller's\n" +
-			"   process + the server's: ours 6.5 + 7 against HTTPPool's 6 + 6 at 100 B and ours 6.5 + 7 against HTTPPool's 6 + 6 at 4 KiB.\n"},
-			nil, true},
+		}, []string{"4. **Small calls: latency, not work.** With small values and one caller both transports\n" +
+			"   wake about as many threads per call and use about as much CPU, so what HTTPPool gains there is\n" +
+			"   latency along the call's path. Threads put on a CPU per call, in the caller's process + the\n" +
+			"   server's: ours 6.5 + 7 against HTTPPool's 6 + 6 at 100 B and ours 6.5 + 7 against HTTPPool's 6 + 6 at 4 KiB.\n"},
+			[]string{"this run did not measure both"}, true},
 		{"CPU time measured", func(r *results) {}, []string{
 			"*CPU time* is how long the threads of the caller's process, and of the server's, ran on a CPU per\ncall",
 			"CPU time per call (µs), in the caller's process and in the server's:\n\n" +
@@ -157,16 +159,24 @@ func TestRenderSections(t *testing.T) {
 			r.remote.put("sec/op", "RemoteGet/size=100B/callers=1", "httppool", cell{Center: 172e-6})
 			r.remote.put("sec/op", "RemoteGet/size=100B/callers=1", "grpc", cell{Center: 190e-6, VsBase: "+10%"})
 		}, []string{"against HTTPPool's 6 + 6 at 4 KiB.\n" +
-			"   CPU time per call with one caller, in the caller's process + the server's: ours 55.0 + 42.0 µs against HTTPPool's 50.0 + 40.0 µs, " +
-			"in calls of 190.0 µs against 172.0 µs at 100 B and ours 55.0 + 42.0 µs against HTTPPool's 50.0 + 40.0 µs at 4 KiB.\n"},
+			"   CPU time per call, in the caller's process + the server's: ours 55.0 + 42.0 µs against HTTPPool's 50.0 + 40.0 µs, " +
+			"in calls of 190.0 µs against 172.0 µs at 100 B and ours 55.0 + 42.0 µs against HTTPPool's 50.0 + 40.0 µs at 4 KiB.\n" +
+			"   Ours still allocates more,"},
 			nil, true},
 		{"CPU time of a transport goal missed, wake-ups not counted", func(r *results) {
 			r.remote.put("B/s", "RemoteGet/size=100B/callers=1", "grpc", cell{Center: 50e6, VsBase: "-50%"})
 			for _, side := range wakeups.sides {
 				delete(r.remote, side.unit)
 			}
-		}, []string{"without\n   a deadline.\n   CPU time per call with one caller, in the caller's process + the server's: ours 55.0 + 42.0 µs"},
-			[]string{"Threads put on a CPU per call"}, true},
+		}, []string{"both transports do about as\n   much work per call (this run did not measure both the thread wake-ups and the CPU time that\n" +
+			"   show it).\n   CPU time per call, in the caller's process + the server's: ours 55.0 + 42.0 µs"},
+			[]string{"Threads put on a CPU per call", "wake about as many threads"}, true},
+		{"small calls of a transport goal missed: the library's changes and the experiment", func(r *results) {
+			r.remote.put("B/s", "RemoteGet/size=100B/callers=1", "grpc", cell{Center: 50e6, VsBase: "-50%"})
+		}, []string{"instead of a goroutine per call, measured\n   " + transportFindings.StreamWorkers + ".\n",
+			"a batch under 1000 bytes, `internal/transport/controlbuf.go`) did not close the gap\n   with one caller (still " +
+				transportFindings.NoYieldOneCaller + ") and lost the lead\n   with many (" + transportFindings.NoYieldManyCallers + "): the yield is not\n   the cause.\n"},
+			[]string{"syscalls"}, true},
 		{"peer cost measured", func(r *results) {}, []string{
 			"## 6. The cost of N peers\n\nWhat one pod's process pays for a Service of 10, 100 and 1000 reachable peers",
 			"keeps at most\n100 idle connections in all",
@@ -175,7 +185,30 @@ func TestRenderSections(t *testing.T) {
 				"| 10 | peers known, before traffic | 0.01 | 0.01 | 2.4 KiB | 560 B | 0.003 | 0.003 |\n",
 			"| 1000 | after a Get to every peer | 0.2 | 1.9 | 3.8 KiB | 6.8 KiB | 0.1 | 1 |\n",
 			"| cost of N peers: at 1000 peers ≤ 2 goroutines and ≤ 8 KiB of heap per peer, before traffic and after a Get to each | before traffic: "},
-			[]string{"Not measured in this run (its results predate `BenchmarkPeerCost`)"}, false},
+			[]string{"Not measured in this run (its results predate `BenchmarkPeerCost`)", "### The cost of N peers"}, false},
+		{"peer cost goal missed", func(r *results) {
+			r.peerCost.put("used-goroutines/peer", "PeerCost/N=1000", "grpc", cell{Center: 2.01})
+			r.peerCost.put("used-heap-B/peer", "PeerCost/N=1000", "grpc", cell{Center: 10442})
+			r.peerCost.put("srv-goroutines/peer", "PeerCost/N=1000", "grpc", cell{Center: 3})
+		}, []string{"- **cost of N peers: at 1000 peers ≤ 2 goroutines and ≤ 8 KiB of heap per peer, before traffic and after a Get to each**: ",
+			"### The cost of N peers\n\nAt 1000 peers, before traffic, a peer costs the pod 0.01 goroutines and 560 B of heap: no\n" +
+				"peer has a connection until its first call. After a Get to each it costs 2.01 goroutines and\n" +
+				"10.2 KiB, what one open grpc-go HTTP/2 client connection holds on the caller:",
+			"its contexts, and channelz's socket data.\nThe library opens",
+			"closes it after 2 minutes without a call (`DefaultIdleConnTimeout`)",
+			"each connection from a peer costs 3 goroutines and\n5.9 KiB: grpc-go's server transport runs a keepalive goroutine",
+			"Going below this would mean replacing\ngrpc-go's HTTP/2 transport.\n\n"},
+			[]string{"the heap profile under *Profiles*"}, false},
+		{"peer cost goal missed, profiled", func(r *results) {
+			r.peerCost.put("used-heap-B/peer", "PeerCost/N=1000", "grpc", cell{Center: 10442})
+			var md bytes.Buffer
+			writePeerCostProfiles(&md, map[string]string{"used": "table\n"})
+			r.profiles = md.Bytes()
+		}, []string{"channelz's socket data\n(the heap profile under *Profiles* shows each).\n",
+			"### Profiles\n\nTaken by the report", "### PeerCost/N=1000, impl=grpc — where the pod's heap per peer goes\n"},
+			nil, false},
+		{"peer cost goal not measured: no explanation", func(r *results) { r.peerCost = nil },
+			[]string{"- **cost of N peers"}, []string{"### The cost of N peers"}, false},
 		{"peer cost not measured", func(r *results) { r.peerCost = nil }, []string{
 			"## 6. The cost of N peers\n",
 			"the next one.\n\nNot measured in this run (its results predate `BenchmarkPeerCost`).\n",
@@ -239,6 +272,7 @@ var identifiers = regexp.MustCompile(strings.Join([]string{
 	"`-watcher-rounds 0`", // the flag's off value
 	"`-benchtime 1x`",     // one run of BenchmarkPeerCost
 	`127\.1\.x\.y`,        // BenchmarkPeerCost's peers
+	"`http2Client`",       // grpc-go's client transport
 }, "|"))
 
 // TestTemplateHasNoFigures checks that every figure the report states comes from the
