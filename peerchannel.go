@@ -63,7 +63,6 @@ func newPeerChannel(dialOpts []grpc.DialOption) (*peerChannel, error) {
 	return &peerChannel{cc: cc}, nil
 }
 
-
 // invoke calls method on the peer of pc.
 func (c *peerChannel) invoke(ctx context.Context, pc *peerConn, method string, in, out any) error {
 	return c.cc.Invoke(context.WithValue(ctx, peerConnKey{}, pc), method, in, out)
