@@ -40,16 +40,19 @@ func seconds(s float64) string {
 	return fmt.Sprintf("%.2f s", s)
 }
 
-// signedSeconds prints a difference of durations with its sign: "+381.3 µs", "−2.0 µs".
-func signedSeconds(d float64) string {
+// signed prints a difference with its sign, its size printed by abs: "+x", "−x" or "±0".
+func signed(d float64, abs func(float64) string) string {
 	switch {
 	case d == 0:
 		return "±0"
 	case d < 0:
-		return "−" + seconds(-d)
+		return "−" + abs(-d)
 	}
-	return "+" + seconds(d)
+	return "+" + abs(d)
 }
+
+// signedSeconds prints a difference of durations with its sign: "+381.3 µs", "−2.0 µs".
+func signedSeconds(d float64) string { return signed(d, seconds) }
 
 // ms prints a duration in milliseconds, without the unit, to three significant figures
 // or more.
@@ -213,15 +216,7 @@ func threeFigures(x float64) string { return fmt.Sprintf("%.3g", x) }
 
 // signedCount prints a difference of counts with its sign, to three significant figures:
 // "+0.12", "−1.05", "±0".
-func signedCount(d float64) string {
-	switch {
-	case d == 0:
-		return "±0"
-	case d < 0:
-		return fmt.Sprintf("−%.3g", -d)
-	}
-	return fmt.Sprintf("+%.3g", d)
-}
+func signedCount(d float64) string { return signed(d, threeFigures) }
 
 // micros prints a duration in microseconds, without the unit, to three significant
 // figures or more, two decimals at most: "0.85", "9.50", "41.2", "1520".
@@ -238,12 +233,4 @@ func micros(s float64) string {
 
 // signedMicros prints a difference of durations in microseconds, without the unit, with
 // its sign: "+9.50", "−12.3", "±0".
-func signedMicros(d float64) string {
-	switch {
-	case d == 0:
-		return "±0"
-	case d < 0:
-		return "−" + micros(-d)
-	}
-	return "+" + micros(d)
-}
+func signedMicros(d float64) string { return signed(d, micros) }
