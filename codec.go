@@ -159,9 +159,7 @@ func unmarshalRequest(data mem.BufferSlice, m *groupcachepb.GetRequest) error {
 	} else {
 		buf = data.Materialize()
 	}
-	fields := new([2]string) // group, key
-	var at [2][2]int         // start and end of each field in buf
-	var set [2]bool
+	var at [2][2]int // start and end in buf of group and key; a set field starts after its tag
 	for i := 0; i < len(buf); {
 		tag, n := binary.Uvarint(buf[i:])
 		if n <= 0 {
@@ -182,20 +180,15 @@ func unmarshalRequest(data mem.BufferSlice, m *groupcachepb.GetRequest) error {
 			return errors.New("groupcache-k8s: decoding GetRequest: field longer than the message")
 		}
 		f := tag>>3 - 1
-		at[f], set[f] = [2]int{i + n, i + n + int(l)}, true
+		at[f] = [2]int{i + n, i + n + int(l)}
 		i += n + int(l)
 	}
-	all := string(buf)
-	for f := range fields {
-		if set[f] {
+	all, fields := string(buf), new([2]string)
+	for f, field := range [...]**string{&m.Group, &m.Key} {
+		if at[f][0] > 0 {
 			fields[f] = all[at[f][0]:at[f][1]]
+			*field = &fields[f]
 		}
-	}
-	if set[0] {
-		m.Group = &fields[0]
-	}
-	if set[1] {
-		m.Key = &fields[1]
 	}
 	return nil
 }
