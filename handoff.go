@@ -210,38 +210,55 @@ func (m *PeersManager) peekPrevious(ctx context.Context, group, key string) ([]b
 	return nil, false
 }
 
-// scheduleWindowEnd arranges for the hand-off state to be dropped from the snapshot once
-// the window of every past ring has closed, so that loads outside the window do not even
-// check the time. A ring the others still use (self not ready) keeps it. m.mu is held.
+// scheduleWindowEnd arranges for windowEnded to run when the window of the past ring
+// replaced first closes. A ring the others still use (self not ready) has no end.
+// m.mu is held.
 func (m *PeersManager) scheduleWindowEnd() {
 	if m.windowEnd != nil {
 		m.windowEnd.Stop()
 	}
-	var last time.Time
+	var first time.Time
 	for _, p := range m.past {
-		if p.until.IsZero() {
-			return
+		if !p.until.IsZero() && (first.IsZero() || p.until.Before(first)) {
+			first = p.until
 		}
-		last = later(last, p.until)
 	}
-	if last.IsZero() {
+	if first.IsZero() {
 		return
 	}
-	m.windowEnd = m.cfg.clock.AfterFunc(last.Add(m.cfg.handoff.Window).Sub(m.cfg.clock.Now()), func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		now := m.cfg.clock.Now()
-		m.past = slices.DeleteFunc(m.past, func(p pastRing) bool {
-			return !p.until.IsZero() && now.Sub(p.until) >= m.cfg.handoff.Window
-		})
+	m.windowEnd = m.cfg.clock.AfterFunc(first.Add(m.cfg.handoff.Window).Sub(m.cfg.clock.Now()), m.windowEnded)
+}
+
+// windowEnded drops the past rings whose window has closed and publishes a snapshot
+// without them; with none left, the snapshot carries no hand-off state, so that loads
+// outside the window do not even check the time. The published snapshot and its past
+// rings stay as they are: loads may be reading them.
+func (m *PeersManager) windowEnded() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	past := withinWindow(m.past, m.cfg.clock.Now(), m.cfg.handoff.Window)
+	if len(past) != len(m.past) {
+		m.past = past
 		s := m.snap.Load()
-		if len(m.past) > 0 || s.handoff == nil {
-			return
-		}
 		next := *s
 		next.handoff = nil
-		m.snap.CompareAndSwap(s, &next) // not over a snapshot published since (or shutdown's)
-	})
+		if len(past) > 0 && s.handoff != nil {
+			next.handoff = &handoffState{self: s.handoff.self, past: past, peers: s.handoff.peers}
+		}
+		m.snap.CompareAndSwap(s, &next) // not over shutdown's snapshot
+	}
+	m.scheduleWindowEnd()
+}
+
+// withinWindow returns, in a new slice, the past rings whose window is still open at now.
+func withinWindow(past []pastRing, now time.Time, window time.Duration) []pastRing {
+	var out []pastRing
+	for _, p := range past {
+		if p.until.IsZero() || now.Sub(p.until) < window {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func later(a, b time.Time) time.Time {

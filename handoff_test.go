@@ -446,3 +446,62 @@ func TestHandoffStateDroppedWhenTheWindowCloses(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowEndDoesNotChangePublishedSnapshots: the window's end publishes a new
+// snapshot and leaves the one loads may be reading as it was. It used to delete the old
+// rings in place from the array the published hand-off state shared, zeroing its tail:
+// a load then read a nil ring whose zero time said "still live", and panicked (the
+// process exited, since neither groupcache nor grpc recovers). The second case closes
+// the window of one ring while a newer one stays: nothing was published then, so every
+// later load could panic until the next change.
+func TestWindowEndDoesNotChangePublishedSnapshots(t *testing.T) {
+	cases := []struct {
+		name      string
+		changes   [][]string    // ready pods after each change, self first; self alone at the end, so Close does not drain
+		gap       time.Duration // between the changes
+		advance   time.Duration // after the last change
+		wantRings int           // past rings in the current snapshot afterwards
+	}{
+		{name: "every window closes", changes: [][]string{{"10.0.0.1"}}, advance: time.Minute, wantRings: 0},
+		{name: "the older window closes, the newer stays",
+			changes: [][]string{{"10.0.0.1", "10.0.0.3"}, {"10.0.0.1"}}, gap: 30 * time.Second,
+			advance: 30 * time.Second, wantRings: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			m, _ := startManager(t, &streamFile{
+				lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
+			}, "10.0.0.1:8080", WithHandoff(Handoff{Window: time.Minute}), withClock(clk))
+			for i, pods := range tc.changes {
+				if i > 0 {
+					clk.Advance(tc.gap)
+				}
+				m.watcher.update(compacted(t, map[string]*discoveryv1.EndpointSlice{"x": readySlice("x", pods...)}))
+			}
+			before := m.snap.Load()
+			published := slices.Clone(before.handoff.past)
+			clk.Advance(tc.advance)
+
+			if !slices.Equal(before.handoff.past, published) {
+				t.Errorf("the published past rings changed at the window's end: %v, were %v", before.handoff.past, published)
+			}
+			for i := range 1000 { // no load reading the old snapshot panics
+				before.handoff.previousOwner("k"+strconv.Itoa(i), clk.Now(), time.Minute)
+			}
+			now := m.snap.Load()
+			var got int
+			if now.handoff != nil {
+				got = len(now.handoff.past)
+				for _, p := range now.handoff.past {
+					if p.ring == nil || !p.until.IsZero() && clk.Now().Sub(p.until) >= time.Minute {
+						t.Errorf("the current snapshot holds a ring that is nil or past its window: %+v", p)
+					}
+				}
+			}
+			if got != tc.wantRings {
+				t.Errorf("the current snapshot has %d past rings, want %d", got, tc.wantRings)
+			}
+		})
+	}
+}
