@@ -62,7 +62,9 @@ func (c valueCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 // Unmarshal reads a GetResponse, copying the value once, and a GetRequest; any other
-// message goes to grpc's codec. Unknown fields are skipped, as protobuf does.
+// message goes to grpc's codec. Both accept and refuse what protobuf does: unknown
+// fields of every wire type, groups included, are skipped; field number 0, numbers
+// above 2^29-1 and unmatched ends of groups are refused.
 func (c valueCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if req, ok := v.(*groupcachepb.GetRequest); ok {
 		return unmarshalRequest(data, req)
@@ -75,12 +77,12 @@ func (c valueCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	r := data.Reader()
 	defer r.Close()
 	for r.Remaining() > 0 {
-		tag, err := binary.ReadUvarint(r)
+		num, typ, err := readTag(r, maxFieldNumber)
 		if err != nil {
 			return fmt.Errorf("groupcache-k8s: decoding GetResponse: %w", err)
 		}
 		switch {
-		case tag == valueTag:
+		case num<<3|typ == valueTag:
 			n, err := binary.ReadUvarint(r)
 			if err != nil || n > uint64(r.Remaining()) {
 				return errors.New("groupcache-k8s: decoding GetResponse: value longer than the message")
@@ -89,7 +91,7 @@ func (c valueCodec) Unmarshal(data mem.BufferSlice, v any) error {
 			if _, err := io.ReadFull(r, m.Value); err != nil {
 				return fmt.Errorf("groupcache-k8s: decoding GetResponse: %w", err)
 			}
-		case tag == qpsTag:
+		case num<<3|typ == qpsTag:
 			var b [8]byte
 			if _, err := io.ReadFull(r, b[:]); err != nil {
 				return fmt.Errorf("groupcache-k8s: decoding GetResponse: %w", err)
@@ -97,18 +99,41 @@ func (c valueCodec) Unmarshal(data mem.BufferSlice, v any) error {
 			qps := math.Float64frombits(binary.LittleEndian.Uint64(b[:]))
 			m.MinuteQps = &qps
 		default:
-			if err := skipField(r, tag); err != nil {
-				return fmt.Errorf("groupcache-k8s: decoding GetResponse: field %d: %w", tag>>3, err)
+			if err := skipField(r, num, typ, maxGroupDepth); err != nil {
+				return fmt.Errorf("groupcache-k8s: decoding GetResponse: field %d: %w", num, err)
 			}
 		}
 	}
 	return nil
 }
 
-// skipField skips the payload of a field this codec does not read.
-func skipField(r *mem.Reader, tag uint64) error {
+// The limits protobuf sets on what it reads.
+const (
+	// maxFieldNumber is the greatest field number of a message; inside a group protobuf
+	// skips any number up to math.MaxInt32.
+	maxFieldNumber = 1<<29 - 1
+	// maxGroupDepth is how deeply groups may nest (protowire.DefaultRecursionLimit).
+	maxGroupDepth = 10000
+)
+
+// readTag reads a field's tag: its number, from 1 to max, and its wire type.
+func readTag(r *mem.Reader, max uint64) (num, typ uint64, err error) {
+	tag, err := binary.ReadUvarint(r)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bad field tag: %w", err)
+	}
+	if num = tag >> 3; num < 1 || num > max {
+		return 0, 0, fmt.Errorf("field number %d out of range", num)
+	}
+	return num, tag & 7, nil
+}
+
+// skipField skips the payload of field num, of wire type typ, that this codec does not
+// read, as protobuf skips an unknown field: a group to its matching end, through at most
+// depth more groups nested in it.
+func skipField(r *mem.Reader, num, typ uint64, depth int) error {
 	var n uint64
-	switch tag & 7 {
+	switch typ {
 	case 0: // varint
 		_, err := binary.ReadUvarint(r)
 		return err
@@ -119,10 +144,29 @@ func skipField(r *mem.Reader, tag uint64) error {
 		if n, err = binary.ReadUvarint(r); err != nil {
 			return err
 		}
+	case 3: // start of a group
+		if depth < 0 {
+			return errors.New("groups nested too deeply")
+		}
+		for {
+			inner, innerTyp, err := readTag(r, math.MaxInt32)
+			if err != nil {
+				return err
+			}
+			if innerTyp == 4 {
+				if inner != num {
+					return fmt.Errorf("group %d ended as group %d", num, inner)
+				}
+				return nil
+			}
+			if err := skipField(r, inner, innerTyp, depth-1); err != nil {
+				return err
+			}
+		}
 	case 5: // 32-bit
 		n = 4
-	default:
-		return fmt.Errorf("unsupported wire type %d", tag&7)
+	default: // the end of a group that did not start, or a reserved wire type
+		return fmt.Errorf("unexpected wire type %d", typ)
 	}
 	if n > uint64(r.Remaining()) {
 		return io.ErrUnexpectedEOF
@@ -149,44 +193,44 @@ func marshalRequest(m *groupcachepb.GetRequest) []byte {
 	return b
 }
 
-// unmarshalRequest reads a GetRequest. The group and the key share one string and one
-// allocation of their pointers; a field left off stays nil, as protobuf leaves it.
+// unmarshalRequest reads a GetRequest. The group and the key share one string of their
+// own length, and nothing else of the message: groupcache keeps the key in its cache,
+// counting only its length. A field left off stays nil, as protobuf leaves it.
 func unmarshalRequest(data mem.BufferSlice, m *groupcachepb.GetRequest) error {
 	m.Reset()
 	var buf []byte
 	if len(data) == 1 {
-		buf = data[0].ReadOnlyData() // copied once, into the string below
+		buf = data[0].ReadOnlyData() // copied below, only the group and key
 	} else {
 		buf = data.Materialize()
 	}
+	r := mem.BufferSlice{mem.SliceBuffer(buf)}.Reader()
+	defer r.Close()
 	var at [2][2]int // start and end in buf of group and key; a set field starts after its tag
-	for i := 0; i < len(buf); {
-		tag, n := binary.Uvarint(buf[i:])
-		if n <= 0 {
-			return errors.New("groupcache-k8s: decoding GetRequest: bad field tag")
+	for r.Remaining() > 0 {
+		num, typ, err := readTag(r, maxFieldNumber)
+		if err != nil {
+			return fmt.Errorf("groupcache-k8s: decoding GetRequest: %w", err)
 		}
-		i += n
-		if tag != groupTag && tag != keyTag {
-			r := mem.BufferSlice{mem.SliceBuffer(buf[i:])}.Reader()
-			before := r.Remaining()
-			if err := skipField(r, tag); err != nil {
-				return fmt.Errorf("groupcache-k8s: decoding GetRequest: field %d: %w", tag>>3, err)
+		if tag := num<<3 | typ; tag != groupTag && tag != keyTag {
+			if err := skipField(r, num, typ, maxGroupDepth); err != nil {
+				return fmt.Errorf("groupcache-k8s: decoding GetRequest: field %d: %w", num, err)
 			}
-			i += before - r.Remaining()
 			continue
 		}
-		l, n := binary.Uvarint(buf[i:])
-		if n <= 0 || l > uint64(len(buf)-i-n) {
+		l, err := binary.ReadUvarint(r)
+		if err != nil || l > uint64(r.Remaining()) {
 			return errors.New("groupcache-k8s: decoding GetRequest: field longer than the message")
 		}
-		f := tag>>3 - 1
-		at[f] = [2]int{i + n, i + n + int(l)}
-		i += n + int(l)
+		start := len(buf) - r.Remaining()
+		at[num-1] = [2]int{start, start + int(l)}
+		io.CopyN(io.Discard, r, int64(l)) // within the message: cannot fail
 	}
-	all, fields := string(buf), new([2]string)
+	group, key := buf[at[0][0]:at[0][1]], buf[at[1][0]:at[1][1]]
+	both, fields := string(group)+string(key), new([2]string)
+	fields[0], fields[1] = both[:len(group)], both[len(group):]
 	for f, field := range [...]**string{&m.Group, &m.Key} {
 		if at[f][0] > 0 {
-			fields[f] = all[at[f][0]:at[f][1]]
 			*field = &fields[f]
 		}
 	}

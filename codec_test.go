@@ -86,6 +86,72 @@ func TestValueCodecMatchesProto(t *testing.T) {
 	}
 }
 
+// unknownFieldCases are messages around one value field (1) and one key field (2) with
+// unknown fields, valid or not for protobuf, of every shape the value codec's skipping
+// must judge as protobuf does.
+var unknownFieldCases = []struct {
+	name   string
+	wire   []byte
+	accept bool // by protobuf
+}{
+	{"a group", []byte{0x0a, 1, 'v', 0x1b, 0x08, 0x01, 0x1c, 0x12, 1, 'k'}, true},
+	{"nested groups", []byte{0x1b, 0x23, 0x22, 1, 'x', 0x24, 0x1c, 0x0a, 1, 'v'}, true},
+	{"an empty group", []byte{0x1b, 0x1c, 0x0a, 1, 'v'}, true},
+	{"a group with a field number above 2^29-1 inside", append([]byte{0x1b, 0x80, 0x80, 0x80, 0x80, 0x02, 0x00}, 0x1c), true},
+	{"field 1 as a group", []byte{0x0b, 0x0c, 0x12, 1, 'k'}, true},
+	{"a group without its end", []byte{0x1b, 0x08, 0x01}, false},
+	{"a group ended as another group", []byte{0x1b, 0x24}, false},
+	{"the end of a group that did not start", []byte{0x0a, 1, 'v', 0x1c}, false},
+	{"field number 0", []byte{0x00, 0x01}, false},
+	{"field number 0, length-delimited", []byte{0x02, 0x00}, false},
+	{"field number 2^29-1", []byte{0xf8, 0xff, 0xff, 0xff, 0x0f, 0x01}, true},
+	{"field number 2^29", []byte{0x80, 0x80, 0x80, 0x80, 0x10, 0x01}, false},
+	{"field number 2^32", []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x02, 0x01}, false},
+	{"wire type 6", []byte{0x1e, 0x01}, false},
+	{"wire type 7", []byte{0x1f, 0x01}, false},
+	{"groups nested 10001 deep", nestedGroups(10001), true},
+	{"groups nested 10002 deep", nestedGroups(10002), false},
+}
+
+// nestedGroups returns field 3 as n groups nested in each other.
+func nestedGroups(n int) []byte {
+	return append(bytes.Repeat([]byte{0x1b}, n), bytes.Repeat([]byte{0x1c}, n)...)
+}
+
+// TestCodecSkipsUnknownFieldsAsProtobufDoes: the value codec accepts and refuses the
+// messages protobuf accepts and refuses, and reads the same fields from them, for
+// GetRequest and GetResponse alike. It used to refuse groups (wire types 3 and 4), and
+// to accept field number 0 and numbers above 2^29-1.
+func TestCodecSkipsUnknownFieldsAsProtobufDoes(t *testing.T) {
+	std, ours := encoding.GetCodecV2("proto"), newValueCodec()
+	for _, tc := range unknownFieldCases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, msg := range []struct{ ours, std any }{
+				{new(groupcachepb.GetRequest), new(groupcachepb.GetRequest)},
+				{new(groupcachepb.GetResponse), new(groupcachepb.GetResponse)},
+			} {
+				err := ours.Unmarshal(splitAt(tc.wire, uint16(len(tc.wire)/2)), msg.ours)
+				stdErr := std.Unmarshal(mem.BufferSlice{mem.SliceBuffer(tc.wire)}, msg.std)
+				if (stdErr == nil) != tc.accept {
+					t.Fatalf("%T: grpc's proto codec: %v, the case says accept=%v", msg.std, stdErr, tc.accept)
+				}
+				if (err == nil) != tc.accept {
+					t.Errorf("%T: %v, want accept=%v as protobuf", msg.ours, err, tc.accept)
+				}
+				if err != nil || stdErr != nil {
+					continue
+				}
+				if a, ok := msg.ours.(*groupcachepb.GetRequest); ok && !sameRequest(a, msg.std.(*groupcachepb.GetRequest)) {
+					t.Errorf("read %v, grpc's proto codec reads %v", a, msg.std)
+				}
+				if a, ok := msg.ours.(*groupcachepb.GetResponse); ok && !sameResponse(a, msg.std.(*groupcachepb.GetResponse)) {
+					t.Errorf("read %v, grpc's proto codec reads %v", a, msg.std)
+				}
+			}
+		})
+	}
+}
+
 // FuzzRequestCodec: for any GetRequest (group and key each set or not), the value codec
 // writes exactly the bytes grpc's proto codec writes, and reads them back to the same
 // request, also when they arrive split across two buffers.
@@ -142,17 +208,20 @@ func FuzzRequestCodecDecode(f *testing.F) {
 	} {
 		f.Add(seed, uint16(len(seed)/2))
 	}
+	for _, seed := range unknownFieldCases {
+		f.Add(seed.wire, uint16(len(seed.wire)/2))
+	}
 	std, ours := encoding.GetCodecV2("proto"), newValueCodec()
 	f.Fuzz(func(t *testing.T, wire []byte, split uint16) {
-		var got groupcachepb.GetRequest
-		if err := ours.Unmarshal(splitAt(wire, split), &got); err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error message")
-			}
-			return
-		}
-		var want groupcachepb.GetRequest
-		if err := std.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &want); err == nil && !sameRequest(&got, &want) {
+		var got, want groupcachepb.GetRequest
+		err := ours.Unmarshal(splitAt(wire, split), &got)
+		stdErr := std.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &want)
+		switch {
+		case (err == nil) != (stdErr == nil):
+			t.Fatalf("%x: our error %v, grpc's proto codec's %v", wire, err, stdErr)
+		case err != nil && err.Error() == "":
+			t.Fatal("empty error message")
+		case err == nil && !sameRequest(&got, &want):
 			t.Fatalf("%x: read %v, grpc's proto codec reads %v", wire, &got, &want)
 		}
 	})
@@ -225,17 +294,22 @@ func FuzzValueCodecDecode(f *testing.F) {
 	} {
 		f.Add(seed, uint16(len(seed)/2))
 	}
+	for _, seed := range unknownFieldCases {
+		f.Add(seed.wire, uint16(len(seed.wire)/2))
+	}
 	std, ours := encoding.GetCodecV2("proto"), newValueCodec()
 	f.Fuzz(func(t *testing.T, wire []byte, split uint16) {
-		var got groupcachepb.GetResponse
-		if err := ours.Unmarshal(splitAt(wire, split), &got); err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error message")
-			}
+		var got, want groupcachepb.GetResponse
+		err := ours.Unmarshal(splitAt(wire, split), &got)
+		stdErr := std.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &want)
+		switch {
+		case (err == nil) != (stdErr == nil):
+			t.Fatalf("%x: our error %v, grpc's proto codec's %v", wire, err, stdErr)
+		case err != nil && err.Error() == "":
+			t.Fatal("empty error message")
+		case err != nil:
 			return
-		}
-		var want groupcachepb.GetResponse
-		if err := std.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &want); err == nil && !sameResponse(&got, &want) {
+		case !sameResponse(&got, &want):
 			t.Fatalf("%x: read %v, grpc's proto codec reads %v", wire, &got, &want)
 		}
 		again, err := ours.Marshal(&got)

@@ -5,9 +5,11 @@ package k8s
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -308,4 +310,45 @@ func TestManagersOnOneGRPCServer(t *testing.T) {
 			t.Fatalf("err = %v, want an error naming the other implementation", err)
 		}
 	})
+}
+
+// TestPaddedRequestsDoNotPinMemory: a peer's request padded with an unknown field costs
+// the cache only its key. Thirty Gets of distinct keys, each padded with 4 MiB, to a
+// group with a 1 MiB cache: the request's key used to be a substring of the whole
+// message, which groupcache's cache kept alive while counting only the key's length
+// (the heap grew by 120 MiB while the cache reported 200 bytes).
+func TestPaddedRequestsDoNotPinMemory(t *testing.T) {
+	const gets, padding = 30, 4 << 20
+	p := newTestPair(t)
+	name := fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1))
+	group := groupcache.NewGroup(name, 1<<20, groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
+		return dest.SetString("v")
+	}))
+	pad := binary.AppendUvarint([]byte{15<<3 | 2}, padding) // field 15, length-delimited
+	pad = append(pad, make([]byte, padding)...)
+
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	for i := range gets {
+		req := getRequest(name, fmt.Sprintf("key-%d", i))
+		req.XXX_unrecognized = pad
+		var resp groupcachepb.GetResponse
+		if err := p.client.Get(requestContext(t, 10*time.Second), req, &resp); err != nil {
+			t.Fatalf("Get %d: %v", i, err)
+		}
+	}
+	grown := int64(heap()) - int64(before)
+	cache := group.CacheStats(groupcache.MainCache)
+	if cache.Items != gets {
+		t.Fatalf("the cache holds %d items, want %d", cache.Items, gets)
+	}
+	if grown > 16<<20 {
+		t.Errorf("the heap grew by %d MiB for %d cached items of %d bytes in all; want under 16 MiB",
+			grown>>20, cache.Items, cache.Bytes)
+	}
 }
