@@ -40,7 +40,9 @@ type PeersManager struct {
 	past      []pastRing // the rings used within the hand-off window, newest first
 	others    *ring      // the ring the other pods use while self is not ready, or nil
 	groups    []string   // the groups made with NewGroup, for the operator page
-	windowEnd timer      // drops the hand-off state when the last window closes
+	windowEnd timer      // drops the past rings whose window closed
+
+	peersChanged peersNotifier // calls WithPeersChanged's function
 
 	closing   chan struct{} // closed by Close or the end of ctx: drain, then stop
 	closeOnce sync.Once
@@ -78,11 +80,12 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 	port int, self string, opts ...Option) (*PeersManager, error) {
 	cfg := newConfig(opts)
 	m := &PeersManager{
-		cfg:      cfg,
-		clients:  make(map[string]peerGetter),
-		retiring: make(map[string]*retiringClient),
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
+		cfg:          cfg,
+		peersChanged: peersNotifier{f: cfg.onRebuild},
+		clients:      make(map[string]peerGetter),
+		retiring:     make(map[string]*retiringClient),
+		closing:      make(chan struct{}),
+		done:         make(chan struct{}),
 	}
 	// The watch outlives ctx by the drain: it tells the drain when the others know that
 	// this pod is leaving. Until the manager has started, the end of ctx stops it.
@@ -226,6 +229,7 @@ func (m *PeersManager) startClose() {
 
 // shutdown runs once the watch has ended.
 func (m *PeersManager) shutdown() {
+	m.peersChanged.close()
 	unregisterPicker(m)
 	m.snap.Store(&snapshot{ring: emptyRing, self: -1}) // from now on every key is local
 	m.stopServing(serverStopTimeout)
@@ -255,10 +259,10 @@ func (m *PeersManager) closeClients() {
 // with a client for each one but self, and publishes it; it keeps clients for leaving
 // peers, which can still be peeked, records the rings the hand-off peeks by, and
 // retires the clients of peers that are gone. The watcher calls it from one goroutine,
-// only when the view changed.
+// only when the view changed. It builds the ring before taking m.mu, and tells
+// WithPeersChanged after releasing it.
 func (m *PeersManager) setView(v view) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	// Only this goroutine writes m.view and the snapshot's ring, so it reads them unlocked.
 	old := m.snap.Load()
 	r := old.ring
 	membersChanged := !slices.Equal(v.members, m.view.members) || old.getters == nil
@@ -269,6 +273,17 @@ func (m *PeersManager) setView(v view) {
 			return
 		}
 	}
+	m.publish(v, old.ring, r)
+	if membersChanged {
+		m.cfg.logger.Info("groupcache peers changed", "peers", r.members(), "leaving", v.leaving)
+		m.peersChanged.tell(slices.Clone(r.members()))
+	}
+}
+
+// publish makes r, the ring of view v that replaces oldRing, the one PickPeer routes by.
+func (m *PeersManager) publish(v view, oldRing, r *ring) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	members := r.members()
 	next := &snapshot{ring: r, self: -1, getters: make([]groupcache.ProtoGetter, len(members))}
 	clients := make(map[string]peerGetter, len(members)+len(v.leaving))
@@ -287,7 +302,7 @@ func (m *PeersManager) setView(v view) {
 		}
 	}
 	if m.cfg.handoff.enabled {
-		m.past, m.others = nextPast(m.past, m.view, v, old.ring, m.others, m.self, m.cfg.clock.Now(),
+		m.past, m.others = nextPast(m.past, m.view, v, oldRing, m.others, m.self, m.cfg.clock.Now(),
 			m.cfg.handoff.Window)
 		if len(m.past) > 0 {
 			next.handoff = &handoffState{self: m.self, past: m.past, peers: clients}
@@ -302,13 +317,6 @@ func (m *PeersManager) setView(v view) {
 		}
 	}
 	m.clients = clients
-	if !membersChanged {
-		return
-	}
-	m.cfg.logger.Info("groupcache peers changed", "peers", members, "leaving", v.leaving)
-	if m.cfg.onRebuild != nil {
-		m.cfg.onRebuild(slices.Clone(members))
-	}
 }
 
 // clientFor returns the client for id: the current one, one still in its grace
@@ -332,13 +340,14 @@ func (m *PeersManager) retire(id string, c peerGetter) {
 	r := &retiringClient{client: c}
 	r.timer = m.cfg.clock.AfterFunc(m.cfg.gracePeriod, func() {
 		m.mu.Lock()
-		defer m.mu.Unlock()
-		if m.retiring[id] == r {
+		closed := m.retiring[id] == r
+		if closed {
 			delete(m.retiring, id)
 			c.Close()
-			if m.cfg.onClientClosed != nil {
-				m.cfg.onClientClosed(id)
-			}
+		}
+		m.mu.Unlock()
+		if closed && m.cfg.onClientClosed != nil {
+			m.cfg.onClientClosed(id)
 		}
 	})
 	m.retiring[id] = r

@@ -8,15 +8,18 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
@@ -388,6 +391,73 @@ func TestCloseAndCancel(t *testing.T) {
 			}
 			if p, ok := m.PickPeer(keyOwnedBy(t, before, "127.0.0.2:"+strconv.Itoa(port))); ok || p != nil || len(m.Peers()) != 0 || m.Owner("k") != "" {
 				t.Errorf("after %s PickPeer = (%v, %v), Peers = %v, Owner = %q; want every key local", how, p, ok, m.Peers(), m.Owner("k"))
+			}
+		})
+	}
+}
+
+// TestPeersChangedCallbackMayCallTheManager: a WithPeersChanged callback may call the
+// manager back, Close included, and the watch goes on. setView used to call it with
+// the manager's mutex held, which these calls take: the watch deadlocked and Close
+// then hung forever.
+func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
+	cases := map[string]func(m *PeersManager){
+		"Groups":        func(m *PeersManager) { m.Groups() },
+		"NewGroup":      func(m *PeersManager) { m.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 0, nil) },
+		"Stats, Peers":  func(m *PeersManager) { m.Stats(); m.Peers(); m.Owner("k") },
+		"operator page": func(m *PeersManager) { m.DebugHandler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)) },
+		"Close":         func(m *PeersManager) { m.Close() },
+	}
+	for name, call := range cases {
+		t.Run(name, func(t *testing.T) {
+			checkNoGoroutineLeaks(t)
+			live := make(chan string)
+			api := newFakeAPIServer(t, testNamespace, &streamFile{
+				lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1"))}}},
+				watches: []answer{{status: 200, live: live}},
+			})
+			var started atomic.Pointer[PeersManager]
+			called := make(chan []string, 10)
+			m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+				WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(),
+				WithHandoff(Handoff{Drain: 100 * time.Millisecond}), // Close drains, briefly
+				WithPeersChanged(func(peers []string) {
+					if m := started.Load(); m != nil {
+						call(m)
+					}
+					called <- peers
+				}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-called // the first LIST's
+			started.Store(m)
+			change := func(rv int, pods ...string) {
+				t.Helper()
+				select {
+				case live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", pods...)):
+				case <-time.After(10 * time.Second):
+					t.Fatal("the watch takes no event: it is stuck")
+				}
+			}
+			change(11, "10.0.0.1", "10.0.0.2")
+			select {
+			case <-called:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the callback did not return within 10 s")
+			}
+			if name != "Close" {
+				change(12, "10.0.0.1") // the watch goes on
+				if got := <-called; !slices.Equal(got, []string{"10.0.0.1:8080"}) {
+					t.Errorf("after the second change the callback got %v", got)
+				}
+			}
+			closed := make(chan struct{})
+			go func() { m.Close(); close(closed) }()
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Close did not return within 10 s")
 			}
 		})
 	}

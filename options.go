@@ -227,11 +227,15 @@ func WithGRPCServer(reg grpc.ServiceRegistrar) Option {
 	}
 }
 
-// WithPeersChanged calls f after every change of the ring, with its new members
-// ("ip:port", sorted, self included unless its endpoint is terminating), from the
-// goroutine that watches the Service: f must return quickly. f owns the slice. Use it to
-// log, export or wait for membership changes; PickPeer already routes by the new ring
-// when f is called. (WatchPeers takes such a function as an argument instead.)
+// WithPeersChanged calls f after a change of the ring, with its new members
+// ("ip:port", sorted, self included unless its endpoint is terminating); f owns the
+// slice. f runs in a goroutine of its own, one call at a time and in order, never under
+// a lock of the library: it may call the manager back (Close included), and a slow f
+// never holds up the watch, though when rings change faster than f returns it gets
+// only the newest members. PickPeer already routes by the new ring when f is called.
+// f is not called after Close returns, except for a call already running. Use it to
+// log, export or wait for membership changes. (WatchPeers takes such a function as an
+// argument instead.)
 func WithPeersChanged(f func(peers []string)) Option {
 	return func(c *config) {
 		c.managerOnly("WithPeersChanged")
