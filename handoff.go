@@ -138,25 +138,30 @@ func (h *handoffState) previousOwner(key string, now time.Time, window time.Dura
 // nextPast returns the past rings after a change from the view old (with ring oldRing,
 // and others, the ring the other pods used while self was not ready, or nil) to the
 // view next, at now. It also returns the new ring of the others: when self is a member
-// but not ready, the others' ring is the ring of next's members without self.
+// but not ready, the others' ring is the ring of next's members without self. A pod
+// that starts ready (its first view, after an empty oldRing) takes the others to have
+// used the ring without it until now.
 func nextPast(past []pastRing, old, next view, oldRing, others *ring, self string, now time.Time,
 	window time.Duration) ([]pastRing, *ring) {
 	var out []pastRing
 	membersChanged := !slices.Equal(old.members, next.members)
+	withSelf := slices.Contains(next.members, self) && len(next.members) > 1
 	var nextOthers *ring
-	if !next.selfReady && slices.Contains(next.members, self) && len(next.members) > 1 {
+	if !next.selfReady && withSelf {
 		nextOthers = others
 		if nextOthers == nil || membersChanged {
-			without := slices.DeleteFunc(slices.Clone(next.members), func(id string) bool { return id == self })
-			nextOthers, _ = newRing(without) // a subset of a valid ring: cannot fail
+			nextOthers = ringWithout(next.members, self)
 		}
 		out = append(out, pastRing{ring: nextOthers})
 	}
 	if others != nil && others != nextOthers {
 		out = append(out, pastRing{ring: others, until: now})
 	}
-	if membersChanged && oldRing != nil && len(oldRing.members()) > 0 {
+	switch {
+	case membersChanged && oldRing != nil && len(oldRing.members()) > 0:
 		out = append(out, pastRing{ring: oldRing, until: now})
+	case next.selfReady && withSelf && others == nil && (oldRing == nil || len(oldRing.members()) == 0):
+		out = append(out, pastRing{ring: ringWithout(next.members, self), until: now})
 	}
 	for _, p := range past {
 		if p.until.IsZero() || now.Sub(p.until) >= window || len(out) == maxPastRings {
@@ -165,6 +170,12 @@ func nextPast(past []pastRing, old, next view, oldRing, others *ring, self strin
 		out = append(out, p)
 	}
 	return out, nextOthers
+}
+
+// ringWithout returns the ring of members without self.
+func ringWithout(members []string, self string) *ring {
+	r, _ := newRing(slices.DeleteFunc(slices.Clone(members), func(id string) bool { return id == self }))
+	return r // a subset of a valid ring: cannot fail
 }
 
 // peekPrevious is the hand-off of a load: when this pod owns key, and the key's owner

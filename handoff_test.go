@@ -380,6 +380,10 @@ func TestNextPast(t *testing.T) {
 		{name: "startup, not ready: the others' ring without self is live",
 			next: view{members: []string{"a", "b", "s"}}, oldRing: emptyRing,
 			want: []string{"a,b@live"}, wantOthers: true},
+		{name: "startup, already ready: the others' ring without self ends now",
+			next: view{members: []string{"a", "b", "s"}, selfReady: true}, oldRing: emptyRing,
+			want: []string{"a,b@0"}},
+		{name: "startup, alone: no past", next: view{members: []string{"s"}, selfReady: true}, oldRing: emptyRing},
 		{name: "turns ready: the others' ring ends now",
 			old: view{members: []string{"a", "b", "s"}}, next: view{members: []string{"a", "b", "s"}, selfReady: true},
 			oldRing: abs, others: ab, want: []string{"a,b@0"}},
@@ -426,8 +430,8 @@ func TestHandoffStateDroppedWhenTheWindowCloses(t *testing.T) {
 		watches: []answer{{status: 200, live: live}},
 	}, "10.0.0.1:8080", WithHandoff(Handoff{Window: time.Minute}), withClock(clk), r.option())
 	r.next(t)
-	if m.snap.Load().handoff != nil {
-		t.Fatal("hand-off state before any change")
+	if m.snap.Load().handoff == nil { // the others used the ring without this pod until now
+		t.Fatal("no hand-off state after starting ready beside a ready peer")
 	}
 	live <- eventFrame(t, "MODIFIED", 11, readySlice("cache-x1", "10.0.0.1"))
 	r.next(t)
