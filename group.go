@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/golang/groupcache"
 )
@@ -21,10 +22,12 @@ import (
 // as any group does; with WithoutPeerPickerRegistration, register the manager (for
 // example with groupcache.RegisterPerGroupPeerPicker) before calling NewGroup.
 //
-// groupcache allows one group per name in a process. If a group named name exists
-// already, or getter is nil, NewGroup logs an error and returns the existing group, or
-// a group whose loads fail with that error, rather than panicking as
-// groupcache.NewGroup would.
+// groupcache allows one group per name in a process, for the life of the process. If
+// a group named name was made by NewGroup of a manager that has been closed since, it
+// is handed to this manager: its loads use getter and this manager's hand-off (its
+// cacheBytes stay as first given). If a group named name exists otherwise, or getter is
+// nil, NewGroup logs an error and returns the existing group, or a group whose loads
+// fail with that error, rather than panicking as groupcache.NewGroup would.
 func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache.Getter) *groupcache.Group {
 	newGroupMu.Lock()
 	defer newGroupMu.Unlock()
@@ -33,17 +36,25 @@ func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache
 		m.groups = append(m.groups, name)
 	}
 	m.mu.Unlock()
-	if g := groupcache.GetGroup(name); g != nil {
-		m.cfg.logger.Error("groupcache-k8s: NewGroup: a group of this name exists already; returning it, "+
-			"without the hand-off unless it was made by NewGroup", "group", name)
-		return g
-	}
 	if getter == nil {
 		err := fmt.Errorf("groupcache-k8s: group %q was created with a nil getter", name)
 		m.cfg.logger.Error(err.Error())
 		getter = groupcache.GetterFunc(func(context.Context, string, groupcache.Sink) error { return err })
 	}
-	return groupcache.NewGroup(name, cacheBytes, &handoffGetter{m: m, group: name, getter: getter})
+	if g := groupcache.GetGroup(name); g != nil {
+		if h := handoffGroups[name]; h != nil && h.rebind(m, getter) {
+			m.cfg.logger.Info("groupcache-k8s: NewGroup: the group's manager was closed; the group now loads "+
+				"through this one", "group", name)
+			return g
+		}
+		m.cfg.logger.Error("groupcache-k8s: NewGroup: a group of this name exists already; returning it, "+
+			"without the hand-off unless it was made by NewGroup", "group", name)
+		return g
+	}
+	h := &handoffGetter{group: name}
+	h.bound.Store(&boundGetter{m: m, getter: getter})
+	handoffGroups[name] = h
+	return groupcache.NewGroup(name, cacheBytes, h)
 }
 
 // Groups returns the names of the groups created with NewGroup, sorted.
@@ -55,22 +66,45 @@ func (m *PeersManager) Groups() []string {
 	return names
 }
 
-// newGroupMu makes NewGroup's check and creation one step.
-var newGroupMu sync.Mutex
+var (
+	// newGroupMu makes NewGroup's check and creation one step.
+	newGroupMu sync.Mutex
+	// handoffGroups are the groups NewGroup made, by name. newGroupMu guards it.
+	handoffGroups = map[string]*handoffGetter{}
+)
 
 // handoffGetter is the getter of a group made by NewGroup: a peek of the key's previous
-// owner, then the user's getter.
+// owner through the group's manager, then the user's getter.
 type handoffGetter struct {
+	group string
+	bound atomic.Pointer[boundGetter]
+}
+
+// boundGetter is the manager and getter a group made by NewGroup loads through.
+type boundGetter struct {
 	m      *PeersManager
-	group  string
 	getter groupcache.Getter
+}
+
+// rebind hands the group to m and getter if its manager has been closed, and reports
+// whether it did. newGroupMu is held.
+func (h *handoffGetter) rebind(m *PeersManager, getter groupcache.Getter) bool {
+	old := h.bound.Load()
+	select {
+	case <-old.m.closing:
+	default:
+		return false
+	}
+	h.bound.Store(&boundGetter{m: m, getter: getter})
+	return true
 }
 
 // Get is called by groupcache, inside its one load per key, when the key is to be loaded
 // in this process.
-func (g *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sink) error {
-	if value, ok := g.m.peekPrevious(ctx, g.group, key); ok {
+func (h *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sink) error {
+	b := h.bound.Load()
+	if value, ok := b.m.peekPrevious(ctx, h.group, key); ok {
 		return dest.SetBytes(value)
 	}
-	return g.getter.Get(ctx, key, dest)
+	return b.getter.Get(ctx, key, dest)
 }

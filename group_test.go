@@ -5,6 +5,7 @@ package k8s
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -64,5 +65,38 @@ func TestNewGroupBadArguments(t *testing.T) {
 	var v string
 	if err := first.Get(t.Context(), "k", groupcache.StringSink(&v)); err != nil || v != "v:k" {
 		t.Errorf("Get through a NewGroup group = %q, %v; want the getter's value", v, err)
+	}
+}
+
+// TestNewGroupAfterItsManagerClosed: a group outlives its manager in groupcache's
+// registry, so NewGroup of the same name in the next manager hands the group to that
+// manager and its getter. It used to return the group still bound to the closed
+// manager, whose hand-off and getter it went on using.
+func TestNewGroupAfterItsManagerClosed(t *testing.T) {
+	name := fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1))
+	getter := func(tag string) groupcache.GetterFunc {
+		return func(_ context.Context, key string, dest groupcache.Sink) error { return dest.SetString(tag + key) }
+	}
+	stream := func() *streamFile {
+		return &streamFile{lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1"))}}}}
+	}
+	first, _ := startManager(t, stream(), "10.0.0.1:8080")
+	g := first.NewGroup(name, 0, getter("first:"))
+	first.Close()
+	second, _ := startManager(t, stream(), "10.0.0.1:8080")
+	if again := second.NewGroup(name, 0, getter("second:")); again != g {
+		t.Fatal("NewGroup returned another group than the one groupcache holds")
+	}
+	var v string
+	if err := g.Get(t.Context(), "k", groupcache.StringSink(&v)); err != nil || v != "second:k" {
+		t.Errorf("Get = %q, %v; want the second manager's getter's value", v, err)
+	}
+	if b := handoffGroups[name].bound.Load(); b.m != second {
+		t.Error("the group's hand-off goes through the closed manager")
+	}
+	third, _ := startManager(t, stream(), "10.0.0.1:8080") // while second is open, the group stays with it
+	third.NewGroup(name, 0, getter("third:"))
+	if b := handoffGroups[name].bound.Load(); b.m != second {
+		t.Error("NewGroup took the group of a manager that is still open")
 	}
 }
