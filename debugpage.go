@@ -133,7 +133,7 @@ func wantsJSON(r *http.Request) bool {
 // state gathers the page's contents.
 func (p debugPage) state(key string) debugState {
 	m := p.m
-	s := m.snap.Load()
+	s := m.router.snapshot()
 	st := debugState{Self: m.self, Stats: m.Stats()}
 	if key != "" {
 		st.Key, st.Owner = key, m.Owner(key)
@@ -143,14 +143,10 @@ func (p debugPage) state(key string) debugState {
 	for _, i := range s.ring.table {
 		slots[i]++
 	}
-	m.mu.Lock()
-	leaving := slices.Clone(m.view.leaving)
-	clients := m.clients
-	m.mu.Unlock()
 	named := append(m.Groups(), p.groups...)
 	peer := func(id string) debugPeer {
 		d := debugPeer{ID: id, Self: id == m.self}
-		if c, ok := clients[id].(*peerClient); ok {
+		if c, ok := s.clients[id].(*peerClient); ok {
 			d.Calls, d.Errors = c.calls.Load(), c.errors.Load()
 			d.Connection = connectionNames[c.conn.connState()]
 		}
@@ -161,7 +157,7 @@ func (p debugPage) state(key string) debugState {
 		d.SharePercent = 100 * float64(slots[i]) / tableSize
 		st.Peers = append(st.Peers, d)
 	}
-	for _, id := range leaving {
+	for _, id := range s.view.leaving {
 		d := peer(id)
 		d.Leaving = true
 		st.Peers = append(st.Peers, d)

@@ -32,7 +32,7 @@ func TestDebugPage(t *testing.T) {
 		watches: []answer{{status: 503}},
 	}, "10.0.0.1:8080", WithCallTimeout(50*time.Millisecond))
 	// One call to 10.0.0.2, which nothing answers: the page counts a call and an error.
-	if peer, ok := m.PickPeer(keyOwnedBy(t, m, "10.0.0.2:8080")); !ok || peer.Get(t.Context(), getRequest("g", "k"), &groupcachepb.GetResponse{}) == nil {
+	if peer, ok := m.PickPeer(keyOwnedBy(t, m.router.snapshot(), "10.0.0.2:8080")); !ok || peer.Get(t.Context(), getRequest("g", "k"), &groupcachepb.GetResponse{}) == nil {
 		t.Fatal("the call to 10.0.0.2 did not fail")
 	}
 	hostile := `<script>alert("g")</script>`

@@ -5,6 +5,14 @@ package k8s
 
 import "time"
 
+const (
+	// drainQuiet is how long the peers must have sent nothing (no Get, no peek) for a
+	// drain to end early, once they know this pod is leaving.
+	drainQuiet = time.Second
+	// drainPoll is how often a drain checks whether it may end.
+	drainPoll = 100 * time.Millisecond
+)
+
 // drain keeps the server answering peers until the others know this pod is leaving
 // and have stopped asking, or until the drain bound. The ring and clients stay as they
 // are, so the process's own Gets keep working too.
@@ -37,8 +45,7 @@ func (m *PeersManager) drain() {
 // othersKnow reports whether no other pod routes keys to this one any more: its
 // endpoint is not ready in the slices, or no other pod is a member.
 func (m *PeersManager) othersKnow() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	alone := len(m.view.members) == 0 || len(m.view.members) == 1 && m.view.members[0] == m.self
-	return !m.view.selfReady || alone && len(m.view.leaving) == 0
+	v := m.router.snapshot().view
+	alone := len(v.members) == 0 || len(v.members) == 1 && v.members[0] == m.self
+	return !v.selfReady || alone && len(v.leaving) == 0
 }

@@ -31,11 +31,11 @@ import (
 func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache.Getter) *groupcache.Group {
 	newGroupMu.Lock()
 	defer newGroupMu.Unlock()
-	m.mu.Lock()
-	if !slices.Contains(m.groups, name) {
-		m.groups = append(m.groups, name)
+	if names := m.Groups(); !slices.Contains(names, name) {
+		names = append(names, name)
+		slices.Sort(names)
+		m.groups.Store(&names)
 	}
-	m.mu.Unlock()
 	if getter == nil {
 		err := fmt.Errorf("groupcache-k8s: group %q was created with a nil getter", name)
 		m.cfg.logger.Error(err.Error())
@@ -59,15 +59,15 @@ func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache
 
 // Groups returns the names of the groups created with NewGroup, sorted.
 func (m *PeersManager) Groups() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	names := slices.Clone(m.groups)
-	slices.Sort(names)
-	return names
+	if names := m.groups.Load(); names != nil {
+		return slices.Clone(*names)
+	}
+	return nil
 }
 
 var (
-	// newGroupMu makes NewGroup's check and creation one step.
+	// newGroupMu makes NewGroup's check and creation one step, and orders the changes of
+	// every manager's groups.
 	newGroupMu sync.Mutex
 	// handoffGroups are the groups NewGroup made, by name. newGroupMu guards it.
 	handoffGroups = map[string]*handoffGetter{}
@@ -103,7 +103,7 @@ func (h *handoffGetter) rebind(m *PeersManager, getter groupcache.Getter) bool {
 // in this process.
 func (h *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sink) error {
 	b := h.bound.Load()
-	if value, ok := b.m.peekPrevious(ctx, h.group, key); ok {
+	if value, ok := b.m.router.peekPrevious(ctx, h.group, key); ok {
 		return dest.SetBytes(value)
 	}
 	return b.getter.Get(ctx, key, dest)

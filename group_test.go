@@ -16,8 +16,8 @@ import (
 
 func TestNewGroupBadArguments(t *testing.T) {
 	var log syncBuffer
-	m := &PeersManager{cfg: newConfig([]Option{WithLogger(slog.New(slog.NewTextHandler(&log, nil)))})}
-	m.snap.Store(&snapshot{ring: emptyRing, self: -1})
+	cfg := newConfig([]Option{WithLogger(slog.New(slog.NewTextHandler(&log, nil)))})
+	m := &PeersManager{cfg: cfg, router: newRouter("10.0.0.1:8080", cfg, &counters{}, &loopGuard{}, nil)}
 	getter := groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
 		return dest.SetString("v:" + key)
 	})

@@ -5,13 +5,9 @@ package k8s
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"slices"
 	"time"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Defaults of the hand-off (see Handoff).
@@ -35,15 +31,8 @@ const (
 	DefaultDrain = 15 * time.Second
 )
 
-const (
-	// drainQuiet is how long the peers must have sent nothing (no Get, no peek) for a
-	// drain to end early, once they know this pod is leaving.
-	drainQuiet = time.Second
-	// drainPoll is how often a drain checks whether it may end.
-	drainPoll = 100 * time.Millisecond
-	// maxPastRings is the most past rings a pod remembers within the window.
-	maxPastRings = 8
-)
+// maxPastRings is the most past rings a pod remembers within the window.
+const maxPastRings = 8
 
 // Handoff sets the warm hand-off of a PeersManager (WithHandoff). A zero field takes
 // its default.
@@ -106,19 +95,17 @@ type pastRing struct {
 }
 
 // handoffState is what a pod needs to find the previous owner of a key: the rings used
-// within the window, newest first, and the peers that may be peeked. It is immutable
-// and published with the snapshot.
+// within the window, newest first. It is immutable and published with the snapshot.
 type handoffState struct {
-	self  string
-	past  []pastRing
-	peers map[string]peerGetter // ring members and leaving peers, not self
+	self string
+	past []pastRing
 }
 
-// previousOwner returns the client and id of the key's most recent previous owner
-// within the window: the owner, other than self, under the newest past ring that is
-// still within the window and whose owner is a member or a leaving peer. Peers known to
-// be gone are never returned. It returns nil when there is none.
-func (h *handoffState) previousOwner(key string, now time.Time, window time.Duration) (peerGetter, string) {
+// previousOwner returns the id of the key's most recent previous owner within the
+// window: the owner, other than self, under the newest past ring that is still within
+// the window and whose owner is one of peers (the ring's members and leaving peers).
+// Peers known to be gone are never returned. It returns "" when there is none.
+func (h *handoffState) previousOwner(key string, peers map[string]peerGetter, now time.Time, window time.Duration) string {
 	for _, p := range h.past {
 		if !p.until.IsZero() && now.Sub(p.until) >= window {
 			break // older rings were replaced even earlier
@@ -127,24 +114,22 @@ func (h *handoffState) previousOwner(key string, now time.Time, window time.Dura
 		if i < 0 {
 			continue
 		}
-		id := p.ring.members()[i]
-		if c, ok := h.peers[id]; ok && id != h.self {
-			return c, id
+		if id := p.ring.members()[i]; id != h.self && peers[id] != nil {
+			return id
 		}
 	}
-	return nil, ""
+	return ""
 }
 
 // nextPast returns the past rings after a change from the view old (with ring oldRing,
 // and others, the ring the other pods used while self was not ready, or nil) to the
-// view next, at now. It also returns the new ring of the others: when self is a member
+// view next, whose members differ from old's if membersChanged, at now. It also returns the new ring of the others: when self is a member
 // but not ready, the others' ring is the ring of next's members without self. A pod
 // that starts ready (its first view, after an empty oldRing) takes the others to have
 // used the ring without it until now.
-func nextPast(past []pastRing, old, next view, oldRing, others *ring, self string, now time.Time,
-	window time.Duration) ([]pastRing, *ring) {
+func nextPast(past []pastRing, old, next view, membersChanged bool, oldRing, others *ring, self string,
+	now time.Time, window time.Duration) ([]pastRing, *ring) {
 	var out []pastRing
-	membersChanged := !slices.Equal(old.members, next.members)
 	withSelf := slices.Contains(next.members, self) && len(next.members) > 1
 	var nextOthers *ring
 	if !next.selfReady && withSelf {
@@ -178,89 +163,6 @@ func ringWithout(members []string, self string) *ring {
 	return r // a subset of a valid ring: cannot fail
 }
 
-// peekPrevious is the hand-off of a load: when this pod owns key, and the key's owner
-// changed within the window, it asks the previous owner for the value, once, within
-// the peek timeout. Within the window, a key this pod does not own (a peer asked for it
-// while the rings disagree) is peeked from its owner in this pod's ring instead. It
-// reports false when there was no one to ask or the peek missed, failed or timed out;
-// the value is then loaded as usual.
-func (m *PeersManager) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
-	s := m.snap.Load()
-	h := s.handoff
-	if h == nil || s.self < 0 {
-		return nil, false
-	}
-	var peer peerGetter
-	var id string
-	if owner := s.ring.owner(key); owner != s.self {
-		// A key this pod does not own is loaded here when a peer asked for it while the
-		// rings disagree (the loop guard does not forward it) or after a failed call to
-		// its owner: its owner in this pod's ring, often a pod that is leaving, may hold it.
-		id = s.ring.members()[owner]
-		peer = h.peers[id]
-	} else {
-		peer, id = h.previousOwner(key, m.cfg.clock.Now(), m.cfg.handoff.Window)
-	}
-	if peer == nil {
-		return nil, false
-	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.handoff.PeekTimeout)
-	defer cancel()
-	value, err := peer.Peek(ctx, group, key)
-	switch code := status.Code(err); {
-	case err == nil:
-		m.stats.peekHits.Add(1)
-		return value, true
-	case code == codes.NotFound || code == codes.Unimplemented: // not cached there, or an older peer
-		m.stats.peekMisses.Add(1)
-	default:
-		m.stats.peekErrors.Add(1)
-		m.cfg.logger.DebugContext(ctx, "peeking a key's previous owner failed; loading it", "peer", id,
-			"group", group, "error", err)
-	}
-	return nil, false
-}
-
-// scheduleWindowEnd arranges for windowEnded to run when the window of the past ring
-// replaced first closes. A ring the others still use (self not ready) has no end.
-// m.mu is held.
-func (m *PeersManager) scheduleWindowEnd() {
-	if m.windowEnd != nil {
-		m.windowEnd.Stop()
-	}
-	var first time.Time
-	for _, p := range m.past {
-		if !p.until.IsZero() && (first.IsZero() || p.until.Before(first)) {
-			first = p.until
-		}
-	}
-	if first.IsZero() {
-		return
-	}
-	m.windowEnd = m.cfg.clock.AfterFunc(first.Add(m.cfg.handoff.Window).Sub(m.cfg.clock.Now()), m.windowEnded)
-}
-
-// windowEnded drops the past rings whose window has closed and publishes a snapshot
-// without them; with none left, the snapshot carries no hand-off state, so that loads
-// outside the window do not even check the time. The published snapshot and its past
-// rings stay as they are: loads may be reading them.
-func (m *PeersManager) windowEnded() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	past := withinWindow(m.past, m.cfg.clock.Now(), m.cfg.handoff.Window)
-	if len(past) != len(m.past) {
-		m.past = past
-		s := m.snap.Load()
-		next := *s
-		next.handoff = nil
-		if len(past) > 0 && s.handoff != nil {
-			next.handoff = &handoffState{self: s.handoff.self, past: past, peers: s.handoff.peers}
-		}
-		m.snap.CompareAndSwap(s, &next) // not over shutdown's snapshot
-	}
-	m.scheduleWindowEnd()
-}
-
 // withinWindow returns, in a new slice, the past rings whose window is still open at now.
 func withinWindow(past []pastRing, now time.Time, window time.Duration) []pastRing {
 	var out []pastRing
@@ -270,11 +172,4 @@ func withinWindow(past []pastRing, now time.Time, window time.Duration) []pastRi
 		}
 	}
 	return out
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

@@ -209,9 +209,7 @@ func TestPeekPreviousOwner(t *testing.T) {
 	// O is removed: it is gone, and no longer peeked within a new window either.
 	live <- slice(12, serving(n, yes, yes, no))
 	waitUntil(t, "O's client is retired", func() bool {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		_, ok := m.clients[o]
+		_, ok := m.router.snapshot().clients[o]
 		return !ok
 	})
 }
@@ -404,7 +402,7 @@ func TestNextPast(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			past, others := nextPast(tc.past, tc.old, tc.next, tc.oldRing, tc.others, "s", now, time.Minute)
+			past, others := nextPast(tc.past, tc.old, tc.next, !slices.Equal(tc.old.members, tc.next.members), tc.oldRing, tc.others, "s", now, time.Minute)
 			var got []string
 			for _, p := range past {
 				at := "live"
@@ -430,7 +428,7 @@ func TestHandoffStateDroppedWhenTheWindowCloses(t *testing.T) {
 		watches: []answer{{status: 200, live: live}},
 	}, "10.0.0.1:8080", WithHandoff(Handoff{Window: time.Minute}), withClock(clk), r.option())
 	r.next(t)
-	if m.snap.Load().handoff == nil { // the others used the ring without this pod until now
+	if m.router.snapshot().handoff == nil { // the others used the ring without this pod until now
 		t.Fatal("no hand-off state after starting ready beside a ready peer")
 	}
 	live <- eventFrame(t, "MODIFIED", 11, readySlice("cache-x1", "10.0.0.1"))
@@ -445,7 +443,7 @@ func TestHandoffStateDroppedWhenTheWindowCloses(t *testing.T) {
 	}
 	for _, s := range steps {
 		clk.Advance(s.advance)
-		if got := m.snap.Load().handoff != nil; got != s.want {
+		if got := m.router.snapshot().handoff != nil; got != s.want {
 			t.Fatalf("after %v more: hand-off state %v, want %v", s.advance, got, s.want)
 		}
 	}
@@ -483,7 +481,7 @@ func TestWindowEndDoesNotChangePublishedSnapshots(t *testing.T) {
 				}
 				m.watcher.update(compacted(t, map[string]*discoveryv1.EndpointSlice{"x": readySlice("x", pods...)}))
 			}
-			before := m.snap.Load()
+			before := m.router.snapshot()
 			published := slices.Clone(before.handoff.past)
 			clk.Advance(tc.advance)
 
@@ -491,9 +489,9 @@ func TestWindowEndDoesNotChangePublishedSnapshots(t *testing.T) {
 				t.Errorf("the published past rings changed at the window's end: %v, were %v", before.handoff.past, published)
 			}
 			for i := range 1000 { // no load reading the old snapshot panics
-				before.handoff.previousOwner("k"+strconv.Itoa(i), clk.Now(), time.Minute)
+				before.handoff.previousOwner("k"+strconv.Itoa(i), before.clients, clk.Now(), time.Minute)
 			}
-			now := m.snap.Load()
+			now := m.router.snapshot()
 			var got int
 			if now.handoff != nil {
 				got = len(now.handoff.past)

@@ -21,49 +21,28 @@ const serverStopTimeout = 5 * time.Second
 // PeersManager finds the peers of a groupcache cluster from the EndpointSlices of a
 // Kubernetes Service, routes keys to them and serves this pod's share over gRPC. It
 // is a groupcache.PeerPicker. Create it with NewPeersManager.
+//
+// It only wires the parts together: the watcher's views go to the router, which owns
+// the routing state; the server answers peers; Close drains, asking the router's
+// snapshot whether the others know that this pod is leaving.
 type PeersManager struct {
 	cfg     *config
-	watcher *PeerWatcher // decides when the peers changed and calls setPeers
 	self    string       // canonical id of this pod, such as "10.0.0.7:8080"
-	stats   counters     // shared with the watcher
+	watcher *PeerWatcher // tells setView of every new view of the peers
+	router  *router      // the ring, the clients and the hand-off's past rings
+	stats   counters     // shared with the watcher, the router and the server
 	guard   loopGuard    // keys in flight between this manager's clients and server
 	svc     *getService
 	route   *serviceRoute // where svc serves, for Close to detach it
-	snap    atomic.Pointer[snapshot]
-	channel *peerChannel // the connections to the peers
-	server  *grpcServer  // nil with WithGRPCServer
+	server  *grpcServer   // nil with WithGRPCServer
 
-	mu        sync.Mutex            // guards clients, retiring, view, past and others
-	clients   map[string]peerGetter // clients of ring members and leaving peers
-	retiring  map[string]*retiringClient
-	view      view       // the last view of the peers
-	past      []pastRing // the rings used within the hand-off window, newest first
-	others    *ring      // the ring the other pods use while self is not ready, or nil
-	groups    []string   // the groups made with NewGroup, for the operator page
-	windowEnd timer      // drops the past rings whose window closed
-
-	peersChanged peersNotifier // calls WithPeersChanged's function
+	peersChanged peersNotifier            // calls WithPeersChanged's function
+	groups       atomic.Pointer[[]string] // the groups made with NewGroup, sorted; never changed
 
 	closing   chan struct{} // closed by Close or the end of ctx: drain, then stop
 	closeOnce sync.Once
 	done      chan struct{} // closed once everything is stopped
 }
-
-// retiringClient is the client of a peer that left, kept open for a grace period.
-type retiringClient struct {
-	client peerGetter
-	timer  timer
-}
-
-// peerGetter is a client of one peer.
-type peerGetter interface {
-	groupcache.ProtoGetter
-	Peek(ctx context.Context, group, key string) ([]byte, error)
-	Close() error
-}
-
-// emptyRing routes nothing; it is the ring before the first LIST.
-var emptyRing, _ = newRing(nil)
 
 // NewPeersManager watches the EndpointSlices of serviceName in namespace, serves
 // groupcache over gRPC on self and, unless WithoutPeerPickerRegistration is given,
@@ -75,15 +54,14 @@ var emptyRing, _ = newRing(nil)
 // It returns once the first LIST has succeeded and the peers are known. It fails at
 // once on bad arguments and when the API server answers 401 or 403, and after the
 // startup timeout (WithStartupTimeout) when the API server cannot be reached. ctx
-// bounds the manager's life: cancelling it does what Close does.
+// bounds the manager's life: cancelling it does what Close does. When it fails, the
+// WithPeersChanged function is not running, nor called, after it returns.
 func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceName, namespace string,
 	port int, self string, opts ...Option) (*PeersManager, error) {
 	cfg := newConfig(opts)
 	m := &PeersManager{
 		cfg:          cfg,
 		peersChanged: peersNotifier{f: cfg.onRebuild},
-		clients:      make(map[string]peerGetter),
-		retiring:     make(map[string]*retiringClient),
 		closing:      make(chan struct{}),
 		done:         make(chan struct{}),
 	}
@@ -103,21 +81,24 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 		return nil, err
 	}
 	dialOpts, err := cfg.clientDialOptions()
+	var channel *peerChannel
 	if err == nil {
-		m.channel, err = newPeerChannel(dialOpts)
+		channel, err = newPeerChannel(dialOpts)
 	}
 	if err != nil {
 		stopWatch()
 		return nil, err
 	}
+	m.watcher, m.self = watcher, watcher.self()
+	m.router = newRouter(m.self, cfg, &m.stats, &m.guard, channel)
 	fail := func(err error) (*PeersManager, error) {
 		watcher.Close()
 		stopWatch()
-		m.closeClients()
+		m.peersChanged.closeAndWait() // no callback for a manager the caller never gets
+		m.router.stop()
+		m.router.closeClients()
 		return nil, err
 	}
-	m.watcher, m.self = watcher, watcher.self()
-	m.snap.Store(&snapshot{ring: emptyRing, self: -1})
 	startup := context.AfterFunc(ctx, stopWatch)
 	err = watcher.start() // the first LIST calls setView
 	startup()
@@ -182,13 +163,13 @@ func (m *PeersManager) stopServing(timeout time.Duration) {
 // PickPeer returns the client of the peer that owns key, or (nil, false) when this
 // pod owns it. It takes no lock and allocates nothing.
 func (m *PeersManager) PickPeer(key string) (groupcache.ProtoGetter, bool) {
-	return m.snap.Load().pick(key)
+	return m.router.snapshot().pick(key)
 }
 
 // Owner returns the peer that owns key in the current ring ("ip:port", possibly this
 // pod's own address), or "" when the ring is empty. PickPeer routes by the same ring.
 func (m *PeersManager) Owner(key string) string {
-	r := m.snap.Load().ring
+	r := m.router.snapshot().ring
 	if i := r.owner(key); i >= 0 {
 		return r.members()[i]
 	}
@@ -198,12 +179,12 @@ func (m *PeersManager) Owner(key string) string {
 // Peers returns the current ring members, sorted, self included (unless this pod's
 // endpoint is terminating).
 func (m *PeersManager) Peers() []string {
-	return slices.Clone(m.snap.Load().ring.members())
+	return slices.Clone(m.router.snapshot().ring.members())
 }
 
 // Stats returns the manager's counters.
 func (m *PeersManager) Stats() Stats {
-	return m.stats.snapshot(len(m.snap.Load().ring.members()))
+	return m.stats.snapshot(len(m.router.snapshot().ring.members()))
 }
 
 // Close drains, then stops the watch, the gRPC server (gracefully, for at most a few
@@ -231,124 +212,17 @@ func (m *PeersManager) startClose() {
 func (m *PeersManager) shutdown() {
 	m.peersChanged.close()
 	unregisterPicker(m)
-	m.snap.Store(&snapshot{ring: emptyRing, self: -1}) // from now on every key is local
+	m.router.stop() // from now on every key is local
 	m.stopServing(serverStopTimeout)
-	m.closeClients()
+	m.router.closeClients()
 	m.cfg.logger.Info("groupcache peers manager stopped", "self", m.self)
 }
 
-func (m *PeersManager) closeClients() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.windowEnd != nil {
-		m.windowEnd.Stop()
-	}
-	for _, c := range m.clients {
-		c.Close()
-	}
-	m.clients = make(map[string]peerGetter) // a new map: old snapshots' hand-off state reads the old one
-	for id, r := range m.retiring {
-		r.timer.Stop()
-		r.client.Close()
-		delete(m.retiring, id)
-	}
-	m.channel.Close()
-}
-
-// setView is the watcher's onChange: when the members changed it builds their ring,
-// with a client for each one but self, and publishes it; it keeps clients for leaving
-// peers, which can still be peeked, records the rings the hand-off peeks by, and
-// retires the clients of peers that are gone. The watcher calls it from one goroutine,
-// only when the view changed. It builds the ring before taking m.mu, and tells
-// WithPeersChanged after releasing it.
+// setView is the watcher's onChange: the router applies v, and when the members
+// changed the manager logs them and tells WithPeersChanged, outside any lock.
 func (m *PeersManager) setView(v view) {
-	// Only this goroutine writes m.view and the snapshot's ring, so it reads them unlocked.
-	old := m.snap.Load()
-	r := old.ring
-	membersChanged := !slices.Equal(v.members, m.view.members) || old.getters == nil
-	if membersChanged {
-		var err error
-		if r, err = newRing(v.members); err != nil {
-			m.cfg.logger.Error("cannot build the ring; keeping the previous peers", "peers", len(v.members), "error", err)
-			return
-		}
+	if members, changed := m.router.apply(v); changed {
+		m.cfg.logger.Info("groupcache peers changed", "peers", members, "leaving", v.leaving)
+		m.peersChanged.tell(members)
 	}
-	m.publish(v, old.ring, r)
-	if membersChanged {
-		m.cfg.logger.Info("groupcache peers changed", "peers", r.members(), "leaving", v.leaving)
-		m.peersChanged.tell(slices.Clone(r.members()))
-	}
-}
-
-// publish makes r, the ring of view v that replaces oldRing, the one PickPeer routes by.
-func (m *PeersManager) publish(v view, oldRing, r *ring) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	members := r.members()
-	next := &snapshot{ring: r, self: -1, getters: make([]groupcache.ProtoGetter, len(members))}
-	clients := make(map[string]peerGetter, len(members)+len(v.leaving))
-	for i, id := range members {
-		if id == m.self {
-			next.self = i
-			continue
-		}
-		c := m.clientFor(id)
-		clients[id] = c
-		next.getters[i] = c
-	}
-	for _, id := range v.leaving {
-		if _, ok := clients[id]; !ok && id != m.self {
-			clients[id] = m.clientFor(id)
-		}
-	}
-	if m.cfg.handoff.enabled {
-		m.past, m.others = nextPast(m.past, m.view, v, oldRing, m.others, m.self, m.cfg.clock.Now(),
-			m.cfg.handoff.Window)
-		if len(m.past) > 0 {
-			next.handoff = &handoffState{self: m.self, past: m.past, peers: clients}
-		}
-		m.scheduleWindowEnd()
-	}
-	m.view = v
-	m.snap.Store(next)
-	for id, c := range m.clients {
-		if _, ok := clients[id]; !ok {
-			m.retire(id, c)
-		}
-	}
-	m.clients = clients
-}
-
-// clientFor returns the client for id: the current one, one still in its grace
-// period, or a new one. m.mu is held.
-func (m *PeersManager) clientFor(id string) peerGetter {
-	if c, ok := m.clients[id]; ok {
-		return c
-	}
-	if r, ok := m.retiring[id]; ok {
-		// Taken back even if its timer has fired: the callback waits for m.mu and, not
-		// finding r in m.retiring any more, leaves the client open for its new use.
-		r.timer.Stop()
-		delete(m.retiring, id)
-		return r.client
-	}
-	return newPeerClient(id, m.channel, m.cfg, &m.stats, &m.guard)
-}
-
-// retire closes c after the grace period, unless id comes back first. m.mu is held.
-func (m *PeersManager) retire(id string, c peerGetter) {
-	r := &retiringClient{client: c}
-	r.timer = m.cfg.clock.AfterFunc(m.cfg.gracePeriod, func() {
-		m.mu.Lock()
-		closed := m.retiring[id] == r
-		if closed {
-			delete(m.retiring, id)
-			c.Close()
-		}
-		m.mu.Unlock()
-		if closed && m.cfg.onClientClosed != nil {
-			m.cfg.onClientClosed(id)
-		}
-	})
-	m.retiring[id] = r
 }

@@ -6,7 +6,6 @@ package k8s
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net"
 	"net/http/httptest"
 	"slices"
@@ -147,7 +146,7 @@ func TestPeersServeEachOther(t *testing.T) {
 		key := fmt.Sprintf("key-%d", i)
 		for mi, m := range managers {
 			peer, remote := m.PickPeer(key)
-			if remote != (managers[1-mi].snap.Load().ring.owner(key) == managers[1-mi].snap.Load().self) {
+			if remote != (managers[1-mi].router.snapshot().ring.owner(key) == managers[1-mi].router.snapshot().self) {
 				t.Fatalf("key %s: the two pods disagree about its owner", key)
 			}
 			if owner := m.Owner(key); (owner == m.self) == remote || owner != managers[1-mi].Owner(key) {
@@ -209,7 +208,7 @@ func startGraceManager(t *testing.T) graceManager {
 func TestClientLifecycle(t *testing.T) {
 	g := startGraceManager(t)
 	m, live, r, closed, grace := g.m, g.live, g.rebuilds, g.closed, g.clock
-	first := m.clients["10.0.0.2:8080"].(*peerClient)
+	first := m.router.snapshot().clients["10.0.0.2:8080"].(*peerClient)
 
 	send := func(rv int, addrs ...string) []string {
 		live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", addrs...))
@@ -222,7 +221,7 @@ func TestClientLifecycle(t *testing.T) {
 		t.Fatal("the connection closed at once; it must last the grace period")
 	}
 	send(12, "10.0.0.1", "10.0.0.2")
-	if again := m.clients["10.0.0.2:8080"]; again != first {
+	if again := m.router.snapshot().clients["10.0.0.2:8080"]; again != first {
 		t.Fatal("a peer back within the grace period must get its connection back")
 	}
 	send(13, "10.0.0.1")
@@ -231,11 +230,11 @@ func TestClientLifecycle(t *testing.T) {
 		t.Fatalf("closed %s, state %v; want 10.0.0.2:8080 shut down", id, first.conn.connState())
 	}
 	send(14, "10.0.0.1", "10.0.0.2")
-	if again := m.clients["10.0.0.2:8080"]; again == first || again == nil {
+	if again := m.router.snapshot().clients["10.0.0.2:8080"]; again == first || again == nil {
 		t.Fatal("a peer back after the grace period must get a new connection")
 	}
-	peer, _ := m.snap.Load().pick(keyOwnedBy(t, m, "10.0.0.2:8080"))
-	if peer != m.clients["10.0.0.2:8080"] {
+	peer, _ := m.router.snapshot().pick(keyOwnedBy(t, m.router.snapshot(), "10.0.0.2:8080"))
+	if peer != m.router.snapshot().clients["10.0.0.2:8080"] {
 		t.Fatal("the snapshot hands out a different client than the current one")
 	}
 }
@@ -252,11 +251,11 @@ func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
 		r.next(t)
 	}
 	const peer = "10.0.0.2:8080"
-	made := []*peerClient{m.clients[peer].(*peerClient)}
+	made := []*peerClient{m.router.snapshot().clients[peer].(*peerClient)}
 	send(11, "10.0.0.1")                                    // the peer leaves
 	lateCallbacks := grace.expire(DefaultClientGracePeriod) // its grace period ends; the callback waits
 	send(12, "10.0.0.1", "10.0.0.2")                        // the peer comes back
-	made = append(made, m.clients[peer].(*peerClient))
+	made = append(made, m.router.snapshot().clients[peer].(*peerClient))
 	send(13, "10.0.0.1") // and leaves again
 	for _, f := range lateCallbacks {
 		f()
@@ -281,22 +280,19 @@ func waitConnected(t *testing.T, m *PeersManager) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	m.mu.Lock()
-	clients := maps.Clone(m.clients)
-	m.mu.Unlock()
+	clients := m.router.snapshot().clients
 	for id, c := range clients {
 		p := c.(*peerClient)
 		var out groupcachepb.GetResponse
-		err := p.channel.invoke(ctx, p.conn, "/"+serviceName+"/NoSuchMethod", getRequest("g", "k"), &out)
+		err := p.channel.invoke(ctx, p.conn, "/"+grpcServiceName+"/NoSuchMethod", getRequest("g", "k"), &out)
 		if status.Code(err) != codes.Unimplemented {
 			t.Fatalf("peer %s did not answer: %v", id, err)
 		}
 	}
 }
 
-// keyOwnedBy finds a key that id owns in m's ring.
-func keyOwnedBy(t *testing.T, m *PeersManager, id string) string {
-	s := m.snap.Load()
+// keyOwnedBy finds a key that id owns in the ring of s.
+func keyOwnedBy(t *testing.T, s *snapshot, id string) string {
 	for i := range 10000 {
 		key := "k" + strconv.Itoa(i)
 		if o := s.ring.owner(key); o >= 0 && s.ring.members()[o] == id {
@@ -366,8 +362,7 @@ func TestCloseAndCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 			api.waitCaughtUp()
-			before := &PeersManager{}
-			before.snap.Store(m.snap.Load())
+			before := m.router.snapshot()
 			if conn, err := net.Dial("tcp", self); err != nil {
 				t.Fatalf("the manager does not serve on %s: %v", self, err)
 			} else {
@@ -386,8 +381,8 @@ func TestCloseAndCancel(t *testing.T) {
 				conn.Close()
 				t.Errorf("still serving on %s after %s", self, how)
 			}
-			if len(m.clients) != 0 || len(m.retiring) != 0 {
-				t.Errorf("clients left open: %v %v", m.clients, m.retiring)
+			if s := m.router.snapshot(); len(s.clients) != 0 || len(m.router.retiring) != 0 {
+				t.Errorf("clients left open: %v %v", s.clients, m.router.retiring)
 			}
 			if p, ok := m.PickPeer(keyOwnedBy(t, before, "127.0.0.2:"+strconv.Itoa(port))); ok || p != nil || len(m.Peers()) != 0 || m.Owner("k") != "" {
 				t.Errorf("after %s PickPeer = (%v, %v), Peers = %v, Owner = %q; want every key local", how, p, ok, m.Peers(), m.Owner("k"))
@@ -462,5 +457,55 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 				t.Fatal("Close did not return within 10 s")
 			}
 		})
+	}
+}
+
+// TestNoPeersChangedCallbackAfterAFailedStart: when NewPeersManager fails after the
+// first LIST (here its port is taken), the WithPeersChanged function told of that LIST
+// is not running, nor called, once it has returned the error. It used to run on, for a
+// manager the caller never got.
+func TestNoPeersChangedCallbackAfterAFailedStart(t *testing.T) {
+	checkNoGoroutineLeaks(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	self := taken.Addr().String()
+	api := newFakeAPIServer(t, testNamespace, &streamFile{
+		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "127.0.0.1"))}}},
+	})
+	var running atomic.Int64
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		_, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, portOf(t, self), self,
+			WithPeersChanged(func([]string) {
+				running.Add(1)
+				defer running.Add(-1)
+				entered <- struct{}{}
+				<-release
+			}))
+		result <- err
+	}()
+	var failed error
+	select {
+	case <-entered: // the callback runs: NewPeersManager must wait for it
+		select {
+		case failed = <-result:
+			t.Error("NewPeersManager returned while the callback ran")
+			close(release)
+		case <-time.After(200 * time.Millisecond):
+			close(release)
+			failed = <-result
+		}
+	case failed = <-result: // the callback never started, and must never start
+		close(release)
+	}
+	if failed == nil || !strings.Contains(failed.Error(), "address already in use") {
+		t.Fatalf("NewPeersManager: %v, want a failure to listen", failed)
+	}
+	if n := running.Load(); n != 0 {
+		t.Errorf("%d callbacks still running after NewPeersManager failed", n)
 	}
 }

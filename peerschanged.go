@@ -12,6 +12,8 @@ import "sync"
 type peersNotifier struct {
 	f func(peers []string)
 
+	calls sync.WaitGroup // the goroutine calling f, while there is one
+
 	mu      sync.Mutex
 	next    []string // members not yet told, if pending
 	pending bool
@@ -32,7 +34,7 @@ func (n *peersNotifier) tell(peers []string) {
 	n.next, n.pending = peers, true
 	if !n.running {
 		n.running = true
-		go n.run()
+		n.calls.Go(n.run)
 	}
 }
 
@@ -53,9 +55,16 @@ func (n *peersNotifier) run() {
 }
 
 // close drops what was not told yet; f is not called again, except by a call already
-// running, which may still be running when close returns.
+// running, which may still be running when close returns (f may call Close).
 func (n *peersNotifier) close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.closed, n.next, n.pending = true, nil, false
+}
+
+// closeAndWait closes the notifier and waits for a call of f that is running. Only a
+// caller that f cannot be waiting for may use it.
+func (n *peersNotifier) closeAndWait() {
+	n.close()
+	n.calls.Wait()
 }

@@ -59,13 +59,15 @@ func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, n
 	}
 	// The watcher reports every change of the view; the caller hears of the members.
 	var last []string
+	stats := &counters{}
 	report := func(v view) {
 		if last == nil || !slices.Equal(v.members, last) {
 			last = v.members
 			onChange(slices.Clone(v.members))
+			stats.ringRebuilds.Add(1) // counted once the new peers are in force
 		}
 	}
-	pw, err := newPeerWatcher(ctx, client, serviceName, namespace, port, self, cfg, &counters{}, report)
+	pw, err := newPeerWatcher(ctx, client, serviceName, namespace, port, self, cfg, stats, report)
 	if err != nil {
 		return nil, err
 	}
@@ -148,25 +150,21 @@ func (pw *PeerWatcher) start() error {
 // self is this pod's peer id, "ip:port".
 func (pw *PeerWatcher) self() string { return peerID(pw.peers.self.Addr(), int(pw.peers.self.Port())) }
 
-// update is called by the slice watcher with the current slices. It is the one place
-// that decides whether the peers changed: it calls onChange with the new view when, and
-// only when, it differs from the last one (members, leaving peers or self's readiness),
-// and always for the first one. RingRebuilds counts the changes of the members.
+// update is called by the slice watcher with the current slices. It calls onChange
+// with the new view when, and only when, it differs from the last one (members, leaving
+// peers or self's readiness), and always for the first one; whoever builds on the view
+// decides what changed for it.
 func (pw *PeerWatcher) update(all map[string]*slice) {
 	v := pw.peers.view(all)
 	pw.peers.warnFamilyMismatch(all, pw.logger)
 	pw.mu.Lock()
 	changed := !pw.published || !v.equal(pw.current)
-	rebuilt := !pw.published || !slices.Equal(v.members, pw.current.members)
 	if changed {
 		pw.current, pw.published = v, true
 	}
 	pw.mu.Unlock()
 	if changed {
 		pw.onChange(v)
-	}
-	if rebuilt { // counted once the new peers are in force
-		pw.stats.ringRebuilds.Add(1)
 	}
 }
 

@@ -35,7 +35,7 @@ func TestRegistration(t *testing.T) {
 	}
 	unregistered.Close()
 
-	key := keyOwnedBy(t, first, "10.0.0.2:8080")
+	key := keyOwnedBy(t, first.router.snapshot(), "10.0.0.2:8080")
 	if p, ok := (forwardingPicker{}).PickPeer(key); !ok || p == nil {
 		t.Fatal("the registered picker does not route to the live manager")
 	}

@@ -30,7 +30,7 @@ type groupCacheServer interface {
 
 // groupCacheServiceDesc describes the GroupCache service for grpc.ServiceRegistrar.
 var groupCacheServiceDesc = grpc.ServiceDesc{
-	ServiceName: serviceName,
+	ServiceName: grpcServiceName,
 	HandlerType: (*groupCacheServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{MethodName: "Get", Handler: getHandler},
@@ -210,12 +210,12 @@ func attachService(reg grpc.ServiceRegistrar, svc *getService) (*serviceRoute, e
 	if lister, ok := reg.(interface {
 		GetServiceInfo() map[string]grpc.ServiceInfo
 	}); ok {
-		if info, ok := lister.GetServiceInfo()[serviceName]; ok {
+		if info, ok := lister.GetServiceInfo()[grpcServiceName]; ok {
 			route, ours := info.Metadata.(*serviceRoute)
 			switch {
 			case !ours:
 				return nil, fmt.Errorf("groupcache-k8s: the gRPC server already has a %s service that is not this "+
-					"library's; a server can serve only one implementation of it", serviceName)
+					"library's; a server can serve only one implementation of it", grpcServiceName)
 			case !route.live.CompareAndSwap(nil, svc):
 				return nil, errors.New("groupcache-k8s: another PeersManager already serves groupcache on this gRPC " +
 					"server; close it first")

@@ -180,7 +180,7 @@ func TestAPIServerGoneKeepsPeers(t *testing.T) {
 		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
 	}, "10.0.0.1:8080", withClock(clk), withRand(func() float64 { return 0.5 }))
 	api.waitCaughtUp()
-	key := keyOwnedBy(t, m, "10.0.0.2:8080")
+	key := keyOwnedBy(t, m.router.snapshot(), "10.0.0.2:8080")
 	lastSync := m.Stats().LastSync
 	// The listener first: a watch cut off without an answer may be retried at once, and
 	// that request must be refused rather than held open by a server that is closing.

@@ -1,6 +1,6 @@
 package k8s
 
-// The transport: the client of one peer, calling GroupCache/Get over gRPC.
+// The peer client: the client of one peer, calling GroupCache/Get and Peek over gRPC.
 
 import (
 	"context"
@@ -21,15 +21,16 @@ import (
 // generated code. The method name and field numbers are those of the gRPC forks of
 // groupcache, which makes the two wire-compatible.
 const (
-	// serviceName is the fully qualified gRPC service name.
-	serviceName = "groupcachepb.GroupCache"
+	// grpcServiceName is the fully qualified name of the gRPC service (not the Kubernetes
+	// Service whose EndpointSlices the watch follows).
+	grpcServiceName = "groupcachepb.GroupCache"
 	// getMethod is the full method name of Get, as interceptors see it.
-	getMethod = "/" + serviceName + "/Get"
+	getMethod = "/" + grpcServiceName + "/Get"
 	// peekMethod is the full method name of Peek, this library's addition to the service
 	// for the warm hand-off: the same messages as Get, answered only from the peer's
 	// caches (codes.NotFound when it does not hold the key). Peers that do not know it
 	// answer codes.Unimplemented.
-	peekMethod = "/" + serviceName + "/Peek"
+	peekMethod = "/" + grpcServiceName + "/Peek"
 )
 
 // peerClient must be usable by a groupcache.PeerPicker.

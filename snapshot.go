@@ -1,6 +1,7 @@
 package k8s
 
-// The picker: the immutable snapshot that PickPeer reads, a ring and a client per member.
+// The snapshot: the immutable routing state that PickPeer reads, a ring and a client per
+// member, published by the router.
 
 import "github.com/golang/groupcache"
 
@@ -11,17 +12,17 @@ type snapshot struct {
 	self    int                      // index of self in ring.members(), or -1 if self is not a member
 	getters []groupcache.ProtoGetter // by member index; nil at self
 	handoff *handoffState            // nil when no key's owner changed within the window
+	view    view                     // the view of the peers the ring was built from
+	clients map[string]peerGetter    // of the ring's members but self, and of leaving peers
 }
 
 // pick is PickPeer's body. It returns the getter of the peer that owns key and true, or
-// nil and false when this pod owns key or the ring is empty.
-// It never returns a nil getter with true: a member without a getter is treated as owned
-// here.
+// nil and false when this pod owns key or the ring is empty. Every member but self has
+// a getter.
 func (s *snapshot) pick(key string) (groupcache.ProtoGetter, bool) {
 	i := s.ring.owner(key)
-	if i < 0 || i == s.self || i >= len(s.getters) {
+	if i < 0 || i == s.self {
 		return nil, false
 	}
-	g := s.getters[i]
-	return g, g != nil
+	return s.getters[i], true
 }

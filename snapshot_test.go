@@ -1,6 +1,6 @@
 package k8s
 
-// Tests of the picker: PickPeer's contract on a snapshot, and reading snapshots while
+// Tests of the snapshot: PickPeer's contract on a snapshot, and reading snapshots while
 // they are swapped.
 
 import (
@@ -33,26 +33,21 @@ func testSnapshot(t testing.TB, ids []string, self int) *snapshot {
 }
 
 // TestPick checks PickPeer's contract on a real ring: the owner's getter and true for a
-// remote owner, nil and false when self owns the key, and never a nil getter with true.
+// remote owner, nil and false when self owns the key.
 func TestPick(t *testing.T) {
 	ids := testPeers(3, 4)
 	keys := testKeys(3000)
 	tests := []struct {
 		name string
 		self int
-		drop int // member whose getter is missing (-1: none)
 	}{
-		{name: "self is first", self: 0, drop: -1},
-		{name: "self is last", self: 2, drop: -1},
-		{name: "self not a member", self: -1, drop: -1},
-		{name: "missing getter", self: 0, drop: 1},
+		{name: "self is first", self: 0},
+		{name: "self is last", self: 2},
+		{name: "self not a member", self: -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := testSnapshot(t, ids, tt.self)
-			if tt.drop >= 0 {
-				s.getters[tt.drop] = nil
-			}
 			local, remote := 0, 0
 			for _, k := range keys {
 				g, ok := s.pick(k)
@@ -60,9 +55,9 @@ func TestPick(t *testing.T) {
 				switch {
 				case ok && g == nil:
 					t.Fatalf("pick(%q) = nil, true", k)
-				case owner == tt.self || owner == tt.drop:
+				case owner == tt.self:
 					if ok || g != nil {
-						t.Fatalf("pick(%q) = %v, %v; owner %d is self or has no getter, want nil, false", k, g, ok, owner)
+						t.Fatalf("pick(%q) = %v, %v; owner %d is self, want nil, false", k, g, ok, owner)
 					}
 					local++
 				default:

@@ -1,0 +1,270 @@
+package k8s
+
+// The router: the one owner of the routing state. It turns each view of the peers into
+// an immutable snapshot (the ring, a client per peer, the hand-off's past rings) that
+// PickPeer, the hand-off's peek, the drain and the operator page read without a lock.
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang/groupcache"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// router owns the ring, the peers' clients and the ones retiring, and the hand-off's
+// past rings and window. Its one input is apply; its output is the snapshot, which it
+// replaces and never changes. It calls no user code.
+type router struct {
+	self    string // this pod's peer id
+	cfg     *config
+	stats   *counters
+	guard   *loopGuard
+	channel *peerChannel // the connections to the peers
+	snap    atomic.Pointer[snapshot]
+
+	mu        sync.Mutex // guards the rest, and the publishing of snapshots
+	retiring  map[string]*retiringClient
+	past      []pastRing // the rings used within the hand-off window, newest first
+	others    *ring      // the ring the other pods use while self is not ready, or nil
+	windowEnd timer      // drops the past rings whose window closed
+	stopped   bool       // stop was called: every key is local from now on
+}
+
+// retiringClient is the client of a peer that left, kept open for a grace period.
+type retiringClient struct {
+	client peerGetter
+	timer  timer
+}
+
+// peerGetter is a client of one peer.
+type peerGetter interface {
+	groupcache.ProtoGetter
+	Peek(ctx context.Context, group, key string) ([]byte, error)
+	Close() error
+}
+
+// emptyRing routes nothing; it is the ring before the first LIST and after stop.
+var emptyRing, _ = newRing(nil)
+
+// newRouter returns a router of self whose clients use channel. Until the first apply
+// every key is local.
+func newRouter(self string, cfg *config, stats *counters, guard *loopGuard, channel *peerChannel) *router {
+	r := &router{self: self, cfg: cfg, stats: stats, guard: guard, channel: channel,
+		retiring: make(map[string]*retiringClient)}
+	r.snap.Store(&snapshot{ring: emptyRing, self: -1})
+	return r
+}
+
+// snapshot returns the routing state in force.
+func (r *router) snapshot() *snapshot { return r.snap.Load() }
+
+// apply makes v the view the router routes by. It is the one place that decides
+// whether the members changed: then it builds their ring (before taking the lock) and
+// returns its members and true. In any case it publishes a snapshot with a client for
+// each member but self and for each leaving peer, records the rings the hand-off peeks
+// by, and retires the clients of peers that are gone. It is called from one goroutine.
+func (r *router) apply(v view) ([]string, bool) {
+	old := r.snap.Load() // only this goroutine replaces the ring
+	rg := old.ring
+	changed := old.getters == nil || !slices.Equal(v.members, old.view.members)
+	if changed {
+		var err error
+		if rg, err = newRing(v.members); err != nil {
+			r.cfg.logger.Error("cannot build the ring; keeping the previous peers", "peers", len(v.members), "error", err)
+			return nil, false
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return nil, false
+	}
+	old = r.snap.Load()
+	members := rg.members()
+	next := &snapshot{ring: rg, self: -1, getters: make([]groupcache.ProtoGetter, len(members)), view: v,
+		clients: make(map[string]peerGetter, len(members)+len(v.leaving))}
+	for i, id := range members {
+		if id == r.self {
+			next.self = i
+			continue
+		}
+		c := r.clientFor(id, old.clients)
+		next.clients[id] = c
+		next.getters[i] = c
+	}
+	for _, id := range v.leaving {
+		if _, ok := next.clients[id]; !ok && id != r.self {
+			next.clients[id] = r.clientFor(id, old.clients)
+		}
+	}
+	if r.cfg.handoff.enabled {
+		r.past, r.others = nextPast(r.past, old.view, v, changed, old.ring, r.others, r.self, r.cfg.clock.Now(),
+			r.cfg.handoff.Window)
+		if len(r.past) > 0 {
+			next.handoff = &handoffState{self: r.self, past: r.past}
+		}
+		r.scheduleWindowEnd()
+	}
+	r.snap.Store(next)
+	for id, c := range old.clients {
+		if _, ok := next.clients[id]; !ok {
+			r.retire(id, c)
+		}
+	}
+	if !changed {
+		return nil, false
+	}
+	r.stats.ringRebuilds.Add(1)
+	return slices.Clone(members), true
+}
+
+// clientFor returns the client for id: the current one, one still in its grace
+// period, or a new one. r.mu is held.
+func (r *router) clientFor(id string, current map[string]peerGetter) peerGetter {
+	if c, ok := current[id]; ok {
+		return c
+	}
+	if rc, ok := r.retiring[id]; ok {
+		// Taken back even if its timer has fired: the callback waits for r.mu and, not
+		// finding rc in r.retiring any more, leaves the client open for its new use.
+		rc.timer.Stop()
+		delete(r.retiring, id)
+		return rc.client
+	}
+	return newPeerClient(id, r.channel, r.cfg, r.stats, r.guard)
+}
+
+// retire closes c after the grace period, unless id comes back first. r.mu is held.
+func (r *router) retire(id string, c peerGetter) {
+	rc := &retiringClient{client: c}
+	rc.timer = r.cfg.clock.AfterFunc(r.cfg.gracePeriod, func() {
+		r.mu.Lock()
+		closed := r.retiring[id] == rc
+		if closed {
+			delete(r.retiring, id)
+			c.Close()
+		}
+		r.mu.Unlock()
+		if closed && r.cfg.onClientClosed != nil {
+			r.cfg.onClientClosed(id)
+		}
+	})
+	r.retiring[id] = rc
+}
+
+// scheduleWindowEnd arranges for windowEnded to run when the window of the past ring
+// replaced first closes. A ring the others still use (self not ready) has no end.
+// r.mu is held.
+func (r *router) scheduleWindowEnd() {
+	if r.windowEnd != nil {
+		r.windowEnd.Stop()
+	}
+	var first time.Time
+	for _, p := range r.past {
+		if !p.until.IsZero() && (first.IsZero() || p.until.Before(first)) {
+			first = p.until
+		}
+	}
+	if first.IsZero() {
+		return
+	}
+	r.windowEnd = r.cfg.clock.AfterFunc(first.Add(r.cfg.handoff.Window).Sub(r.cfg.clock.Now()), r.windowEnded)
+}
+
+// windowEnded drops the past rings whose window has closed and publishes a snapshot
+// without them; with none left, the snapshot carries no hand-off state, so that loads
+// outside the window do not even check the time. The published snapshot and its past
+// rings stay as they are: loads may be reading them.
+func (r *router) windowEnded() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	past := withinWindow(r.past, r.cfg.clock.Now(), r.cfg.handoff.Window)
+	if len(past) != len(r.past) {
+		r.past = past
+		next := *r.snap.Load()
+		next.handoff = nil
+		if len(past) > 0 {
+			next.handoff = &handoffState{self: r.self, past: past}
+		}
+		r.snap.Store(&next)
+	}
+	r.scheduleWindowEnd()
+}
+
+// peekPrevious is the hand-off of a load: when this pod owns key, and the key's owner
+// changed within the window, it asks the previous owner for the value, once, within
+// the peek timeout. Within the window, a key this pod does not own (a peer asked for it
+// while the rings disagree) is peeked from its owner in this pod's ring instead. It
+// reports false when there was no one to ask or the peek missed, failed or timed out;
+// the value is then loaded as usual.
+func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
+	s := r.snap.Load()
+	if s.handoff == nil || s.self < 0 {
+		return nil, false
+	}
+	var id string
+	if owner := s.ring.owner(key); owner != s.self {
+		// A key this pod does not own is loaded here when a peer asked for it while the
+		// rings disagree (the loop guard does not forward it) or after a failed call to
+		// its owner: its owner in this pod's ring, often a pod that is leaving, may hold it.
+		id = s.ring.members()[owner]
+	} else {
+		id = s.handoff.previousOwner(key, s.clients, r.cfg.clock.Now(), r.cfg.handoff.Window)
+	}
+	peer := s.clients[id]
+	if peer == nil {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.handoff.PeekTimeout)
+	defer cancel()
+	value, err := peer.Peek(ctx, group, key)
+	switch code := status.Code(err); {
+	case err == nil:
+		r.stats.peekHits.Add(1)
+		return value, true
+	case code == codes.NotFound || code == codes.Unimplemented: // not cached there, or an older peer
+		r.stats.peekMisses.Add(1)
+	default:
+		r.stats.peekErrors.Add(1)
+		r.cfg.logger.DebugContext(ctx, "peeking a key's previous owner failed; loading it", "peer", id,
+			"group", group, "error", err)
+	}
+	return nil, false
+}
+
+// stop publishes the empty snapshot, so that every key is local from now on, and
+// ignores any later view.
+func (r *router) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	if r.windowEnd != nil {
+		r.windowEnd.Stop()
+	}
+	r.snap.Store(&snapshot{ring: emptyRing, self: -1, clients: r.snap.Load().clients})
+}
+
+// closeClients closes every client and the channel; call it after stop, once nothing
+// calls peers any more.
+func (r *router) closeClients() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.snap.Load().clients {
+		c.Close()
+	}
+	for id, rc := range r.retiring {
+		rc.timer.Stop()
+		rc.client.Close()
+		delete(r.retiring, id)
+	}
+	r.channel.Close()
+	r.snap.Store(&snapshot{ring: emptyRing, self: -1})
+}
