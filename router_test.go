@@ -70,7 +70,7 @@ func TestWindowEndAfterStopPublishesNothing(t *testing.T) {
 	r.apply(view{members: []string{"b:1", "s:1"}, selfReady: true})
 	clk.Advance(30 * time.Second)
 	r.apply(view{members: []string{"s:1"}, selfReady: true}) // two past rings, 30 s apart
-	late := clk.expire(30 * time.Second)                    // the first window's end, not yet run
+	late := clk.expire(30 * time.Second)                     // the first window's end, not yet run
 	if len(late) == 0 {
 		t.Fatal("no window's end due")
 	}
