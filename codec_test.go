@@ -211,20 +211,28 @@ func FuzzRequestCodecDecode(f *testing.F) {
 	for _, seed := range unknownFieldCases {
 		f.Add(seed.wire, uint16(len(seed.wire)/2))
 	}
-	std, ours := encoding.GetCodecV2("proto"), newValueCodec()
 	f.Fuzz(func(t *testing.T, wire []byte, split uint16) {
 		var got, want groupcachepb.GetRequest
-		err := ours.Unmarshal(splitAt(wire, split), &got)
-		stdErr := std.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &want)
-		switch {
-		case (err == nil) != (stdErr == nil):
-			t.Fatalf("%x: our error %v, grpc's proto codec's %v", wire, err, stdErr)
-		case err != nil && err.Error() == "":
-			t.Fatal("empty error message")
-		case err == nil && !sameRequest(&got, &want):
+		if decodeBoth(t, wire, split, &got, &want) && !sameRequest(&got, &want) {
 			t.Fatalf("%x: read %v, grpc's proto codec reads %v", wire, &got, &want)
 		}
 	})
+}
+
+// decodeBoth decodes wire into got with the value codec (split in two buffers at split)
+// and into want with grpc's proto codec. It fails t unless both accept it or both refuse
+// it with a message, and reports whether both accepted it.
+func decodeBoth(t *testing.T, wire []byte, split uint16, got, want any) bool {
+	t.Helper()
+	err := newValueCodec().Unmarshal(splitAt(wire, split), got)
+	stdErr := encoding.GetCodecV2("proto").Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, want)
+	switch {
+	case (err == nil) != (stdErr == nil):
+		t.Fatalf("%x: our error %v, grpc's proto codec's %v", wire, err, stdErr)
+	case err != nil && err.Error() == "":
+		t.Fatal("empty error message")
+	}
+	return err == nil
 }
 
 // sameRequest reports whether a and b have the same group and key, presence included.
@@ -300,14 +308,8 @@ func FuzzValueCodecDecode(f *testing.F) {
 	std, ours := encoding.GetCodecV2("proto"), newValueCodec()
 	f.Fuzz(func(t *testing.T, wire []byte, split uint16) {
 		var got, want groupcachepb.GetResponse
-		err := ours.Unmarshal(splitAt(wire, split), &got)
-		stdErr := std.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &want)
 		switch {
-		case (err == nil) != (stdErr == nil):
-			t.Fatalf("%x: our error %v, grpc's proto codec's %v", wire, err, stdErr)
-		case err != nil && err.Error() == "":
-			t.Fatal("empty error message")
-		case err != nil:
+		case !decodeBoth(t, wire, split, &got, &want):
 			return
 		case !sameResponse(&got, &want):
 			t.Fatalf("%x: read %v, grpc's proto codec reads %v", wire, &got, &want)
