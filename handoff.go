@@ -50,15 +50,11 @@ type Handoff struct {
 type handoffConfig struct {
 	Handoff
 	enabled bool
-	given   int // WithHandoff and WithoutHandoff given, to refuse more than one
 }
 
 // validate fills in the defaults and checks the values.
 func (h *handoffConfig) validate() error {
-	switch {
-	case h.given > 1:
-		return errors.New("groupcache-k8s: WithHandoff or WithoutHandoff was given more than once; give one of them once")
-	case h.Window < 0 || h.PeekTimeout < 0 || h.Drain < 0:
+	if h.Window < 0 || h.PeekTimeout < 0 || h.Drain < 0 {
 		return errors.New("groupcache-k8s: Handoff durations must not be negative (zero takes the default); " +
 			"use WithoutHandoff to turn the hand-off off")
 	}
@@ -74,7 +70,7 @@ func WithHandoff(h Handoff) Option {
 	return func(c *config) {
 		c.managerOnly("WithHandoff")
 		c.handoff.Handoff, c.handoff.enabled = h, true
-		c.handoff.given++
+		c.once("WithHandoff or WithoutHandoff")
 	}
 }
 
@@ -84,7 +80,7 @@ func WithoutHandoff() Option {
 	return func(c *config) {
 		c.managerOnly("WithoutHandoff")
 		c.handoff.enabled = false
-		c.handoff.given++
+		c.once("WithHandoff or WithoutHandoff")
 	}
 }
 

@@ -91,6 +91,11 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 		{"credentials on one side", func(c *managerCall) {
 			c.opts = append(c.opts, WithTLS(nil, pki.clientTLS("cache", false)))
 		}, "without server credentials"},
+		{"a setting given twice", func(c *managerCall) {
+			c.opts = append(c.opts, WithCallTimeout(time.Second), WithLogger(nil), WithCallTimeout(2*time.Second))
+		}, "WithCallTimeout given more than once"},
+		{"a flag given twice", func(c *managerCall) { c.opts = append(c.opts, WithoutPeerPickerRegistration()) },
+			"WithoutPeerPickerRegistration given more than once"},
 		{"credentials twice", func(c *managerCall) {
 			c.opts = append(c.opts, WithTLS(pki.serverTLS(false), pki.clientTLS("cache", false)),
 				WithTransportCredentials(nil, nil))

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -42,8 +43,11 @@ const (
 	DefaultIdleConnTimeout = 2 * time.Minute
 )
 
-// An Option configures a PeersManager. Options compose: list options append, and no
-// option resets what another one set.
+// An Option configures a PeersManager. Options compose: WithDialOptions and
+// WithServerOptions append, and may be given any number of times; every other setting
+// may be given once (WithTLS or WithTransportCredentials, and WithHandoff or
+// WithoutHandoff, are one setting each), and NewPeersManager and WatchPeers refuse a
+// setting given twice rather than letting one option reset what another set.
 type Option func(*config)
 
 type config struct {
@@ -52,7 +56,6 @@ type config struct {
 	clientCreds    credentials.TransportCredentials
 	serverCreds    credentials.TransportCredentials
 	credsSet       bool
-	credsTwice     bool // WithTLS or WithTransportCredentials given more than once
 	callTimeout    time.Duration
 	maxMessageSize int
 	logger         *slog.Logger
@@ -62,6 +65,9 @@ type config struct {
 	idleTimeout    time.Duration
 	gracePeriod    time.Duration
 	connIdle       time.Duration // DefaultIdleConnTimeout; tests shorten it
+
+	// given counts each setting's options, to refuse one given more than once.
+	given map[string]int
 
 	// managerOptions names the options given that only a PeersManager uses (its gRPC
 	// transport and ring), so that WatchPeers can refuse them.
@@ -91,6 +97,29 @@ func defaultConfig() *config {
 		clock:          realClock{},
 		rand:           defaultRand,
 	}
+}
+
+// once records that the option, or the pair of options, name was given.
+func (c *config) once(name string) {
+	if c.given == nil {
+		c.given = map[string]int{}
+	}
+	c.given[name]++
+}
+
+// givenTwice returns an error naming each setting given more than once, or nil.
+func (c *config) givenTwice() error {
+	var twice []string
+	for name, n := range c.given {
+		if n > 1 {
+			twice = append(twice, name)
+		}
+	}
+	if len(twice) == 0 {
+		return nil
+	}
+	slices.Sort(twice)
+	return fmt.Errorf("groupcache-k8s: %s given more than once; give each setting once", strings.Join(twice, "; "))
 }
 
 // managerOnly records that the option name applies to a PeersManager only.
@@ -161,7 +190,7 @@ func appendNonNil[T comparable](to, opts []T) []T {
 func WithTransportCredentials(server, client credentials.TransportCredentials) Option {
 	return func(c *config) {
 		c.managerOnly("WithTransportCredentials")
-		c.credsTwice = c.credsSet
+		c.once("WithTLS or WithTransportCredentials")
 		c.serverCreds, c.clientCreds, c.credsSet = server, client, true
 	}
 }
@@ -172,7 +201,7 @@ func WithTransportCredentials(server, client credentials.TransportCredentials) O
 func WithTLS(server, client *tls.Config) Option {
 	return func(c *config) {
 		c.managerOnly("WithTLS")
-		c.credsTwice = c.credsSet
+		c.once("WithTLS or WithTransportCredentials")
 		c.serverCreds, c.clientCreds, c.credsSet = nil, nil, true
 		if server != nil {
 			c.serverCreds = credentials.NewTLS(server)
@@ -189,6 +218,7 @@ func WithTLS(server, client *tls.Config) Option {
 func WithCallTimeout(d time.Duration) Option {
 	return func(c *config) {
 		c.managerOnly("WithCallTimeout")
+		c.once("WithCallTimeout")
 		c.callTimeout = d
 	}
 }
@@ -198,6 +228,7 @@ func WithCallTimeout(d time.Duration) Option {
 func WithMaxMessageSize(n int) Option {
 	return func(c *config) {
 		c.managerOnly("WithMaxMessageSize")
+		c.once("WithMaxMessageSize")
 		c.maxMessageSize = n
 	}
 }
@@ -205,7 +236,10 @@ func WithMaxMessageSize(n int) Option {
 // WithLogger sets the logger for membership changes, watch errors and peer errors.
 // The default discards everything.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l }
+	return func(c *config) {
+		c.once("WithLogger")
+		c.logger = l
+	}
 }
 
 // WithoutPeerPickerRegistration stops NewPeersManager from calling
@@ -214,6 +248,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithoutPeerPickerRegistration() Option {
 	return func(c *config) {
 		c.managerOnly("WithoutPeerPickerRegistration")
+		c.once("WithoutPeerPickerRegistration")
 		c.register = false
 	}
 }
@@ -223,6 +258,7 @@ func WithoutPeerPickerRegistration() Option {
 func WithGRPCServer(reg grpc.ServiceRegistrar) Option {
 	return func(c *config) {
 		c.managerOnly("WithGRPCServer")
+		c.once("WithGRPCServer")
 		c.registrar = reg
 	}
 }
@@ -239,6 +275,7 @@ func WithGRPCServer(reg grpc.ServiceRegistrar) Option {
 func WithPeersChanged(f func(peers []string)) Option {
 	return func(c *config) {
 		c.managerOnly("WithPeersChanged")
+		c.once("WithPeersChanged")
 		c.onRebuild = f
 	}
 }
@@ -246,7 +283,10 @@ func WithPeersChanged(f func(peers []string)) Option {
 // WithStartupTimeout bounds how long NewPeersManager keeps retrying an API server it
 // cannot reach (default DefaultStartupTimeout). Unauthorized and Forbidden fail at once.
 func WithStartupTimeout(d time.Duration) Option {
-	return func(c *config) { c.startupTimeout = d }
+	return func(c *config) {
+		c.once("WithStartupTimeout")
+		c.startupTimeout = d
+	}
 }
 
 // WithWatchIdleTimeout sets how long a watch may receive nothing, not even a bookmark,
@@ -256,7 +296,10 @@ func WithStartupTimeout(d time.Duration) Option {
 // sends the restarted watch over the same HTTP/2 connection until its health check
 // drops it (about 45 s), so values below that do not recover faster from that.
 func WithWatchIdleTimeout(d time.Duration) Option {
-	return func(c *config) { c.idleTimeout = d }
+	return func(c *config) {
+		c.once("WithWatchIdleTimeout")
+		c.idleTimeout = d
+	}
 }
 
 // --- from options to gRPC: what the manager's clients and server are given ---
@@ -272,9 +315,6 @@ func (c *config) transportCredentials() (server, client credentials.TransportCre
 	}
 	server, client = c.serverCreds, c.clientCreds
 	switch {
-	case c.credsTwice:
-		return nil, nil, errors.New("groupcache-k8s: WithTLS or WithTransportCredentials was given more than once; " +
-			"give the credentials of both sides in one option")
 	case server == nil && client == nil:
 		return nil, nil, errors.New("groupcache-k8s: WithTLS or WithTransportCredentials was given no credentials; " +
 			"pass both the server and the client side, or leave the option out for an insecure transport")

@@ -107,6 +107,9 @@ func newPeerWatcher(ctx context.Context, client kubernetes.Interface, serviceNam
 	if int(selfAddr.Port()) != port {
 		return fail("self %q has port %d but port is %d; peers would not recognise this pod", self, selfAddr.Port(), port)
 	}
+	if err := cfg.givenTwice(); err != nil {
+		return nil, err
+	}
 	switch {
 	case cfg.startupTimeout <= 0:
 		return fail("startup timeout must be positive, got %v", cfg.startupTimeout)
