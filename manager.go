@@ -1,7 +1,7 @@
 package k8s
 
-// The manager: PeersManager turns the watcher's peer ids into a ring and a client per
-// peer, and runs the server that answers peers.
+// The manager: PeersManager wires the watcher to the router, runs the server that
+// answers peers, and closes it all in order.
 
 import (
 	"context"
@@ -55,7 +55,8 @@ type PeersManager struct {
 // once on bad arguments and when the API server answers 401 or 403, and after the
 // startup timeout (WithStartupTimeout) when the API server cannot be reached. ctx
 // bounds the manager's life: cancelling it does what Close does. When it fails, the
-// WithPeersChanged function is not running, nor called, after it returns.
+// WithPeersChanged function is not called after it returns, except for a call already
+// running, which it does not wait for (that call may be waiting for its caller).
 func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceName, namespace string,
 	port int, self string, opts ...Option) (*PeersManager, error) {
 	cfg := newConfig(opts)
@@ -94,7 +95,7 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 	fail := func(err error) (*PeersManager, error) {
 		watcher.Close()
 		stopWatch()
-		m.peersChanged.closeAndWait() // no callback for a manager the caller never gets
+		m.peersChanged.close() // no new callback for a manager the caller never gets
 		m.router.stop()
 		m.router.closeClients()
 		return nil, err

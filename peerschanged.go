@@ -12,8 +12,6 @@ import "sync"
 type peersNotifier struct {
 	f func(peers []string)
 
-	calls sync.WaitGroup // the goroutine calling f, while there is one
-
 	mu      sync.Mutex
 	next    []string // members not yet told, if pending
 	pending bool
@@ -34,7 +32,7 @@ func (n *peersNotifier) tell(peers []string) {
 	n.next, n.pending = peers, true
 	if !n.running {
 		n.running = true
-		n.calls.Go(n.run)
+		go n.run()
 	}
 }
 
@@ -60,11 +58,4 @@ func (n *peersNotifier) close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.closed, n.next, n.pending = true, nil, false
-}
-
-// closeAndWait closes the notifier and waits for a call of f that is running. Only a
-// caller that f cannot be waiting for may use it.
-func (n *peersNotifier) closeAndWait() {
-	n.close()
-	n.calls.Wait()
 }

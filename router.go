@@ -18,7 +18,7 @@ import (
 
 // router owns the ring, the peers' clients and the ones retiring, and the hand-off's
 // past rings and window. Its one input is apply; its output is the snapshot, which it
-// replaces and never changes. It calls no user code.
+// replaces and never changes. It calls no user code under its lock.
 type router struct {
 	self    string // this pod's peer id
 	cfg     *config

@@ -6,7 +6,8 @@ package k8s
 import "github.com/golang/groupcache"
 
 // snapshot is the immutable routing state that PickPeer reads through an
-// atomic.Pointer. A new snapshot is built and swapped in on every membership change.
+// atomic.Pointer. The router publishes a new one for every view of the peers, at the
+// end of a hand-off window, and when it stops.
 type snapshot struct {
 	ring    *ring
 	self    int                      // index of self in ring.members(), or -1 if self is not a member

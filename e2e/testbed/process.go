@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -19,6 +20,7 @@ type process struct {
 	logPath string
 	done    chan struct{} // closed when the process has exited
 	err     error         // why it exited; valid after done
+	termed  atomic.Bool   // SIGTERM was sent: a kubelet sends it once
 }
 
 func startProcess(name, logPath string, env []string, onLine func(string), bin string, args ...string) (*process, error) {
@@ -64,6 +66,9 @@ func startProcess(name, logPath string, env []string, onLine func(string), bin s
 
 // signal sends sig unless the process has already exited.
 func (p *process) signal(sig syscall.Signal) {
+	if sig == syscall.SIGTERM {
+		p.termed.Store(true)
+	}
 	select {
 	case <-p.done:
 	default:
@@ -71,9 +76,13 @@ func (p *process) signal(sig syscall.Signal) {
 	}
 }
 
-// stop asks the process to exit with SIGTERM and kills it after grace.
+// stop asks the process to exit with SIGTERM, unless it was sent already (a second one
+// could reach a process that has restored the default action on its way out, and kill
+// it), and kills it after grace.
 func (p *process) stop(grace time.Duration) {
-	p.signal(syscall.SIGTERM)
+	if !p.termed.Load() {
+		p.signal(syscall.SIGTERM)
+	}
 	select {
 	case <-p.done:
 	case <-time.After(grace):
