@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -26,7 +27,7 @@ func TestCloseDrains(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			checkNoGoroutineLeaks(t)
+			leakcheck.Check(t)
 			port := freePort(t)
 			self := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			live, clk := make(chan string), newFakeClock()

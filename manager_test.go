@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
@@ -58,7 +59,7 @@ type managerCall struct {
 // made bad. It fails NewPeersManager with an error naming that argument, before any
 // request, and leaves no goroutine behind.
 func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
 	valid := func() managerCall {
 		return managerCall{ctx: t.Context(), client: api.clientset(), service: "cache", namespace: "shop",
@@ -124,7 +125,7 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 // each with a real gRPC server. Every key is answered, by its owner, through the
 // snapshot, the client and the owner's server.
 func TestPeersServeEachOther(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	port := freePort(t)
 	slices := readySlice("cache-x1", "127.0.0.1", "127.0.0.2")
 	var managers []*PeersManager
@@ -352,7 +353,7 @@ func TestPickPeerDuringSwaps(t *testing.T) {
 func TestCloseAndCancel(t *testing.T) {
 	for _, how := range []string{"Close", "cancel"} {
 		t.Run(how, func(t *testing.T) {
-			checkNoGoroutineLeaks(t)
+			leakcheck.Check(t)
 			port := freePort(t)
 			api := newFakeAPIServer(t, testNamespace, &streamFile{
 				lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "127.0.0.1", "127.0.0.2"))}}},
@@ -412,7 +413,7 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 	}
 	for name, call := range cases {
 		t.Run(name, func(t *testing.T) {
-			checkNoGoroutineLeaks(t)
+			leakcheck.Check(t)
 			live := make(chan string)
 			api := newFakeAPIServer(t, testNamespace, &streamFile{
 				lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1"))}}},
@@ -470,7 +471,7 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 // WithPeersChanged function it told of that LIST waits for its caller, and the function
 // is not called again. (Waiting for that call, as a first fix did, hung for ever.)
 func TestFailedStartReturnsWhileItsCallbackWaits(t *testing.T) {
-	before := goroutineStacks()
+	before := leakcheck.Stacks()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -504,7 +505,7 @@ func TestFailedStartReturnsWhileItsCallbackWaits(t *testing.T) {
 	default:
 	}
 	waitUntil(t, "the callback's goroutine to end", func() bool {
-		for _, stack := range leakedGoroutines(before, 0) {
+		for _, stack := range leakcheck.Since(before, 0) {
 			if strings.Contains(stack, "peersNotifier") {
 				return false
 			}

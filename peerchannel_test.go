@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
@@ -21,7 +22,7 @@ func withConnIdle(d time.Duration) Option { return func(c *config) { c.connIdle 
 // its calls with Canceled and a peer that refuses connections fails them at once, while
 // the other peers of the channel keep working.
 func TestPeerChannel(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	port := strconv.Itoa(freePort(t))
 	a := startTestServer(t, net.JoinHostPort("127.0.0.1", port), withConnIdle(300*time.Millisecond))
 	b := startTestServer(t, net.JoinHostPort("127.0.0.2", port))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -224,7 +225,7 @@ func TestTLS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkNoGoroutineLeaks(t)
+			leakcheck.Check(t)
 			server := startTestServer(t, "", tt.serverOpts...)
 			client := newTestClient(t, server.addr(), tt.clientOpts...)
 			group := newTestGroup(t, echoGetter)

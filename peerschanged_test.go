@@ -7,12 +7,14 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 )
 
 // TestPeersNotifier: tell never waits for f; while f runs, the rings told meanwhile
 // collapse into the newest; close drops what was not told; no goroutine is left.
 func TestPeersNotifier(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	got, release := make(chan []string, 10), make(chan struct{})
 	n := &peersNotifier{f: func(p []string) {
 		got <- p

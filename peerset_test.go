@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
@@ -285,7 +286,7 @@ func TestPeerSetView(t *testing.T) {
 // not ready while terminating, and is removed. The watcher reports every change of the
 // view, and only changes.
 func TestPublishNotReadyAddressesRecorded(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	stream := loadStream(t, "real_publish_not_ready")
 	// One frame at a time: the watcher publishes once per batch of buffered events.
 	frames, live := stream.watches[0].frames, make(chan string)

@@ -12,13 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 // TestWatchPeers replays the real lifecycle recording: onChange gets the listed peers before
 // WatchPeers returns, then each change in order, and nothing after Close.
 func TestWatchPeers(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	api := newFakeAPIServer(t, testNamespace, loadStream(t, "real_lifecycle"))
 	var mu sync.Mutex
 	var calls [][]string
@@ -64,7 +65,7 @@ func TestWatchPeers(t *testing.T) {
 // which WatchPeers does not have, are errors that say so (they used to be ignored). No
 // goroutine is left behind.
 func TestWatchPeersRejectsBadArguments(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
 	tests := []struct {
 		name     string
@@ -95,7 +96,7 @@ func TestWatchPeersRejectsBadArguments(t *testing.T) {
 // WatchPeers returns, as its doc promises, and the manager's warning about address
 // families is wired in (here an IPv6-only Service for an IPv4 pod).
 func TestWatchPeersReportsAnEmptyFirstSet(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	v4, v6 := discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6
 	tests := []struct {
 		name        string

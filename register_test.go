@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 )
 
@@ -14,7 +15,7 @@ import (
 // is closed another may register. Groups route through the registered manager. The
 // manager that failed with ErrAlreadyRegistered, like the others, leaves no goroutine behind.
 func TestRegistration(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	newManager := func(opts ...Option) (*PeersManager, error) {
 		api := newFakeAPIServer(t, testNamespace, &streamFile{
 			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},

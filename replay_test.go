@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 )
 
@@ -20,7 +21,7 @@ import (
 // nothing the test started is left running.
 func startManager(t *testing.T, stream *streamFile, self string, opts ...Option) (*PeersManager, *fakeAPIServer) {
 	t.Helper()
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	api := newFakeAPIServer(t, testNamespace, stream)
 	opts = append([]Option{WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff}, opts...)
 	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, portOf(t, self), self, opts...)

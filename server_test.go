@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -141,7 +142,7 @@ func TestServerInterceptor(t *testing.T) {
 // TestServerStopBoundsInFlightCalls checks that stop waits for calls in flight only
 // for its timeout, then ends them and returns with nothing left running.
 func TestServerStopBoundsInFlightCalls(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	server := startTestServer(t, "")
 	client := newTestClient(t, server.addr())
 	started := make(chan struct{})
@@ -189,7 +190,7 @@ func TestStartServer(t *testing.T) {
 			if strings.HasPrefix(tt.listen, "[::1]") && !hasIPv6Loopback() {
 				t.Skip("no IPv6 loopback on this machine")
 			}
-			checkNoGoroutineLeaks(t)
+			leakcheck.Check(t)
 			srv, err := startServer(tt.listen, defaultConfig(), newGetService(&counters{}, &loopGuard{}, defaultConfig()))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -227,7 +228,7 @@ func hasIPv6Loopback() bool {
 // manager failed to start) reuse that registration, also while the server is serving.
 // What cannot work is a clear error, never an exit, and leaves no goroutine behind.
 func TestManagersOnOneGRPCServer(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	newManager := func(srv *grpc.Server, opts ...Option) (*PeersManager, error) {
 		api := newFakeAPIServer(t, testNamespace, &streamFile{
 			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -104,7 +105,7 @@ type testPair struct {
 // newTestPair starts a server and its client, configured by the same opts.
 func newTestPair(t *testing.T, opts ...Option) testPair {
 	t.Helper()
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	server := startTestServer(t, "", opts...)
 	return testPair{server: server, client: newTestClient(t, server.addr(), opts...)}
 }

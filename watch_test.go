@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -43,7 +44,7 @@ func TestStartupErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.stream, func(t *testing.T) {
-			checkNoGoroutineLeaks(t)
+			leakcheck.Check(t)
 			api := newFakeAPIServer(t, testNamespace, loadStream(t, tc.stream))
 			clk := newInstantClock()
 			start := time.Now()
@@ -67,7 +68,7 @@ func TestStartupErrors(t *testing.T) {
 // TestStartupUnreachable uses real time: an API server that refuses connections makes
 // NewPeersManager fail after the startup timeout, not hang, and leave no goroutine behind.
 func TestStartupUnreachable(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
 	cs := api.clientset()
 	api.srv.Close() // connection refused from now on

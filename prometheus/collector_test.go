@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang/groupcache"
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/watch"
@@ -22,7 +23,7 @@ import (
 // TestCollectAndLint: promlint finds nothing to say about any metric, with a group
 // present so that the group and cache metrics are linted too, and every metric is sent.
 func TestCollectAndLint(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	m := startPods(t, "127.0.0.1")[0].m
 	g := m.NewGroup(groupName(t), 1<<20, echoGetter)
 	var v string
@@ -46,7 +47,7 @@ func TestCollectAndLint(t *testing.T) {
 // TestGroupsAppearAtTheNextCollection: a group created after the collector was
 // registered is collected from then on, whether made with m.NewGroup or named.
 func TestGroupsAppearAtTheNextCollection(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	m := startPods(t, "127.0.0.1")[0].m
 	for _, tc := range []struct {
 		name   string
@@ -101,7 +102,7 @@ func seriesOfGroup(t *testing.T, reg prometheus.Gatherer, name string) int {
 // after each change every series collected before is still there, and no counter
 // went down.
 func TestRingChangesKeepEverySeries(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	pods := startPods(t, "127.0.0.1", "127.0.0.2")
 	a, b := pods[0], pods[1]
 	third := strings.Replace(b.id, "127.0.0.2", "127.0.0.3", 1) // nothing listens there

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -144,7 +145,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // TestFakeAPI: a real clientset LISTs the slices and receives a watch event; the watch
 // ends when the client stops it.
 func TestFakeAPI(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	f := newFakeAPI(t, readySlice("127.0.0.1", "127.0.0.2"))
 	client := f.clientset().DiscoveryV1().EndpointSlices(testNamespace)
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
@@ -291,7 +292,7 @@ func diffSeries(got, want map[string]sample) []string {
 // pod's collector reports exactly its manager's Stats and the group's counters and
 // caches: for pod A the group it made with NewGroup, for pod B the same group by name.
 func TestCollectorMatchesStats(t *testing.T) {
-	checkNoGoroutineLeaks(t)
+	leakcheck.Check(t)
 	pods := startPods(t, "127.0.0.1", "127.0.0.2")
 	a, b := pods[0], pods[1]
 	g := a.m.NewGroup(groupName(t), 1<<20, echoGetter)
