@@ -83,7 +83,7 @@ func (c valueCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		}
 		switch {
 		case num<<3|typ == valueTag:
-			n, err := binary.ReadUvarint(r)
+			n, err := readUvarint(r)
 			if err != nil || n > uint64(r.Remaining()) {
 				return errors.New("groupcache-k8s: decoding GetResponse: value longer than the message")
 			}
@@ -118,7 +118,7 @@ const (
 
 // readTag reads a field's tag: its number, from 1 to max, and its wire type.
 func readTag(r *mem.Reader, max uint64) (num, typ uint64, err error) {
-	tag, err := binary.ReadUvarint(r)
+	tag, err := readUvarint(r)
 	if err != nil {
 		return 0, 0, fmt.Errorf("bad field tag: %w", err)
 	}
@@ -135,13 +135,13 @@ func skipField(r *mem.Reader, num, typ uint64, depth int) error {
 	var n uint64
 	switch typ {
 	case 0: // varint
-		_, err := binary.ReadUvarint(r)
+		_, err := readUvarint(r)
 		return err
 	case 1: // 64-bit
 		n = 8
 	case 2: // length-delimited
 		var err error
-		if n, err = binary.ReadUvarint(r); err != nil {
+		if n, err = readUvarint(r); err != nil {
 			return err
 		}
 	case 3: // start of a group
@@ -171,8 +171,43 @@ func skipField(r *mem.Reader, num, typ uint64, depth int) error {
 	if n > uint64(r.Remaining()) {
 		return io.ErrUnexpectedEOF
 	}
-	_, err := io.CopyN(io.Discard, r, int64(n))
-	return err
+	return discard(r, n)
+}
+
+// readUvarint reads a varint as binary.ReadUvarint does, from r itself rather than
+// through an interface, so that a request's reader need not escape to the heap.
+func readUvarint(r *mem.Reader) (uint64, error) {
+	var x uint64
+	for i, shift := 0, uint(0); i < binary.MaxVarintLen64; i, shift = i+1, shift+7 {
+		b, err := r.ReadByte()
+		if err != nil {
+			if i > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return x, err
+		}
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				break
+			}
+			return x | uint64(b)<<shift, nil
+		}
+		x |= uint64(b&0x7f) << shift
+	}
+	return x, errors.New("varint overflows a 64-bit integer")
+}
+
+// discard skips n bytes of r, which holds at least n.
+func discard(r *mem.Reader, n uint64) error {
+	var buf [512]byte
+	for n > 0 {
+		k, err := r.Read(buf[:min(n, uint64(len(buf)))])
+		if err != nil {
+			return err
+		}
+		n -= uint64(k)
+	}
+	return nil
 }
 
 // marshalRequest writes a GetRequest as protobuf does: the fields that are set, in order.
@@ -204,7 +239,7 @@ func unmarshalRequest(data mem.BufferSlice, m *groupcachepb.GetRequest) error {
 	} else {
 		buf = data.Materialize()
 	}
-	r := mem.BufferSlice{mem.SliceBuffer(buf)}.Reader()
+	r := data.Reader() // holds its own reference: buf stays valid until Close
 	defer r.Close()
 	var at [2][2]int // start and end in buf of group and key; a set field starts after its tag
 	for r.Remaining() > 0 {
@@ -218,13 +253,13 @@ func unmarshalRequest(data mem.BufferSlice, m *groupcachepb.GetRequest) error {
 			}
 			continue
 		}
-		l, err := binary.ReadUvarint(r)
+		l, err := readUvarint(r)
 		if err != nil || l > uint64(r.Remaining()) {
 			return errors.New("groupcache-k8s: decoding GetRequest: field longer than the message")
 		}
 		start := len(buf) - r.Remaining()
 		at[num-1] = [2]int{start, start + int(l)}
-		io.CopyN(io.Discard, r, int64(l)) // within the message: cannot fail
+		discard(r, l) // within the message: cannot fail
 	}
 	group, key := buf[at[0][0]:at[0][1]], buf[at[1][0]:at[1][1]]
 	both, fields := string(group)+string(key), new([2]string)
