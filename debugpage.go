@@ -52,6 +52,7 @@ type debugPeer struct {
 	Self, Leaving bool
 	Calls, Errors int64  // Gets this pod sent to the peer, and those that failed
 	Connection    string `json:",omitempty"` // of this pod to the peer; empty for self
+	Unavailable   bool   // the peer stopped answering: its keys are loaded here until it answers
 }
 
 // connectionNames are what the page calls the states of a connection to a peer.
@@ -149,6 +150,7 @@ func (p debugPage) state(key string) debugState {
 		if c, ok := s.clients[id].(*peerClient); ok {
 			d.Calls, d.Errors = c.calls.Load(), c.errors.Load()
 			d.Connection = connectionNames[c.conn.connState()]
+			d.Unavailable = c.health.unavailable.Load()
 		}
 		return d
 	}

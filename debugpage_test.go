@@ -35,6 +35,8 @@ func TestDebugPage(t *testing.T) {
 	if peer, ok := m.PickPeer(keyOwnedBy(t, m.router.snapshot(), "10.0.0.2:8080")); !ok || peer.Get(t.Context(), getRequest("g", "k"), &groupcachepb.GetResponse{}) == nil {
 		t.Fatal("the call to 10.0.0.2 did not fail")
 	}
+	// 10.0.0.2 stopped answering: the page shows it.
+	m.router.snapshot().clients["10.0.0.2:8080"].(*peerClient).health.markUnavailable()
 	hostile := `<script>alert("g")</script>`
 	group := m.NewGroup(hostile, 1<<20, groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
 		return dest.SetString("secret value of " + key)
@@ -74,7 +76,8 @@ func TestDebugPage(t *testing.T) {
 		never    []string // never in the body
 	}{
 		{name: "HTML: the ring, this pod, the leaving peer, the group", path: "/",
-			want:  []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080", "this pod", "leaving", "&lt;script&gt;", "resourceVersion"},
+			want: []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080", "this pod", "leaving", "not answering",
+				"&lt;script&gt;", "resourceVersion", "peers marked unavailable"},
 			never: []string{"<script>", "secret value", "cached-key"}},
 		{name: "HTML: the key form answers, escaped", path: "/?key=" + url.QueryEscape(hostileKey),
 			want:  []string{"&lt;img src=x onerror=alert(1)&gt;", "<strong>" + ownerOfHostile + "</strong>"},
@@ -115,7 +118,7 @@ func TestDebugPage(t *testing.T) {
 	total := 0.0
 	for _, p := range st.Peers {
 		total += p.SharePercent
-		if p.Leaving != (p.ID == "10.0.0.3:8080") || p.Self != (p.ID == "10.0.0.1:8080") {
+		if p.Leaving != (p.ID == "10.0.0.3:8080") || p.Self != (p.ID == "10.0.0.1:8080") || p.Unavailable != (p.ID == "10.0.0.2:8080") {
 			t.Errorf("peer %+v marked wrongly", p)
 		}
 	}

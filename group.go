@@ -100,9 +100,14 @@ func (h *handoffGetter) rebind(m *PeersManager, getter groupcache.Getter) bool {
 }
 
 // Get is called by groupcache, inside its one load per key, when the key is to be loaded
-// in this process.
+// in this process. When the key's owner has just answered that its getter failed, Get
+// returns the owner's error and does not load the key (see ownererror.go).
 func (h *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sink) error {
 	b := h.bound.Load()
+	if err := pendingOwnerErrors.take(h.group, key); err != nil {
+		b.m.stats.ownerErrors.Add(1)
+		return err
+	}
 	if value, ok := b.m.router.peekPrevious(ctx, h.group, key); ok {
 		return dest.SetBytes(value)
 	}

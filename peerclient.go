@@ -5,11 +5,14 @@ package k8s
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Peers talk over the service that groupcache's own groupcache.proto declares:
@@ -49,13 +52,18 @@ type peerClient struct {
 	logger  *slog.Logger
 
 	calls, errors atomic.Int64 // Gets sent to this peer, and those that failed
+
+	health  peerHealth         // its liveness (liveness.go)
+	life    context.Context    // ends when the client is closed
+	end     context.CancelFunc // ends life
+	running sync.WaitGroup     // the client's pings, which Close waits for
 }
 
 // newPeerClient creates the client of the peer at addr ("host:port", IPv6 bracketed) on
 // channel; guard is the loop guard its manager's server shares. It opens no connection:
 // the first call does.
 func newPeerClient(addr string, channel *peerChannel, cfg *config, stats *counters, guard *loopGuard) *peerClient {
-	return &peerClient{
+	p := &peerClient{
 		addr:    addr,
 		channel: channel,
 		conn:    newPeerConn(addr),
@@ -64,15 +72,23 @@ func newPeerClient(addr string, channel *peerChannel, cfg *config, stats *counte
 		guard:   guard,
 		logger:  cfg.logger,
 	}
+	p.life, p.end = context.WithCancel(context.Background())
+	return p
 }
 
 // Get asks the peer for in.Key of in.Group. It refuses, with errForwardLoop, a key that
 // this manager's server is loading for a peer right now (see loopguard.go). The call is
 // bounded by the call timeout (WithCallTimeout) or by ctx's deadline, whichever comes
 // first: a caller with a long deadline, such as an HTTP handler's, never waits longer
-// than the call timeout for one peer. Other errors are gRPC status errors; groupcache
-// loads the value locally after any error.
+// than the call timeout for one peer. While the peer is marked unavailable (it stopped
+// answering, see liveness.go), Get fails at once with codes.Unavailable, and so do the
+// calls outstanding when it is marked. Other errors are gRPC status errors; groupcache
+// loads the value locally after any error, unless the group was made by NewGroup and
+// the owner answered that its getter failed (see ownererror.go).
 func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *groupcachepb.GetResponse) error {
+	if p.health.unavailable.Load() {
+		return p.failedFast()
+	}
 	group, key := in.GetGroup(), in.GetKey()
 	if !p.guard.startForward(group, key) {
 		p.stats.loopsPrevented.Add(1)
@@ -81,22 +97,44 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 	defer p.guard.endForward(group, key)
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
+	slot, ok := p.health.begin(cancel)
+	if !ok {
+		p.health.end(slot)
+		return p.failedFast()
+	}
 	p.stats.peerRPCs.Add(1)
 	p.calls.Add(1)
 	err := p.channel.invoke(ctx, p.conn, getMethod, in, out)
-	if err != nil {
-		p.stats.peerErrors.Add(1)
-		p.errors.Add(1)
-		p.logger.DebugContext(ctx, "groupcache peer call failed; loading locally",
-			"peer", p.addr, "group", group, "error", err)
+	p.health.end(slot)
+	if err == nil {
+		return nil
 	}
+	p.stats.peerErrors.Add(1)
+	p.errors.Add(1)
+	if p.health.unavailable.Load() && status.Code(err) == codes.Canceled {
+		return p.failedFast()
+	}
+	if isOwnerError(err) && pendingOwnerErrors.put(group, key, err) {
+		return err
+	}
+	p.logger.DebugContext(ctx, "groupcache peer call failed; loading locally",
+		"peer", p.addr, "group", group, "error", err)
 	return err
+}
+
+// failedFast counts and returns the error of a call to a peer marked unavailable.
+func (p *peerClient) failedFast() error {
+	p.stats.callsFailedFast.Add(1)
+	return status.Errorf(codes.Unavailable, "groupcache-k8s: peer %s does not answer; loading the key locally", p.addr)
 }
 
 // Peek asks the peer for the value of key in group if it holds it, within ctx. A peer
 // that does not hold it answers codes.NotFound; one that does not know peeks,
 // codes.Unimplemented. Peeks are counted by the hand-off, not as peer calls.
 func (p *peerClient) Peek(ctx context.Context, group, key string) ([]byte, error) {
+	if p.health.unavailable.Load() {
+		return nil, status.Errorf(codes.Unavailable, "groupcache-k8s: peer %s does not answer", p.addr)
+	}
 	var out groupcachepb.GetResponse
 	if err := p.channel.invoke(ctx, p.conn, peekMethod, &groupcachepb.GetRequest{Group: &group, Key: &key}, &out); err != nil {
 		return nil, err
@@ -104,9 +142,12 @@ func (p *peerClient) Peek(ctx context.Context, group, key string) ([]byte, error
 	return out.Value, nil
 }
 
-// Close closes the connection. Calls in flight fail, later calls fail with
-// codes.Canceled. Close the client only after no picker hands it out any more.
+// Close closes the connection and waits for the client's pings to end. Calls in flight
+// fail, later calls fail with codes.Canceled. Close the client only after no picker
+// hands it out any more, and not under a lock the client's logger may need.
 func (p *peerClient) Close() error {
+	p.end()
 	p.conn.close()
+	p.running.Wait()
 	return nil
 }

@@ -179,13 +179,12 @@ func (pw *PeerWatcher) Peers() []string {
 	return slices.Clone(pw.current.members)
 }
 
-// Stats returns the watch counters; RingRebuilds counts the changes passed to onChange,
-// and the transport counters stay zero.
-func (pw *PeerWatcher) Stats() Stats {
+// Stats returns the watch counters; RingRebuilds counts the changes passed to onChange.
+func (pw *PeerWatcher) Stats() WatchStats {
 	pw.mu.Lock()
 	n := len(pw.current.members)
 	pw.mu.Unlock()
-	return pw.stats.snapshot(n)
+	return pw.stats.watchSnapshot(n)
 }
 
 // Close stops the watch and waits until it has stopped; onChange is not called after

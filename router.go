@@ -27,6 +27,9 @@ type router struct {
 	channel *peerChannel // the connections to the peers
 	snap    atomic.Pointer[snapshot]
 
+	stopLiveness context.CancelFunc // ends the liveness goroutine (liveness.go)
+	livenessDone chan struct{}      // closed when it has ended
+
 	mu        sync.Mutex // guards the rest, and the publishing of snapshots
 	retiring  map[string]*retiringClient
 	past      []pastRing // the rings used within the hand-off window, newest first
@@ -55,8 +58,14 @@ var emptyRing, _ = newRing(nil)
 // every key is local.
 func newRouter(self string, cfg *config, stats *counters, guard *loopGuard, channel *peerChannel) *router {
 	r := &router{self: self, cfg: cfg, stats: stats, guard: guard, channel: channel,
-		retiring: make(map[string]*retiringClient)}
+		retiring: make(map[string]*retiringClient), livenessDone: make(chan struct{})}
 	r.snap.Store(&snapshot{ring: emptyRing, self: -1})
+	var ctx context.Context
+	ctx, r.stopLiveness = context.WithCancel(context.Background())
+	go func() {
+		defer close(r.livenessDone)
+		watchLiveness(ctx, r.snapshot)
+	}()
 	return r
 }
 
@@ -147,10 +156,13 @@ func (r *router) retire(id string, c peerGetter) {
 		closed := r.retiring[id] == rc
 		if closed {
 			delete(r.retiring, id)
-			c.Close()
 		}
 		r.mu.Unlock()
-		if closed && r.cfg.onClientClosed != nil {
+		if !closed {
+			return
+		}
+		c.Close()
+		if r.cfg.onClientClosed != nil {
 			r.cfg.onClientClosed(id)
 		}
 	})
@@ -252,19 +264,25 @@ func (r *router) stop() {
 	r.snap.Store(&snapshot{ring: emptyRing, self: -1, clients: r.snap.Load().clients})
 }
 
-// closeClients closes every client and the channel; call it after stop, once nothing
-// calls peers any more.
+// closeClients ends the liveness goroutine and closes every client and the channel; call
+// it after stop, once nothing calls peers any more. The clients are closed outside r.mu.
 func (r *router) closeClients() {
+	r.stopLiveness()
+	<-r.livenessDone
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	var clients []peerGetter
 	for _, c := range r.snap.Load().clients {
-		c.Close()
+		clients = append(clients, c)
 	}
 	for id, rc := range r.retiring {
 		rc.timer.Stop()
-		rc.client.Close()
+		clients = append(clients, rc.client)
 		delete(r.retiring, id)
 	}
-	r.channel.Close()
 	r.snap.Store(&snapshot{ring: emptyRing, self: -1})
+	r.mu.Unlock()
+	for _, c := range clients {
+		c.Close()
+	}
+	r.channel.Close()
 }

@@ -26,6 +26,7 @@ import (
 type groupCacheServer interface {
 	Get(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error)
 	Peek(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error)
+	Ping(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error)
 }
 
 // groupCacheServiceDesc describes the GroupCache service for grpc.ServiceRegistrar.
@@ -35,6 +36,7 @@ var groupCacheServiceDesc = grpc.ServiceDesc{
 	Methods: []grpc.MethodDesc{
 		{MethodName: "Get", Handler: getHandler},
 		{MethodName: "Peek", Handler: peekHandler},
+		{MethodName: "Ping", Handler: pingHandler},
 	},
 	Metadata: "groupcache.proto",
 }
@@ -49,6 +51,11 @@ func getHandler(srv any, ctx context.Context, dec func(any) error, interceptor g
 // peekHandler is getHandler for Peek.
 func peekHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	return handle(srv.(groupCacheServer).Peek, peekMethod, srv, ctx, dec, interceptor)
+}
+
+// pingHandler is getHandler for Ping.
+func pingHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	return handle(srv.(groupCacheServer).Ping, pingMethod, srv, ctx, dec, interceptor)
 }
 
 func handle(method func(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error), name string,
@@ -126,6 +133,12 @@ func (s *getService) Peek(ctx context.Context, in *groupcachepb.GetRequest) (*gr
 	return &groupcachepb.GetResponse{Value: value}, nil
 }
 
+// Ping answers a peer's liveness check (liveness.go) at once, without touching any group
+// and without counting as a request: a pod whose backend is slow still answers it.
+func (s *getService) Ping(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	return &groupcachepb.GetResponse{}, nil
+}
+
 // errNotCached answers a peek for a key this process does not hold.
 var errNotCached = status.Error(codes.NotFound, "groupcache-k8s: not cached here")
 
@@ -179,6 +192,12 @@ func (r *serviceRoute) Get(ctx context.Context, in *groupcachepb.GetRequest) (*g
 		return nil, errNotServing
 	}
 	return s.Get(ctx, in)
+}
+
+// Ping answers at once, as the live manager's service would: the server is alive even
+// when no manager serves on it, and its Gets then fail at once.
+func (r *serviceRoute) Ping(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	return &groupcachepb.GetResponse{}, nil
 }
 
 // Peek passes the request to the live manager's service.
@@ -251,16 +270,14 @@ func serveStarted(reg grpc.ServiceRegistrar) bool {
 }
 
 // statusError turns an error from Group.Get into a gRPC status error: context errors
-// become Canceled or DeadlineExceeded, status errors (from a getter that calls gRPC
-// itself) pass through, and anything else is Unknown with the error's message.
+// become Canceled or DeadlineExceeded; any other error is the getter's, and is marked as
+// the owner's error (ownererror.go), keeping its code if it is a status error (from a
+// getter that calls gRPC itself) and codes.Unknown with its message otherwise.
 func statusError(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return status.FromContextError(err).Err()
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	return status.Error(codes.Unknown, err.Error())
+	return ownerErrorStatus(err)
 }
 
 // grpcServer is the gRPC server the manager runs on self's address when the user does

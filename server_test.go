@@ -45,14 +45,15 @@ func TestServerErrors(t *testing.T) {
 		wantCode    codes.Code
 		wantMessage string // part of the status message
 		wantServed  int64  // change of the server's serverRequests and the group's ServerRequests
+		wantOwner   bool   // the error is marked as the owner's getter's (ownererror.go)
 	}{
-		{"value", getRequest(name, "good"), codes.OK, "", 1},
-		{"getter error", getRequest(name, "fails"), codes.Unknown, "backend is down", 1},
-		{"getter status error passes through", getRequest(name, "denied"), codes.PermissionDenied, "backend says no", 1},
-		{"getter context error", getRequest(name, "slow backend"), codes.DeadlineExceeded, "querying the backend", 1},
-		{"unknown group", getRequest("no-such-group", "k"), codes.NotFound, `"no-such-group"`, 0},
-		{"no group", &groupcachepb.GetRequest{Key: new("k")}, codes.InvalidArgument, "no group", 0},
-		{"no key is the empty key, as proto3 senders leave it off", &groupcachepb.GetRequest{Group: &name}, codes.OK, "", 1},
+		{"value", getRequest(name, "good"), codes.OK, "", 1, false},
+		{"getter error", getRequest(name, "fails"), codes.Unknown, "backend is down", 1, true},
+		{"getter status error passes through", getRequest(name, "denied"), codes.PermissionDenied, "backend says no", 1, true},
+		{"getter context error", getRequest(name, "slow backend"), codes.DeadlineExceeded, "querying the backend", 1, false},
+		{"unknown group", getRequest("no-such-group", "k"), codes.NotFound, `"no-such-group"`, 0, false},
+		{"no group", &groupcachepb.GetRequest{Key: new("k")}, codes.InvalidArgument, "no group", 0, false},
+		{"no key is the empty key, as proto3 senders leave it off", &groupcachepb.GetRequest{Group: &name}, codes.OK, "", 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,6 +67,9 @@ func TestServerErrors(t *testing.T) {
 			}
 			if msg := status.Convert(err).Message(); !strings.Contains(msg, tt.wantMessage) {
 				t.Errorf("message %q does not contain %q", msg, tt.wantMessage)
+			}
+			if got := isOwnerError(err); got != tt.wantOwner {
+				t.Errorf("marked as the owner's error: %v, want %v", got, tt.wantOwner)
 			}
 			wantErrs := int64(0)
 			if tt.wantCode != codes.OK {

@@ -7,19 +7,32 @@ import (
 	"time"
 )
 
-// Stats is a snapshot of a PeersManager's counters. Counters only grow.
+// WatchStats is a snapshot of the counters of a watch of a Service's EndpointSlices: all
+// that a PeerWatcher keeps, and the first part of a PeersManager's Stats. Counters only
+// grow.
+type WatchStats struct {
+	Peers         int       // ring members (a PeerWatcher's peers), self included
+	WatchEvents   int64     // ADDED, MODIFIED, DELETED and BOOKMARK events received
+	WatchRestarts int64     // watches started after the first one
+	Relists       int64     // LISTs after the first one (after a 410 or an error)
+	APIRequests   int64     // LIST and WATCH requests sent, answered or not
+	LastSync      time.Time // when the last LIST or watch event was applied
+	RingRebuilds  int64     // times the set of peers changed (a new ring, or a call of onChange)
+}
+
+// Stats is a snapshot of a PeersManager's counters: the watch's, then the routing's, the
+// server's and the hand-off's. Counters only grow.
 type Stats struct {
-	Peers          int       // ring members, self included
-	WatchEvents    int64     // ADDED, MODIFIED, DELETED and BOOKMARK events received
-	WatchRestarts  int64     // watches started after the first one
-	Relists        int64     // LISTs after the first one (after a 410 or an error)
-	APIRequests    int64     // LIST and WATCH requests sent, answered or not
-	LastSync       time.Time // when the last LIST or watch event was applied
-	PeerRPCs       int64     // calls made to peers
-	PeerErrors     int64     // calls to peers that failed
-	LoopsPrevented int64     // calls refused because the request came from a peer
-	ServerRequests int64     // requests served for peers
-	RingRebuilds   int64     // times the set of peers changed and a new ring was built
+	WatchStats
+	PeerRPCs       int64 // calls made to peers
+	PeerErrors     int64 // calls to peers that failed
+	LoopsPrevented int64 // calls refused because the request came from a peer
+	ServerRequests int64 // requests served for peers
+
+	// Peers that stopped answering (liveness.go), and the owners' errors (ownererror.go):
+	PeersMarkedUnavailable int64 // times a peer was marked unavailable: it did not answer a ping
+	CallsFailedFast        int64 // Gets to a peer marked unavailable, failed at once and loaded here
+	OwnerErrors            int64 // owners' getter errors returned to callers without loading here
 
 	// The warm hand-off (handoff.go). This pod's peeks of keys' previous owners:
 	PeekHits   int64 // answered with the value, which was then not loaded
@@ -48,6 +61,8 @@ type counters struct {
 	serverRequests atomic.Int64
 	ringRebuilds   atomic.Int64
 
+	peersMarkedUnavailable, callsFailedFast, ownerErrors atomic.Int64
+
 	peekHits, peekMisses, peekErrors atomic.Int64
 	peeksServed, peekServedHits      atomic.Int64
 	draining                         atomic.Bool
@@ -64,28 +79,39 @@ type watchFailure struct {
 	Error string
 }
 
-func (c *counters) snapshot(peers int) Stats {
-	s := Stats{
-		Peers:          peers,
-		WatchEvents:    c.watchEvents.Load(),
-		WatchRestarts:  c.watchRestarts.Load(),
-		Relists:        c.relists.Load(),
-		APIRequests:    c.apiRequests.Load(),
-		PeerRPCs:       c.peerRPCs.Load(),
-		PeerErrors:     c.peerErrors.Load(),
-		LoopsPrevented: c.loopsPrevented.Load(),
-		ServerRequests: c.serverRequests.Load(),
-		RingRebuilds:   c.ringRebuilds.Load(),
-		PeekHits:       c.peekHits.Load(),
-		PeekMisses:     c.peekMisses.Load(),
-		PeekErrors:     c.peekErrors.Load(),
-		PeeksServed:    c.peeksServed.Load(),
-		PeekServedHits: c.peekServedHits.Load(),
-		Draining:       c.draining.Load(),
-		DrainRequests:  c.drainRequests.Load(),
+// watchSnapshot returns the watch's counters, with peers members.
+func (c *counters) watchSnapshot(peers int) WatchStats {
+	s := WatchStats{
+		Peers:         peers,
+		WatchEvents:   c.watchEvents.Load(),
+		WatchRestarts: c.watchRestarts.Load(),
+		Relists:       c.relists.Load(),
+		APIRequests:   c.apiRequests.Load(),
+		RingRebuilds:  c.ringRebuilds.Load(),
 	}
 	if ns := c.lastSync.Load(); ns != 0 {
 		s.LastSync = time.Unix(0, ns)
 	}
 	return s
+}
+
+// snapshot returns every counter, with peers ring members.
+func (c *counters) snapshot(peers int) Stats {
+	return Stats{
+		WatchStats:             c.watchSnapshot(peers),
+		PeerRPCs:               c.peerRPCs.Load(),
+		PeerErrors:             c.peerErrors.Load(),
+		LoopsPrevented:         c.loopsPrevented.Load(),
+		ServerRequests:         c.serverRequests.Load(),
+		PeersMarkedUnavailable: c.peersMarkedUnavailable.Load(),
+		CallsFailedFast:        c.callsFailedFast.Load(),
+		OwnerErrors:            c.ownerErrors.Load(),
+		PeekHits:               c.peekHits.Load(),
+		PeekMisses:             c.peekMisses.Load(),
+		PeekErrors:             c.peekErrors.Load(),
+		PeeksServed:            c.peeksServed.Load(),
+		PeekServedHits:         c.peekServedHits.Load(),
+		Draining:               c.draining.Load(),
+		DrainRequests:          c.drainRequests.Load(),
+	}
 }

@@ -28,6 +28,9 @@
 //	groupcache_k8s_loops_prevented_total         counter  Gets refused or not forwarded while rings disagreed
 //	groupcache_k8s_server_requests_total         counter  Gets served for peers, all groups
 //	groupcache_k8s_ring_rebuilds_total           counter  times the peers changed and a ring was built
+//	groupcache_k8s_peers_marked_unavailable_total counter times a peer stopped answering and was marked unavailable
+//	groupcache_k8s_calls_failed_fast_total       counter  Gets to a peer marked unavailable, failed at once
+//	groupcache_k8s_owner_errors_total            counter  owners' getter errors returned without a second load
 //	groupcache_k8s_peeks_total{outcome}          counter  this pod's peeks of previous owners: hit, miss, error
 //	groupcache_k8s_peeks_served_total            counter  peeks answered for peers
 //	groupcache_k8s_peeks_served_hits_total       counter  of those, the ones answered with a value

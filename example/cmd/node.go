@@ -63,3 +63,6 @@ func (poolNode) NewGroup(name string, cacheBytes int64, getter groupcache.Getter
 }
 
 func (poolNode) Owner(string) string { return "" }
+
+// Stats are the watch's counters; an HTTPPool keeps no others.
+func (n poolNode) Stats() k8s.Stats { return k8s.Stats{WatchStats: n.PeerWatcher.Stats()} }

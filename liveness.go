@@ -1,0 +1,225 @@
+package k8s
+
+// Liveness: a peer that stops answering (a frozen node, a partition: its connection stays
+// open and nothing comes back) is noticed within about a second, its calls fail at once
+// so that groupcache loads their keys locally, and it is used again as soon as it
+// answers. Kubernetes keeps such a pod's endpoint ready for 40 s or more, and grpc's
+// keepalive cannot be set below 10 s.
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// The timings of the liveness check. A call to a healthy peer over a healthy network
+// takes about a millisecond (BENCHMARKS.md); a peer whose backend is slow keeps its calls
+// outstanding but answers a ping at once, since its server answers pings without
+// touching any group.
+const (
+	// livenessTick is how often the router looks at its peers' outstanding calls.
+	livenessTick = 100 * time.Millisecond
+	// suspectAfter is how long calls may be outstanding to a peer, with none of them
+	// finishing, before the peer is pinged.
+	suspectAfter = 250 * time.Millisecond
+	// pingTimeout bounds the ping of a suspect peer; a peer that does not answer within it
+	// is marked unavailable. A peer is thus marked within about 850 ms of its last answer.
+	pingTimeout = 500 * time.Millisecond
+	// recheckTimeout bounds each ping of a peer marked unavailable. It is long so that a
+	// peer that comes back (a node unfrozen) answers the ping already waiting for it.
+	recheckTimeout = 5 * time.Second
+	// recheckMinWait and recheckMaxWait bound the wait between two failed pings of a peer
+	// marked unavailable, which doubles from the one to the other. A peer that refuses
+	// connections fails each ping at once, so it is asked twice a second at most.
+	recheckMinWait = 100 * time.Millisecond
+	recheckMaxWait = 500 * time.Millisecond
+)
+
+// pingMethod is the full method name of Ping, this library's addition to the service: an
+// empty GetRequest answered with an empty GetResponse by the peer's server itself. Any
+// answer, even codes.Unimplemented from a peer that does not know pings, shows that the
+// peer is alive.
+const pingMethod = "/" + grpcServiceName + "/Ping"
+
+// peerHealth is what one peer client knows of its peer's liveness: the calls outstanding,
+// so that they can be failed at once, and whether the peer is marked unavailable.
+type peerHealth struct {
+	unavailable atomic.Bool // set while the peer does not answer pings
+
+	mu        sync.Mutex
+	cancels   []context.CancelFunc // of the calls outstanding, by slot; nil for a free slot
+	free      []int                // free slots of cancels
+	inflight  int                  // calls outstanding
+	completed int64                // calls finished, ever
+
+	// Read and written by the router's liveness goroutine only.
+	seen     int64     // completed, as it saw it last
+	since    time.Time // since when calls have been outstanding without one finishing
+	pinging  bool      // a ping of the peer is in flight
+	pingDone atomic.Bool
+	pingOK   atomic.Bool
+}
+
+// begin records a call that cancel cancels, and returns its slot for end, and false if
+// the peer is marked unavailable (then the call is not to be made; end it at once). It
+// allocates nothing once the peer has had as many calls outstanding at once.
+func (h *peerHealth) begin(cancel context.CancelFunc) (int, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.inflight++
+	slot := len(h.cancels)
+	if n := len(h.free); n > 0 {
+		slot = h.free[n-1]
+		h.free = h.free[:n-1]
+		h.cancels[slot] = cancel
+	} else {
+		h.cancels = append(h.cancels, cancel)
+	}
+	// markUnavailable sets the mark before it takes h.mu: a call it did not cancel sees it.
+	return slot, !h.unavailable.Load()
+}
+
+// end records that the call in slot has finished.
+func (h *peerHealth) end(slot int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.inflight--
+	h.completed++
+	h.cancels[slot] = nil
+	h.free = append(h.free, slot)
+}
+
+// markUnavailable marks the peer unavailable and cancels its outstanding calls. It
+// reports false if the peer was marked already.
+func (h *peerHealth) markUnavailable() bool {
+	if !h.unavailable.CompareAndSwap(false, true) {
+		return false
+	}
+	h.mu.Lock()
+	var cancels []context.CancelFunc
+	for _, c := range h.cancels {
+		if c != nil {
+			cancels = append(cancels, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range cancels {
+		c() // the calls see the mark, set above, and fail as calls to an unavailable peer
+	}
+	return true
+}
+
+// suspect is the liveness goroutine's look at the peer at now: it reports whether the
+// peer should be pinged, because calls have been outstanding for suspectAfter without one
+// finishing, and no ping or re-check is under way.
+func (h *peerHealth) suspect(now time.Time) bool {
+	if h.pinging {
+		if !h.pingDone.Load() {
+			return false
+		}
+		h.pinging = false
+		if h.pingOK.Load() {
+			h.since = now // it answered: count the outstanding calls' time afresh
+		}
+	}
+	h.mu.Lock()
+	inflight, completed := h.inflight, h.completed
+	h.mu.Unlock()
+	if inflight == 0 || completed != h.seen || h.since.IsZero() {
+		h.seen, h.since = completed, now
+		return false
+	}
+	return !h.unavailable.Load() && now.Sub(h.since) >= suspectAfter
+}
+
+// alive reports whether err, the outcome of a ping, shows that the peer answered. Only
+// a deadline passed without an answer and a failed connection do not; a cancelled ping
+// (the client is closing) counts as an answer, so that nothing is marked on the way out.
+func alive(err error) bool {
+	switch status.Code(err) {
+	case codes.DeadlineExceeded, codes.Unavailable:
+		return false
+	}
+	return true
+}
+
+// ping asks the peer for a ping within timeout and reports whether it answered.
+func (p *peerClient) ping(timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(p.life, timeout)
+	defer cancel()
+	var out groupcachepb.GetResponse
+	return alive(p.channel.invoke(ctx, p.conn, pingMethod, &groupcachepb.GetRequest{}, &out))
+}
+
+// checkSuspect pings the peer in a goroutine of the client's; when it does not answer,
+// the peer is marked unavailable, its outstanding calls fail, and it is re-checked until
+// it answers. It is called by the liveness goroutine after suspect reported true.
+func (p *peerClient) checkSuspect() {
+	h := &p.health
+	h.pinging = true
+	h.pingDone.Store(false)
+	p.background(func() {
+		ok := p.ping(pingTimeout)
+		h.pingOK.Store(ok)
+		h.pingDone.Store(true)
+		if ok || p.life.Err() != nil || !h.markUnavailable() {
+			return
+		}
+		p.stats.peersMarkedUnavailable.Add(1)
+		p.logger.Warn("groupcache peer does not answer; loading its keys locally until it does", "peer", p.addr)
+		p.recheck()
+	})
+}
+
+// recheck pings the peer marked unavailable until it answers, then marks it available.
+// It returns early when the client is closed.
+func (p *peerClient) recheck() {
+	wait := recheckMinWait
+	for !p.ping(recheckTimeout) {
+		select {
+		case <-p.life.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, recheckMaxWait)
+	}
+	if p.life.Err() != nil {
+		return
+	}
+	p.health.unavailable.Store(false)
+	p.logger.Info("groupcache peer answers again", "peer", p.addr)
+}
+
+// background runs f in a goroutine that Close waits for.
+func (p *peerClient) background(f func()) {
+	p.running.Add(1)
+	go func() {
+		defer p.running.Done()
+		f()
+	}()
+}
+
+// watchLiveness looks at the peers of the snapshot in force every livenessTick and pings
+// the suspect ones, until ctx ends. It is the router's liveness goroutine: the only
+// reader and writer of the peers' suspect state.
+func watchLiveness(ctx context.Context, snapshot func() *snapshot) {
+	ticker := time.NewTicker(livenessTick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-ticker.C:
+			for _, c := range snapshot().clients {
+				if p, ok := c.(*peerClient); ok && p.health.suspect(now) {
+					p.checkSuspect()
+				}
+			}
+		}
+	}
+}

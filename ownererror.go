@@ -1,0 +1,105 @@
+package k8s
+
+// The owner's errors: when the owner of a key answers that its getter failed (the
+// backend timed out, or has no such record), a group made with NewGroup returns that
+// error to its caller instead of calling its own getter for the same key, so that a
+// failing backend is not asked twice for every key.
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// ownerErrorMark is the detail a server adds to the status of a Get whose load failed in
+// its getter. Peers that do not add it (older versions, the gRPC forks of groupcache)
+// leave their errors unmarked, and their callers load the key locally, as groupcache
+// does after any error.
+const ownerErrorMark = "groupcache-k8s.owner-error"
+
+// ownerErrorStatus is the status a server answers with when the load of a key failed
+// with err, which is not a context error: err's status, if it is a gRPC status error (a
+// getter that calls gRPC itself), or codes.Unknown with err's message, marked as the
+// owner's error.
+func ownerErrorStatus(err error) error {
+	st, _ := status.FromError(err) // codes.Unknown and err's message if err is not a status
+	if marked, derr := st.WithDetails(&wrapperspb.StringValue{Value: ownerErrorMark}); derr == nil {
+		return marked.Err()
+	}
+	return st.Err()
+}
+
+// isOwnerError reports whether err, from a peer's Get, is the owner's getter's error.
+func isOwnerError(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() == codes.OK {
+		return false
+	}
+	for _, d := range st.Details() {
+		if v, ok := d.(*wrapperspb.StringValue); ok && v.GetValue() == ownerErrorMark {
+			return true
+		}
+	}
+	return false
+}
+
+// maxPendingOwnerErrors bounds the owner's errors waiting for their group's getter. Each
+// is taken by the getter in the same load that got it, so few wait at once; past the
+// bound (only if the client were called outside groupcache's loads) the key is loaded
+// locally, as without the mark.
+const maxPendingOwnerErrors = 1024
+
+// ownerErrors hands the owner's error from the peer client that got it to the getter of
+// the group made by NewGroup, which groupcache calls next, in the same load: groupcache
+// loads a key locally after any error from its owner, and runs one load of a key at a
+// time in each group.
+type ownerErrors struct {
+	n  atomic.Int64 // len(m), read without the lock by loads that have no error waiting
+	mu sync.Mutex
+	m  map[groupKey]error
+}
+
+// groupKey is a key of a group.
+type groupKey struct{ group, key string }
+
+// pendingOwnerErrors are the owner's errors of this process's groups.
+var pendingOwnerErrors ownerErrors
+
+// put keeps err for the load of key in group, and reports whether it did: only for a
+// group made by NewGroup, whose getter takes it.
+func (o *ownerErrors) put(group, key string, err error) bool {
+	newGroupMu.Lock()
+	_, ours := handoffGroups[group]
+	newGroupMu.Unlock()
+	if !ours {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil {
+		o.m = make(map[groupKey]error)
+	}
+	if len(o.m) >= maxPendingOwnerErrors {
+		return false
+	}
+	o.m[groupKey{group, key}] = err
+	o.n.Store(int64(len(o.m)))
+	return true
+}
+
+// take returns and forgets the owner's error kept for the load of key in group, or nil.
+func (o *ownerErrors) take(group, key string) error {
+	if o.n.Load() == 0 {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	k := groupKey{group, key}
+	err := o.m[k]
+	delete(o.m, k)
+	o.n.Store(int64(len(o.m)))
+	return err
+}

@@ -1,0 +1,119 @@
+package k8s
+
+// Tests of the owner's errors: a group made by NewGroup returns the error of the key's
+// owner's getter without loading the key again; unmarked errors and transport failures
+// still load locally.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/golang/groupcache"
+	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// ownerServer is a peer whose answers depend on the key's prefix: "missing" fails in
+// the owner's getter, as this library's server reports it; "fork" fails the same way
+// without the mark, as the gRPC forks of groupcache do; anything else has a value.
+type ownerServer struct{}
+
+func (ownerServer) Get(_ context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	switch key := in.GetKey(); {
+	case strings.HasPrefix(key, "missing"):
+		return nil, statusError(errors.New("no such record"))
+	case strings.HasPrefix(key, "fork"):
+		return nil, status.Error(codes.Unknown, "no such record")
+	default:
+		return &groupcachepb.GetResponse{Value: []byte("owner's " + key)}, nil
+	}
+}
+
+func (ownerServer) Peek(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	return nil, errNotCached
+}
+
+func (ownerServer) Ping(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	return &groupcachepb.GetResponse{}, nil
+}
+
+// TestOwnerErrorIsReturnedWithoutASecondLoad: for a key whose owner's getter failed, the
+// caller's group returns that error, with the owner's code and message, and its own
+// getter is not called. An unmarked error and an unreachable owner load the key here.
+func TestOwnerErrorIsReturnedWithoutASecondLoad(t *testing.T) {
+	port := freePort(t)
+	self, owner, gone := "127.0.0.1", "127.0.0.2", "127.0.0.3"
+	srv := grpc.NewServer()
+	srv.RegisterService(&groupCacheServiceDesc, ownerServer{})
+	lis, err := net.Listen("tcp", net.JoinHostPort(owner, strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	m, _ := startManager(t, &streamFile{lists: []answer{{status: 200, frames: []string{
+		listFrame(t, 10, readySlice("cache-x1", self, owner, gone))}}}},
+		net.JoinHostPort(self, strconv.Itoa(port)))
+	if err := registerPicker(m); err != nil { // groups route through the manager
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unregisterPicker(m) })
+
+	var loads atomic.Int64
+	name := fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1))
+	group := m.NewGroup(name, 1<<20, groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
+		loads.Add(1)
+		return dest.SetString("local " + key)
+	}))
+	keyOf := func(prefix, ownerIP string) string {
+		for i := range 10000 {
+			if key := prefix + strconv.Itoa(i); strings.HasPrefix(m.Owner(key), ownerIP+":") {
+				return key
+			}
+		}
+		t.Fatalf("no key %s* owned by %s", prefix, ownerIP)
+		return ""
+	}
+	tests := []struct {
+		name        string
+		key         string
+		wantFrom    string // the value's prefix, "owner's " or "local ", when there is no error
+		wantErr     string // part of the error
+		wantCode    codes.Code
+		wantLoads   int64 // calls of this pod's getter
+		wantReturns int64 // change of Stats.OwnerErrors
+	}{
+		{"the owner's getter failed", keyOf("missing", owner), "", "no such record", codes.Unknown, 0, 1},
+		{"the owner has the value", keyOf("present", owner), "owner's ", "", codes.OK, 0, 0},
+		{"an unmarked error (a gRPC fork)", keyOf("fork", owner), "local ", "", codes.OK, 1, 0},
+		{"the owner is unreachable", keyOf("missing", gone), "local ", "", codes.OK, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			loads.Store(0)
+			before := m.Stats().OwnerErrors
+			var v string
+			err := group.Get(t.Context(), tt.key, groupcache.StringSink(&v))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || status.Code(err) != tt.wantCode {
+					t.Errorf("Get(%q) = %q, %v; want a %v error with %q", tt.key, v, err, tt.wantCode, tt.wantErr)
+				}
+			} else if err != nil || v != tt.wantFrom+tt.key {
+				t.Errorf("Get(%q) = %q, %v; want %q", tt.key, v, err, tt.wantFrom+tt.key)
+			}
+			assertCount(t, "loads here", loads.Load(), tt.wantLoads)
+			assertCount(t, "Stats.OwnerErrors", m.Stats().OwnerErrors-before, tt.wantReturns)
+		})
+	}
+	if n := pendingOwnerErrors.n.Load(); n != 0 {
+		t.Errorf("%d owner's errors left waiting", n)
+	}
+}
