@@ -231,8 +231,17 @@ func (p *Pod) Stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	p.patchStatus(ctx, false)
+	p.Thaw() // a frozen process would not see SIGTERM
 	p.proc.stop(5 * time.Second)
 }
+
+// Freeze stops the pod's process with SIGSTOP, as a node that hangs or drops off the
+// network looks to its peers: its connections stay open and nothing answers. The Pod
+// object and its endpoint stay as they were, ready. Thaw resumes it.
+func (p *Pod) Freeze() { p.proc.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen pod's process with SIGCONT.
+func (p *Pod) Thaw() { p.proc.signal(syscall.SIGCONT) }
 
 // Terminate sends the process SIGTERM, as FinishDelete does first, and returns at once; the
 // example then drains and exits. FinishDelete still does the rest.

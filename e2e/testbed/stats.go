@@ -18,6 +18,8 @@ type Stats struct {
 		APIRequests                          int64 // LISTs and WATCHes sent, answered or not
 		PeerRPCs, PeerErrors, LoopsPrevented int64
 		ServerRequests, RingRebuilds         int64
+		// Peers that stopped answering, and owners' getter errors returned to callers.
+		PeersMarkedUnavailable, CallsFailedFast, OwnerErrors int64
 		// The warm hand-off: this pod's peeks of keys' previous owners, the peeks it
 		// answered for other pods, and its drain at shutdown.
 		PeekHits, PeekMisses, PeekErrors int64

@@ -29,6 +29,9 @@
 // the manager's Stats; with ?since=N, the rings published after the first N, waiting up to
 // 30 s for one), /stats (the group's and the manager's counters, and backendLoads: how
 // many times this pod called its backend, the getter, which peeks do not count) and /healthz.
+//
+// For the end-to-end tests, the backend takes 3 s to load keys that start with "slow-" and has
+// no record of keys that start with "missing-" (testbackend.go).
 package main
 
 import (
@@ -155,6 +158,9 @@ func run(logger *slog.Logger) error {
 		func(ctx context.Context, key string, dest groupcache.Sink) error {
 			backendLoads.Add(1)
 			logger.Debug("loading", "key", key)
+			if err := testBackend(ctx, key); err != nil {
+				return err
+			}
 			return dest.SetString(s.podName + "\n" + "value of " + key)
 		}))
 
