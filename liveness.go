@@ -195,8 +195,14 @@ func (p *peerClient) recheck() {
 	p.logger.Info("groupcache peer answers again", "peer", p.addr)
 }
 
-// background runs f in a goroutine that Close waits for.
+// background runs f in a goroutine that Close waits for, unless the client is closed
+// (the liveness goroutine may look at a snapshot whose client the router has just closed).
 func (p *peerClient) background(f func()) {
+	p.bgMu.Lock()
+	defer p.bgMu.Unlock()
+	if p.closed {
+		return
+	}
 	p.running.Add(1)
 	go func() {
 		defer p.running.Done()

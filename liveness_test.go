@@ -271,3 +271,23 @@ func TestAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestPingOfAClosingClient: the liveness goroutine may look at a snapshot whose client the
+// router is closing. Starting its ping then must neither race with Close's wait for the
+// client's pings nor start one after it.
+func TestPingOfAClosingClient(t *testing.T) {
+	leakcheck.Check(t)
+	cfg := testConfig()
+	channel := newTestChannel(t, cfg)
+	for range 200 {
+		p := newPeerClient("127.0.0.1:1", channel, cfg, &counters{}, &loopGuard{})
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			p.Close()
+		}()
+		p.checkSuspect()
+		<-closed
+		p.running.Wait()
+	}
+}

@@ -57,6 +57,8 @@ type peerClient struct {
 	life    context.Context    // ends when the client is closed
 	end     context.CancelFunc // ends life
 	running sync.WaitGroup     // the client's pings, which Close waits for
+	bgMu    sync.Mutex         // orders starting a ping with Close
+	closed  bool               // Close was called: no ping starts; bgMu guards it
 }
 
 // newPeerClient creates the client of the peer at addr ("host:port", IPv6 bracketed) on
@@ -146,6 +148,9 @@ func (p *peerClient) Peek(ctx context.Context, group, key string) ([]byte, error
 // fail, later calls fail with codes.Canceled. Close the client only after no picker
 // hands it out any more, and not under a lock the client's logger may need.
 func (p *peerClient) Close() error {
+	p.bgMu.Lock()
+	p.closed = true
+	p.bgMu.Unlock()
 	p.end()
 	p.conn.close()
 	p.running.Wait()
