@@ -56,8 +56,8 @@
 // Every change of the peer set builds a new immutable routing table and publishes it
 // atomically; PickPeer takes no lock and allocates nothing. All peers share one gRPC
 // ClientConn, each a subchannel of it: a peer's connection is opened by the first call
-// to it, closed by the peer's server after DefaultIdleConnTimeout without calls, and
-// closed a grace period after the peer leaves.
+// to it, closed by the peer's server after 2 minutes without calls (WithServerOptions),
+// and closed 10 s after the peer leaves, for the calls already in flight.
 //
 // # Loops
 //

@@ -22,7 +22,7 @@ func TestCloseDrains(t *testing.T) {
 		leave bool          // the slices show this pod terminating during the drain
 		want  time.Duration // how long Close drains, in the fake clock's time
 	}{
-		{"the others never learn that the pod leaves: the drain bound", false, DefaultDrain},
+		{"the others never learn that the pod leaves: the drain bound", false, defaultDrain},
 		{"the others know: a quiet second after the last peer request", true, drainQuiet},
 	}
 	for _, tc := range cases {

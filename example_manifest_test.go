@@ -107,7 +107,7 @@ func TestExampleManifest(t *testing.T) {
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
 		t.Fatal("the container needs a preStop sleep, so that peers take over its keys while it serves")
 	}
-	need := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + DefaultDrain + serverStopTimeout
+	need := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + defaultDrain + serverStopTimeout
 	if grace := pod.TerminationGracePeriodSeconds; grace == nil || time.Duration(*grace)*time.Second < need {
 		t.Errorf("terminationGracePeriodSeconds = %v; want at least %v (preStop + drain + server stop)", grace, need)
 	}

@@ -10,25 +10,25 @@ import (
 	"time"
 )
 
-// Defaults of the hand-off (see Handoff).
+// Defaults of the hand-off, stated in Handoff's doc.
 const (
-	// DefaultHandoffWindow is how long after a change of the ring a pod peeks a key's
+	// defaultHandoffWindow is how long after a change of the ring a pod peeks a key's
 	// previous owner: twice Kubernetes' default terminationGracePeriodSeconds, so that a
 	// leaving pod can be peeked for as long as it may live, and a scale-up keeps keys
 	// asked about once a minute.
-	DefaultHandoffWindow = 60 * time.Second
-	// DefaultPeekTimeout bounds one peek. A peek reads memory on the peer: a miss costs
+	defaultHandoffWindow = 60 * time.Second
+	// defaultPeekTimeout bounds one peek. A peek reads memory on the peer: a miss costs
 	// a load 0.22 ms at p50 and 0.46 ms at p99 on loopback (BENCHMARKS.md), about 1 ms
 	// more within a zone. A pod that has just started, though, makes its first peeks while
 	// its connections and runtime warm up: in the e2e suite (two cores, race detector,
 	// six pods under load) peeks of 20 ms timed out there, those of 50 ms never did. No
 	// failing peer makes a load wait longer than this.
-	DefaultPeekTimeout = 50 * time.Millisecond
-	// DefaultDrain bounds how long Close keeps serving peers after this pod's manager is
+	defaultPeekTimeout = 50 * time.Millisecond
+	// defaultDrain bounds how long Close keeps serving peers after this pod's manager is
 	// closed, so that the new owners of its keys can peek them. With Kubernetes' default
 	// grace period of 30 s it leaves room for a preStop sleep of up to 10 s and the
 	// server's graceful stop of up to 5 s before the kubelet's SIGKILL.
-	DefaultDrain = 15 * time.Second
+	defaultDrain = 15 * time.Second
 )
 
 // maxPastRings is the most past rings a pod remembers within the window.
@@ -38,11 +38,16 @@ const maxPastRings = 8
 // its default.
 type Handoff struct {
 	// Window is how long after a change of the ring the new owner of a key peeks its
-	// previous owner before loading it (DefaultHandoffWindow).
+	// previous owner before loading it (default 60 s: twice Kubernetes' default
+	// terminationGracePeriodSeconds, so that a leaving pod can be peeked for as long as
+	// it may live).
 	Window time.Duration
-	// PeekTimeout bounds one peek (DefaultPeekTimeout); on a timeout the key is loaded.
+	// PeekTimeout bounds one peek (default 50 ms); on a timeout the key is loaded. No
+	// failing peer makes a load wait longer than this.
 	PeekTimeout time.Duration
-	// Drain bounds how long Close keeps serving peers' Gets and peeks (DefaultDrain).
+	// Drain bounds how long Close keeps serving peers' Gets and peeks (default 15 s,
+	// which fits Kubernetes' default grace period of 30 s with a preStop sleep of up to
+	// 10 s and the server's graceful stop of up to 5 s).
 	Drain time.Duration
 }
 
@@ -58,9 +63,9 @@ func (h *handoffConfig) validate() error {
 		return errors.New("groupcache-k8s: Handoff durations must not be negative (zero takes the default); " +
 			"use WithoutHandoff to turn the hand-off off")
 	}
-	h.Window = cmp.Or(h.Window, DefaultHandoffWindow)
-	h.PeekTimeout = cmp.Or(h.PeekTimeout, DefaultPeekTimeout)
-	h.Drain = cmp.Or(h.Drain, DefaultDrain)
+	h.Window = cmp.Or(h.Window, defaultHandoffWindow)
+	h.PeekTimeout = cmp.Or(h.PeekTimeout, defaultPeekTimeout)
+	h.Drain = cmp.Or(h.Drain, defaultDrain)
 	return nil
 }
 

@@ -148,7 +148,7 @@ func TestLoopPreventionAcrossProcesses(t *testing.T) {
 			var out groupcachepb.GetResponse
 			err := clients[tt.child].Get(context.Background(), getRequest(loopGroup, tt.key), &out)
 			if elapsed := time.Since(start); elapsed > time.Second {
-				t.Errorf("Get took %v; a forwarding loop waits for the %v call timeout", elapsed, DefaultCallTimeout)
+				t.Errorf("Get took %v; a forwarding loop waits for the %v call timeout", elapsed, defaultCallTimeout)
 			}
 			if err != nil || string(out.Value) != tt.want {
 				t.Fatalf("Get(%q) from %s: %q, %v; want %q", tt.key, names[tt.child], out.Value, err, tt.want)

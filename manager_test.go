@@ -231,7 +231,7 @@ func TestClientLifecycle(t *testing.T) {
 		t.Fatal("a peer back within the grace period must get its connection back")
 	}
 	send(13, "10.0.0.1")
-	grace.Advance(DefaultClientGracePeriod) // the grace period ends
+	grace.Advance(clientGracePeriod) // the grace period ends
 	if id := <-closed; id != "10.0.0.2:8080" || first.conn.connState() != connectivity.Shutdown {
 		t.Fatalf("closed %s, state %v; want 10.0.0.2:8080 shut down", id, first.conn.connState())
 	}
@@ -258,15 +258,15 @@ func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
 	}
 	const peer = "10.0.0.2:8080"
 	made := []*peerClient{m.router.snapshot().clients[peer].(*peerClient)}
-	send(11, "10.0.0.1")                                    // the peer leaves
-	lateCallbacks := grace.expire(DefaultClientGracePeriod) // its grace period ends; the callback waits
-	send(12, "10.0.0.1", "10.0.0.2")                        // the peer comes back
+	send(11, "10.0.0.1")                             // the peer leaves
+	lateCallbacks := grace.expire(clientGracePeriod) // its grace period ends; the callback waits
+	send(12, "10.0.0.1", "10.0.0.2")                 // the peer comes back
 	made = append(made, m.router.snapshot().clients[peer].(*peerClient))
 	send(13, "10.0.0.1") // and leaves again
 	for _, f := range lateCallbacks {
 		f()
 	}
-	grace.Advance(DefaultClientGracePeriod) // the second grace period ends
+	grace.Advance(clientGracePeriod) // the second grace period ends
 	m.Close()
 
 	for i, c := range made {

@@ -19,28 +19,31 @@ import (
 	"google.golang.org/grpc/keepalive"
 )
 
-// Default values for the options. Every pod of a Service should use the same settings.
+// The defaults of the options, and of two settings no option changes. Each option's doc
+// states its default; every pod of a Service should use the same settings.
 const (
-	// DefaultCallTimeout bounds every peer call, also one whose caller has a later
-	// deadline.
-	DefaultCallTimeout = 5 * time.Second
-	// DefaultMaxMessageSize is the largest gRPC message sent or received: values up to
-	// 64 MiB fit with room to spare.
-	DefaultMaxMessageSize = 128 << 20
-	// DefaultStartupTimeout bounds how long NewPeersManager retries an API server it
-	// cannot reach before it gives up.
-	DefaultStartupTimeout = 30 * time.Second
-	// DefaultWatchIdleTimeout is how long a watch may stay open without a single byte
-	// (event or bookmark) before it is treated as dead and restarted.
-	DefaultWatchIdleTimeout = 90 * time.Second
-	// DefaultClientGracePeriod is how long the connection to a peer that left stays
-	// open for calls already in flight.
-	DefaultClientGracePeriod = 10 * time.Second
-	// DefaultIdleConnTimeout is how long a manager's server keeps a peer's connection
-	// open without a call. It then closes it, and the peer's next call opens a new one
-	// (one round trip, plus the TLS handshake with TLS). WithServerOptions with
-	// grpc.KeepaliveParams replaces it.
-	DefaultIdleConnTimeout = 2 * time.Minute
+	// defaultCallTimeout bounds every peer call, also one whose caller has a later
+	// deadline (WithCallTimeout).
+	defaultCallTimeout = 5 * time.Second
+	// defaultMaxMessageSize is the largest gRPC message sent or received: values up to
+	// 64 MiB fit with room to spare (WithMaxMessageSize).
+	defaultMaxMessageSize = 128 << 20
+	// defaultStartupTimeout bounds how long NewPeersManager retries an API server it
+	// cannot reach before it gives up (WithStartupTimeout).
+	defaultStartupTimeout = 30 * time.Second
+	// defaultWatchIdleTimeout is how long a watch may stay open without a single byte
+	// (event or bookmark) before it is treated as dead and restarted
+	// (WithWatchIdleTimeout).
+	defaultWatchIdleTimeout = 90 * time.Second
+	// clientGracePeriod is how long the connection to a peer that left stays open for
+	// calls already in flight. No option changes it.
+	clientGracePeriod = 10 * time.Second
+	// idleConnTimeout is how long a manager's server keeps a peer's connection open
+	// without a call. It then closes it, and the peer's next call opens a new one (one
+	// round trip, plus the TLS handshake with TLS). No option sets it alone:
+	// WithServerOptions with grpc.KeepaliveParams replaces it, and with WithGRPCServer
+	// the caller's server decides.
+	idleConnTimeout = 2 * time.Minute
 )
 
 // An Option configures a PeersManager. Options compose: WithDialOptions and
@@ -64,7 +67,7 @@ type config struct {
 	startupTimeout time.Duration
 	idleTimeout    time.Duration
 	gracePeriod    time.Duration
-	connIdle       time.Duration // DefaultIdleConnTimeout; tests shorten it
+	connIdle       time.Duration // idleConnTimeout; tests shorten it
 
 	// given counts each setting's options, to refuse one given more than once.
 	given map[string]int
@@ -85,14 +88,14 @@ type config struct {
 
 func defaultConfig() *config {
 	return &config{
-		callTimeout:    DefaultCallTimeout,
-		maxMessageSize: DefaultMaxMessageSize,
+		callTimeout:    defaultCallTimeout,
+		maxMessageSize: defaultMaxMessageSize,
 		logger:         slog.New(slog.DiscardHandler),
 		register:       true,
-		startupTimeout: DefaultStartupTimeout,
-		idleTimeout:    DefaultWatchIdleTimeout,
-		gracePeriod:    DefaultClientGracePeriod,
-		connIdle:       DefaultIdleConnTimeout,
+		startupTimeout: defaultStartupTimeout,
+		idleTimeout:    defaultWatchIdleTimeout,
+		gracePeriod:    clientGracePeriod,
+		connIdle:       idleConnTimeout,
 		handoff:        handoffConfig{enabled: true},
 		clock:          realClock{},
 		rand:           defaultRand,
@@ -165,6 +168,8 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 
 // WithServerOptions adds gRPC server options, such as interceptors or keepalive
 // policies, to the server the manager starts. They have no effect with WithGRPCServer.
+// The server closes a peer's connection after 2 minutes without a call (the peer's next
+// call opens it again); grpc.KeepaliveParams here replaces that idle timeout.
 func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return func(c *config) {
 		c.managerOnly("WithServerOptions")
@@ -212,9 +217,9 @@ func WithTLS(server, client *tls.Config) Option {
 	}
 }
 
-// WithCallTimeout bounds every peer call (default DefaultCallTimeout); a caller's
-// earlier deadline still applies, a later one does not extend it. A call that times
-// out is loaded locally instead.
+// WithCallTimeout bounds every peer call (default 5 s); a caller's earlier deadline
+// still applies, a later one does not extend it. A call that times out is loaded
+// locally instead.
 func WithCallTimeout(d time.Duration) Option {
 	return func(c *config) {
 		c.managerOnly("WithCallTimeout")
@@ -224,7 +229,8 @@ func WithCallTimeout(d time.Duration) Option {
 }
 
 // WithMaxMessageSize sets the largest gRPC message, in bytes, that peers send and
-// receive (default DefaultMaxMessageSize). A larger value is loaded locally instead.
+// receive (default 128 MiB, so that values up to 64 MiB fit with room to spare). A
+// larger value is loaded locally instead.
 func WithMaxMessageSize(n int) Option {
 	return func(c *config) {
 		c.managerOnly("WithMaxMessageSize")
@@ -254,7 +260,11 @@ func WithoutPeerPickerRegistration() Option {
 }
 
 // WithGRPCServer registers the groupcache service on reg (typically the caller's own
-// *grpc.Server) instead of starting a server on self. The caller serves and stops it.
+// *grpc.Server) instead of starting a server on self. The caller serves and stops it,
+// and its settings apply: the library's own server closes a peer's connection after 2
+// minutes without a call, which
+// grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 2 * time.Minute})
+// gives that server too.
 func WithGRPCServer(reg grpc.ServiceRegistrar) Option {
 	return func(c *config) {
 		c.managerOnly("WithGRPCServer")
@@ -281,7 +291,7 @@ func WithPeersChanged(f func(peers []string)) Option {
 }
 
 // WithStartupTimeout bounds how long NewPeersManager keeps retrying an API server it
-// cannot reach (default DefaultStartupTimeout). Unauthorized and Forbidden fail at once.
+// cannot reach (default 30 s). Unauthorized and Forbidden fail at once.
 func WithStartupTimeout(d time.Duration) Option {
 	return func(c *config) {
 		c.once("WithStartupTimeout")
@@ -290,9 +300,9 @@ func WithStartupTimeout(d time.Duration) Option {
 }
 
 // WithWatchIdleTimeout sets how long a watch may receive nothing, not even a bookmark,
-// before it is restarted (default DefaultWatchIdleTimeout). Restarting resumes from
-// the last resourceVersion and costs no LIST. It catches a server that keeps a stream
-// open but stops sending. On a connection that went dead without closing, client-go
+// before it is restarted (default 90 s). Restarting resumes from the last
+// resourceVersion and costs no LIST. It catches a server that keeps a stream open but
+// stops sending. On a connection that went dead without closing, client-go
 // sends the restarted watch over the same HTTP/2 connection until its health check
 // drops it (about 45 s), so values below that do not recover faster from that.
 func WithWatchIdleTimeout(d time.Duration) Option {

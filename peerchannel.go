@@ -22,7 +22,7 @@ import (
 // first call to that peer, which opens its connection (a TCP and HTTP/2 handshake, one
 // round trip plus the TLS handshake with TLS); the connection then costs what grpc's
 // HTTP/2 transport costs (a reader and a writer goroutine, its buffers) until the peer's
-// server closes it after DefaultIdleConnTimeout without calls, and the next call opens it again.
+// server closes it after idleConnTimeout without calls, and the next call opens it again.
 // grpc's ring-hash balancer routes the same way, by a value of the call's context.
 
 // peerBalancerName is the load-balancing policy of the channel. It is registered with

@@ -39,7 +39,7 @@ func startFromStream(t *testing.T, name, self string, opts ...Option) (*PeersMan
 	t.Helper()
 	clk := newInstantClock()
 	stream := loadStream(t, name)
-	stream.onHold = func() { clk.Advance(DefaultWatchIdleTimeout) }
+	stream.onHold = func() { clk.Advance(defaultWatchIdleTimeout) }
 	opts = append([]Option{withClock(clk), withRand(func() float64 { return 0.5 })}, opts...)
 	m, api := startManager(t, stream, self, opts...)
 	api.waitCaughtUp()

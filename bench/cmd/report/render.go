@@ -12,9 +12,11 @@ import (
 	"strings"
 	"text/template"
 	"time"
-
-	k8s "github.com/groupcache-k8s/k8s"
 )
+
+// idleConnTimeout is how long the library's server keeps a peer's connection open
+// without a call, as WithServerOptions' doc states; the library does not export it.
+const idleConnTimeout = 2 * time.Minute
 
 //go:embed report.md.tmpl
 var reportTemplate string
@@ -103,7 +105,7 @@ type peerCostMissNote struct {
 	IdleGoroutines, IdleHeap     string // before traffic
 	UsedGoroutines, UsedHeap     string // after a Get to each
 	ServerGoroutines, ServerHeap string // the server side of a connection from each
-	IdleTimeout                  string // DefaultIdleConnTimeout: "2 minutes"
+	IdleTimeout                  string // idleConnTimeout: "2 minutes"
 	Profiled                     bool   // the profiles show the pod's heap
 }
 
@@ -213,7 +215,7 @@ func peerCostMiss(s summary, profiles []byte) *peerCostMissNote {
 		IdleGoroutines: per("idle-goroutines/peer"), IdleHeap: heap("idle-heap-B/peer"),
 		UsedGoroutines: per("used-goroutines/peer"), UsedHeap: heap("used-heap-B/peer"),
 		ServerGoroutines: per("srv-goroutines/peer"), ServerHeap: heap("srv-heap-B/peer"),
-		IdleTimeout: duration(k8s.DefaultIdleConnTimeout),
+		IdleTimeout: duration(idleConnTimeout),
 		Profiled:    bytes.Contains(profiles, []byte(peerCostProfileHeading())),
 	}
 }

@@ -195,7 +195,7 @@ func TestRenderSections(t *testing.T) {
 				"peer has a connection until its first call. After a Get to each it costs 2.01 goroutines and\n" +
 				"10.2 KiB, what one open grpc-go HTTP/2 client connection holds on the caller:",
 			"its contexts, and channelz's socket data.\nThe library opens",
-			"closes it after 2 minutes without a call (`DefaultIdleConnTimeout`)",
+			"closes it after 2 minutes without a call",
 			"each connection from a peer costs 3 goroutines and\n5.9 KiB: grpc-go's server transport runs a keepalive goroutine",
 			"Going below this would mean replacing\ngrpc-go's HTTP/2 transport.\n\n"},
 			[]string{"the heap profile under *Profiles*"}, false},
