@@ -93,9 +93,11 @@
 // messages, as the gRPC forks of groupcache do (their proto3 code needs keys that are
 // valid UTF-8, and their clients receive at most 4 MiB unless raised on their side; a
 // missing key is read as the empty key). Traffic is insecure unless
-// WithTLS or WithTransportCredentials gives credentials for both sides (mutual TLS
-// with a ClientAuth server config). Pods are dialled by IP, so set the client's
-// ServerName to a name in the peers' certificates. Messages up to 128 MiB pass by
+// WithTransportCredentials gives credentials for both sides: for TLS,
+// credentials.NewTLS of a server and a client tls.Config (mutual TLS with a ClientAuth
+// server config and a client certificate). Pods are dialled by IP, so set the client's
+// ServerName to a name in the peers' certificates, or give the certificates the pods'
+// IPs. Messages up to 128 MiB pass by
 // default (WithMaxMessageSize). Values go out without a copy and are read with one;
 // flow-control windows are fixed (4 MiB per call, 16 MiB per connection).
 //

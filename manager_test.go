@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/kubernetes"
@@ -90,7 +91,7 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 			c.opts = append(c.opts, WithHandoff(Handoff{Window: -time.Second}))
 		}, "must not be negative"},
 		{"credentials on one side", func(c *managerCall) {
-			c.opts = append(c.opts, WithTLS(nil, pki.clientTLS("cache", false)))
+			c.opts = append(c.opts, WithTransportCredentials(nil, credentials.NewTLS(pki.clientTLS("cache", false))))
 		}, "without server credentials"},
 		{"a setting given twice", func(c *managerCall) {
 			c.opts = append(c.opts, WithCallTimeout(time.Second), WithLogger(nil), WithCallTimeout(2*time.Second))
@@ -98,8 +99,8 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 		{"a flag given twice", func(c *managerCall) { c.opts = append(c.opts, WithoutPeerPickerRegistration()) },
 			"WithoutPeerPickerRegistration given more than once"},
 		{"credentials twice", func(c *managerCall) {
-			c.opts = append(c.opts, WithTLS(pki.serverTLS(false), pki.clientTLS("cache", false)),
-				WithTransportCredentials(nil, nil))
+			c.opts = append(c.opts, WithTransportCredentials(credentials.NewTLS(pki.serverTLS(false)),
+				credentials.NewTLS(pki.clientTLS("cache", false))), WithTransportCredentials(nil, nil))
 		}, "more than once"},
 	}
 	for _, tc := range cases {

@@ -4,7 +4,6 @@ package k8s
 // and server options.
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,9 +47,9 @@ const (
 
 // An Option configures a PeersManager. Options compose: WithDialOptions and
 // WithServerOptions append, and may be given any number of times; every other setting
-// may be given once (WithTLS or WithTransportCredentials, and WithHandoff or
-// WithoutHandoff, are one setting each), and NewPeersManager and WatchPeers refuse a
-// setting given twice rather than letting one option reset what another set.
+// may be given once (WithHandoff or WithoutHandoff are one setting), and
+// NewPeersManager and WatchPeers refuse a setting given twice rather than letting one
+// option reset what another set.
 type Option func(*config)
 
 type config struct {
@@ -191,29 +190,22 @@ func appendNonNil[T comparable](to, opts []T) []T {
 // WithTransportCredentials secures peer traffic: server protects the manager's gRPC
 // server, client is used to dial peers. Both are required unless WithGRPCServer is
 // used, in which case server must be nil (that server has its own credentials).
-// Without this option (or WithTLS) both sides are insecure.
+// Without this option both sides are insecure. Mutual TLS, with every pod's
+// certificate signed by the CA in pool:
+//
+//	server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+//		ClientAuth: tls.RequireAndVerifyClientCert}
+//	client := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool,
+//		ServerName: "cache.shop.svc"} // a name in every pod's certificate
+//	k8s.WithTransportCredentials(credentials.NewTLS(server), credentials.NewTLS(client))
+//
+// Pods are dialled by IP: without ServerName, a peer's certificate is verified against
+// its IP.
 func WithTransportCredentials(server, client credentials.TransportCredentials) Option {
 	return func(c *config) {
 		c.managerOnly("WithTransportCredentials")
-		c.once("WithTLS or WithTransportCredentials")
+		c.once("WithTransportCredentials")
 		c.serverCreds, c.clientCreds, c.credsSet = server, client, true
-	}
-}
-
-// WithTLS is WithTransportCredentials with TLS configurations. For mutual TLS set
-// server.ClientAuth and client.Certificates. Pods are dialled by IP, so set
-// client.ServerName to a name the peers' certificates carry.
-func WithTLS(server, client *tls.Config) Option {
-	return func(c *config) {
-		c.managerOnly("WithTLS")
-		c.once("WithTLS or WithTransportCredentials")
-		c.serverCreds, c.clientCreds, c.credsSet = nil, nil, true
-		if server != nil {
-			c.serverCreds = credentials.NewTLS(server)
-		}
-		if client != nil {
-			c.clientCreds = credentials.NewTLS(client)
-		}
 	}
 }
 
@@ -326,7 +318,7 @@ func (c *config) transportCredentials() (server, client credentials.TransportCre
 	server, client = c.serverCreds, c.clientCreds
 	switch {
 	case server == nil && client == nil:
-		return nil, nil, errors.New("groupcache-k8s: WithTLS or WithTransportCredentials was given no credentials; " +
+		return nil, nil, errors.New("groupcache-k8s: WithTransportCredentials was given no credentials; " +
 			"pass both the server and the client side, or leave the option out for an insecure transport")
 	case c.registrar != nil && server != nil:
 		return nil, nil, errors.New("groupcache-k8s: server credentials cannot be used with WithGRPCServer, " +
@@ -335,10 +327,10 @@ func (c *config) transportCredentials() (server, client credentials.TransportCre
 		return nil, client, nil
 	case server == nil:
 		return nil, nil, errors.New("groupcache-k8s: client credentials were given without server credentials; " +
-			"every pod serves its peers and dials them, so pass both sides to WithTLS or WithTransportCredentials")
+			"every pod serves its peers and dials them, so pass both sides to WithTransportCredentials")
 	case client == nil:
 		return nil, nil, errors.New("groupcache-k8s: server credentials were given without client credentials; " +
-			"every pod serves its peers and dials them, so pass both sides to WithTLS or WithTransportCredentials")
+			"every pod serves its peers and dials them, so pass both sides to WithTransportCredentials")
 	}
 	return server, client, nil
 }

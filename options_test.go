@@ -3,7 +3,6 @@ package k8s
 // Tests of the options: credentials of both sides, and what WatchPeers refuses.
 
 import (
-	"crypto/tls"
 	"strings"
 	"testing"
 
@@ -30,11 +29,10 @@ func TestTransportCredentials(t *testing.T) {
 	}{
 		{"no option: insecure", nil, "", false, false},
 		{"both sides", []Option{WithTransportCredentials(creds, creds)}, "", true, true},
-		{"both sides with TLS configs", []Option{WithTLS(&tls.Config{}, &tls.Config{})}, "", true, true},
 		{"server side only", []Option{WithTransportCredentials(creds, nil)}, "without client credentials", false, false},
-		{"client side only", []Option{WithTLS(nil, &tls.Config{})}, "without server credentials", false, false},
-		{"neither side given", []Option{WithTLS(nil, nil)}, "no credentials", false, false},
-		{"own server, client only", []Option{WithGRPCServer(nopRegistrar{}), WithTLS(nil, &tls.Config{})}, "", false, true},
+		{"client side only", []Option{WithTransportCredentials(nil, creds)}, "without server credentials", false, false},
+		{"neither side given", []Option{WithTransportCredentials(nil, nil)}, "no credentials", false, false},
+		{"own server, client only", []Option{WithGRPCServer(nopRegistrar{}), WithTransportCredentials(nil, creds)}, "", false, true},
 		{"own server, both sides", []Option{WithGRPCServer(nopRegistrar{}), WithTransportCredentials(creds, creds)}, "WithGRPCServer", false, false},
 		{"own server, no option: insecure", []Option{WithGRPCServer(nopRegistrar{})}, "", false, false},
 	}

@@ -191,10 +191,12 @@ func TestTLS(t *testing.T) {
 			wantOK:     true,
 		},
 		{
-			name:       "mutual TLS, same WithTLS on both pods",
-			serverOpts: []Option{WithTLS(pki.serverTLS(true), pki.clientTLS(testServerName, true))},
-			clientOpts: []Option{WithTLS(pki.serverTLS(true), pki.clientTLS(testServerName, true))},
-			wantOK:     true,
+			name: "mutual TLS, the same WithTransportCredentials on both pods",
+			serverOpts: []Option{WithTransportCredentials(tlsCreds(pki.serverTLS(true)),
+				tlsCreds(pki.clientTLS(testServerName, true)))},
+			clientOpts: []Option{WithTransportCredentials(tlsCreds(pki.serverTLS(true)),
+				tlsCreds(pki.clientTLS(testServerName, true)))},
+			wantOK: true,
 		},
 		{
 			name:       "TLS from the user's dial and server options, which win over the insecure default",

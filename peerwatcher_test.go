@@ -77,8 +77,9 @@ func TestWatchPeersRejectsBadArguments(t *testing.T) {
 		{name: "nil onChange", wantErr: "onChange is nil"},
 		{name: "port mismatch", self: "10.0.0.1:9090", onChange: func([]string) {}, wantErr: "port 9090 but port is 8080"},
 		{name: "transport options", onChange: func([]string) {},
-			opts:    []Option{WithCallTimeout(time.Second), WithLogger(nil), WithTLS(nil, nil), WithCallTimeout(time.Second)},
-			wantErr: "WithCallTimeout, WithTLS configure a PeersManager's transport or ring"},
+			opts: []Option{WithCallTimeout(time.Second), WithLogger(nil), WithTransportCredentials(nil, nil),
+				WithCallTimeout(time.Second)},
+			wantErr: "WithCallTimeout, WithTransportCredentials configure a PeersManager's transport or ring"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

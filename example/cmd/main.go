@@ -58,6 +58,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/credentials"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -291,7 +292,7 @@ func managerOptions(logger *slog.Logger, watchOnly bool) ([]k8s.Option, error) {
 	server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: cas,
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13}
 	client := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: cas, MinVersion: tls.VersionTLS13}
-	return append(opts, k8s.WithTLS(server, client)), nil
+	return append(opts, k8s.WithTransportCredentials(credentials.NewTLS(server), credentials.NewTLS(client))), nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
