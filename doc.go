@@ -85,7 +85,8 @@
 // asked anything for a second, at most Handoff.Drain (15 s). Give pods a preStop sleep
 // and a terminationGracePeriodSeconds that covers it, the drain and 5 s (see the README).
 // Values are immutable per key: a peeked value is the previous owner's copy, so put a
-// version in keys whose meaning changes between releases. WithoutHandoff turns it off.
+// version in keys whose meaning changes between releases. WithHandoff(Handoff{Off: true})
+// turns it off.
 //
 // # Transport and TLS
 //

@@ -18,7 +18,7 @@ const (
 // are, so the process's own Gets keep working too.
 func (m *PeersManager) drain() {
 	h := m.cfg.handoff
-	if !h.enabled || h.Drain <= 0 {
+	if h.Off || h.Drain <= 0 {
 		return
 	}
 	m.stats.draining.Store(true)

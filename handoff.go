@@ -6,7 +6,9 @@ package k8s
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,9 +36,13 @@ const (
 // maxPastRings is the most past rings a pod remembers within the window.
 const maxPastRings = 8
 
-// Handoff sets the warm hand-off of a PeersManager (WithHandoff). A zero field takes
-// its default.
+// Handoff sets the warm hand-off of a PeersManager (WithHandoff). A zero duration takes
+// its default; the zero Handoff is the default hand-off.
 type Handoff struct {
+	// Off turns the hand-off off: no peeks, and Close does not drain. Peers can still
+	// peek this pod. The durations must then be zero: a Handoff that is Off with a
+	// duration set is an error naming it.
+	Off bool
 	// Window is how long after a change of the ring the new owner of a key peeks its
 	// previous owner before loading it (default 60 s: twice Kubernetes' default
 	// terminationGracePeriodSeconds, so that a leaving pod can be peeked for as long as
@@ -51,17 +57,27 @@ type Handoff struct {
 	Drain time.Duration
 }
 
-// handoffConfig is the hand-off's settings after options and defaults.
-type handoffConfig struct {
-	Handoff
-	enabled bool
-}
-
-// validate fills in the defaults and checks the values.
-func (h *handoffConfig) validate() error {
+// validate checks the values and, unless the hand-off is off, fills in the defaults.
+func (h *Handoff) validate() error {
+	if h.Off {
+		var set []string
+		for _, f := range []struct {
+			name string
+			d    time.Duration
+		}{{"Window", h.Window}, {"PeekTimeout", h.PeekTimeout}, {"Drain", h.Drain}} {
+			if f.d != 0 {
+				set = append(set, f.name)
+			}
+		}
+		if len(set) > 0 {
+			return fmt.Errorf("groupcache-k8s: Handoff is Off but sets %s, which only apply to a hand-off that is on; "+
+				"leave them zero to turn it off, or leave Off false to tune it", strings.Join(set, ", "))
+		}
+		return nil
+	}
 	if h.Window < 0 || h.PeekTimeout < 0 || h.Drain < 0 {
 		return errors.New("groupcache-k8s: Handoff durations must not be negative (zero takes the default); " +
-			"use WithoutHandoff to turn the hand-off off")
+			"set Off to turn the hand-off off")
 	}
 	h.Window = cmp.Or(h.Window, defaultHandoffWindow)
 	h.PeekTimeout = cmp.Or(h.PeekTimeout, defaultPeekTimeout)
@@ -69,23 +85,14 @@ func (h *handoffConfig) validate() error {
 	return nil
 }
 
-// WithHandoff sets the warm hand-off's window, peek timeout and drain. The hand-off is
-// on by default; it applies to groups created with PeersManager.NewGroup.
+// WithHandoff sets the warm hand-off: its window, peek timeout and drain, or, with
+// Handoff{Off: true}, turns it off. The hand-off is on by default; it applies to groups
+// created with PeersManager.NewGroup.
 func WithHandoff(h Handoff) Option {
 	return func(c *config) {
 		c.managerOnly("WithHandoff")
-		c.handoff.Handoff, c.handoff.enabled = h, true
-		c.once("WithHandoff or WithoutHandoff")
-	}
-}
-
-// WithoutHandoff turns the warm hand-off off: no peeks, and Close does not drain.
-// Peers can still peek this pod.
-func WithoutHandoff() Option {
-	return func(c *config) {
-		c.managerOnly("WithoutHandoff")
-		c.handoff.enabled = false
-		c.once("WithHandoff or WithoutHandoff")
+		c.once("WithHandoff")
+		c.handoff = h
 	}
 }
 

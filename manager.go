@@ -192,7 +192,7 @@ func (m *PeersManager) Stats() Stats {
 // seconds) and every peer connection, and waits until all of it has stopped.
 // Afterwards PickPeer returns (nil, false) for every key and Peers is empty.
 //
-// The drain (unless WithoutHandoff) keeps serving peers' Gets and peeks, so that the
+// The drain (unless the hand-off is Off) keeps serving peers' Gets and peeks, so that the
 // new owners of this pod's keys can take them over: it lasts until the EndpointSlices
 // no longer show this pod as ready (the other pods have dropped it from their rings)
 // and no peer has asked anything for a second, or at most Handoff.Drain (15 s by

@@ -85,8 +85,12 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 		{"message size", func(c *managerCall) { c.opts = append(c.opts, WithMaxMessageSize(0)) }, "max message size"},
 		{"startup timeout", func(c *managerCall) { c.opts = append(c.opts, WithStartupTimeout(0)) }, "startup timeout"},
 		{"idle timeout", func(c *managerCall) { c.opts = append(c.opts, WithWatchIdleTimeout(-time.Second)) }, "idle timeout"},
-		{"hand-off given twice", func(c *managerCall) { c.opts = append(c.opts, WithHandoff(Handoff{}), WithoutHandoff()) },
-			"more than once"},
+		{"hand-off given twice", func(c *managerCall) {
+			c.opts = append(c.opts, WithHandoff(Handoff{}), WithHandoff(Handoff{Off: true}))
+		}, "WithHandoff given more than once"},
+		{"hand-off off with a drain", func(c *managerCall) {
+			c.opts = append(c.opts, WithHandoff(Handoff{Off: true, Drain: time.Second}))
+		}, "Handoff is Off but sets Drain"},
 		{"negative hand-off window", func(c *managerCall) {
 			c.opts = append(c.opts, WithHandoff(Handoff{Window: -time.Second}))
 		}, "must not be negative"},

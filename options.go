@@ -47,9 +47,8 @@ const (
 
 // An Option configures a PeersManager. Options compose: WithDialOptions and
 // WithServerOptions append, and may be given any number of times; every other setting
-// may be given once (WithHandoff or WithoutHandoff are one setting), and
-// NewPeersManager and WatchPeers refuse a setting given twice rather than letting one
-// option reset what another set.
+// may be given once, and NewPeersManager and WatchPeers refuse a setting given twice
+// rather than letting one option reset what another set.
 type Option func(*config)
 
 type config struct {
@@ -76,7 +75,7 @@ type config struct {
 	managerOptions []string
 
 	onRebuild func(peers []string) // WithPeersChanged
-	handoff   handoffConfig        // WithHandoff, WithoutHandoff
+	handoff   Handoff              // WithHandoff
 
 	// Test hooks: time and randomness of the watch loop, and a call when a client
 	// is closed.
@@ -95,13 +94,12 @@ func defaultConfig() *config {
 		idleTimeout:    defaultWatchIdleTimeout,
 		gracePeriod:    clientGracePeriod,
 		connIdle:       idleConnTimeout,
-		handoff:        handoffConfig{enabled: true},
 		clock:          realClock{},
 		rand:           defaultRand,
 	}
 }
 
-// once records that the option, or the pair of options, name was given.
+// once records that the option name was given.
 func (c *config) once(name string) {
 	if c.given == nil {
 		c.given = map[string]int{}

@@ -1,10 +1,12 @@
 package k8s
 
-// Tests of the options: credentials of both sides, and what WatchPeers refuses.
+// Tests of the options: credentials of both sides, the hand-off's settings, and what
+// WatchPeers refuses.
 
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -58,6 +60,49 @@ func TestTransportCredentials(t *testing.T) {
 			if (server != nil) != tt.wantServer || (client != nil) != tt.wantClient {
 				t.Errorf("got server credentials %v, client credentials %v; want %v, %v",
 					server != nil, client != nil, tt.wantServer, tt.wantClient)
+			}
+		})
+	}
+}
+
+// TestHandoffSettings checks what WithHandoff leaves in the config: the defaults for zero
+// durations, the hand-off off, and the errors for negative durations and for a Handoff
+// that is Off but sets durations, which name the fields set.
+func TestHandoffSettings(t *testing.T) {
+	on := Handoff{Window: defaultHandoffWindow, PeekTimeout: defaultPeekTimeout, Drain: defaultDrain}
+	tests := []struct {
+		name    string
+		opts    []Option
+		want    Handoff
+		wantErr string // part of the error; empty: no error
+	}{
+		{"no option: on with the defaults", nil, on, ""},
+		{"zero Handoff: the defaults", []Option{WithHandoff(Handoff{})}, on, ""},
+		{"one field set", []Option{WithHandoff(Handoff{Drain: time.Second})},
+			Handoff{Window: defaultHandoffWindow, PeekTimeout: defaultPeekTimeout, Drain: time.Second}, ""},
+		{"off", []Option{WithHandoff(Handoff{Off: true})}, Handoff{Off: true}, ""},
+		{"negative window", []Option{WithHandoff(Handoff{Window: -time.Second})}, Handoff{}, "must not be negative"},
+		{"off with a drain", []Option{WithHandoff(Handoff{Off: true, Drain: time.Second})}, Handoff{},
+			"Handoff is Off but sets Drain, which"},
+		{"off with every duration", []Option{WithHandoff(Handoff{Off: true, Window: time.Minute,
+			PeekTimeout: time.Millisecond, Drain: -time.Second})}, Handoff{},
+			"Handoff is Off but sets Window, PeekTimeout, Drain, which"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(tt.opts...)
+			err := cfg.validateTransport()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("validateTransport: %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("validateTransport: %v", err)
+			}
+			if cfg.handoff != tt.want {
+				t.Errorf("hand-off settings %+v, want %+v", cfg.handoff, tt.want)
 			}
 		})
 	}

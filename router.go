@@ -111,7 +111,7 @@ func (r *router) apply(v view) ([]string, bool) {
 			next.clients[id] = r.clientFor(id, old.clients)
 		}
 	}
-	if r.cfg.handoff.enabled {
+	if !r.cfg.handoff.Off {
 		r.past, r.others = nextPast(r.past, old.view, v, changed, old.ring, r.others, r.self, r.cfg.clock.Now(),
 			r.cfg.handoff.Window)
 		if len(r.past) > 0 {

@@ -175,5 +175,5 @@ func freePort(t *testing.T) int {
 }
 
 // noHandoff turns the hand-off off for tests about something else, so that Close does
-// not drain; unlike WithoutHandoff it leaves WithHandoff usable after it.
-func noHandoff(c *config) { c.handoff.enabled = false }
+// not drain; unlike WithHandoff(Handoff{Off: true}) it leaves WithHandoff usable after it.
+func noHandoff(c *config) { c.handoff.Off = true }

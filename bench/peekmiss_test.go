@@ -13,7 +13,8 @@ package bench
 // server: every key it owns has a previous owner, the server, which holds none of them
 // (it answers the peek with NotFound from its caches). The cases:
 //
-//   - impl=without-handoff: WithoutHandoff; the getter alone. The baseline.
+//   - impl=without-handoff: the hand-off off (Handoff{Off: true}); the getter alone. The
+//     baseline.
 //   - impl=no-window: the hand-off on, outside its window: the pod has turned ready (a
 //     watch event) and the window has passed since; no peek.
 //   - impl=window: the hand-off on with its defaults, inside the window (the other pods
@@ -175,7 +176,7 @@ func newPeekPod(impl, serverPort string) (*peekPod, error) {
 	var opts []k8s.Option
 	switch impl {
 	case "without-handoff":
-		opts = append(opts, k8s.WithoutHandoff())
+		opts = append(opts, k8s.WithHandoff(k8s.Handoff{Off: true}))
 	case "no-window":
 		// Once ready, the pod would drain for the default 15 s when it closes; the
 		// server never asks it anything, so a short drain loses nothing.

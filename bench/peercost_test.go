@@ -531,7 +531,7 @@ func startPeerSet(impl string, ips []string) (*peerSet, error) {
 		// first peer alone, serving every listener.
 		srv := grpc.NewServer()
 		m, err := newBenchManager(ips[:1], port, net.JoinHostPort(ips[0], strconv.Itoa(port)),
-			k8s.WithGRPCServer(srv), k8s.WithoutPeerPickerRegistration(), k8s.WithoutHandoff())
+			k8s.WithGRPCServer(srv), k8s.WithoutPeerPickerRegistration(), k8s.WithHandoff(k8s.Handoff{Off: true}))
 		if err != nil {
 			closeAll(liss)
 			return nil, err

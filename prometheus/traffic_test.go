@@ -48,7 +48,7 @@ func startPods(t *testing.T, ips ...string) []*pod {
 		p := &pod{id: net.JoinHostPort(ip, strconv.Itoa(port)), api: newFakeAPI(t, readySlice(ips...)),
 			rings: make(chan []string, 10)}
 		m, err := k8s.NewPeersManager(t.Context(), p.api.clientset(), testService, testNamespace, port, p.id,
-			k8s.WithoutPeerPickerRegistration(), k8s.WithoutHandoff(),
+			k8s.WithoutPeerPickerRegistration(), k8s.WithHandoff(k8s.Handoff{Off: true}),
 			k8s.WithPeersChanged(func(peers []string) { p.rings <- peers }),
 			k8s.WithDialOptions(grpc.WithDefaultCallOptions(grpc.WaitForReady(true))))
 		if err != nil {

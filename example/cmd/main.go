@@ -15,7 +15,7 @@
 //	WATCH_IDLE_TIMEOUT  how long a silent watch may stay open (k8s.WithWatchIdleTimeout); default 90s
 //	ADMIN_PORT       a port for the operator page, /debug/groupcache (k8s.PeersManager.DebugHandler),
 //	                 and the Prometheus metrics, /metrics, kept off the Service's ports; default none
-//	HANDOFF          "off" turns the warm hand-off off (k8s.WithoutHandoff); default on
+//	HANDOFF          "off" turns the warm hand-off off (k8s.Handoff.Off); default on
 //	TRANSPORT        "httppool" runs groupcache's HTTPPool, fed by k8s.WatchPeers, on the HTTP
 //	                 port instead of a PeersManager (to compare the two); default grpc
 //	HANDOFF_DRAIN    the longest drain at shutdown (k8s.Handoff.Drain); default 15s
@@ -259,19 +259,23 @@ func managerOptions(logger *slog.Logger, watchOnly bool) ([]k8s.Option, error) {
 	if watchOnly {
 		return opts, nil
 	}
+	var handoff k8s.Handoff
 	switch v := os.Getenv("HANDOFF"); v {
 	case "", "on":
 	case "off":
-		opts = append(opts, k8s.WithoutHandoff())
+		handoff.Off = true
 	default:
 		return nil, fmt.Errorf("HANDOFF=%q: want on or off", v)
 	}
-	if v := os.Getenv("HANDOFF_DRAIN"); v != "" && os.Getenv("HANDOFF") != "off" {
+	if v := os.Getenv("HANDOFF_DRAIN"); v != "" && !handoff.Off {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return nil, fmt.Errorf("HANDOFF_DRAIN=%q: want a positive Go duration such as 15s", v)
 		}
-		opts = append(opts, k8s.WithHandoff(k8s.Handoff{Drain: d}))
+		handoff.Drain = d
+	}
+	if handoff != (k8s.Handoff{}) {
+		opts = append(opts, k8s.WithHandoff(handoff))
 	}
 	certFile, keyFile, caFile := os.Getenv("TLS_CERT_FILE"), os.Getenv("TLS_KEY_FILE"), os.Getenv("TLS_CA_FILE")
 	if certFile == "" && keyFile == "" && caFile == "" {

@@ -373,7 +373,7 @@ func listGoal(w summary) verdict {
 // peekMissRow is BenchmarkPeekMiss's row; its columns are the cases.
 const peekMissRow = "PeekMiss"
 
-// The cases of BenchmarkPeekMiss: the baseline, WithoutHandoff, and the hand-off on,
+// The cases of BenchmarkPeekMiss: the baseline, the hand-off off, and the hand-off on,
 // outside and inside its window.
 const (
 	withoutHandoff = "without-handoff"
@@ -381,7 +381,7 @@ const (
 	insideWindow   = "window"
 )
 
-// peekMissGoal judges the cost of a peek miss against the same load WithoutHandoff:
+// peekMissGoal judges the cost of a peek miss against the same load without the hand-off:
 // inside the window at most peekMore peeks and peekP99More of p99 more; outside it no
 // peek more and p99 and time per load no worse, or not significantly different.
 func peekMissGoal(s summary) verdict {
@@ -391,7 +391,7 @@ func peekMissGoal(s summary) verdict {
 		c, miss := lookup(s, unit, peekMissRow, withoutHandoff)
 		base[unit] = c
 		if miss != "" {
-			fs = append(fs, figure{Name: "WithoutHandoff " + unit, Missing: miss})
+			fs = append(fs, figure{Name: "no hand-off " + unit, Missing: miss})
 		}
 	}
 	judge := func(what, unit, impl string, limit float64, cmp comparison) cell {

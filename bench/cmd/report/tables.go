@@ -257,12 +257,12 @@ func apiLoadTable(w summary) table {
 
 // ---- Part 4: the warm hand-off ----
 
-// peekMissTable is BenchmarkPeekMiss: a load of a key cached nowhere WithoutHandoff, and
-// with the hand-off outside and inside its window.
+// peekMissTable is BenchmarkPeekMiss: a load of a key cached nowhere with the hand-off off,
+// and with it on, outside and inside its window.
 func peekMissTable(s summary) table {
 	t := table{Header: []string{"load of a key cached nowhere", "time per load", "p50", "p99", "added to p50, p99",
 		"peeks per load", "allocs, bytes per load"}, Align: append([]string{"---"}, right(6)...)}
-	// added is unit's median for impl less WithoutHandoff's, marked ~ when benchstat finds
+	// added is unit's median for impl less withoutHandoff's, marked ~ when benchstat finds
 	// no significant difference.
 	added := func(unit, impl string) string {
 		c, ok := s.get(unit, peekMissRow, impl)
@@ -277,7 +277,7 @@ func peekMissTable(s summary) table {
 		return d
 	}
 	for _, c := range []struct{ impl, what string }{
-		{withoutHandoff, "`WithoutHandoff`"},
+		{withoutHandoff, "no hand-off (`Handoff{Off: true}`)"},
 		{outsideWindow, "hand-off, outside the window"},
 		{insideWindow, "hand-off, inside the window: a peek that misses"},
 	} {
