@@ -54,7 +54,8 @@ type PeersManager struct {
 // It returns once the first LIST has succeeded and the peers are known. It fails at
 // once on bad arguments and when the API server answers 401 or 403, and after the
 // startup timeout (WithStartupTimeout) when the API server cannot be reached. ctx
-// bounds the manager's life: cancelling it does what Close does. When it fails, the
+// bounds the manager's life: cancelling it does what Close does; a nil ctx is an error
+// (pass context.Background() for a manager that lives until Close). When it fails, the
 // WithPeersChanged function is not called after it returns, except for a call already
 // running, which it does not wait for (that call may be waiting for its caller).
 func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceName, namespace string,
@@ -66,19 +67,11 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 		closing:      make(chan struct{}),
 		done:         make(chan struct{}),
 	}
-	// The watch outlives ctx by the drain: it tells the drain when the others know that
-	// this pod is leaving. Until the manager has started, the end of ctx stops it.
-	watchCtx, stopWatch := ctx, context.CancelFunc(func() {})
-	if ctx != nil {
-		watchCtx, stopWatch = context.WithCancel(context.WithoutCancel(ctx))
-	}
-	watcher, err := newPeerWatcher(watchCtx, client, serviceName, namespace, port, self, cfg, &m.stats, m.setView)
+	watcher, err := newPeerWatcher(ctx, client, serviceName, namespace, port, self, cfg, &m.stats, m.setView)
 	if err != nil {
-		stopWatch()
-		return nil, err
+		return nil, err // a nil ctx among them: nothing above derives a context from it
 	}
 	if err := cfg.validateTransport(); err != nil {
-		stopWatch()
 		return nil, err
 	}
 	dialOpts, err := cfg.clientDialOptions()
@@ -87,21 +80,22 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 		channel, err = newPeerChannel(dialOpts)
 	}
 	if err != nil {
-		stopWatch()
 		return nil, err
 	}
 	m.watcher, m.self = watcher, watcher.self()
 	m.router = newRouter(m.self, cfg, &m.stats, &m.guard, channel)
 	fail := func(err error) (*PeersManager, error) {
 		watcher.Close()
-		stopWatch()
 		m.peersChanged.close() // no new callback for a manager the caller never gets
 		m.router.stop()
 		m.router.closeClients()
 		return nil, err
 	}
+	// The watch outlives ctx by the drain: it tells the drain when the others know that
+	// this pod is leaving. Until the manager has started, the end of ctx stops it.
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	startup := context.AfterFunc(ctx, stopWatch)
-	err = watcher.start() // the first LIST calls setView
+	err = watcher.start(watchCtx, stopWatch) // the first LIST calls setView
 	startup()
 	if err != nil {
 		return fail(err)
@@ -112,7 +106,6 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 	stopOnCtx := context.AfterFunc(ctx, m.startClose)
 	go func() {
 		defer close(m.done)
-		defer stopWatch()
 		<-m.closing
 		stopOnCtx() // a closed manager is no longer tied to ctx
 		m.drain()

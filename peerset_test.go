@@ -4,6 +4,7 @@ package k8s
 // pod's readiness flip and graceful delete followed through a manager.
 
 import (
+	"context"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -302,7 +303,7 @@ func TestPublishNotReadyAddressesRecorded(t *testing.T) {
 	// Every batch the watcher applies is signalled, whether or not the view changed.
 	applied, update := make(chan struct{}, 10), pw.watch.onChange
 	pw.watch.onChange = func(all map[string]*slice) { update(all); applied <- struct{}{} }
-	if err := pw.start(); err != nil {
+	if err := pw.start(context.WithCancel(t.Context())); err != nil {
 		t.Fatal(err)
 	}
 	defer pw.Close()

@@ -29,7 +29,7 @@ type PeerWatcher struct {
 	stats    *counters // shared with the manager built on the watcher, if any
 	logger   *slog.Logger
 
-	life   context.Context // ends with Close or with the caller's ctx
+	life   context.Context // ends with Close or with the caller's ctx; set by start
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the watch has ended
 
@@ -45,7 +45,7 @@ type PeerWatcher struct {
 // ("ip:port", sorted, self included; possibly none, when this pod's endpoint is
 // terminating and no other is ready). After that, onChange is called from one goroutine
 // whenever the set of peers changes; it must not block for long, and must not keep the
-// slice it gets. ctx bounds the watcher's life.
+// slice it gets. ctx bounds the watcher's life; a nil ctx is an error.
 func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, namespace string,
 	port int, self string, onChange func(peers []string), opts ...Option) (*PeerWatcher, error) {
 	cfg := newConfig(opts)
@@ -71,7 +71,8 @@ func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, n
 	if err != nil {
 		return nil, err
 	}
-	if err := pw.start(); err != nil {
+	life, cancel := context.WithCancel(ctx)
+	if err := pw.start(life, cancel); err != nil {
 		return nil, err
 	}
 	return pw, nil
@@ -79,14 +80,16 @@ func WatchPeers(ctx context.Context, client kubernetes.Interface, serviceName, n
 
 // newPeerWatcher checks the arguments shared by WatchPeers and NewPeersManager and
 // the watch options, and prepares a watcher that reports to onChange and counts into
-// stats. It starts nothing; start does.
+// stats. It is the one place that refuses a nil ctx, before either caller derives a
+// context from it (which would panic); ctx is not kept: start is given the watch's own.
+// It starts nothing; start does.
 func newPeerWatcher(ctx context.Context, client kubernetes.Interface, serviceName, namespace string, port int,
 	self string, cfg *config, stats *counters, onChange func(view)) (*PeerWatcher, error) {
 	fail := func(format string, args ...any) (*PeerWatcher, error) {
 		return nil, fmt.Errorf("groupcache-k8s: "+format, args...)
 	}
 	if ctx == nil {
-		return fail("ctx is nil; pass context.Background() for a manager that lives until Close")
+		return fail("ctx is nil; pass context.Background() to run until Close")
 	}
 	if client == nil || reflect.ValueOf(client).Kind() == reflect.Pointer && reflect.ValueOf(client).IsNil() {
 		return fail("client is nil")
@@ -123,20 +126,19 @@ func newPeerWatcher(ctx context.Context, client kubernetes.Interface, serviceNam
 		return fail("client has no REST client for discovery.k8s.io/v1 (a fake clientset?); " +
 			"use a clientset built from a rest.Config")
 	}
-	life, cancel := context.WithCancel(ctx)
 	pw := &PeerWatcher{
 		peers: newPeerSet(serviceName, selfAddr), onChange: onChange, stats: stats, logger: cfg.logger,
-		cancel: cancel, done: make(chan struct{}),
+		done: make(chan struct{}),
 	}
-	pw.life = life
 	pw.watch = newSliceWatcher(rc, namespace, serviceName, cfg, stats, pw.update)
 	return pw, nil
 }
 
 // start does the first LIST, which calls onChange with the first peers, and then runs
-// the watch in a goroutine until Close or the end of ctx. On failure nothing is left
-// running.
-func (pw *PeerWatcher) start() error {
+// the watch in a goroutine until the end of life, which cancel (and so Close) ends. On
+// failure nothing is left running.
+func (pw *PeerWatcher) start(life context.Context, cancel context.CancelFunc) error {
+	pw.life, pw.cancel = life, cancel
 	if err := pw.watch.initialList(pw.life, pw.watch.cfg.startupTimeout); err != nil {
 		pw.cancel()
 		close(pw.done)

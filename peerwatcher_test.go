@@ -69,11 +69,13 @@ func TestWatchPeersRejectsBadArguments(t *testing.T) {
 	api := newFakeAPIServer(t, testNamespace, &streamFile{})
 	tests := []struct {
 		name     string
+		nilCtx   bool
 		self     string
 		onChange func([]string)
 		opts     []Option
 		wantErr  string
 	}{
+		{name: "nil ctx", nilCtx: true, onChange: func([]string) {}, wantErr: "ctx is nil"},
 		{name: "nil onChange", wantErr: "onChange is nil"},
 		{name: "port mismatch", self: "10.0.0.1:9090", onChange: func([]string) {}, wantErr: "port 9090 but port is 8080"},
 		{name: "transport options", onChange: func([]string) {},
@@ -84,7 +86,11 @@ func TestWatchPeersRejectsBadArguments(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			self := cmp.Or(tt.self, "10.0.0.1:8080")
-			_, err := WatchPeers(t.Context(), api.clientset(), testService, testNamespace, 8080, self, tt.onChange, tt.opts...)
+			ctx := t.Context()
+			if tt.nilCtx {
+				ctx = nil
+			}
+			_, err := WatchPeers(ctx, api.clientset(), testService, testNamespace, 8080, self, tt.onChange, tt.opts...)
 			if err == nil || !strings.HasPrefix(err.Error(), "groupcache-k8s: ") || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("err = %v; want a groupcache-k8s error saying %q", err, tt.wantErr)
 			}
