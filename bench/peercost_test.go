@@ -343,7 +343,7 @@ func (p *costPod) start() error {
 		m.NewGroup(peerCostGroup, 1<<20, costGetter)
 		p.pick = m
 	case "httppool":
-		// What example/cmd/node.go does with TRANSPORT=httppool.
+		// What example/cmd/testonly_httppool.go does (TESTONLY_TRANSPORT=httppool).
 		pool := groupcache.NewHTTPPoolOpts("http://"+p.self, nil)
 		lis, err := net.Listen("tcp4", p.self)
 		if err != nil {

@@ -17,8 +17,8 @@ import (
 // Each test makes one membership change under a load generator that asks a warm working set of
 // 1000 keys continuously through every pod that takes traffic, in three modes (see
 // handoffModes): with the hand-off (the default), with HANDOFF=off on every pod, and with
-// TRANSPORT=httppool on every pod, groupcache's HTTPPool fed by WatchPeers, what users would
-// pick instead. It counts the keys the pods loaded from their backends again (see
+// TESTONLY_TRANSPORT=httppool on every pod (the example's test-only switch), groupcache's
+// HTTPPool fed by WatchPeers, what users would pick instead. It counts the keys the pods loaded from their backends again (see
 // testbed.MeasureReloads for how: every pod's backendLoads, deleted pods' as last read right
 // before their SIGTERM).
 
@@ -47,7 +47,7 @@ type handoffMode struct {
 var handoffModes = []handoffMode{
 	{name: "with hand-off", handoff: true},
 	{name: "without hand-off", env: []string{"HANDOFF=off"}},
-	{name: "with HTTPPool", env: []string{"TRANSPORT=httppool"}, countFailures: true},
+	{name: "with HTTPPool", env: []string{"TESTONLY_TRANSPORT=httppool"}, countFailures: true},
 }
 
 // TestHandoffScaleUp: 3 → 4 pods, the fourth started and waited for in every ring.

@@ -137,8 +137,8 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 func (p *Pod) GroupcacheAddr() string { return net.JoinHostPort(p.IP, strconv.Itoa(GroupcachePort)) }
 
 // PeerID is the pod's peer id, as its rings, /owner and /get name it: its GroupcacheAddr, or
-// with TRANSPORT=httppool its HTTPAddr (the pool's peers are the pods' HTTP servers). The pod
-// tells it at start, in /peers' self.
+// with TESTONLY_TRANSPORT=httppool its HTTPAddr (the pool's peers are the pods' HTTP
+// servers). The pod tells it at start, in /peers' self.
 func (p *Pod) PeerID() string { return p.peerID }
 
 // HTTPAddr is the example's HTTP address.
@@ -361,7 +361,7 @@ type GetResult struct {
 	LoadedBy string `json:"loadedBy"`
 	ServedBy string `json:"servedBy"`
 	// Owner is the owner's peer id (ip:port) in the serving pod's ring; "" with
-	// TRANSPORT=httppool, whose pool cannot tell.
+	// TESTONLY_TRANSPORT=httppool, whose pool cannot tell.
 	Owner string `json:"owner"`
 }
 
@@ -385,7 +385,7 @@ func (p *Pod) GetWithTimeout(ctx context.Context, key string, timeout time.Durat
 }
 
 // Owner asks the pod which peer owns key in its ring now (ip:port), without loading the key;
-// "" with TRANSPORT=httppool, whose pool cannot tell.
+// "" with TESTONLY_TRANSPORT=httppool, whose pool cannot tell.
 func (p *Pod) Owner(ctx context.Context, key string) (string, error) {
 	var r struct{ Owner string }
 	err := p.getJSON(ctx, "/owner?key="+url.QueryEscape(key), &r)

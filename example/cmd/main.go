@@ -16,8 +16,6 @@
 //	ADMIN_PORT       a port for the operator page, /debug/groupcache (k8s.PeersManager.DebugHandler),
 //	                 and the Prometheus metrics, /metrics, kept off the Service's ports; default none
 //	HANDOFF          "off" turns the warm hand-off off (k8s.Handoff.Off); default on
-//	TRANSPORT        "httppool" runs groupcache's HTTPPool, fed by k8s.WatchPeers, on the HTTP
-//	                 port instead of a PeersManager (to compare the two); default grpc
 //	HANDOFF_DRAIN    the longest drain at shutdown (k8s.Handoff.Drain); default 15s
 //	TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE
 //	                 mutual TLS between pods: this pod's certificate and key, and the CA that
@@ -32,6 +30,10 @@
 //
 // For the end-to-end tests, the backend takes 3 s to load keys that start with "slow-" and has
 // no record of keys that start with "missing-" (testbackend.go).
+//
+// Test-only: settings named TESTONLY_ turn on features that exist for the end-to-end tests
+// and the benchmark comparison, not for users; a deployment leaves them unset. They are
+// listed in testonly.go and each lives in a testonly_*.go file of its own.
 package main
 
 import (
@@ -128,6 +130,10 @@ func run(logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	testOnly, err := readTestOnly()
+	if err != nil {
+		return err
+	}
 	cfg, err := restConfig()
 	if err != nil {
 		return err
@@ -139,14 +145,13 @@ func run(logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
-	transport := os.Getenv("TRANSPORT")
-	opts, err := managerOptions(logger, transport == "httppool")
+	opts, err := managerOptions(logger, testOnly.httpPool)
 	if err != nil {
 		return err
 	}
 	rings := newRingHistory()
 	mux := http.NewServeMux()
-	m, self, err := startNode(ctx, transport, client, s, mux, rings.add, opts)
+	m, self, err := startNode(ctx, testOnly.httpPool, client, s, mux, rings.add, opts)
 	if err != nil {
 		return err
 	}

@@ -161,13 +161,6 @@ func TestExampleRejectsBadOptionalSettings(t *testing.T) {
 	}
 }
 
-func TestExampleRejectsAnUnknownTransport(t *testing.T) {
-	_, _, err := startNode(t.Context(), "carrier-pigeon", nil, settings{}, http.NewServeMux(), func([]string) {}, nil)
-	if err == nil || !strings.Contains(err.Error(), "TRANSPORT") {
-		t.Errorf("startNode(carrier-pigeon): err = %v, want one naming TRANSPORT", err)
-	}
-}
-
 func waitHealthy(t *testing.T, url string, done chan error) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -43,8 +43,9 @@ type membershipRun struct {
 type membershipCase struct {
 	What string // "scale-up 3 → 4", "rolling update"
 	Keys int    // the warm working set
-	// The modes: the hand-off (the default), HANDOFF=off on every pod, and TRANSPORT=httppool,
-	// groupcache's HTTPPool fed by WatchPeers.
+	// The modes: the hand-off (the default), HANDOFF=off on every pod, and
+	// TESTONLY_TRANSPORT=httppool (the example's test-only switch), groupcache's HTTPPool fed
+	// by WatchPeers.
 	Handoff, NoHandoff, HTTPPool modeResult
 }
 

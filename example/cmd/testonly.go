@@ -1,0 +1,34 @@
+package main
+
+// The test-only settings: features of the example that exist for the end-to-end test bed
+// (e2e/testbed) and the comparison in the benchmark report (which runs e2e's hand-off tests),
+// not for users. Each is off unless its TESTONLY_ variable is set, and example/k8s.yaml sets
+// none. Each feature lives in a testonly_*.go file of its own.
+
+import (
+	"fmt"
+	"os"
+)
+
+// testOnlySettings are the test-only settings, read from the environment by readTestOnly:
+//
+//	TESTONLY_TRANSPORT  "httppool" runs groupcache's HTTPPool, fed by k8s.WatchPeers, on the
+//	                    HTTP port instead of a PeersManager, to compare the two
+//	                    (testonly_httppool.go); default unset, a PeersManager
+type testOnlySettings struct {
+	httpPool bool // TESTONLY_TRANSPORT=httppool
+}
+
+// readTestOnly reads the test-only settings. A value it does not know is an error naming
+// the variable, never a silent default: a test that asked for a feature must get it.
+func readTestOnly() (testOnlySettings, error) {
+	var t testOnlySettings
+	switch v := os.Getenv("TESTONLY_TRANSPORT"); v {
+	case "":
+	case "httppool":
+		t.httpPool = true
+	default:
+		return t, fmt.Errorf("TESTONLY_TRANSPORT=%q: want httppool, or unset for a PeersManager", v)
+	}
+	return t, nil
+}
