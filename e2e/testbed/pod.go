@@ -55,8 +55,8 @@ type Pod struct {
 	changed chan struct{} // closed and replaced on every ring change
 }
 
-// RingChange is one ring a pod published, as its /peers?since=N reported it, stamped when
-// that answer arrived.
+// RingChange is one ring a pod published, as its /testonly/rings?since=N reported it, stamped
+// when that answer arrived.
 type RingChange struct {
 	At    time.Time
 	Peers []string
@@ -96,6 +96,8 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 		"POD_IP=" + ip, "POD_NAME=" + name, "NAMESPACE=" + a.Namespace, "SERVICE_NAME=" + a.Service,
 		"GROUPCACHE_PORT=" + strconv.Itoa(GroupcachePort), "HTTP_PORT=" + strconv.Itoa(HTTPPort),
 		"KUBECONFIG=" + kubeconfig, "LOG_FORMAT=json",
+		// The example's test-only ring history, which followRings reads.
+		"TESTONLY_RING_HISTORY=on",
 		// The race detector waits a second before exiting; races still exit with code 66.
 		"GORACE=atexit_sleep_ms=0",
 	}, opts.Env...)
@@ -256,11 +258,11 @@ func (p *Pod) ExitError() error { return p.proc.err }
 // Log returns the last n lines the pod's process wrote.
 func (p *Pod) Log(n int) string { return p.proc.tail(n) }
 
-// longPoll is the client of /peers?since=N, which the example holds for up to 30 s.
+// longPoll is the client of /testonly/rings?since=N, which the example holds for up to 30 s.
 var longPoll = &http.Client{Timeout: time.Minute}
 
-// followRings records every ring the pod publishes, from its /peers?since=N (which
-// answers as soon as there is a ring after the first N), until the process exits.
+// followRings records every ring the pod publishes, from its test-only /testonly/rings?since=N
+// (which answers as soon as there is a ring after the first N), until the process exits.
 func (p *Pod) followRings() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -273,7 +275,7 @@ func (p *Pod) followRings() {
 		seen := len(p.rings)
 		p.mu.Unlock()
 		var answer struct{ Rings [][]string }
-		if err := p.getJSONWith(ctx, longPoll, "/peers?since="+strconv.Itoa(seen), &answer); err != nil {
+		if err := p.getJSONWith(ctx, longPoll, "/testonly/rings?since="+strconv.Itoa(seen), &answer); err != nil {
 			// The pod is shutting down or busy; ask again until it has exited.
 			select {
 			case <-ctx.Done():

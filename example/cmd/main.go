@@ -23,17 +23,18 @@
 //
 // Endpoints: /get?key=K (the value, the pod that loaded it and the owner's address;
 // &timeout=15s gives the Get that deadline, as a server's request timeout would),
-// /owner?key=K (the key's owner in this pod's ring, without loading it), /peers (the ring and
-// the manager's Stats; with ?since=N, the rings published after the first N, waiting up to
-// 30 s for one), /stats (the group's and the manager's counters, and backendLoads: how
-// many times this pod called its backend, the getter, which peeks do not count) and /healthz.
+// /owner?key=K (the key's owner in this pod's ring, without loading it), /peers (this pod's
+// peer id, the ring and the manager's Stats), /stats (the group's and the manager's counters,
+// and backendLoads: how many times this pod called its backend, the getter, which peeks do
+// not count) and /healthz.
 //
 // For the end-to-end tests, the backend takes 3 s to load keys that start with "slow-" and has
 // no record of keys that start with "missing-" (testbackend.go).
 //
 // Test-only: settings named TESTONLY_ turn on features that exist for the end-to-end tests
-// and the benchmark comparison, not for users; a deployment leaves them unset. They are
-// listed in testonly.go and each lives in a testonly_*.go file of its own.
+// and the benchmark comparison, not for users; a deployment leaves them unset, and the
+// endpoints they add are under /testonly/. They are listed in testonly.go, and each lives in
+// a testonly_*.go file of its own.
 package main
 
 import (
@@ -149,13 +150,21 @@ func run(logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	rings := newRingHistory()
+	var rings *ringHistory
+	var onChange func([]string)
+	if testOnly.ringHistory {
+		rings = newRingHistory()
+		onChange = rings.add
+	}
 	mux := http.NewServeMux()
-	m, self, err := startNode(ctx, testOnly.httpPool, client, s, mux, rings.add, opts)
+	m, self, err := startNode(ctx, testOnly.httpPool, client, s, mux, onChange, opts)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	if rings != nil {
+		mux.Handle("GET /testonly/rings", rings.handler(ctx, self))
+	}
 
 	// The backend: a value names the pod that loaded it. Created through the manager, so
 	// that a key's new owner asks its previous owner before loading it.
@@ -205,22 +214,7 @@ func run(logger *slog.Logger) error {
 		writeJSON(w, map[string]string{"key": key, "owner": m.Owner(key)})
 	})
 	mux.HandleFunc("GET /peers", func(w http.ResponseWriter, r *http.Request) {
-		v := r.URL.Query().Get("since")
-		if v == "" {
-			writeJSON(w, map[string]any{"self": self, "peers": m.Peers(), "stats": m.Stats()})
-			return
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			http.Error(w, fmt.Sprintf("since=%q: want the number of rings already seen, 0 or more", v), http.StatusBadRequest)
-			return
-		}
-		// Wait for a ring after the first n, for at most 30 s and never past shutdown.
-		wait, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		stop := context.AfterFunc(ctx, cancel)
-		defer stop()
-		writeJSON(w, map[string]any{"self": self, "since": n, "rings": rings.since(wait, n)})
+		writeJSON(w, map[string]any{"self": self, "peers": m.Peers(), "stats": m.Stats()})
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		g := &group.Stats

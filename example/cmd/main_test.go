@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,10 +17,19 @@ import (
 	"time"
 )
 
-// TestExampleServes runs the example against an API server that lists one ready
-// endpoint, this pod, and checks /healthz, /get (also with a timeout), /owner and /peers,
-// then stops it with SIGTERM as the kubelet would.
-func TestExampleServes(t *testing.T) {
+// exampleRun is the example running in this process (run) against a fake API server that
+// lists one ready endpoint, this pod, on 127.0.0.1.
+type exampleRun struct {
+	base  string // http://127.0.0.1:HTTP_PORT
+	admin string // http://127.0.0.1:ADMIN_PORT
+	self  string // the peer id: 127.0.0.1:GROUPCACHE_PORT
+	done  chan error
+}
+
+// startExample starts the example with env added to its settings and waits until it answers
+// /healthz. The test must stop it (see stop).
+func startExample(t *testing.T, env map[string]string) *exampleRun {
+	t.Helper()
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/apis/discovery.k8s.io/v1/namespaces/demo/endpointslices" {
 			http.NotFound(w, r)
@@ -37,7 +45,7 @@ func TestExampleServes(t *testing.T) {
 			"items":[{"metadata":{"name":"demo-1","labels":{"kubernetes.io/service-name":"demo"}},
 			"addressType":"IPv4","endpoints":[{"addresses":["127.0.0.1"],"conditions":{"ready":true}}]}]}`)
 	}))
-	defer api.Close()
+	t.Cleanup(api.Close)
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -53,16 +61,41 @@ current-context: test
 		"KUBECONFIG": kubeconfig, "ADMIN_PORT": strconv.Itoa(adminPort)} {
 		t.Setenv(k, v)
 	}
-	done := make(chan error, 1)
-	go func() { done <- run(slog.New(slog.DiscardHandler)) }()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	e := &exampleRun{base: "http://127.0.0.1:" + strconv.Itoa(httpPort), admin: "http://127.0.0.1:" + strconv.Itoa(adminPort),
+		self: "127.0.0.1:" + strconv.Itoa(grpcPort), done: make(chan error, 1)}
+	go func() { e.done <- run(slog.New(slog.DiscardHandler)) }()
+	waitHealthy(t, e.base+"/healthz", e.done)
+	return e
+}
 
-	base := "http://127.0.0.1:" + strconv.Itoa(httpPort)
-	waitHealthy(t, base+"/healthz", done)
+// stop sends the process SIGTERM, as the kubelet would, and returns run's error once it has
+// returned; the test fails if it has not within 10 s.
+func (e *exampleRun) stop(t *testing.T) error {
+	t.Helper()
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-e.done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the example did not stop within 10 s of SIGTERM")
+		return nil
+	}
+}
+
+// TestExampleServes runs the example and checks /healthz, /get (also with a timeout), /owner,
+// /peers, /stats, the operator page and the metrics, and that no test-only endpoint is
+// served without its setting; then stops it with SIGTERM as the kubelet would.
+func TestExampleServes(t *testing.T) {
+	e := startExample(t, nil)
+	base := e.base
 
 	var got map[string]string
 	getJSON(t, base+"/get?key=hello", &got)
 	if got["key"] != "hello" || got["value"] != "value of hello" || got["loadedBy"] != "demo-pod-1" || got["servedBy"] != "demo-pod-1" ||
-		got["owner"] != "127.0.0.1:"+strconv.Itoa(grpcPort) {
+		got["owner"] != e.self {
 		t.Errorf("/get?key=hello = %v", got)
 	}
 	got = nil
@@ -77,7 +110,7 @@ current-context: test
 	}
 	got = nil
 	getJSON(t, base+"/owner?key=hello", &got)
-	if got["key"] != "hello" || got["owner"] != "127.0.0.1:"+strconv.Itoa(grpcPort) {
+	if got["key"] != "hello" || got["owner"] != e.self {
 		t.Errorf("/owner?key=hello = %v", got)
 	}
 	if resp, err := http.Get(base + "/owner"); err != nil || resp.StatusCode != http.StatusBadRequest {
@@ -88,16 +121,11 @@ current-context: test
 		Peers []string
 	}
 	getJSON(t, base+"/peers", &peers)
-	if want := "127.0.0.1:" + strconv.Itoa(grpcPort); peers.Self != want || len(peers.Peers) != 1 || peers.Peers[0] != want {
-		t.Errorf("/peers = %+v, want self and ring [%s]", peers, want)
+	if peers.Self != e.self || len(peers.Peers) != 1 || peers.Peers[0] != e.self {
+		t.Errorf("/peers = %+v, want self and ring [%s]", peers, e.self)
 	}
-	var history struct{ Rings [][]string }
-	getJSON(t, base+"/peers?since=0", &history)
-	if want := "127.0.0.1:" + strconv.Itoa(grpcPort); len(history.Rings) != 1 || !slices.Equal(history.Rings[0], []string{want}) {
-		t.Errorf("/peers?since=0 = %+v, want the one ring published, [%s]", history, want)
-	}
-	if resp, err := http.Get(base + "/peers?since=-1"); err != nil || resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("/peers?since=-1: %v %v; want 400", resp, err)
+	if resp, err := http.Get(base + "/testonly/rings?since=0"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/testonly/rings without TESTONLY_RING_HISTORY: %v %v; want 404", resp, err)
 	}
 	var stats struct {
 		Group map[string]int64
@@ -111,11 +139,11 @@ current-context: test
 		t.Errorf("/get without a key: %v %v; want 400", resp, err)
 	}
 	var page struct{ Self, Owner string }
-	getJSON(t, "http://127.0.0.1:"+strconv.Itoa(adminPort)+"/debug/groupcache?format=json&key=hello", &page)
-	if want := "127.0.0.1:" + strconv.Itoa(grpcPort); page.Self != want || page.Owner != want {
-		t.Errorf("the operator page on ADMIN_PORT = %+v; want self and owner %s", page, want)
+	getJSON(t, e.admin+"/debug/groupcache?format=json&key=hello", &page)
+	if page.Self != e.self || page.Owner != e.self {
+		t.Errorf("the operator page on ADMIN_PORT = %+v; want self and owner %s", page, e.self)
 	}
-	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(adminPort) + "/metrics")
+	resp, err := http.Get(e.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,14 +155,8 @@ current-context: test
 		}
 	}
 
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run after SIGTERM = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the example did not stop within 10 s of SIGTERM")
+	if err := e.stop(t); err != nil {
+		t.Errorf("run after SIGTERM = %v", err)
 	}
 }
 

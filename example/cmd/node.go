@@ -26,14 +26,16 @@ type node interface {
 
 // startNode starts the node: a PeersManager serving peers on the groupcache port, or with
 // httpPool the test-only HTTPPool (see startPoolNode). It returns the node and this pod's
-// peer id. onChange hears every ring the node publishes.
+// peer id. onChange, if not nil, hears every ring the node publishes.
 func startNode(ctx context.Context, httpPool bool, client kubernetes.Interface, s settings, mux *http.ServeMux,
 	onChange func([]string), opts []k8s.Option) (node, string, error) {
 	if httpPool {
 		return startPoolNode(ctx, client, s, mux, onChange, opts)
 	}
 	self := net.JoinHostPort(s.podIP, strconv.Itoa(s.groupcachePort))
-	m, err := k8s.NewPeersManager(ctx, client, s.service, s.namespace, s.groupcachePort, self,
-		append(opts, k8s.WithPeersChanged(onChange))...)
+	if onChange != nil {
+		opts = append(opts, k8s.WithPeersChanged(onChange))
+	}
+	m, err := k8s.NewPeersManager(ctx, client, s.service, s.namespace, s.groupcachePort, self, opts...)
 	return m, self, err
 }

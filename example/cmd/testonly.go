@@ -15,8 +15,11 @@ import (
 //	TESTONLY_TRANSPORT  "httppool" runs groupcache's HTTPPool, fed by k8s.WatchPeers, on the
 //	                    HTTP port instead of a PeersManager, to compare the two
 //	                    (testonly_httppool.go); default unset, a PeersManager
+//	TESTONLY_RING_HISTORY  "on" keeps every ring the node published and serves them at
+//	                    /testonly/rings?since=N (testonly_rings.go); default off
 type testOnlySettings struct {
-	httpPool bool // TESTONLY_TRANSPORT=httppool
+	httpPool    bool // TESTONLY_TRANSPORT=httppool
+	ringHistory bool // TESTONLY_RING_HISTORY=on
 }
 
 // readTestOnly reads the test-only settings. A value it does not know is an error naming
@@ -29,6 +32,13 @@ func readTestOnly() (testOnlySettings, error) {
 		t.httpPool = true
 	default:
 		return t, fmt.Errorf("TESTONLY_TRANSPORT=%q: want httppool, or unset for a PeersManager", v)
+	}
+	switch v := os.Getenv("TESTONLY_RING_HISTORY"); v {
+	case "", "off":
+	case "on":
+		t.ringHistory = true
+	default:
+		return t, fmt.Errorf("TESTONLY_RING_HISTORY=%q: want on or off", v)
 	}
 	return t, nil
 }

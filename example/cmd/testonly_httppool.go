@@ -17,7 +17,8 @@ import (
 
 // startPoolNode mounts an HTTPPool's handler on mux and sets the pool's peers to this
 // Service's pods on the HTTP port, from k8s.WatchPeers, until ctx ends. The peer id it
-// returns is this pod's HTTP address. onChange hears every ring before the pool does.
+// returns is this pod's HTTP address. onChange, if not nil, hears every ring before the
+// pool does.
 // Only the watch's options of opts apply.
 func startPoolNode(ctx context.Context, client kubernetes.Interface, s settings, mux *http.ServeMux,
 	onChange func([]string), opts []k8s.Option) (node, string, error) {
@@ -25,7 +26,9 @@ func startPoolNode(ctx context.Context, client kubernetes.Interface, s settings,
 	pool := groupcache.NewHTTPPoolOpts(poolURL(self), nil)
 	mux.Handle("/_groupcache/", pool)
 	w, err := k8s.WatchPeers(ctx, client, s.service, s.namespace, s.httpPort, self, func(peers []string) {
-		onChange(peers)
+		if onChange != nil {
+			onChange(peers)
+		}
 		pool.Set(poolURLs(peers)...)
 	}, opts...)
 	if err != nil {

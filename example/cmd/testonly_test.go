@@ -19,9 +19,12 @@ func TestReadTestOnly(t *testing.T) {
 		{"the HTTPPool", map[string]string{"TESTONLY_TRANSPORT": "httppool"}, testOnlySettings{httpPool: true}, ""},
 		{"an unknown transport", map[string]string{"TESTONLY_TRANSPORT": "carrier-pigeon"}, testOnlySettings{}, "TESTONLY_TRANSPORT"},
 		{"grpc by name", map[string]string{"TESTONLY_TRANSPORT": "grpc"}, testOnlySettings{}, "TESTONLY_TRANSPORT"},
+		{"the ring history", map[string]string{"TESTONLY_RING_HISTORY": "on"}, testOnlySettings{ringHistory: true}, ""},
+		{"the ring history off", map[string]string{"TESTONLY_RING_HISTORY": "off"}, testOnlySettings{}, ""},
+		{"the ring history, yes", map[string]string{"TESTONLY_RING_HISTORY": "yes"}, testOnlySettings{}, "TESTONLY_RING_HISTORY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, name := range []string{"TESTONLY_TRANSPORT"} {
+			for _, name := range []string{"TESTONLY_TRANSPORT", "TESTONLY_RING_HISTORY"} {
 				t.Setenv(name, tc.env[name])
 			}
 			got, err := readTestOnly()
