@@ -216,14 +216,15 @@ func run(logger *slog.Logger) error {
 	mux.HandleFunc("GET /peers", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"self": self, "peers": m.Peers(), "stats": m.Stats()})
 	})
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+	stats := func() map[string]any {
 		g := &group.Stats
-		writeJSON(w, map[string]any{"peers": m.Stats(), "backendLoads": backendLoads.Load(), "group": map[string]int64{
+		return map[string]any{"peers": m.Stats(), "backendLoads": backendLoads.Load(), "group": map[string]int64{
 			"Gets": g.Gets.Get(), "CacheHits": g.CacheHits.Get(), "PeerLoads": g.PeerLoads.Get(),
 			"PeerErrors": g.PeerErrors.Get(), "Loads": g.Loads.Get(), "LocalLoads": g.LocalLoads.Get(),
 			"ServerRequests": g.ServerRequests.Get(),
-		}})
-	})
+		}}
+	}
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, stats()) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 
 	srv := &http.Server{Addr: net.JoinHostPort(s.podIP, strconv.Itoa(s.httpPort)), Handler: mux,
@@ -240,6 +241,12 @@ func run(logger *slog.Logger) error {
 	logger.Info("serving", "http", srv.Addr, "groupcache", self, "pod", s.podName)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// ctx has ended (SIGTERM): a PeersManager has begun its drain; Close waits for it and the stop.
+	stopping := time.Now()
+	m.Close()
+	if testOnly.exitState != "" {
+		return writeExitState(testOnly.exitState, exitState{Stats: stats(), CloseTook: time.Since(stopping)})
 	}
 	return nil
 }

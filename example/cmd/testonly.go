@@ -17,9 +17,13 @@ import (
 //	                    (testonly_httppool.go); default unset, a PeersManager
 //	TESTONLY_RING_HISTORY  "on" keeps every ring the node published and serves them at
 //	                    /testonly/rings?since=N (testonly_rings.go); default off
+//	TESTONLY_EXIT_STATE  a file to which the example writes its /stats and how long its
+//	                    node's Close took, once Close has returned at SIGTERM
+//	                    (testonly_exitstate.go); default none
 type testOnlySettings struct {
-	httpPool    bool // TESTONLY_TRANSPORT=httppool
-	ringHistory bool // TESTONLY_RING_HISTORY=on
+	httpPool    bool   // TESTONLY_TRANSPORT=httppool
+	ringHistory bool   // TESTONLY_RING_HISTORY=on
+	exitState   string // TESTONLY_EXIT_STATE, a file name; "" for none
 }
 
 // readTestOnly reads the test-only settings. A value it does not know is an error naming
@@ -40,5 +44,6 @@ func readTestOnly() (testOnlySettings, error) {
 	default:
 		return t, fmt.Errorf("TESTONLY_RING_HISTORY=%q: want on or off", v)
 	}
+	t.exitState = os.Getenv("TESTONLY_EXIT_STATE")
 	return t, nil
 }

@@ -22,9 +22,10 @@ func TestReadTestOnly(t *testing.T) {
 		{"the ring history", map[string]string{"TESTONLY_RING_HISTORY": "on"}, testOnlySettings{ringHistory: true}, ""},
 		{"the ring history off", map[string]string{"TESTONLY_RING_HISTORY": "off"}, testOnlySettings{}, ""},
 		{"the ring history, yes", map[string]string{"TESTONLY_RING_HISTORY": "yes"}, testOnlySettings{}, "TESTONLY_RING_HISTORY"},
+		{"the exit state", map[string]string{"TESTONLY_EXIT_STATE": "/run/exit.json"}, testOnlySettings{exitState: "/run/exit.json"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, name := range []string{"TESTONLY_TRANSPORT", "TESTONLY_RING_HISTORY"} {
+			for _, name := range []string{"TESTONLY_TRANSPORT", "TESTONLY_RING_HISTORY", "TESTONLY_EXIT_STATE"} {
 				t.Setenv(name, tc.env[name])
 			}
 			got, err := readTestOnly()
