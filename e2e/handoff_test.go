@@ -19,8 +19,8 @@ import (
 // handoffModes): with the hand-off (the default), with HANDOFF=off on every pod, and with
 // TESTONLY_TRANSPORT=httppool on every pod (the example's test-only switch), groupcache's
 // HTTPPool fed by WatchPeers, what users would pick instead. It counts the keys the pods loaded from their backends again (see
-// testbed.MeasureReloads for how: every pod's backendLoads, deleted pods' as last read right
-// before their SIGTERM).
+// testbed.MeasureReloads for how: every pod's backendLoads, deleted pods' as they wrote them
+// when they exited, after their drain).
 
 const (
 	// handoffKeys is the working set.

@@ -18,9 +18,9 @@ const DefaultPreStop = 2 * time.Second
 // Deployment plays a Deployment's controller, and the kubelet, over some of an App's pods: it
 // scales up, deletes gracefully (preStop, then SIGTERM) and rolls the pods over as a
 // Deployment with maxSurge 1 and maxUnavailable 0 does. It tells Load, if set, which pods take
-// traffic, and keeps the last stats of every pod it deleted, so that BackendLoads still
-// counts pods that are gone. Set the exported fields before the first call; the methods are
-// not safe for concurrent use.
+// traffic, and keeps the stats every pod it deleted wrote at exit (see Pod.ExitState), so that
+// BackendLoads still counts pods that are gone. Set the exported fields before the first call;
+// the methods are not safe for concurrent use.
 type Deployment struct {
 	App *App
 	// Name prefixes the names of the pods it starts: Name-0, Name-1, ...
@@ -36,7 +36,7 @@ type Deployment struct {
 
 	pods    []*Pod         // running and not terminating, in the order started
 	started []*Pod         // every pod started, for Stop
-	last    map[*Pod]Stats // the stats last read from pods that are gone
+	last    map[*Pod]Stats // the last stats of deleted pods: their exit state once Delete returned
 	seq     int
 }
 
@@ -92,11 +92,10 @@ func (d *Deployment) ScaleUp(ctx context.Context) (*Pod, error) {
 
 // Delete deletes p gracefully, as the kubelet does with a preStop hook: p stops taking traffic
 // and its Pod turns terminating; after PreStop, once the other pods' rings have dropped it (on
-// time, that is well within PreStop), its last backendLoads are read and it gets SIGTERM; it
-// drains and exits, and its Pod is removed. Its backendLoads are read once more right after
-// SIGTERM in case it still answers (the example closes its HTTP server at SIGTERM, so it
-// normally does not; it has left every ring by then, and is asked only peeks, which never
-// load).
+// time, that is well within PreStop), its stats are read (a terminating pod still answers) and
+// it gets SIGTERM; it drains and exits, cleanly, and its Pod is removed. The example closes its
+// HTTP server at SIGTERM: what its drain did, and its last counters, come from the exit state
+// it wrote once its drain and stop were over (Pod.ExitState), which it must have written.
 func (d *Deployment) Delete(ctx context.Context, p *Pod) error {
 	i := slices.Index(d.pods, p)
 	if i < 0 {
@@ -127,27 +126,23 @@ func (d *Deployment) Delete(ctx context.Context, p *Pod) error {
 	}
 	d.keep(p, s)
 	sigterm := time.Now()
-	p.Terminate()
-	quick, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	if s, err := p.Stats(quick); err == nil {
-		d.keep(p, s)
-	}
-	cancel()
 	if err := p.FinishDelete(ctx); err != nil {
 		return fmt.Errorf("pod %s exited with %v after SIGTERM; want a clean exit; log ends:\n%s", p.Name, err, p.Log(10))
 	}
 	exited := time.Since(sigterm)
-	drained := "no drain logged"
-	if drain, ok := p.Drained(); ok {
-		drained = drain.String()
+	final, err := p.ExitState()
+	if err != nil {
+		return fmt.Errorf("%w; log ends:\n%s", err, p.Log(10))
 	}
+	d.keep(p, final.Stats)
 	d.logf("%s deleted: the other rings dropped it %s after the delete began; SIGTERM after %s; exited %s later (%s); %d backend loads",
 		p.Name, max(0, dropped.Sub(begin)).Round(time.Millisecond), sigterm.Sub(begin).Round(time.Millisecond),
-		exited.Round(time.Millisecond), drained, d.last[p].BackendLoads)
+		exited.Round(time.Millisecond), final, d.last[p].BackendLoads)
 	return nil
 }
 
-// keep remembers s as the last stats read from p, unless they are older than the ones kept.
+// keep remembers s as p's last stats, unless they are older than the ones kept (counters
+// only grow).
 func (d *Deployment) keep(p *Pod, s Stats) {
 	if d.last == nil {
 		d.last = map[*Pod]Stats{}
@@ -174,7 +169,8 @@ func (d *Deployment) RollingUpdate(ctx context.Context) error {
 }
 
 // BackendLoads returns how many times the backend ran in every pod the deployment ever
-// started: for a running pod as its /stats tell now, for a pod that is gone as they told last.
+// started: for a running pod as its /stats tell now, for a pod that is gone as its exit state
+// tells.
 func (d *Deployment) BackendLoads(ctx context.Context) (int64, error) {
 	all, err := d.Stats(ctx)
 	if err != nil {
@@ -184,7 +180,7 @@ func (d *Deployment) BackendLoads(ctx context.Context) (int64, error) {
 }
 
 // Stats returns the stats of every pod the deployment ever started, by name: a running pod's
-// /stats now, a deleted pod's last reading.
+// /stats now, a deleted pod's exit state.
 func (d *Deployment) Stats(ctx context.Context) (map[string]Stats, error) {
 	all := make(map[string]Stats, len(d.started))
 	for _, p := range d.started {

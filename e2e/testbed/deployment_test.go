@@ -6,7 +6,8 @@ import (
 )
 
 // TestDeploymentStats: an adopted pod counts as the deployment's own; a running pod's stats
-// are read now, a deleted pod's are its last reading, and BackendLoads adds them all up.
+// are read now, a deleted pod's are the last kept (its exit state), and BackendLoads adds them
+// all up.
 func TestDeploymentStats(t *testing.T) {
 	statsOf := func(loads int64) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +31,7 @@ func TestDeploymentStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(all) != 2 || all["running"].BackendLoads != 300 || all["gone"].BackendLoads != 250 {
-		t.Errorf("Stats = %+v; want running 300 (read now) and gone 250 (its last reading)", all)
+		t.Errorf("Stats = %+v; want running 300 (read now) and gone 250 (the last kept)", all)
 	}
 	if total, err := d.BackendLoads(t.Context()); err != nil || total != 550 {
 		t.Errorf("BackendLoads = %d, %v; want 550", total, err)

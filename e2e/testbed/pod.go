@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -49,6 +51,8 @@ type Pod struct {
 	app      *App
 	proc     *process
 	peerID   string // as the pod reports it; see PeerID
+	// exitStatePath is the file the example writes its exit state to; see ExitState.
+	exitStatePath string
 
 	mu      sync.Mutex
 	rings   []RingChange
@@ -91,13 +95,19 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 	if err != nil {
 		return nil, err
 	}
-	p := &Pod{Name: name, IP: ip, app: a, changed: make(chan struct{})}
+	p := &Pod{Name: name, IP: ip, app: a, changed: make(chan struct{}),
+		exitStatePath: c.path(a.Namespace + "-" + name + ".exit.json")}
+	// A pod of the same name before this one may have left its exit state.
+	if err := os.Remove(p.exitStatePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	env := append([]string{
 		"POD_IP=" + ip, "POD_NAME=" + name, "NAMESPACE=" + a.Namespace, "SERVICE_NAME=" + a.Service,
 		"GROUPCACHE_PORT=" + strconv.Itoa(GroupcachePort), "HTTP_PORT=" + strconv.Itoa(HTTPPort),
 		"KUBECONFIG=" + kubeconfig, "LOG_FORMAT=json",
-		// The example's test-only ring history, which followRings reads.
-		"TESTONLY_RING_HISTORY=on",
+		// The example's test-only features: the ring history, which followRings reads, and
+		// the exit state, which ExitState reads.
+		"TESTONLY_RING_HISTORY=on", "TESTONLY_EXIT_STATE=" + p.exitStatePath,
 		// The race detector waits a second before exiting; races still exit with code 66.
 		"GORACE=atexit_sleep_ms=0",
 	}, opts.Env...)
@@ -244,10 +254,6 @@ func (p *Pod) Freeze() { p.proc.signal(syscall.SIGSTOP) }
 
 // Thaw resumes a frozen pod's process with SIGCONT.
 func (p *Pod) Thaw() { p.proc.signal(syscall.SIGCONT) }
-
-// Terminate sends the process SIGTERM, as FinishDelete does first, and returns at once; the
-// example then drains and exits. FinishDelete still does the rest.
-func (p *Pod) Terminate() { p.proc.signal(syscall.SIGTERM) }
 
 // Exited is closed when the pod's process has exited.
 func (p *Pod) Exited() <-chan struct{} { return p.proc.done }

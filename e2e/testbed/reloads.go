@@ -39,8 +39,8 @@ type Reloads struct {
 // callers at a time), waits until it has made warm passes over the keys, and sums the backend
 // loads of the pods (Before); it makes the change with the Load attached to d, so that pods
 // take traffic when Ready and stop when their delete begins; it waits for settlePasses more
-// full passes over the keys and sums again (After), counting deleted pods by their last
-// reading (see Deployment.Delete). The Load runs from start to end.
+// full passes over the keys and sums again (After), counting deleted pods by the stats they
+// wrote at exit (see Deployment.Delete). The Load runs from start to end.
 //
 // One warm pass asks every key once, which loads it and caches it at its owner, when the pods
 // are fresh. Pods with a past may hold copies of keys they do not own (a pod whose call to a
