@@ -31,10 +31,11 @@
 // For the end-to-end tests, the backend takes 3 s to load keys that start with "slow-" and has
 // no record of keys that start with "missing-" (testbackend.go).
 //
-// Test-only: settings named TESTONLY_ turn on features that exist for the end-to-end tests
-// and the benchmark comparison, not for users; a deployment leaves them unset, and the
-// endpoints they add are under /testonly/. They are listed in testonly.go, and each lives in
-// a testonly_*.go file of its own.
+// Test-only: settings named TESTONLY_ (TESTONLY_TRANSPORT, TESTONLY_RING_HISTORY,
+// TESTONLY_EXIT_STATE) turn on features that exist for the end-to-end tests and the benchmark
+// comparison, not for users; a deployment leaves them unset, and the endpoints they add are
+// under /testonly/. They are described in testonly.go, and each lives in a testonly_*.go file
+// of its own.
 package main
 
 import (

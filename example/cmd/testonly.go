@@ -12,14 +12,14 @@ import (
 
 // testOnlySettings are the test-only settings, read from the environment by readTestOnly:
 //
-//	TESTONLY_TRANSPORT  "httppool" runs groupcache's HTTPPool, fed by k8s.WatchPeers, on the
-//	                    HTTP port instead of a PeersManager, to compare the two
-//	                    (testonly_httppool.go); default unset, a PeersManager
+//	TESTONLY_TRANSPORT     "httppool" runs groupcache's HTTPPool, fed by k8s.WatchPeers, on the
+//	                       HTTP port instead of a PeersManager, to compare the two
+//	                       (testonly_httppool.go); default unset, a PeersManager
 //	TESTONLY_RING_HISTORY  "on" keeps every ring the node published and serves them at
-//	                    /testonly/rings?since=N (testonly_rings.go); default off
-//	TESTONLY_EXIT_STATE  a file to which the example writes its /stats and how long its
-//	                    node's Close took, once Close has returned at SIGTERM
-//	                    (testonly_exitstate.go); default none
+//	                       /testonly/rings?since=N (testonly_rings.go); default off
+//	TESTONLY_EXIT_STATE    a file to which the example writes its /stats and how long its
+//	                       node's Close took, once Close has returned at SIGTERM
+//	                       (testonly_exitstate.go); default none
 type testOnlySettings struct {
 	httpPool    bool   // TESTONLY_TRANSPORT=httppool
 	ringHistory bool   // TESTONLY_RING_HISTORY=on
