@@ -107,7 +107,7 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 		"KUBECONFIG=" + kubeconfig, "LOG_FORMAT=json",
 		// The example's test-only features: the ring history, which followRings reads, and
 		// the exit state, which ExitState reads.
-		"TESTONLY_RING_HISTORY=on", "TESTONLY_EXIT_STATE=" + p.exitStatePath,
+		"TESTONLY_RING_HISTORY=on", "TESTONLY_EXIT_STATE=" + p.exitStatePath, "TESTONLY_BACKEND_KEYS=on",
 		// The race detector waits a second before exiting; races still exit with code 66.
 		"GORACE=atexit_sleep_ms=0",
 	}, opts.Env...)

@@ -28,11 +28,8 @@
 // and backendLoads: how many times this pod called its backend, the getter, which peeks do
 // not count) and /healthz.
 //
-// For the end-to-end tests, the backend takes 3 s to load keys that start with "slow-" and has
-// no record of keys that start with "missing-" (testbackend.go).
-//
 // Test-only: settings named TESTONLY_ (TESTONLY_TRANSPORT, TESTONLY_RING_HISTORY,
-// TESTONLY_EXIT_STATE) turn on features that exist for the end-to-end tests and the benchmark
+// TESTONLY_EXIT_STATE, TESTONLY_BACKEND_KEYS) turn on features that exist for the end-to-end tests and the benchmark
 // comparison, not for users; a deployment leaves them unset, and the endpoints they add are
 // under /testonly/. They are described in testonly.go, and each lives in a testonly_*.go file
 // of its own.
@@ -174,7 +171,7 @@ func run(logger *slog.Logger) error {
 		func(ctx context.Context, key string, dest groupcache.Sink) error {
 			backendLoads.Add(1)
 			logger.Debug("loading", "key", key)
-			if err := testBackend(ctx, key); err != nil {
+			if err := testBackend(ctx, testOnly.backendKeys, key); err != nil {
 				return err
 			}
 			return dest.SetString(s.podName + "\n" + "value of " + key)

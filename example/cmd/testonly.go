@@ -20,10 +20,14 @@ import (
 //	TESTONLY_EXIT_STATE    a file to which the example writes its /stats and how long its
 //	                       node's Close took, once Close has returned at SIGTERM
 //	                       (testonly_exitstate.go); default none
+//	TESTONLY_BACKEND_KEYS  "on" makes the backend take 3 s to load keys that start with "slow-"
+//	                       and have no record of keys that start with "missing-"
+//	                       (testonly_backend.go); default off
 type testOnlySettings struct {
 	httpPool    bool   // TESTONLY_TRANSPORT=httppool
 	ringHistory bool   // TESTONLY_RING_HISTORY=on
 	exitState   string // TESTONLY_EXIT_STATE, a file name; "" for none
+	backendKeys bool   // TESTONLY_BACKEND_KEYS=on
 }
 
 // readTestOnly reads the test-only settings. A value it does not know is an error naming
@@ -45,5 +49,12 @@ func readTestOnly() (testOnlySettings, error) {
 		return t, fmt.Errorf("TESTONLY_RING_HISTORY=%q: want on or off", v)
 	}
 	t.exitState = os.Getenv("TESTONLY_EXIT_STATE")
+	switch v := os.Getenv("TESTONLY_BACKEND_KEYS"); v {
+	case "", "off":
+	case "on":
+		t.backendKeys = true
+	default:
+		return t, fmt.Errorf("TESTONLY_BACKEND_KEYS=%q: want on or off", v)
+	}
 	return t, nil
 }
