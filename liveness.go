@@ -59,7 +59,8 @@ type peerHealth struct {
 
 	// Read and written by the router's liveness goroutine only.
 	seen     int64     // completed, as it saw it last
-	since    time.Time // since when calls have been outstanding without one finishing
+	seenRead int64     // the bytes read from the peer, as it saw them last
+	since    time.Time // since when calls have been outstanding with no call finishing and no byte read
 	pinging  bool      // a ping of the peer is in flight
 	pingDone atomic.Bool
 	pingOK   atomic.Bool
@@ -114,10 +115,11 @@ func (h *peerHealth) markUnavailable() bool {
 	return true
 }
 
-// suspect is the liveness goroutine's look at the peer at now: it reports whether the
-// peer should be pinged, because calls have been outstanding for suspectAfter without one
-// finishing, and no ping or re-check is under way.
-func (h *peerHealth) suspect(now time.Time) bool {
+// suspect is the liveness goroutine's look at the peer at now, when received bytes have
+// been read from it in all: it reports whether the peer should be pinged, because calls
+// have been outstanding for suspectAfter with none finishing and no byte coming in, and
+// no ping or re-check is under way.
+func (h *peerHealth) suspect(now time.Time, received int64) bool {
 	if h.pinging {
 		if !h.pingDone.Load() {
 			return false
@@ -130,8 +132,8 @@ func (h *peerHealth) suspect(now time.Time) bool {
 	h.mu.Lock()
 	inflight, completed := h.inflight, h.completed
 	h.mu.Unlock()
-	if inflight == 0 || completed != h.seen || h.since.IsZero() {
-		h.seen, h.since = completed, now
+	if inflight == 0 || completed != h.seen || received != h.seenRead || h.since.IsZero() {
+		h.seen, h.seenRead, h.since = completed, received, now
 		return false
 	}
 	return !h.unavailable.Load() && now.Sub(h.since) >= suspectAfter
@@ -148,12 +150,15 @@ func alive(err error) bool {
 	return true
 }
 
-// ping asks the peer for a ping within timeout and reports whether it answered.
+// ping asks the peer for a ping within timeout and reports whether it answered, or at
+// least sent something meanwhile: its answer may wait behind large values it is sending.
 func (p *peerClient) ping(timeout time.Duration) bool {
 	ctx, cancel := context.WithTimeout(p.life, timeout)
 	defer cancel()
+	before := p.received.Load()
 	var out groupcachepb.GetResponse
-	return alive(p.channel.invoke(ctx, p.conn, pingMethod, &groupcachepb.GetRequest{}, &out))
+	err := p.channel.invoke(ctx, p.conn, pingMethod, &groupcachepb.GetRequest{}, &out)
+	return alive(err) || p.received.Load() != before
 }
 
 // checkSuspect pings the peer in a goroutine of the client's; when it does not answer,
@@ -222,7 +227,7 @@ func watchLiveness(ctx context.Context, snapshot func() *snapshot) {
 			return
 		case now := <-ticker.C:
 			for _, c := range snapshot().clients {
-				if p, ok := c.(*peerClient); ok && p.health.suspect(now) {
+				if p, ok := c.(*peerClient); ok && p.health.suspect(now, p.received.Load()) {
 					p.checkSuspect()
 				}
 			}

@@ -6,6 +6,9 @@ package k8s
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +178,96 @@ func TestSlowPeerIsNotMarkedUnavailable(t *testing.T) {
 	}
 }
 
+// trickle is a TCP proxy to target that passes the answers back slowly, in small pieces,
+// as a peer sending many large values at once over a busy network does: bytes keep
+// coming, a call takes seconds, and an answer to a ping waits behind them.
+func trickle(t *testing.T, target string) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		lis.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			in, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, in, out)
+			mu.Unlock()
+			wg.Go(func() { io.Copy(out, in) })
+			wg.Go(func() {
+				buf := make([]byte, 16<<10)
+				for {
+					n, err := out.Read(buf)
+					if n > 0 {
+						if _, err := in.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+					time.Sleep(20 * time.Millisecond) // the slow network under test: 16 KiB every 20 ms
+				}
+			})
+		}
+	})
+	return lis.Addr().String()
+}
+
+// TestBusyPeerIsNotMarkedUnavailable: a peer whose large answers come slowly, so that no
+// call finishes for seconds and a ping's answer waits behind them, is sending bytes all
+// along: it is not marked, and its callers get their values. It used to be marked within
+// a second (in the remote benchmark, 64 callers of 4 MiB values on a loaded machine), which
+// failed the calls and loaded the keys again.
+func TestBusyPeerIsNotMarkedUnavailable(t *testing.T) {
+	leakcheck.Check(t)
+	server := startTestServer(t, "")
+	const size = 1 << 20 // two of them take about 2.6 s through the trickle
+	group := newTestGroup(t, func(_ context.Context, key string, dest groupcache.Sink) error {
+		return dest.SetBytes(make([]byte, size))
+	})
+	peer := trickle(t, server.addr())
+	cfg := testConfig()
+	stats := &counters{}
+	r := newRouter("s:1", cfg, stats, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() })
+	r.apply(view{members: []string{peer, "s:1"}, selfReady: true})
+	client := r.snapshot().clients[peer]
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			var out groupcachepb.GetResponse
+			if err := client.Get(t.Context(), getRequest(group.Name(), fmt.Sprint("k", i)), &out); err != nil || len(out.Value) != size {
+				t.Errorf("Get of a large value from the busy peer: %d bytes, %v", len(out.Value), err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := stats.peersMarkedUnavailable.Load(); got != 0 {
+		t.Errorf("the busy peer was marked unavailable %d times", got)
+	}
+}
+
 // TestMarkedPeerCancelsOutstandingCalls: marking a peer cancels the calls outstanding,
 // and a call that begins after the mark is refused, even if it read the mark before it
 // was set; ending the calls frees their slots for the next ones.
@@ -213,7 +306,8 @@ func TestSuspect(t *testing.T) {
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	type step struct {
 		at          time.Time
-		begin, end  int // calls begun and ended before the look
+		begin, end  int   // calls begun and ended before the look
+		read        int64 // bytes read from the peer before the look
 		unavailable bool
 		want        bool
 	}
@@ -228,13 +322,18 @@ func TestSuspect(t *testing.T) {
 			{at: at(0), begin: 2}, {at: at(suspectAfter), end: 1}, {at: at(2*suspectAfter - time.Millisecond)},
 			{at: at(2 * suspectAfter), want: true}}},
 		{"calls finished", []step{{at: at(0), begin: 1}, {at: at(suspectAfter), end: 1}, {at: at(time.Second)}}},
+		{"bytes coming in count afresh", []step{
+			{at: at(0), begin: 1}, {at: at(suspectAfter), read: 100}, {at: at(2*suspectAfter - time.Millisecond)},
+			{at: at(2 * suspectAfter), want: true}}},
 		{"a peer already marked", []step{{at: at(0), begin: 1}, {at: at(time.Second), unavailable: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var h peerHealth
 			var open []int
+			var read int64
 			for i, st := range tt.steps {
+				read += st.read
 				for range st.begin {
 					slot, _ := h.begin(func() {})
 					open = append(open, slot)
@@ -244,7 +343,7 @@ func TestSuspect(t *testing.T) {
 					open = open[1:]
 				}
 				h.unavailable.Store(st.unavailable)
-				if got := h.suspect(st.at); got != st.want {
+				if got := h.suspect(st.at, read); got != st.want {
 					t.Errorf("step %d: suspect = %v, want %v", i, got, st.want)
 				}
 			}

@@ -6,7 +6,9 @@ package k8s
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/balancer"
@@ -44,13 +46,17 @@ const peerTarget = "groupcache-peers"
 
 // peerChannel is the ClientConn of all of a manager's peers.
 type peerChannel struct {
-	cc *grpc.ClientConn
+	cc       *grpc.ClientConn
+	received sync.Map // peer address → *atomic.Int64, the bytes read from its connections
 }
 
 // newPeerChannel creates the channel with dialOpts (from clientDialOptions). It opens no
-// connection.
+// connection. Its connections count the bytes they read (see dial), unless dialOpts
+// bring a dialer of their own.
 func newPeerChannel(dialOpts []grpc.DialOption) (*peerChannel, error) {
-	opts := append(dialOpts[:len(dialOpts):len(dialOpts)],
+	c := &peerChannel{}
+	opts := append([]grpc.DialOption{grpc.WithContextDialer(c.dial)}, dialOpts...)
+	opts = append(opts,
 		grpc.WithDefaultServiceConfig(peerServiceConfig),
 		// The channel never goes idle as a whole: idle peers' connections are closed
 		// one by one, by their servers.
@@ -60,7 +66,41 @@ func newPeerChannel(dialOpts []grpc.DialOption) (*peerChannel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("groupcache-k8s: creating the gRPC client of the peers: %w", err)
 	}
-	return &peerChannel{cc: cc}, nil
+	c.cc = cc
+	return c, nil
+}
+
+// dial opens a TCP connection to addr, as grpc's own dialer does (pods are dialled
+// directly, never through an HTTP proxy), whose reads are counted in receivedFrom(addr):
+// bytes coming in show the liveness check (liveness.go) that a peer busy sending large
+// values is alive, even while its answer to a ping waits behind them.
+func (c *peerChannel) dial(ctx context.Context, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: conn, n: c.receivedFrom(addr)}, nil
+}
+
+// receivedFrom returns the count of bytes read from the connections to addr.
+func (c *peerChannel) receivedFrom(addr string) *atomic.Int64 {
+	n, _ := c.received.LoadOrStore(addr, new(atomic.Int64))
+	return n.(*atomic.Int64)
+}
+
+// forget drops the count of addr, once its client is closed.
+func (c *peerChannel) forget(addr string) { c.received.Delete(addr) }
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // invoke calls method on the peer of pc.

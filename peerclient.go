@@ -53,12 +53,13 @@ type peerClient struct {
 
 	calls, errors atomic.Int64 // Gets sent to this peer, and those that failed
 
-	health  peerHealth         // its liveness (liveness.go)
-	life    context.Context    // ends when the client is closed
-	end     context.CancelFunc // ends life
-	running sync.WaitGroup     // the client's pings, which Close waits for
-	bgMu    sync.Mutex         // orders starting a ping with Close
-	closed  bool               // Close was called: no ping starts; bgMu guards it
+	health   peerHealth         // its liveness (liveness.go)
+	received *atomic.Int64      // bytes read from the peer's connection (peerchannel.go)
+	life     context.Context    // ends when the client is closed
+	end      context.CancelFunc // ends life
+	running  sync.WaitGroup     // the client's pings, which Close waits for
+	bgMu     sync.Mutex         // orders starting a ping with Close
+	closed   bool               // Close was called: no ping starts; bgMu guards it
 }
 
 // newPeerClient creates the client of the peer at addr ("host:port", IPv6 bracketed) on
@@ -75,6 +76,7 @@ func newPeerClient(addr string, channel *peerChannel, cfg *config, stats *counte
 		logger:  cfg.logger,
 	}
 	p.life, p.end = context.WithCancel(context.Background())
+	p.received = channel.receivedFrom(addr)
 	return p
 }
 
@@ -154,5 +156,6 @@ func (p *peerClient) Close() error {
 	p.end()
 	p.conn.close()
 	p.running.Wait()
+	p.channel.forget(p.addr)
 	return nil
 }
