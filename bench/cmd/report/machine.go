@@ -25,6 +25,7 @@ type runInfo struct {
 	LoadBefore string
 	LoadAfter  string
 	Seconds    float64 // the whole run, profiles included
+	Baseline   string  // the commit whose code ran as the baseline (baseline.go), in full; "" when none did
 }
 
 // machineInfo reads this machine's facts from /proc and go version; a fact it cannot

@@ -45,8 +45,9 @@ type options struct {
 	remoteTime string
 	profile    bool
 	renderOnly bool
-	watchers   int  // rounds of the watcher benchmarks; 0 skips them
-	skipE2E    bool // skip the e2e hand-off tests
+	watchers   int    // rounds of the watcher benchmarks; 0 skips them
+	skipE2E    bool   // skip the e2e hand-off tests
+	baseline   string // a git revision whose code runs beside this code (baseline.go); "" skips it
 }
 
 func main() {
@@ -74,6 +75,7 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.BoolVar(&o.renderOnly, "render-only", false, "render the report from the results directory without running anything")
 	fs.IntVar(&o.watchers, "watcher-rounds", 3, "rounds of the watcher benchmarks on the real control plane (0 skips them)")
 	fs.BoolVar(&o.skipE2E, "skip-e2e", false, "skip the e2e hand-off tests on the real control plane (the report says not measured)")
+	fs.StringVar(&o.baseline, "baseline", "", "a git revision whose PickPeer and RemoteGet (grpc) run in the same rounds, compared with this code's; \"\" skips it (make bench passes the commit that last changed BENCHMARKS.md)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

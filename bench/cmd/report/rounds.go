@@ -27,9 +27,10 @@ const (
 // whether the root names its sub-benchmarks impl=ours/N=… or, as bench/ does, N=…/impl=ours.
 const rootRebuildBench = "^BenchmarkRebuild$/^(impl=ours|N=\\d+)$/^(impl=ours|N=\\d+)$"
 
-// runAll builds the binaries, runs the tests, every round of benchmarks and
-// BenchmarkPeerCost once, summarises them with benchstat, runs the e2e hand-off tests
-// unless o.skipE2E, and writes all of it, run.json included, to o.results.
+// runAll builds the binaries (the baseline's too, with o.baseline), runs the tests, every
+// round of benchmarks (with the baseline's beside this code's) and BenchmarkPeerCost once,
+// summarises them with benchstat, runs the e2e hand-off tests unless o.skipE2E, and writes
+// all of it, run.json included, to o.results.
 func runAll(o options) (runInfo, error) {
 	start := time.Now()
 	info := machineInfo()
@@ -45,6 +46,14 @@ func runAll(o options) (runInfo, error) {
 	if _, err := command("..", nil, "go", "test", "-c", "-o", rootBin, "."); err != nil {
 		return info, err
 	}
+	var base *baselineBench // nil without a baseline
+	if o.baseline != "" {
+		var err error
+		if base, err = buildBaseline(o.baseline); err != nil {
+			return info, err
+		}
+		info.Baseline = base.commit
+	}
 
 	log.Print("checking the helpers and measuring the pickers' balance and movement")
 	quality, _ := filepath.Abs(filepath.Join(o.results, qualityJSON))
@@ -53,30 +62,48 @@ func runAll(o options) (runInfo, error) {
 		return info, err
 	}
 
-	var picker, remote, handoff bytes.Buffer
+	var picker, remote, handoff, basePicker, baseRemote bytes.Buffer
 	for round := 1; round <= o.rounds; round++ {
-		log.Printf("round %d of %d: pickers", round, o.rounds)
-		out, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^Benchmark(PickPeer|PickPeerParallel|Rebuild)$",
-			"-test.benchmem", "-test.benchtime", o.pickerTime)
+		err := base.interleave(round, func() error {
+			log.Printf("round %d of %d: pickers", round, o.rounds)
+			out, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^Benchmark(PickPeer|PickPeerParallel|Rebuild)$",
+				"-test.benchmem", "-test.benchtime", o.pickerTime)
+			if err != nil {
+				return err
+			}
+			picker.Write(keepHeader(out, round == 1))
+			out, err = command(workDir, nil, rootBin, "-test.run", "^$", "-test.bench", rootRebuildBench,
+				"-test.benchmem", "-test.benchtime", o.pickerTime)
+			if err != nil {
+				return err
+			}
+			picker.Write(renameRootRebuild(out))
+			return nil
+		}, func() error {
+			log.Printf("round %d of %d: the baseline's picker", round, o.rounds)
+			return base.run(&basePicker, round, baselinePickerBench, o.pickerTime)
+		})
 		if err != nil {
 			return info, err
 		}
-		picker.Write(keepHeader(out, round == 1))
-		out, err = command(workDir, nil, rootBin, "-test.run", "^$", "-test.bench", rootRebuildBench,
-			"-test.benchmem", "-test.benchtime", o.pickerTime)
+		err = base.interleave(round, func() error {
+			log.Printf("round %d of %d: remote gets", round, o.rounds)
+			out, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^Benchmark(RemoteGet|GroupGet)$",
+				"-test.benchmem", "-test.benchtime", o.remoteTime)
+			if err != nil {
+				return err
+			}
+			remote.Write(keepHeader(out, round == 1))
+			return nil
+		}, func() error {
+			log.Printf("round %d of %d: the baseline's remote gets", round, o.rounds)
+			return base.run(&baseRemote, round, baselineRemoteBench, o.remoteTime)
+		})
 		if err != nil {
 			return info, err
 		}
-		picker.Write(renameRootRebuild(out))
-		log.Printf("round %d of %d: remote gets", round, o.rounds)
-		out, err = command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^Benchmark(RemoteGet|GroupGet)$",
-			"-test.benchmem", "-test.benchtime", o.remoteTime)
-		if err != nil {
-			return info, err
-		}
-		remote.Write(keepHeader(out, round == 1))
 		log.Printf("round %d of %d: peek misses", round, o.rounds)
-		out, err = command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkPeekMiss$",
+		out, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkPeekMiss$",
 			"-test.benchmem", "-test.benchtime", o.remoteTime)
 		if err != nil {
 			return info, err
@@ -94,6 +121,11 @@ func runAll(o options) (runInfo, error) {
 	raws := map[string][]byte{pickerRaw: picker.Bytes(), remoteRaw: remote.Bytes(), handoffRaw: handoff.Bytes(),
 		peerCostRaw: keepHeader(peerCost, true)}
 	stats := map[string]string{pickerRaw: pickerStat, remoteRaw: remoteStat, handoffRaw: handoffStat, peerCostRaw: peerCostStat}
+	if base != nil {
+		raws[baselinePickerRaw], raws[baselineRemoteRaw] = basePicker.Bytes(), baseRemote.Bytes()
+	} else if err := removeBaseline(o.results); err != nil { // a previous run's would pass for this run's
+		return info, err
+	}
 	if o.watchers > 0 {
 		out, err := runWatchers(o)
 		if err != nil {
@@ -120,6 +152,11 @@ func runAll(o options) (runInfo, error) {
 			return info, err
 		}
 		if err := os.WriteFile(filepath.Join(o.results, stat), out, 0o644); err != nil {
+			return info, err
+		}
+	}
+	if base != nil {
+		if err := writeBaselineStats(o.results); err != nil {
 			return info, err
 		}
 	}
