@@ -6,13 +6,15 @@ package main
 // binary there (bench/go.mod replaces the library with ../, so the binary holds the library
 // at REV) and removes the worktree again; every round then runs the baseline's
 // BenchmarkPickPeer (impl=ours) and BenchmarkRemoteGet (impl=grpc) beside the same
-// benchmarks of this code. benchstat compares the two, a column per run.
+// benchmarks of this code. benchstat compares the two, a column per run, and one goal asks
+// that nothing got worse beyond noise.
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"log"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -43,6 +45,10 @@ const (
 	baselineColumn = "baseline"
 	currentColumn  = "current"
 )
+
+// baselinePart is the part of the goal against the baseline: none of the report's parts,
+// which compare with other libraries.
+const baselinePart part = -1
 
 // baselineComparison is one benchmark the baseline runs: its raw output, this run's file
 // with the same benchmark, the benchstat filter that picks those lines from both, and
@@ -203,4 +209,235 @@ func shortCommit(commit string) string {
 		return commit[:7]
 	}
 	return commit
+}
+
+// ---- Reading it back ----
+
+// comparer summarises the lines of two files of raw benchmark output that filter picks
+// (benchstat's -filter), base's against current's: a column per file, baselineColumn and
+// currentColumn, the rows without their impl.
+type comparer func(base, current, filter string) (summary, error)
+
+// benchstatCompareCSV compares base and current with benchstat and parses its CSV tables.
+func benchstatCompareCSV(base, current, filter string) (summary, error) {
+	out, err := quietCommand("", nil, "go", benchstatCompareArgs(base, current, filter, "csv")...)
+	if err != nil {
+		return nil, err
+	}
+	return parseBenchstatCSV(out)
+}
+
+// baselineResults is the baseline's figures beside this run's.
+type baselineResults struct {
+	Commit         string  // the baseline's, in full
+	Rounds         int     // of each, as run.json says
+	picker, remote summary // nil when the results lack the baseline's output
+}
+
+// loadBaseline compares the baseline's output in dir with this run's, or returns nil when
+// no baseline ran (info names none).
+func loadBaseline(dir string, info runInfo, compare comparer) (*baselineResults, error) {
+	if info.Baseline == "" {
+		return nil, nil
+	}
+	b := &baselineResults{Commit: info.Baseline, Rounds: info.Rounds}
+	for _, c := range []struct {
+		baselineComparison
+		s *summary
+	}{{baselinePicker, &b.picker}, {baselineRemote, &b.remote}} {
+		raw := filepath.Join(dir, c.raw)
+		if _, err := os.Stat(raw); os.IsNotExist(err) {
+			continue
+		}
+		var err error
+		if *c.s, err = compare(raw, filepath.Join(dir, c.current), c.filter); err != nil {
+			return nil, fmt.Errorf("comparing %s with %s: %w", c.raw, c.current, err)
+		}
+	}
+	return b, nil
+}
+
+// ---- The goal ----
+
+// baselineMeasure is a figure the goal compares: what the report calls it, its benchstat
+// unit, and whether it is the remote Get's (else PickPeer's).
+type baselineMeasure struct {
+	what, unit string
+	remote     bool
+}
+
+var baselineMeasures = []baselineMeasure{
+	{"PickPeer", "sec/op", false},
+	{"p50", "p50-sec", true},
+	{"p99", "p99-sec", true},
+	{"allocs/op", "allocs/op", true},
+}
+
+// baselineCase is a row of a baseline benchmark, and the row in words.
+type baselineCase struct{ row, what string }
+
+// baselineCases are the rows of the picker's or the remote Get's measures.
+func baselineCases(remote bool) []baselineCase {
+	var cs []baselineCase
+	if !remote {
+		for _, n := range pickerSizes {
+			cs = append(cs, baselineCase{fmt.Sprintf("PickPeer/N=%d", n), fmt.Sprintf("%d peers", n)})
+		}
+		return cs
+	}
+	for _, size := range valueSizes {
+		for _, callers := range callerCounts {
+			cs = append(cs, baselineCase{fmt.Sprintf("RemoteGet/size=%s/callers=%d", size, callers), callersText(size, callers)})
+		}
+	}
+	return cs
+}
+
+// summaryOf is b's summary of m's benchmark, and the file that holds the baseline's output.
+func (b *baselineResults) summaryOf(m baselineMeasure) (summary, string) {
+	if m.remote {
+		return b.remote, baselineRemoteRaw
+	}
+	return b.picker, baselinePickerRaw
+}
+
+// baselineGoal judges this run against the baseline: at every size and caller count,
+// PickPeer's time and the remote Get's p50, p99 and allocations no higher than the
+// baseline's, or not significantly different. With fewer rounds than benchstat needs to
+// find any difference, a figure higher than the baseline's is not measured rather than
+// within noise.
+func baselineGoal(b *baselineResults) verdict {
+	v := verdict{Part: baselinePart,
+		Goal: fmt.Sprintf("no regression against %s: PickPeer ns/op, and RemoteGet (grpc) p50, p99 and allocs/op no worse than the baseline's, or within noise (benchstat ~)",
+			shortCommit(b.Commit))}
+	fewRounds := ""
+	if need := detectableRounds(benchstatAlpha); b.Rounds > 0 && b.Rounds < need {
+		fewRounds = fmt.Sprintf("more rounds (%s ran; benchstat needs %d to tell a change from noise)", plural(b.Rounds, "round"), need)
+	}
+	var worst []string
+	for _, m := range baselineMeasures {
+		s, file := b.summaryOf(m)
+		var fs []figure
+		for _, c := range baselineCases(m.remote) {
+			f := figure{Name: m.what + " at " + c.what, Cmp: atMost}
+			base, okB := s.get(m.unit, c.row, baselineColumn)
+			cur, okC := s.get(m.unit, c.row, currentColumn)
+			f.Value, f.Limit, f.Noise = cur.Center, base.Center, cur.VsBase == "~"
+			switch {
+			case s == nil:
+				f.Missing = file + ", the baseline's output"
+			case !okB:
+				f.Missing = fmt.Sprintf("%s of %s, the baseline's", m.unit, c.row)
+			case !okC:
+				f.Missing = fmt.Sprintf("%s of %s, this run's", m.unit, c.row)
+			case fewRounds != "" && f.Value > f.Limit:
+				f.Missing = fewRounds
+			}
+			fs = append(fs, f)
+		}
+		v.Figures = append(v.Figures, fs...)
+		if w, ok := worstFigure(fs); ok {
+			worst = append(worst, fmt.Sprintf("%s %s at %s", m.what,
+				change(w.Value, w.Limit, w.Noise), strings.TrimPrefix(w.Name, m.what+" at ")))
+		}
+	}
+	v.Result = "worst change: " + strings.Join(worst, "; ")
+	return v.judged()
+}
+
+// detectableRounds is the fewest rounds of each of two columns in which benchstat's
+// Mann-Whitney U test can find a difference at significance level alpha: the smallest n
+// whose most extreme outcome, all of one column's samples below all of the other's, has a
+// two-sided p-value 2 / C(2n, n) of at most alpha (4 at 0.05).
+func detectableRounds(alpha float64) int {
+	n := 1
+	for 2/binomial(2*n, n) > alpha {
+		n++
+	}
+	return n
+}
+
+// binomial is n choose k.
+func binomial(n, k int) float64 {
+	c := 1.0
+	for i := 1; i <= k; i++ {
+		c = c * float64(n-k+i) / float64(i)
+	}
+	return c
+}
+
+// worstFigure is the figure of fs with the worst status and, among those, the highest
+// value against its limit; false when none was measured.
+func worstFigure(fs []figure) (figure, bool) {
+	var w figure
+	found := false
+	for _, f := range fs {
+		if f.Missing != "" {
+			continue
+		}
+		if !found || f.status() > w.status() || f.status() == w.status() && rise(f.Value, f.Limit) > rise(w.Value, w.Limit) {
+			w, found = f, true
+		}
+	}
+	return w, found
+}
+
+// rise is how much x exceeds base, as a fraction of base: 0 when both are 0, +Inf when only
+// base is.
+func rise(x, base float64) float64 {
+	switch {
+	case x == base:
+		return 0
+	case base == 0:
+		return math.Inf(1)
+	}
+	return x/base - 1
+}
+
+// change is x against base in %, with its sign, marked ~ when benchstat finds no
+// significant difference: "+3.2 %", "−1.0 % ~", "±0".
+func change(x, base float64, noise bool) string {
+	d := rise(x, base)
+	s := "–"
+	switch {
+	case d == 0:
+		s = "±0"
+	case !math.IsInf(d, 0) && !math.IsNaN(d):
+		s = signed(d*100, func(p float64) string { return fmt.Sprintf("%.1f %%", p) })
+	}
+	if noise {
+		s += " ~"
+	}
+	return s
+}
+
+// ---- The tables ----
+
+// baselineNote is the section on the baseline: the commit and its tables.
+type baselineNote struct {
+	Commit         string // abbreviated
+	Picker, Remote table
+}
+
+// baselineSection is the section of b.
+func baselineSection(b *baselineResults) *baselineNote {
+	note := &baselineNote{Commit: shortCommit(b.Commit)}
+	// beside is the baseline's figure → this run's, and the change.
+	beside := func(s summary, unit, row string, format func(float64) string) string {
+		base, okB := s.get(unit, row, baselineColumn)
+		cur, okC := s.get(unit, row, currentColumn)
+		if !okB || !okC {
+			return "–"
+		}
+		return fmt.Sprintf("%s → %s (%s)", format(base.Center), format(cur.Center), change(cur.Center, base.Center, cur.VsBase == "~"))
+	}
+	note.Picker = table{Header: []string{"peers", "PickPeer, one goroutine"}, Align: right(2)}
+	for _, n := range pickerSizes {
+		note.Picker.Rows = append(note.Picker.Rows, []string{fmt.Sprint(n), beside(b.picker, "sec/op", fmt.Sprintf("PickPeer/N=%d", n), seconds)})
+	}
+	note.Remote = table{Header: []string{"value", "callers", "p50 (ms)", "p99 (ms)", "allocs/op"}, Align: right(5),
+		Rows: remoteCases("RemoteGet", func(row string) []string {
+			return []string{beside(b.remote, "p50-sec", row, ms), beside(b.remote, "p99-sec", row, ms), beside(b.remote, "allocs/op", row, count)}
+		})}
+	return note
 }

@@ -108,9 +108,10 @@ type verdict struct {
 	Figures []figure
 }
 
-// evaluateGoals judges every goal on r. The watcher goals are judged only when part 3 ran;
-// the hand-off goals and the cost of N peers always are (results without their figures are
-// of a run that predates them, or skipped the e2e tests).
+// evaluateGoals judges every goal on r. The watcher goals are judged only when part 3 ran,
+// the goal against the baseline only when a baseline ran; the hand-off goals and the cost of
+// N peers always are (results without their figures are of a run that predates them, or
+// skipped the e2e tests).
 func evaluateGoals(r *results) []verdict {
 	v := []verdict{
 		lookupGoal(r.picker),
@@ -124,7 +125,11 @@ func evaluateGoals(r *results) []verdict {
 	if r.watchers != nil {
 		v = append(v, convergenceGoal(r.watchers), heapGoal(r.watchers), listGoal(r.watchers))
 	}
-	return append(v, peekMissGoal(r.handoff), reloadGoal(r.membership), peerCostGoal(r.peerCost))
+	v = append(v, peekMissGoal(r.handoff), reloadGoal(r.membership), peerCostGoal(r.peerCost))
+	if r.baseline != nil {
+		v = append(v, baselineGoal(r.baseline))
+	}
+	return v
 }
 
 // judged sets v's status, the worst of its figures' (unmeasured without figures), and

@@ -101,7 +101,7 @@ func run(o options) error {
 			return err
 		}
 	}
-	r, err := loadResults(o.results, benchstatCSV)
+	r, err := loadResults(o.results, benchstatCSV, benchstatCompareCSV)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,8 @@ type page struct {
 
 	PeerCost peerCostNote
 
+	Baseline *baselineNote // nil when no baseline ran
+
 	Transport    *transportNote    // nil unless a transport goal is not met
 	PeerCostMiss *peerCostMissNote // nil unless the cost-of-N-peers goal is missed
 	Profiles     string
@@ -183,6 +185,9 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 	if r.peerCost != nil {
 		t := peerCostTable(r.peerCost)
 		p.PeerCost.Table = &t
+	}
+	if r.baseline != nil {
+		p.Baseline = baselineSection(r.baseline)
 	}
 	transportMissed := false
 	for _, v := range verdicts {

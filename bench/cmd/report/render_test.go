@@ -26,7 +26,7 @@ func csvSummaries(raw string) (summary, error) {
 // TestRenderGolden renders the stored results of a real run (copied from bench/results)
 // and compares the report with the golden file.
 func TestRenderGolden(t *testing.T) {
-	r, err := loadResults(filepath.Join("testdata", "results"), csvSummaries)
+	r, err := loadResults(filepath.Join("testdata", "results"), csvSummaries, csvComparisons)
 	if err != nil {
 		t.Fatal(err)
 	}

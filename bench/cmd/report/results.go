@@ -76,6 +76,8 @@ type results struct {
 	membership     *membershipRun // nil when the e2e hand-off tests were not run
 	quality        []Quality
 	profiles       []byte // markdown, empty when nothing was profiled
+
+	baseline *baselineResults // nil when no baseline ran
 }
 
 // summariser turns a file of raw benchmark output into benchstat's summary.
@@ -83,8 +85,9 @@ type summariser func(raw string) (summary, error)
 
 // loadResults reads the results in dir: run.json, quality.json, profiles.txt if any, the
 // raw benchmark output, summarised by summarise (watchers.txt, handoff.txt and
-// peercost.txt only if they exist), and the e2e hand-off tests' output if it exists.
-func loadResults(dir string, summarise summariser) (*results, error) {
+// peercost.txt only if they exist), the e2e hand-off tests' output if it exists, and the
+// baseline's output, if run.json names a baseline, compared with this run's by compare.
+func loadResults(dir string, summarise summariser, compare comparer) (*results, error) {
 	r := &results{}
 	if err := readJSON(filepath.Join(dir, runInfoJSON), &r.info); err != nil {
 		return nil, err
@@ -114,6 +117,9 @@ func loadResults(dir string, summarise summariser) (*results, error) {
 		return nil, err
 	}
 	if r.profiles, err = os.ReadFile(filepath.Join(dir, profilesText)); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	if r.baseline, err = loadBaseline(dir, r.info, compare); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -7,7 +7,7 @@ import (
 )
 
 func TestLoadResults(t *testing.T) {
-	r, err := loadResults(filepath.Join("testdata", "results"), csvSummaries)
+	r, err := loadResults(filepath.Join("testdata", "results"), csvSummaries, csvComparisons)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestLoadResultsOptional(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := loadResults(dir, csvSummaries)
+	r, err := loadResults(dir, csvSummaries, csvComparisons)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestLoadResultsOptional(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, qualityJSON)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadResults(dir, csvSummaries); err == nil {
+	if _, err := loadResults(dir, csvSummaries, csvComparisons); err == nil {
 		t.Error("no error without quality.json")
 	}
 }
