@@ -6,9 +6,16 @@
 // tests (membership changes under load; -skip-e2e skips them), judges the goals, profiles
 // what misses one, and renders markdown tables with ratios and verdicts.
 //
-// Run it from the bench directory (make bench does):
+// With -baseline REV it also compares this code with the code of commit REV, the baseline:
+// it checks REV out into a temporary git worktree, builds the bench module's test binary
+// there (which holds the library at REV) and removes the worktree, runs that binary's
+// BenchmarkPickPeer (ours) and BenchmarkRemoteGet (grpc) in the same rounds, beside this
+// code's, and judges a goal: no regression beyond noise (baseline.go).
 //
-//	go run ./cmd/report -out ../BENCHMARKS.md
+// Run it from the bench directory (make bench does, with the commit that last changed
+// BENCHMARKS.md as the baseline: the code the previous report measured):
+//
+//	go run ./cmd/report -out ../BENCHMARKS.md -baseline "$(git log -1 --format=%H -- ../BENCHMARKS.md)"
 //
 // Raw results go to results/ (benchmark output, benchstat summaries, picker quality, the
 // e2e tests' output), binaries and profiles to .work/. To re-render BENCHMARKS.md from the
@@ -18,10 +25,11 @@
 //
 // The data flows one way: rounds.go writes the raw results, results.go reads them back
 // (through benchstat.go and membership.go), goals.go judges them, profile.go profiles the
-// misses, and render.go (with tables.go, format.go and report.md.tmpl) writes the markdown.
-// The tests render testdata/results, a copy of one run's results with benchstat's CSV beside
-// each raw file, and compare the report with testdata/BENCHMARKS.golden.md (-update rewrites
-// it).
+// misses, and render.go (with tables.go, format.go and report.md.tmpl) writes the markdown;
+// baseline.go does each of these for the baseline. The tests render testdata/results, a copy
+// of one run's results with benchstat's CSV beside each raw file (the baseline's files are
+// derived from the run's own, as baseline_test.go says), and compare the report with
+// testdata/BENCHMARKS.golden.md (-update rewrites it).
 package main
 
 import (
