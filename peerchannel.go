@@ -79,7 +79,7 @@ func (c *peerChannel) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{Conn: conn, n: c.receivedFrom(addr)}, nil
+	return newCountingConn(conn, c.receivedFrom(addr)), nil
 }
 
 // receivedFrom returns the count of bytes read from the connections to addr.
@@ -90,18 +90,6 @@ func (c *peerChannel) receivedFrom(addr string) *atomic.Int64 {
 
 // forget drops the count of addr, once its client is closed.
 func (c *peerChannel) forget(addr string) { c.received.Delete(addr) }
-
-// countingConn counts the bytes read from a connection.
-type countingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c *countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
 
 // invoke calls method on the peer of pc.
 func (c *peerChannel) invoke(ctx context.Context, pc *peerConn, method string, in, out any) error {
