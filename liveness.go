@@ -8,6 +8,7 @@ package k8s
 
 import (
 	"context"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,10 @@ const (
 	// connections fails each ping at once, so it is asked twice a second at most.
 	recheckMinWait = 100 * time.Millisecond
 	recheckMaxWait = 500 * time.Millisecond
+	// lagLimit is how long a goroutine of this process may wait for a CPU before the
+	// process counts as starved: a ping that goes unanswered while this process could not
+	// run does not mark the peer (see lateRuns).
+	lagLimit = 100 * time.Millisecond
 )
 
 // pingMethod is the full method name of Ping, this library's addition to the service: an
@@ -49,13 +54,14 @@ const pingMethod = "/" + grpcServiceName + "/Ping"
 // peerHealth is what one peer client knows of its peer's liveness: the calls outstanding,
 // so that they can be failed at once, and whether the peer is marked unavailable.
 type peerHealth struct {
-	unavailable atomic.Bool // set while the peer does not answer pings
+	unavailable atomic.Bool  // set while the peer does not answer pings
+	marks       atomic.Int64 // times the peer was marked unavailable
 
 	mu        sync.Mutex
 	cancels   []context.CancelFunc // of the calls outstanding, by slot; nil for a free slot
 	free      []int                // free slots of cancels
 	inflight  int                  // calls outstanding
-	completed int64                // calls finished, ever
+	completed int64                // calls the peer answered, ever
 
 	// Read and written by the router's liveness goroutine only.
 	seen     int64     // completed, as it saw it last
@@ -66,10 +72,11 @@ type peerHealth struct {
 	pingOK   atomic.Bool
 }
 
-// begin records a call that cancel cancels, and returns its slot for end, and false if
-// the peer is marked unavailable (then the call is not to be made; end it at once). It
-// allocates nothing once the peer has had as many calls outstanding at once.
-func (h *peerHealth) begin(cancel context.CancelFunc) (int, bool) {
+// begin records a call that cancel cancels, and returns its slot for end, the count of
+// marks so far (a call cancelled by a mark sees it changed), and false if the peer is
+// marked unavailable (then the call is not to be made; end it at once). It allocates
+// nothing once the peer has had as many calls outstanding at once.
+func (h *peerHealth) begin(cancel context.CancelFunc) (int, int64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.inflight++
@@ -81,16 +88,21 @@ func (h *peerHealth) begin(cancel context.CancelFunc) (int, bool) {
 	} else {
 		h.cancels = append(h.cancels, cancel)
 	}
-	// markUnavailable sets the mark before it takes h.mu: a call it did not cancel sees it.
-	return slot, !h.unavailable.Load()
+	// markUnavailable sets the mark and counts it before it takes h.mu: a call it did
+	// not cancel sees both.
+	return slot, h.marks.Load(), !h.unavailable.Load()
 }
 
-// end records that the call in slot has finished.
-func (h *peerHealth) end(slot int) {
+// end records that the call in slot has finished, answered by the peer or not: a call
+// that ended because its own deadline passed or its caller gave up shows nothing of the
+// peer's life (callers with short deadlines would otherwise hide a frozen peer).
+func (h *peerHealth) end(slot int, answered bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.inflight--
-	h.completed++
+	if answered {
+		h.completed++
+	}
 	h.cancels[slot] = nil
 	h.free = append(h.free, slot)
 }
@@ -101,6 +113,7 @@ func (h *peerHealth) markUnavailable() bool {
 	if !h.unavailable.CompareAndSwap(false, true) {
 		return false
 	}
+	h.marks.Add(1)
 	h.mu.Lock()
 	var cancels []context.CancelFunc
 	for _, c := range h.cancels {
@@ -151,14 +164,34 @@ func alive(err error) bool {
 }
 
 // ping asks the peer for a ping within timeout and reports whether it answered, or at
-// least sent something meanwhile: its answer may wait behind large values it is sending.
+// least sent something meanwhile. Pings go on a connection of their own, dialled by the
+// first ping: on the calls' connection a ping would wait behind the large values the peer
+// is sending and behind the server's limit of concurrent streams.
 func (p *peerClient) ping(timeout time.Duration) bool {
 	ctx, cancel := context.WithTimeout(p.life, timeout)
 	defer cancel()
 	before := p.received.Load()
 	var out groupcachepb.GetResponse
-	err := p.channel.invoke(ctx, p.conn, pingMethod, &groupcachepb.GetRequest{}, &out)
+	err := p.channel.invoke(ctx, p.pings, pingMethod, &groupcachepb.GetRequest{}, &out)
 	return alive(err) || p.received.Load() != before
+}
+
+// lateRuns returns how many times a goroutine of this process has waited longer than
+// lagLimit for a CPU (as the runtime samples it: /sched/latencies:seconds).
+func lateRuns() uint64 {
+	sample := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return 0
+	}
+	h := sample[0].Value.Float64Histogram()
+	var n uint64
+	for i, c := range h.Counts {
+		if h.Buckets[i] >= lagLimit.Seconds() { // the bucket's lower bound
+			n += c
+		}
+	}
+	return n
 }
 
 // checkSuspect pings the peer in a goroutine of the client's; when it does not answer,
@@ -169,7 +202,11 @@ func (p *peerClient) checkSuspect() {
 	h.pinging = true
 	h.pingDone.Store(false)
 	p.background(func() {
-		ok := p.ping(pingTimeout)
+		// A ping unanswered while this process was starved of CPU (a goroutine waited
+		// longer than lagLimit to run) says nothing of the peer: it is not marked, and
+		// looked at afresh.
+		late := p.lateRuns()
+		ok := p.ping(pingTimeout) || p.lateRuns() != late
 		h.pingOK.Store(ok)
 		h.pingDone.Store(true)
 		if ok || p.life.Err() != nil || !h.markUnavailable() {
@@ -215,10 +252,10 @@ func (p *peerClient) background(f func()) {
 	}()
 }
 
-// watchLiveness looks at the peers of the snapshot in force every livenessTick and pings
+// watchLiveness looks at the peers that clients returns every livenessTick and pings
 // the suspect ones, until ctx ends. It is the router's liveness goroutine: the only
 // reader and writer of the peers' suspect state.
-func watchLiveness(ctx context.Context, snapshot func() *snapshot) {
+func watchLiveness(ctx context.Context, clients func() []peerGetter) {
 	ticker := time.NewTicker(livenessTick)
 	defer ticker.Stop()
 	for {
@@ -226,7 +263,7 @@ func watchLiveness(ctx context.Context, snapshot func() *snapshot) {
 		case <-ctx.Done():
 			return
 		case now := <-ticker.C:
-			for _, c := range snapshot().clients {
+			for _, c := range clients() {
 				if p, ok := c.(*peerClient); ok && p.health.suspect(now, p.received.Load()) {
 					p.checkSuspect()
 				}

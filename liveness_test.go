@@ -7,9 +7,10 @@ package k8s
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,53 +22,119 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// freezer makes a server stop answering, as a frozen process or a partitioned node does
-// to its peers: connections stay open, and every request (pings too) waits until thaw.
-type freezer struct {
+// netProxy is a TCP proxy in front of a peer's server that can make the peer stop
+// answering, as a frozen process or a partitioned node does to its peers (connections
+// stay open, new ones are accepted by the kernel, nothing comes back, pings included), or
+// pass its answers back slowly, as a busy network does.
+type netProxy struct {
+	lis net.Listener
+	wg  sync.WaitGroup
+
 	mu     sync.Mutex
-	thawed chan struct{} // closed while the server answers
+	thawed chan struct{} // closed while bytes pass
+	slow   bool          // answers pass 16 KiB every 20 ms
+	conns  []net.Conn
 }
 
-func newFreezer() *freezer {
-	f := &freezer{thawed: make(chan struct{})}
-	close(f.thawed)
-	return f
-}
-
-func (f *freezer) freeze() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.thawed = make(chan struct{})
-}
-
-func (f *freezer) thaw() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	close(f.thawed)
-}
-
-// option is the server option of a server that f freezes.
-func (f *freezer) option() Option {
-	return WithServerOptions(grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo,
-		handler grpc.UnaryHandler) (any, error) {
-		f.mu.Lock()
-		thawed := f.thawed
-		f.mu.Unlock()
-		select {
-		case <-thawed:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+// startProxy starts a proxy to target and returns it; its address is addr().
+func startProxy(t *testing.T, target string) *netProxy {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &netProxy{lis: lis, thawed: make(chan struct{})}
+	close(p.thawed)
+	t.Cleanup(p.close)
+	p.wg.Go(func() {
+		for {
+			in, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			p.wg.Go(func() { p.pass(out, in, false) })
+			p.wg.Go(func() { p.pass(in, out, true) })
 		}
-		return handler(ctx, req)
-	}))
+	})
+	return p
 }
 
-// livePeer is a router of self "s:1" whose one other member is a server, and a group
-// that server answers from.
+func (p *netProxy) addr() string { return p.lis.Addr().String() }
+
+// pass copies from to dst while the proxy is thawed; answers is the server's direction.
+func (p *netProxy) pass(dst, from net.Conn, answers bool) {
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := from.Read(buf)
+		p.mu.Lock()
+		thawed, slow := p.thawed, p.slow && answers
+		p.mu.Unlock()
+		<-thawed // closed by thaw, and by close
+		if n > 0 {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+		if slow {
+			time.Sleep(20 * time.Millisecond) // the slow network under test
+		}
+	}
+}
+
+func (p *netProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.thawed = make(chan struct{})
+}
+
+func (p *netProxy) thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.thawed:
+	default:
+		close(p.thawed)
+	}
+}
+
+func (p *netProxy) slowDown() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.slow = true
+}
+
+// close thaws the proxy, closes its listener and connections, and waits for its goroutines.
+func (p *netProxy) close() {
+	p.thaw()
+	p.lis.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// livePeer is a router of self "s:1" whose one other member is a server behind a proxy,
+// and a group that server answers from.
 type livePeer struct {
 	router *router
 	stats  *counters
+	proxy  *netProxy
 	peer   string
+	client peerGetter // the peer's client
 	group  *groupcache.Group
 	key    string // a key the peer owns
 }
@@ -76,20 +143,27 @@ func startLivePeer(t *testing.T, getter groupcache.GetterFunc, serverOpts ...Opt
 	t.Helper()
 	leakcheck.Check(t)
 	server := startTestServer(t, "", serverOpts...)
+	proxy := startProxy(t, server.addr())
 	cfg := testConfig()
 	stats := &counters{}
 	r := newRouter("s:1", cfg, stats, &loopGuard{}, newTestChannel(t, cfg))
 	t.Cleanup(func() { r.stop(); r.closeClients() })
-	peer := server.addr()
+	peer := proxy.addr()
 	r.apply(view{members: []string{peer, "s:1"}, selfReady: true})
-	return livePeer{router: r, stats: stats, peer: peer, group: newTestGroup(t, getter), key: keyOwnedBy(t, r.snapshot(), peer)}
+	return livePeer{router: r, stats: stats, proxy: proxy, peer: peer, client: r.snapshot().clients[peer],
+		group: newTestGroup(t, getter), key: keyOwnedBy(t, r.snapshot(), peer)}
 }
 
 // get asks the peer for key as groupcache would, and returns the error and how long it took.
 func (l livePeer) get(key string) (time.Duration, error) {
+	return l.getWithin(context.Background(), key)
+}
+
+// getWithin is get with the caller's ctx.
+func (l livePeer) getWithin(ctx context.Context, key string) (time.Duration, error) {
 	start := time.Now()
 	var out groupcachepb.GetResponse
-	err := l.router.snapshot().clients[l.peer].Get(context.Background(), getRequest(l.group.Name(), key), &out)
+	err := l.client.Get(ctx, getRequest(l.group.Name(), key), &out)
 	return time.Since(start), err
 }
 
@@ -97,8 +171,8 @@ func (l livePeer) get(key string) (time.Duration, error) {
 // about a second, not after the 5 s call timeout; later calls fail at once; the peer is
 // counted as marked once, and used again soon after it answers.
 func TestFrozenPeerFailsFast(t *testing.T) {
-	f := newFreezer()
-	l := startLivePeer(t, echoGetter, f.option())
+	l := startLivePeer(t, echoGetter)
+	f := l.proxy
 	if _, err := l.get(l.key); err != nil {
 		t.Fatalf("Get before the freeze: %v", err)
 	}
@@ -178,92 +252,28 @@ func TestSlowPeerIsNotMarkedUnavailable(t *testing.T) {
 	}
 }
 
-// trickle is a TCP proxy to target that passes the answers back slowly, in small pieces,
-// as a peer sending many large values at once over a busy network does: bytes keep
-// coming, a call takes seconds, and an answer to a ping waits behind them.
-func trickle(t *testing.T, target string) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		lis.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			in, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, in, out)
-			mu.Unlock()
-			wg.Go(func() { io.Copy(out, in) })
-			wg.Go(func() {
-				buf := make([]byte, 16<<10)
-				for {
-					n, err := out.Read(buf)
-					if n > 0 {
-						if _, err := in.Write(buf[:n]); err != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-					time.Sleep(20 * time.Millisecond) // the slow network under test: 16 KiB every 20 ms
-				}
-			})
-		}
-	})
-	return lis.Addr().String()
-}
-
 // TestBusyPeerIsNotMarkedUnavailable: a peer whose large answers come slowly, so that no
 // call finishes for seconds and a ping's answer waits behind them, is sending bytes all
 // along: it is not marked, and its callers get their values. It used to be marked within
 // a second (in the remote benchmark, 64 callers of 4 MiB values on a loaded machine), which
 // failed the calls and loaded the keys again.
 func TestBusyPeerIsNotMarkedUnavailable(t *testing.T) {
-	leakcheck.Check(t)
-	server := startTestServer(t, "")
-	const size = 1 << 20 // two of them take about 2.6 s through the trickle
-	group := newTestGroup(t, func(_ context.Context, key string, dest groupcache.Sink) error {
+	const size = 1 << 20 // two of them take about 2.6 s through the slow proxy
+	l := startLivePeer(t, func(_ context.Context, key string, dest groupcache.Sink) error {
 		return dest.SetBytes(make([]byte, size))
 	})
-	peer := trickle(t, server.addr())
-	cfg := testConfig()
-	stats := &counters{}
-	r := newRouter("s:1", cfg, stats, &loopGuard{}, newTestChannel(t, cfg))
-	t.Cleanup(func() { r.stop(); r.closeClients() })
-	r.apply(view{members: []string{peer, "s:1"}, selfReady: true})
-	client := r.snapshot().clients[peer]
+	l.proxy.slowDown()
 	var wg sync.WaitGroup
 	for i := range 2 {
 		wg.Go(func() {
 			var out groupcachepb.GetResponse
-			if err := client.Get(t.Context(), getRequest(group.Name(), fmt.Sprint("k", i)), &out); err != nil || len(out.Value) != size {
+			if err := l.client.Get(t.Context(), getRequest(l.group.Name(), fmt.Sprint("k", i)), &out); err != nil || len(out.Value) != size {
 				t.Errorf("Get of a large value from the busy peer: %d bytes, %v", len(out.Value), err)
 			}
 		})
 	}
 	wg.Wait()
-	if got := stats.peersMarkedUnavailable.Load(); got != 0 {
+	if got := l.stats.peersMarkedUnavailable.Load(); got != 0 {
 		t.Errorf("the busy peer was marked unavailable %d times", got)
 	}
 }
@@ -280,20 +290,21 @@ func TestMarkedPeerCancelsOutstandingCalls(t *testing.T) {
 		ctxs[i], cancel = context.WithCancel(context.Background())
 		defer cancel()
 		var ok bool
-		if slots[i], ok = h.begin(cancel); !ok {
+		if slots[i], _, ok = h.begin(cancel); !ok {
 			t.Fatalf("call %d refused before the mark", i)
 		}
 	}
-	h.end(slots[1]) // finished before the mark: not cancelled
+	h.end(slots[1], true) // finished before the mark: not cancelled
 	if !h.markUnavailable() || h.markUnavailable() {
 		t.Error("markUnavailable: want true the first time only")
 	}
+	assertCount(t, "marks", h.marks.Load(), 1)
 	for i, ctx := range ctxs {
 		if cancelled := ctx.Err() != nil; cancelled != (i != 1) {
 			t.Errorf("call %d cancelled = %v", i, cancelled)
 		}
 	}
-	if slot, ok := h.begin(func() {}); ok {
+	if slot, _, ok := h.begin(func() {}); ok {
 		t.Error("a call that began after the mark was not refused")
 	} else if slot != slots[1] {
 		t.Errorf("the new call took slot %d, want the freed slot %d", slot, slots[1])
@@ -306,7 +317,8 @@ func TestSuspect(t *testing.T) {
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	type step struct {
 		at          time.Time
-		begin, end  int   // calls begun and ended before the look
+		begin, end  int   // calls begun and ended, answered, before the look
+		gaveUp      int   // calls that ended unanswered (their caller's deadline) before the look
 		read        int64 // bytes read from the peer before the look
 		unavailable bool
 		want        bool
@@ -322,6 +334,9 @@ func TestSuspect(t *testing.T) {
 			{at: at(0), begin: 2}, {at: at(suspectAfter), end: 1}, {at: at(2*suspectAfter - time.Millisecond)},
 			{at: at(2 * suspectAfter), want: true}}},
 		{"calls finished", []step{{at: at(0), begin: 1}, {at: at(suspectAfter), end: 1}, {at: at(time.Second)}}},
+		{"calls ended unanswered show nothing", []step{
+			{at: at(0), begin: 3}, {at: at(suspectAfter / 2), gaveUp: 1}, {at: at(suspectAfter - time.Millisecond), gaveUp: 1},
+			{at: at(suspectAfter), want: true}}},
 		{"bytes coming in count afresh", []step{
 			{at: at(0), begin: 1}, {at: at(suspectAfter), read: 100}, {at: at(2*suspectAfter - time.Millisecond)},
 			{at: at(2 * suspectAfter), want: true}}},
@@ -335,11 +350,15 @@ func TestSuspect(t *testing.T) {
 			for i, st := range tt.steps {
 				read += st.read
 				for range st.begin {
-					slot, _ := h.begin(func() {})
+					slot, _, _ := h.begin(func() {})
 					open = append(open, slot)
 				}
 				for range st.end {
-					h.end(open[0])
+					h.end(open[0], true)
+					open = open[1:]
+				}
+				for range st.gaveUp {
+					h.end(open[0], false)
 					open = open[1:]
 				}
 				h.unavailable.Store(st.unavailable)
@@ -388,5 +407,168 @@ func TestPingOfAClosingClient(t *testing.T) {
 		p.checkSuspect()
 		<-closed
 		p.running.Wait()
+	}
+}
+
+// TestSlowPeerBehindLimitsIsNotMarked: a peer at its limits (its server's limit of
+// concurrent streams, and an interceptor that serves one call at a time) whose backend is
+// slow keeps a second call waiting with no byte coming in; its pings pass neither limit,
+// so it is not marked, and both callers get their values from it.
+func TestSlowPeerBehindLimitsIsNotMarked(t *testing.T) {
+	const slow = 2 * (suspectAfter + pingTimeout)
+	one := make(chan struct{}, 1)
+	limiter := grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		select {
+		case one <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-one }()
+		return handler(ctx, req)
+	})
+	var loads sync.Map
+	l := startLivePeer(t, func(ctx context.Context, key string, dest groupcache.Sink) error {
+		n, _ := loads.LoadOrStore(key, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		select { // the slow backend under test, not a synchronisation
+		case <-time.After(slow):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return dest.SetString("slow " + key)
+	}, WithServerOptions(grpc.MaxConcurrentStreams(1), limiter))
+	keys := []string{l.key, l.key + "-2"}
+	var wg sync.WaitGroup
+	for _, key := range keys {
+		wg.Go(func() {
+			if d, err := l.get(key); err != nil || d < slow {
+				t.Errorf("Get(%q) from the slow peer at its limits: %v after %v; want its value after %v", key, err, d, slow)
+			}
+		})
+	}
+	wg.Wait()
+	assertCount(t, "peers marked unavailable", l.stats.peersMarkedUnavailable.Load(), 0)
+	for _, key := range keys {
+		n, _ := loads.Load(key)
+		if n == nil || n.(*atomic.Int64).Load() != 1 {
+			t.Errorf("key %q not loaded exactly once by the peer's backend", key)
+		}
+	}
+}
+
+// TestFrozenPeerOfShortDeadlinesIsMarked: callers whose deadlines are shorter than the
+// check (an HTTP handler's 100 ms) keep calls outstanding to a frozen peer, each ending
+// by its own deadline; those endings are not answers, so the peer is still marked, and
+// later calls fail at once instead of each costing its caller's whole deadline.
+func TestFrozenPeerOfShortDeadlinesIsMarked(t *testing.T) {
+	l := startLivePeer(t, echoGetter)
+	if _, err := l.get(l.key); err != nil {
+		t.Fatalf("Get before the freeze: %v", err)
+	}
+	l.proxy.freeze()
+	const deadline = 100 * time.Millisecond
+	marked := time.Now().Add(5 * time.Second)
+	for l.stats.peersMarkedUnavailable.Load() == 0 {
+		if time.Now().After(marked) {
+			t.Fatal("the frozen peer of short-deadline callers was not marked within 5 s")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		_, err := l.getWithin(ctx, l.key)
+		cancel()
+		if err == nil {
+			t.Fatal("a Get from the frozen peer succeeded")
+		}
+	}
+	if d, err := l.get(l.key); status.Code(err) != codes.Unavailable || d > deadline/2 {
+		t.Errorf("a Get to the marked peer: %v after %v; want codes.Unavailable at once", err, d)
+	}
+}
+
+// TestFrozenRetiringPeerFailsFast: a peer that left the ring keeps its client for a grace
+// period, with calls still outstanding on it; when it freezes, those calls fail within
+// about a second too.
+func TestFrozenRetiringPeerFailsFast(t *testing.T) {
+	l := startLivePeer(t, echoGetter)
+	if _, err := l.get(l.key); err != nil {
+		t.Fatalf("Get before the freeze: %v", err)
+	}
+	l.proxy.freeze()
+	done := make(chan error, 1)
+	var took time.Duration
+	go func() {
+		var err error
+		took, err = l.get(l.key)
+		done <- err
+	}()
+	l.router.apply(view{members: []string{"s:1"}, selfReady: true}) // the peer leaves
+	if _, ok := l.router.snapshot().clients[l.peer]; ok {
+		t.Fatal("the peer that left still has a client in the snapshot")
+	}
+	if err := <-done; status.Code(err) != codes.Unavailable || took > 2*time.Second {
+		t.Errorf("a Get outstanding on the retiring frozen peer: %v after %v; want codes.Unavailable within 2 s", err, took)
+	}
+	assertCount(t, "peers marked unavailable", l.stats.peersMarkedUnavailable.Load(), 1)
+}
+
+// TestFrozenPeerThenClose: closing the router while a frozen peer is being re-checked
+// (each ping waiting up to recheckTimeout) ends at once and leaves no goroutine behind.
+func TestFrozenPeerThenClose(t *testing.T) {
+	l := startLivePeer(t, echoGetter)
+	l.proxy.freeze()
+	if _, err := l.get(l.key); status.Code(err) != codes.Unavailable {
+		t.Fatalf("Get from the frozen peer: %v, want codes.Unavailable", err)
+	}
+	start := time.Now()
+	l.router.stop()
+	l.router.closeClients()
+	if d := time.Since(start); d > recheckTimeout/2 {
+		t.Errorf("closing the router took %v while a frozen peer was re-checked", d)
+	}
+}
+
+// TestStarvedCallerDoesNotMark: a ping unanswered while this process could not run (a
+// goroutine waited longer than lagLimit for a CPU) does not mark the peer.
+func TestStarvedCallerDoesNotMark(t *testing.T) {
+	l := startLivePeer(t, echoGetter)
+	var late atomic.Uint64
+	l.client.(*peerClient).lateRuns = func() uint64 { return late.Add(1) } // starved throughout
+	l.proxy.freeze()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*(suspectAfter+pingTimeout))
+	defer cancel()
+	if _, err := l.getWithin(ctx, l.key); status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("Get from the frozen peer of a starved caller: %v, want its own deadline", err)
+	}
+	if late.Load() < 2 {
+		t.Errorf("the peer was not pinged (lateRuns read %d times)", late.Load())
+	}
+	assertCount(t, "peers marked unavailable", l.stats.peersMarkedUnavailable.Load(), 0)
+}
+
+// TestLateRuns: lateRuns counts goroutines that waited longer than lagLimit to run, as
+// they do when many busy goroutines share one CPU.
+func TestLateRuns(t *testing.T) {
+	before := lateRuns()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 40 { // 40 goroutines preempted every 10 ms: each waits about 400 ms to run
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for lateRuns() == before && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	close(stop)
+	wg.Wait()
+	if lateRuns() == before {
+		t.Error("no late run counted while 40 busy goroutines shared one CPU")
 	}
 }

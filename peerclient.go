@@ -54,7 +54,9 @@ type peerClient struct {
 	calls, errors atomic.Int64 // Gets sent to this peer, and those that failed
 
 	health   peerHealth         // its liveness (liveness.go)
-	received *atomic.Int64      // bytes read from the peer's connection (peerchannel.go)
+	pings    *peerConn          // the connection of the liveness check's pings
+	lateRuns func() uint64      // lateRuns (liveness.go); tests replace it
+	received *atomic.Int64      // bytes read from the peer's connections (peerchannel.go)
 	life     context.Context    // ends when the client is closed
 	end      context.CancelFunc // ends life
 	running  sync.WaitGroup     // the client's pings, which Close waits for
@@ -67,13 +69,15 @@ type peerClient struct {
 // the first call does.
 func newPeerClient(addr string, channel *peerChannel, cfg *config, stats *counters, guard *loopGuard) *peerClient {
 	p := &peerClient{
-		addr:    addr,
-		channel: channel,
-		conn:    newPeerConn(addr),
-		timeout: cfg.callTimeout,
-		stats:   stats,
-		guard:   guard,
-		logger:  cfg.logger,
+		addr:     addr,
+		channel:  channel,
+		conn:     newPeerConn(addr),
+		pings:    newPeerConn(addr),
+		lateRuns: lateRuns,
+		timeout:  cfg.callTimeout,
+		stats:    stats,
+		guard:    guard,
+		logger:   cfg.logger,
 	}
 	p.life, p.end = context.WithCancel(context.Background())
 	p.received = channel.receivedFrom(addr)
@@ -101,23 +105,23 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 	defer p.guard.endForward(group, key)
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	slot, ok := p.health.begin(cancel)
+	slot, marks, ok := p.health.begin(cancel)
 	if !ok {
-		p.health.end(slot)
+		p.health.end(slot, false)
 		return p.failedFast()
 	}
 	p.stats.peerRPCs.Add(1)
 	p.calls.Add(1)
 	err := p.channel.invoke(ctx, p.conn, getMethod, in, out)
-	p.health.end(slot)
+	p.health.end(slot, err == nil || ctx.Err() == nil)
 	if err == nil {
 		return nil
 	}
+	if status.Code(err) == codes.Canceled && p.health.marks.Load() != marks {
+		return p.failedFast() // cancelled by the mark
+	}
 	p.stats.peerErrors.Add(1)
 	p.errors.Add(1)
-	if p.health.unavailable.Load() && status.Code(err) == codes.Canceled {
-		return p.failedFast()
-	}
 	if isOwnerError(err) && pendingOwnerErrors.put(group, key, err) {
 		return err
 	}
@@ -155,6 +159,7 @@ func (p *peerClient) Close() error {
 	p.bgMu.Unlock()
 	p.end()
 	p.conn.close()
+	p.pings.close()
 	p.running.Wait()
 	p.channel.forget(p.addr)
 	return nil

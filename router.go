@@ -64,13 +64,29 @@ func newRouter(self string, cfg *config, stats *counters, guard *loopGuard, chan
 	ctx, r.stopLiveness = context.WithCancel(context.Background())
 	go func() {
 		defer close(r.livenessDone)
-		watchLiveness(ctx, r.snapshot)
+		watchLiveness(ctx, r.watchedClients)
 	}()
 	return r
 }
 
 // snapshot returns the routing state in force.
 func (r *router) snapshot() *snapshot { return r.snap.Load() }
+
+// watchedClients returns the clients whose peers the liveness check watches: those of
+// the snapshot in force and the retiring ones, which the hand-off may still call.
+func (r *router) watchedClients() []peerGetter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	snap := r.snap.Load()
+	clients := make([]peerGetter, 0, len(snap.clients)+len(r.retiring))
+	for _, c := range snap.clients {
+		clients = append(clients, c)
+	}
+	for _, rc := range r.retiring {
+		clients = append(clients, rc.client)
+	}
+	return clients
+}
 
 // apply makes v the view the router routes by. It is the one place that decides
 // whether the members changed: then it builds their ring (before taking the lock) and

@@ -53,9 +53,18 @@ func peekHandler(srv any, ctx context.Context, dec func(any) error, interceptor 
 	return handle(srv.(groupCacheServer).Peek, peekMethod, srv, ctx, dec, interceptor)
 }
 
-// pingHandler is getHandler for Ping.
-func pingHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	return handle(srv.(groupCacheServer).Ping, pingMethod, srv, ctx, dec, interceptor)
+// pingHandler decodes a GetRequest and calls Ping directly, without the server's
+// interceptor: a ping must be answered while the user's rate limiter or concurrency
+// limit holds the peer's calls back (a peer busy with slow loads is alive), and it
+// touches no group and answers nothing but that the process runs. grpc's stats handlers
+// still see it; the user's client interceptors (WithDialOptions) still apply on the way
+// out.
+func pingHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+	in := new(groupcachepb.GetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	return srv.(groupCacheServer).Ping(ctx, in)
 }
 
 func handle(method func(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error), name string,

@@ -143,6 +143,27 @@ func TestServerInterceptor(t *testing.T) {
 	}
 }
 
+// TestPingSkipsServerInterceptors: a ping is answered by the server itself, also when
+// the user's interceptor holds back or refuses every call (a rate limiter, an
+// authorisation check); Gets still go through the interceptor.
+func TestPingSkipsServerInterceptors(t *testing.T) {
+	var calls atomic.Int64
+	refuse := func(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler) (any, error) {
+		calls.Add(1)
+		return nil, status.Error(codes.ResourceExhausted, "over the limit")
+	}
+	p := newTestPair(t, WithServerOptions(grpc.ChainUnaryInterceptor(refuse)))
+	var out groupcachepb.GetResponse
+	if err := p.client.channel.invoke(requestContext(t, 5*time.Second), p.client.pings, pingMethod, &groupcachepb.GetRequest{}, &out); err != nil {
+		t.Errorf("Ping through a refusing interceptor: %v, want an answer", err)
+	}
+	assertCount(t, "interceptor calls for the ping", calls.Load(), 0)
+	if err := p.client.Get(requestContext(t, 5*time.Second), getRequest("g", "k"), &out); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("Get through the refusing interceptor: %v, want codes.ResourceExhausted", err)
+	}
+	assertCount(t, "interceptor calls for the Get", calls.Load(), 1)
+}
+
 // TestServerStopBoundsInFlightCalls checks that stop waits for calls in flight only
 // for its timeout, then ends them and returns with nothing left running.
 func TestServerStopBoundsInFlightCalls(t *testing.T) {
