@@ -54,6 +54,7 @@ func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache
 	h := &handoffGetter{group: name}
 	h.bound.Store(&boundGetter{m: m, getter: getter})
 	handoffGroups[name] = h
+	newGroupNames.Store(name, true)
 	return groupcache.NewGroup(name, cacheBytes, h)
 }
 
@@ -71,6 +72,9 @@ var (
 	newGroupMu sync.Mutex
 	// handoffGroups are the groups NewGroup made, by name. newGroupMu guards it.
 	handoffGroups = map[string]*handoffGetter{}
+	// newGroupNames are the names of handoffGroups, read without newGroupMu by the peer
+	// clients (ownererror.go).
+	newGroupNames sync.Map
 )
 
 // handoffGetter is the getter of a group made by NewGroup: a peek of the key's previous

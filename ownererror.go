@@ -8,6 +8,7 @@ package k8s
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -48,58 +49,85 @@ func isOwnerError(err error) bool {
 
 // maxPendingOwnerErrors bounds the owner's errors waiting for their group's getter. Each
 // is taken by the getter in the same load that got it, so few wait at once; past the
-// bound (only if the client were called outside groupcache's loads) the key is loaded
-// locally, as without the mark.
+// bound the key is loaded locally, as without the mark.
 const maxPendingOwnerErrors = 1024
+
+// ownerErrorTTL is how long an owner's error waits for its group's getter. The getter
+// takes it microseconds after the peer client kept it, in the same load; one not taken
+// (the client was called outside groupcache's loads, by a user's own PickPeer call) is
+// dropped after it, so that a later load of the key does not return an old error.
+const ownerErrorTTL = 100 * time.Millisecond
 
 // ownerErrors hands the owner's error from the peer client that got it to the getter of
 // the group made by NewGroup, which groupcache calls next, in the same load: groupcache
 // loads a key locally after any error from its owner, and runs one load of a key at a
 // time in each group.
 type ownerErrors struct {
-	n  atomic.Int64 // len(m), read without the lock by loads that have no error waiting
+	n   atomic.Int64 // len(m), read without the lock by loads that have no error waiting
+	now func() time.Time
+
 	mu sync.Mutex
-	m  map[groupKey]error
+	m  map[groupKey]pendingError
 }
 
 // groupKey is a key of a group.
 type groupKey struct{ group, key string }
 
+// pendingError is an owner's error and when it was kept.
+type pendingError struct {
+	err error
+	at  time.Time
+}
+
 // pendingOwnerErrors are the owner's errors of this process's groups.
-var pendingOwnerErrors ownerErrors
+var pendingOwnerErrors = ownerErrors{now: time.Now}
 
 // put keeps err for the load of key in group, and reports whether it did: only for a
-// group made by NewGroup, whose getter takes it.
+// group made by NewGroup, whose getter takes it, and while fewer than
+// maxPendingOwnerErrors are waiting (older ones than ownerErrorTTL are dropped first).
 func (o *ownerErrors) put(group, key string, err error) bool {
-	newGroupMu.Lock()
-	_, ours := handoffGroups[group]
-	newGroupMu.Unlock()
-	if !ours {
+	if _, ours := newGroupNames.Load(group); !ours {
 		return false
 	}
+	now := o.now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.m == nil {
-		o.m = make(map[groupKey]error)
+		o.m = make(map[groupKey]pendingError)
 	}
 	if len(o.m) >= maxPendingOwnerErrors {
-		return false
+		for k, e := range o.m {
+			if now.Sub(e.at) > ownerErrorTTL {
+				delete(o.m, k)
+			}
+		}
+		if len(o.m) >= maxPendingOwnerErrors {
+			return false
+		}
 	}
-	o.m[groupKey{group, key}] = err
+	o.m[groupKey{group, key}] = pendingError{err: err, at: now}
 	o.n.Store(int64(len(o.m)))
 	return true
 }
 
-// take returns and forgets the owner's error kept for the load of key in group, or nil.
+// take returns and forgets the owner's error kept for the load of key in group within
+// ownerErrorTTL, or nil.
 func (o *ownerErrors) take(group, key string) error {
 	if o.n.Load() == 0 {
 		return nil
 	}
+	now := o.now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	k := groupKey{group, key}
-	err := o.m[k]
+	e, ok := o.m[k]
+	if !ok {
+		return nil
+	}
 	delete(o.m, k)
 	o.n.Store(int64(len(o.m)))
-	return err
+	if now.Sub(e.at) > ownerErrorTTL {
+		return nil
+	}
+	return e.err
 }

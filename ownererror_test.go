@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
@@ -29,7 +30,7 @@ type ownerServer struct{}
 func (ownerServer) Get(_ context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
 	switch key := in.GetKey(); {
 	case strings.HasPrefix(key, "missing"):
-		return nil, statusError(errors.New("no such record"))
+		return nil, statusError(context.Background(), errors.New("no such record"))
 	case strings.HasPrefix(key, "fork"):
 		return nil, status.Error(codes.Unknown, "no such record")
 	default:
@@ -115,5 +116,68 @@ func TestOwnerErrorIsReturnedWithoutASecondLoad(t *testing.T) {
 	}
 	if n := pendingOwnerErrors.n.Load(); n != 0 {
 		t.Errorf("%d owner's errors left waiting", n)
+	}
+}
+
+// TestPendingOwnerErrors: an owner's error waits for its group's getter only if the
+// group was made by NewGroup, only for ownerErrorTTL (one not taken, from a user's own
+// call of a peer client, must not answer a later load of the key), and a full table
+// drops the expired ones before it refuses.
+func TestPendingOwnerErrors(t *testing.T) {
+	ours := fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1))
+	newGroupNames.Store(ours, true)
+	t.Cleanup(func() { newGroupNames.Delete(ours) })
+	errOwner := errors.New("no such record")
+	type step struct {
+		advance  time.Duration // of the clock, before the step
+		put      int           // keys k0…k(put-1) to put (n0… if fresh), of group ours unless group is set
+		fresh    bool
+		group    string
+		wantPut  bool // put reports it kept the last of them
+		take     string
+		wantTake error
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"taken in the same load", []step{{put: 1, wantPut: true, take: "k0", wantTake: errOwner}, {take: "k0"}}},
+		{"taken just within the TTL", []step{{put: 1, wantPut: true}, {advance: ownerErrorTTL, take: "k0", wantTake: errOwner}}},
+		{"expired, not taken", []step{{put: 1, wantPut: true}, {advance: ownerErrorTTL + time.Millisecond, take: "k0"}}},
+		{"a group not made by NewGroup", []step{{put: 1, group: "someone else's", take: "k0"}}},
+		{"full", []step{{put: maxPendingOwnerErrors, wantPut: true}, {put: 1, fresh: true}}},
+		{"full of expired errors", []step{{put: maxPendingOwnerErrors, wantPut: true},
+			{advance: ownerErrorTTL + time.Millisecond, put: 1, fresh: true, wantPut: true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Unix(1000, 0)
+			o := ownerErrors{now: func() time.Time { return now }}
+			for i, st := range tt.steps {
+				now = now.Add(st.advance)
+				group := ours
+				if st.group != "" {
+					group = st.group
+				}
+				if st.put > 0 {
+					var kept bool
+					prefix := "k"
+					if st.fresh {
+						prefix = "n"
+					}
+					for k := range st.put {
+						kept = o.put(group, fmt.Sprint(prefix, k), errOwner)
+					}
+					if kept != st.wantPut {
+						t.Errorf("step %d: put kept the last error: %v, want %v", i, kept, st.wantPut)
+					}
+				}
+				if st.take != "" {
+					if got := o.take(group, st.take); got != st.wantTake {
+						t.Errorf("step %d: take(%q) = %v, want %v", i, st.take, got, st.wantTake)
+					}
+				}
+			}
+		})
 	}
 }

@@ -50,7 +50,8 @@ func TestServerErrors(t *testing.T) {
 		{"value", getRequest(name, "good"), codes.OK, "", 1, false},
 		{"getter error", getRequest(name, "fails"), codes.Unknown, "backend is down", 1, true},
 		{"getter status error passes through", getRequest(name, "denied"), codes.PermissionDenied, "backend says no", 1, true},
-		{"getter context error", getRequest(name, "slow backend"), codes.DeadlineExceeded, "querying the backend", 1, false},
+		// The getter's own backend timed out while the request was live: the owner's error.
+		{"getter context error", getRequest(name, "slow backend"), codes.DeadlineExceeded, "querying the backend", 1, true},
 		{"unknown group", getRequest("no-such-group", "k"), codes.NotFound, `"no-such-group"`, 0, false},
 		{"no group", &groupcachepb.GetRequest{Key: new("k")}, codes.InvalidArgument, "no group", 0, false},
 		{"no key is the empty key, as proto3 senders leave it off", &groupcachepb.GetRequest{Group: &name}, codes.OK, "", 1, false},
@@ -139,6 +140,40 @@ func TestServerInterceptor(t *testing.T) {
 				t.Errorf("interceptor saw method %v, want /groupcachepb.GroupCache/Get", got)
 			}
 			assertCount(t, "serverRequests", p.server.stats.serverRequests.Load()-served, tt.wantServed)
+		})
+	}
+}
+
+// TestStatusError: which errors of a load the server marks as the owner's, by whether
+// the request's context had ended.
+func TestStatusError(t *testing.T) {
+	live := context.Background()
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	backendTimeout := fmt.Errorf("querying the backend: %w", context.DeadlineExceeded)
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		err       error
+		wantCode  codes.Code
+		wantOwner bool
+	}{
+		{"getter error", live, errors.New("no such record"), codes.Unknown, true},
+		{"getter error after the request ended", ended, errors.New("no such record"), codes.Unknown, true},
+		{"getter status error", live, status.Error(codes.NotFound, "no such record"), codes.NotFound, true},
+		{"getter's own timeout, request live", live, backendTimeout, codes.DeadlineExceeded, true},
+		{"request's deadline passed", ended, backendTimeout, codes.DeadlineExceeded, false},
+		{"request cancelled", ended, context.Canceled, codes.Canceled, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := statusError(tt.ctx, tt.err)
+			if got := status.Code(err); got != tt.wantCode {
+				t.Errorf("code %v, want %v", got, tt.wantCode)
+			}
+			if got := isOwnerError(err); got != tt.wantOwner {
+				t.Errorf("marked as the owner's error: %v, want %v", got, tt.wantOwner)
+			}
 		})
 	}
 }
