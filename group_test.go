@@ -12,12 +12,16 @@ import (
 	"testing"
 
 	"github.com/golang/groupcache"
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 )
 
 func TestNewGroupBadArguments(t *testing.T) {
+	leakcheck.Check(t)
 	var log syncBuffer
 	cfg := newConfig([]Option{WithLogger(slog.New(slog.NewTextHandler(&log, nil)))})
-	m := &PeersManager{cfg: cfg, router: newRouter("10.0.0.1:8080", cfg, &counters{}, &loopGuard{}, nil)}
+	r := newRouter("10.0.0.1:8080", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() }) // ends its liveness goroutine
+	m := &PeersManager{cfg: cfg, router: r}
 	getter := groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
 		return dest.SetString("v:" + key)
 	})
