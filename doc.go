@@ -2,11 +2,14 @@
 // peers from the EndpointSlices of a Service, routes every key to its owner with a
 // consistent-hash table, and carries peer requests over gRPC.
 //
-//	m, err := k8s.NewPeersManager(ctx, clientset, "cache", namespace, 8081,
+//	m, err := k8s.NewPeersManager(context.Background(), clientset, "cache", namespace, 8081,
 //		fmt.Sprintf("%s:%d", os.Getenv("POD_IP"), 8081))
 //	if err != nil { ... }
 //	defer m.Close()
 //	group := m.NewGroup("thumbnails", 64<<20, getter) // routed through m, warm across changes
+//	...
+//	<-sigterm                    // after the preStop sleep
+//	m.Shutdown(shutdownCtx)      // hand the keys over, then stop, within the grace period
 //
 // # Discovery
 //

@@ -1,9 +1,12 @@
 package k8s
 
-// The drain: a closing manager keeps serving its peers until they have taken over its
-// keys (see handoff.go), and then stops.
+// The drain: a manager shutting down keeps serving its peers until they have taken over
+// its keys (see handoff.go), and then stops.
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 const (
 	// drainQuiet is how long the peers must have sent nothing (no Get, no peek) for a
@@ -14,12 +17,13 @@ const (
 )
 
 // drain keeps the server answering peers until the others know this pod is leaving
-// and have stopped asking, or until the drain bound. The ring and clients stay as they
-// are, so the process's own Gets keep working too.
-func (m *PeersManager) drain() {
+// and have stopped asking, or until the drain bound, and reports true; or until ctx
+// ends, and reports false. The ring and clients stay as they are, so the process's own
+// Gets keep working too.
+func (m *PeersManager) drain(ctx context.Context) bool {
 	h := m.cfg.handoff
 	if h.Off || h.Drain <= 0 {
-		return
+		return true
 	}
 	m.stats.draining.Store(true)
 	defer m.stats.draining.Store(false)
@@ -33,12 +37,17 @@ func (m *PeersManager) drain() {
 	for {
 		now := m.cfg.clock.Now()
 		if !now.Before(end) {
-			return
+			return true
 		}
 		if m.othersKnow() && now.Sub(time.Unix(0, m.stats.lastPeerRequest.Load())) >= drainQuiet {
-			return
+			return true
 		}
-		<-m.cfg.clock.After(min(drainPoll, end.Sub(now)))
+		select {
+		case <-m.cfg.clock.After(min(drainPoll, end.Sub(now))):
+		case <-ctx.Done():
+			m.cfg.logger.Info("drain cut short", "self", m.self)
+			return false
+		}
 	}
 }
 

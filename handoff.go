@@ -26,8 +26,8 @@ const (
 	// six pods under load) peeks of 20 ms timed out there, those of 50 ms never did. No
 	// failing peer makes a load wait longer than this.
 	defaultPeekTimeout = 50 * time.Millisecond
-	// defaultDrain bounds how long Close keeps serving peers after this pod's manager is
-	// closed, so that the new owners of its keys can peek them. With Kubernetes' default
+	// defaultDrain bounds how long Shutdown keeps serving peers after this pod's manager
+	// is told to stop, so that the new owners of its keys can peek them. With Kubernetes' default
 	// grace period of 30 s it leaves room for a preStop sleep of up to 10 s and the
 	// server's graceful stop of up to 5 s before the kubelet's SIGKILL.
 	defaultDrain = 15 * time.Second
@@ -39,7 +39,7 @@ const maxPastRings = 8
 // Handoff sets the warm hand-off of a PeersManager (WithHandoff). A zero duration takes
 // its default; the zero Handoff is the default hand-off.
 type Handoff struct {
-	// Off turns the hand-off off: no peeks, and Close does not drain. Peers can still
+	// Off turns the hand-off off: no peeks, and Shutdown does not drain. Peers can still
 	// peek this pod. The durations must then be zero: a Handoff that is Off with a
 	// duration set is an error naming it.
 	Off bool
@@ -51,7 +51,7 @@ type Handoff struct {
 	// PeekTimeout bounds one peek (default 50 ms); on a timeout the key is loaded. No
 	// failing peer makes a load wait longer than this.
 	PeekTimeout time.Duration
-	// Drain bounds how long Close keeps serving peers' Gets and peeks (default 15 s,
+	// Drain bounds how long Shutdown keeps serving peers' Gets and peeks (default 15 s,
 	// which fits Kubernetes' default grace period of 30 s with a preStop sleep of up to
 	// 10 s and the server's graceful stop of up to 5 s).
 	Drain time.Duration

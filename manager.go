@@ -5,6 +5,7 @@ package k8s
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -39,9 +40,14 @@ type PeersManager struct {
 	peersChanged peersNotifier            // calls WithPeersChanged's function
 	groups       atomic.Pointer[[]string] // the groups made with NewGroup, sorted; never changed
 
-	closing   chan struct{} // closed by Close or the end of ctx: drain, then stop
+	closing   chan struct{} // closed by Close, Shutdown or the end of ctx: drain if asked, then stop
 	closeOnce sync.Once
 	done      chan struct{} // closed once everything is stopped
+
+	drainAsked atomic.Bool        // Shutdown came before the stop began: drain first
+	drainCtx   context.Context    // ends when the drain must end early
+	cutDrain   context.CancelFunc // ends drainCtx: Close, or the end of Shutdown's ctx
+	drained    atomic.Bool        // the drain ran to its end (its rules or its bound)
 }
 
 // NewPeersManager watches the EndpointSlices of serviceName in namespace, serves
@@ -67,6 +73,7 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 		closing:      make(chan struct{}),
 		done:         make(chan struct{}),
 	}
+	m.drainCtx, m.cutDrain = context.WithCancel(context.Background())
 	watcher, err := newPeerWatcher(ctx, client, serviceName, namespace, port, self, cfg, &m.stats, m.setView)
 	if err != nil {
 		return nil, err // a nil ctx among them: nothing above derives a context from it
@@ -103,14 +110,18 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 	if err := m.startServing(); err != nil {
 		return fail(err)
 	}
-	stopOnCtx := context.AfterFunc(ctx, m.startClose)
+	stopOnCtx := context.AfterFunc(ctx, m.stopNow)
 	go func() {
 		defer close(m.done)
 		<-m.closing
 		stopOnCtx() // a closed manager is no longer tied to ctx
-		m.drain()
+		stopTimeout := time.Duration(0)
+		if m.drainAsked.Load() && m.drain(m.drainCtx) {
+			m.drained.Store(true)
+			stopTimeout = serverStopTimeout
+		}
 		watcher.Close()
-		m.shutdown()
+		m.shutdown(stopTimeout)
 	}()
 	cfg.logger.Info("groupcache peers manager started", "self", m.self, "service", namespace+"/"+serviceName,
 		"peers", m.Peers())
@@ -181,33 +192,66 @@ func (m *PeersManager) Stats() Stats {
 	return m.stats.snapshot(len(m.router.snapshot().ring.members()))
 }
 
-// Close drains, then stops the watch, the gRPC server (gracefully, for at most a few
-// seconds) and every peer connection, and waits until all of it has stopped.
-// Afterwards PickPeer returns (nil, false) for every key and Peers is empty.
-//
-// The drain (unless the hand-off is Off) keeps serving peers' Gets and peeks, so that the
-// new owners of this pod's keys can take them over: it lasts until the EndpointSlices
-// no longer show this pod as ready (the other pods have dropped it from their rings)
-// and no peer has asked anything for a second, or at most Handoff.Drain (15 s by
-// default). Close is safe to call more than once and after ctx was cancelled, which
-// starts the same steps; it always returns nil.
+// Close stops the manager at once: the watch, the gRPC server (calls in flight from
+// peers fail, and the peers load those keys themselves) and every peer connection, and
+// waits until all of it has stopped. It does not drain: use Shutdown when the pod
+// leaves. Afterwards PickPeer returns (nil, false) for every key and Peers is empty.
+// Close during Shutdown ends Shutdown's drain at once. The end of the ctx given to
+// NewPeersManager does what Close does. Close is safe to call more than once and
+// concurrently; it always returns nil.
 func (m *PeersManager) Close() error {
-	m.startClose()
+	m.stopNow()
 	<-m.done
 	return nil
 }
 
-// startClose starts the drain and stop; the manager's goroutine does them.
+// Shutdown stops the manager the way a pod should leave, as http.Server.Shutdown does
+// for a server: first it drains, serving peers' Gets and peeks so that the new owners
+// of this pod's keys can take them over, until the EndpointSlices no longer show this
+// pod as ready (the other pods have dropped it from their rings) and no peer has asked
+// anything for a second, or at most Handoff.Drain (15 s by default; no drain when the
+// hand-off is Off); then it stops as Close does, but lets peers' calls in flight finish
+// for up to 5 s. It returns when everything has stopped.
+//
+// ctx bounds it: when ctx ends first, the drain ends there, the manager stops at once,
+// and Shutdown returns ctx's error. Give it what is left of the pod's termination grace
+// period after preStop, less a margin for the process's own exit. A Shutdown after the
+// stop has begun (Close, another Shutdown, the end of the manager's ctx) waits for that
+// stop and adds no drain. A nil ctx is an error.
+func (m *PeersManager) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return errors.New("groupcache-k8s: Shutdown with a nil context")
+	}
+	m.drainAsked.Store(true)
+	cut := context.AfterFunc(ctx, m.cutDrain)
+	defer cut()
+	m.startClose()
+	<-m.done
+	if err := ctx.Err(); err != nil && !m.drained.Load() {
+		return err
+	}
+	return nil
+}
+
+// stopNow ends any drain and starts the stop.
+func (m *PeersManager) stopNow() {
+	m.cutDrain()
+	m.startClose()
+}
+
+// startClose starts the stop, with a drain first if Shutdown asked for one; the
+// manager's goroutine does them.
 func (m *PeersManager) startClose() {
 	m.closeOnce.Do(func() { close(m.closing) })
 }
 
-// shutdown runs once the watch has ended.
-func (m *PeersManager) shutdown() {
+// shutdown runs once the watch has ended; peers' calls in flight may finish within
+// stopTimeout.
+func (m *PeersManager) shutdown(stopTimeout time.Duration) {
 	m.peersChanged.close()
 	unregisterPicker(m)
 	m.router.stop() // from now on every key is local
-	m.stopServing(serverStopTimeout)
+	m.stopServing(stopTimeout)
 	m.router.closeClients()
 	m.cfg.logger.Info("groupcache peers manager stopped", "self", m.self)
 }

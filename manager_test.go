@@ -414,7 +414,8 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 		"operator page": func(m *PeersManager) {
 			m.DebugHandler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 		},
-		"Close": func(m *PeersManager) { m.Close() },
+		"Close":    func(m *PeersManager) { m.Close() },
+		"Shutdown": func(m *PeersManager) { m.Shutdown(context.Background()) },
 	}
 	for name, call := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -428,7 +429,7 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 			called := make(chan []string, 10)
 			m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
 				WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(),
-				WithHandoff(Handoff{Drain: 100 * time.Millisecond}), // Close drains, briefly
+				WithHandoff(Handoff{Drain: 100 * time.Millisecond}), // Shutdown drains, briefly
 				WithPeersChanged(func(peers []string) {
 					if m := started.Load(); m != nil {
 						call(m)
@@ -454,7 +455,7 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the callback did not return within 10 s")
 			}
-			if name != "Close" {
+			if name != "Close" && name != "Shutdown" {
 				change(12, "10.0.0.1") // the watch goes on
 				if got := <-called; !slices.Equal(got, []string{"10.0.0.1:8080"}) {
 					t.Errorf("after the second change the callback got %v", got)

@@ -41,7 +41,7 @@ type Stats struct {
 	// Peeks this pod's server answered for other pods, and how many of them it held.
 	PeeksServed    int64
 	PeekServedHits int64
-	// Draining is true while Close keeps serving peers before it stops (WithHandoff);
+	// Draining is true while Shutdown keeps serving peers before it stops (WithHandoff);
 	// DrainRequests counts the Gets and peeks served meanwhile.
 	Draining      bool
 	DrainRequests int64

@@ -100,7 +100,7 @@ var managerMetrics = []managerMetric{
 		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PeeksServed) }),
 	newManagerMetric("peeks_served_hits_total", "Peeks this pod's server answered with a value it held.",
 		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PeekServedHits) }),
-	newManagerMetric("draining", "1 while Close keeps serving peers before it stops, else 0.",
+	newManagerMetric("draining", "1 while Shutdown keeps serving peers before it stops, else 0.",
 		prometheus.GaugeValue, func(s k8s.Stats) float64 {
 			if s.Draining {
 				return 1

@@ -34,7 +34,7 @@
 //	groupcache_k8s_peeks_total{outcome}          counter  this pod's peeks of previous owners: hit, miss, error
 //	groupcache_k8s_peeks_served_total            counter  peeks answered for peers
 //	groupcache_k8s_peeks_served_hits_total       counter  of those, the ones answered with a value
-//	groupcache_k8s_draining                      gauge    1 while Close keeps serving peers, else 0
+//	groupcache_k8s_draining                      gauge    1 while Shutdown keeps serving peers, else 0
 //	groupcache_k8s_drain_requests_total          counter  Gets and peeks served while draining
 //
 // The time since the last sync is time() - groupcache_k8s_last_sync_timestamp_seconds
