@@ -240,14 +240,25 @@ func run(logger *slog.Logger) error {
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	// ctx has ended (SIGTERM): a PeersManager has begun its drain; Close waits for it and the stop.
+	// ctx has ended (SIGTERM, after the preStop sleep): hand this pod's keys over and stop,
+	// within what is left of the termination grace period.
 	stopping := time.Now()
-	m.Close()
+	shutdown, cancel := context.WithTimeout(context.Background(), shutdownBudget)
+	defer cancel()
+	if err := m.Shutdown(shutdown); err != nil {
+		logger.Warn("shutdown cut short", "error", err)
+	}
 	if testOnly.exitState != "" {
 		return writeExitState(testOnly.exitState, exitState{Stats: stats(), CloseTook: time.Since(stopping)})
 	}
 	return nil
 }
+
+// shutdownBudget bounds the peers manager's Shutdown at SIGTERM: the manifest's
+// terminationGracePeriodSeconds (30 s) less its preStop sleep (5 s), less a margin for
+// the HTTP server's stop and the exit. It covers the longest drain (15 s) and the
+// server's graceful stop (5 s).
+const shutdownBudget = 20 * time.Second
 
 // managerOptions turns the optional settings into the peers manager's options; for a
 // watcher alone (WatchPeers), only those of the watch.

@@ -21,12 +21,15 @@ type node interface {
 	Owner(key string) string // "" when the node cannot tell
 	Peers() []string
 	Stats() k8s.Stats
+	Shutdown(ctx context.Context) error // drains, then stops
 	Close() error
 }
 
 // startNode starts the node: a PeersManager serving peers on the groupcache port, or with
 // httpPool the test-only HTTPPool (see startPoolNode). It returns the node and this pod's
-// peer id. onChange, if not nil, hears every ring the node publishes.
+// peer id. onChange, if not nil, hears every ring the node publishes. ctx bounds the
+// start only: the node lives until Shutdown or Close (the end of a manager's own ctx
+// would stop it at once, without the drain that Shutdown does at SIGTERM).
 func startNode(ctx context.Context, httpPool bool, client kubernetes.Interface, s settings, mux *http.ServeMux,
 	onChange func([]string), opts []k8s.Option) (node, string, error) {
 	if httpPool {
@@ -36,6 +39,6 @@ func startNode(ctx context.Context, httpPool bool, client kubernetes.Interface, 
 	if onChange != nil {
 		opts = append(opts, k8s.WithPeersChanged(onChange))
 	}
-	m, err := k8s.NewPeersManager(ctx, client, s.service, s.namespace, s.groupcachePort, self, opts...)
+	m, err := k8s.NewPeersManager(context.WithoutCancel(ctx), client, s.service, s.namespace, s.groupcachePort, self, opts...)
 	return m, self, err
 }

@@ -61,5 +61,8 @@ func (poolNode) NewGroup(name string, cacheBytes int64, getter groupcache.Getter
 // Owner is always "": the pool does not say whom it would ask.
 func (poolNode) Owner(string) string { return "" }
 
+// Shutdown is Close: an HTTPPool has no drain.
+func (n poolNode) Shutdown(context.Context) error { return n.Close() }
+
 // Stats are the watch's counters; an HTTPPool keeps no others.
 func (n poolNode) Stats() k8s.Stats { return k8s.Stats{WatchStats: n.PeerWatcher.Stats()} }
