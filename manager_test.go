@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -61,9 +62,9 @@ type managerCall struct {
 // request, and leaves no goroutine behind.
 func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 	leakcheck.Check(t)
-	api := newFakeAPIServer(t, testNamespace, &streamFile{})
+	api := fakeapi.Start(t, testNamespace, &fakeapi.Stream{})
 	valid := func() managerCall {
-		return managerCall{ctx: t.Context(), client: api.clientset(), service: "cache", namespace: "shop",
+		return managerCall{ctx: t.Context(), client: api.Clientset(), service: "cache", namespace: "shop",
 			self: "10.0.0.1:8080", port: 8080, opts: []Option{WithoutPeerPickerRegistration()}}
 	}
 	pki := newTestPKI(t)
@@ -119,8 +120,8 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
 			}
-			if len(api.lists()) != 0 {
-				t.Errorf("bad arguments must fail before any request; the API server saw %d", len(api.lists()))
+			if len(api.Lists()) != 0 {
+				t.Errorf("bad arguments must fail before any request; the API server saw %d", len(api.Lists()))
 			}
 		})
 	}
@@ -135,9 +136,9 @@ func TestPeersServeEachOther(t *testing.T) {
 	slices := readySlice("cache-x1", "127.0.0.1", "127.0.0.2")
 	var managers []*PeersManager
 	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
-		api := newFakeAPIServer(t, testNamespace, &streamFile{lists: []answer{{status: 200, frames: []string{listFrame(t, 10, slices)}}}})
+		api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, slices))
 		self := net.JoinHostPort(ip, strconv.Itoa(port))
-		m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, port, self,
+		m, err := NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, port, self,
 			WithoutPeerPickerRegistration(), noHandoff)
 		if err != nil {
 			t.Fatal(err)
@@ -204,10 +205,8 @@ type graceManager struct {
 func startGraceManager(t *testing.T) graceManager {
 	g := graceManager{live: make(chan string), rebuilds: make(rebuilds, 10), closed: make(chan string, 10),
 		clock: newFakeClock()}
-	g.m, _ = startManager(t, &streamFile{
-		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
-		watches: []answer{{status: 200, live: g.live}},
-	}, "10.0.0.1:8080", g.rebuilds.option(), withClock(g.clock),
+	g.m, _ = startManager(t, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2")).WithLive(g.live),
+		"10.0.0.1:8080", g.rebuilds.option(), withClock(g.clock),
 		func(c *config) { c.onClientClosed = func(id string) { g.closed <- id } })
 	g.rebuilds.next(t)
 	return g
@@ -222,7 +221,7 @@ func TestClientLifecycle(t *testing.T) {
 	first := m.router.snapshot().clients["10.0.0.2:8080"].(*peerClient)
 
 	send := func(rv int, addrs ...string) []string {
-		live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", addrs...))
+		live <- fakeapi.EventFrame("MODIFIED", rv, readySlice("cache-x1", addrs...))
 		return r.next(t)
 	}
 	if got := send(11, "10.0.0.1"); !slices.Equal(got, []string{"10.0.0.1:8080"}) {
@@ -258,7 +257,7 @@ func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
 	g := startGraceManager(t)
 	m, live, r, closed, grace := g.m, g.live, g.rebuilds, g.closed, g.clock
 	send := func(rv int, addrs ...string) {
-		live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", addrs...))
+		live <- fakeapi.EventFrame("MODIFIED", rv, readySlice("cache-x1", addrs...))
 		r.next(t)
 	}
 	const peer = "10.0.0.2:8080"
@@ -317,9 +316,7 @@ func keyOwnedBy(t *testing.T, s *snapshot, id string) string {
 // TestPickPeerDuringSwaps: PickPeer from many goroutines while the ring changes never
 // returns (nil, true), and is race-free.
 func TestPickPeerDuringSwaps(t *testing.T) {
-	m, _ := startManager(t, &streamFile{
-		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1"))}}},
-	}, "10.0.0.1:8080")
+	m, _ := startManager(t, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1")), "10.0.0.1:8080")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var bad sync.Once
@@ -360,19 +357,17 @@ func TestCloseAndCancel(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			leakcheck.Check(t)
 			port := freePort(t)
-			api := newFakeAPIServer(t, testNamespace, &streamFile{
-				lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "127.0.0.1", "127.0.0.2"))}}},
-			})
+			api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, readySlice("x", "127.0.0.1", "127.0.0.2")))
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			self := "127.0.0.1:" + strconv.Itoa(port)
 			// nil gRPC options are dropped, not handed to grpc (which would panic).
-			m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, port, self,
+			m, err := NewPeersManager(ctx, api.Clientset(), testService, testNamespace, port, self,
 				WithDialOptions(nil), WithServerOptions(nil), noHandoff)
 			if err != nil {
 				t.Fatal(err)
 			}
-			api.waitCaughtUp()
+			api.WaitCaughtUp(t)
 			before := m.router.snapshot()
 			if conn, err := net.Dial("tcp", self); err != nil {
 				t.Fatalf("the manager does not serve on %s: %v", self, err)
@@ -420,13 +415,10 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			leakcheck.Check(t)
 			live := make(chan string)
-			api := newFakeAPIServer(t, testNamespace, &streamFile{
-				lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1"))}}},
-				watches: []answer{{status: 200, live: live}},
-			})
+			api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1")).WithLive(live))
 			var started atomic.Pointer[PeersManager]
 			called := make(chan []string, 10)
-			m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+			m, err := NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
 				WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(),
 				WithHandoff(Handoff{Drain: 100 * time.Millisecond}), // Close drains, briefly
 				WithPeersChanged(func(peers []string) {
@@ -443,7 +435,7 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 			change := func(rv int, pods ...string) {
 				t.Helper()
 				select {
-				case live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", pods...)):
+				case live <- fakeapi.EventFrame("MODIFIED", rv, readySlice("cache-x1", pods...)):
 				case <-time.After(10 * time.Second):
 					t.Fatal("the watch takes no event: it is stuck")
 				}
@@ -483,14 +475,12 @@ func TestFailedStartReturnsWhileItsCallbackWaits(t *testing.T) {
 	}
 	defer taken.Close()
 	self := taken.Addr().String()
-	api := newFakeAPIServer(t, testNamespace, &streamFile{
-		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "127.0.0.1"))}}},
-	})
+	api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, readySlice("x", "127.0.0.1")))
 	var calls atomic.Int64
 	told := make(chan []string) // read only once NewPeersManager has returned
 	result := make(chan error, 1)
 	go func() {
-		_, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, portOf(t, self), self,
+		_, err := NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, portOf(t, self), self,
 			WithPeersChanged(func(peers []string) {
 				calls.Add(1)
 				told <- peers

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 )
@@ -17,11 +18,9 @@ import (
 func TestRegistration(t *testing.T) {
 	leakcheck.Check(t)
 	newManager := func(opts ...Option) (*PeersManager, error) {
-		api := newFakeAPIServer(t, testNamespace, &streamFile{
-			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
-		})
+		api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, readySlice("x", "10.0.0.1", "10.0.0.2")))
 		opts = append([]Option{WithGRPCServer(grpc.NewServer()), noHandoff}, opts...)
-		return NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
+		return NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
 	}
 	first, err := newManager()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 )
@@ -19,12 +20,12 @@ import (
 // stream, with no gRPC server of its own and no groupcache registration (opts may add to
 // or override that). It closes the manager when the test ends, and then checks that
 // nothing the test started is left running.
-func startManager(t *testing.T, stream *streamFile, self string, opts ...Option) (*PeersManager, *fakeAPIServer) {
+func startManager(t *testing.T, stream *fakeapi.Stream, self string, opts ...Option) (*PeersManager, *fakeapi.Server) {
 	t.Helper()
 	leakcheck.Check(t)
-	api := newFakeAPIServer(t, testNamespace, stream)
+	api := fakeapi.Start(t, testNamespace, stream)
 	opts = append([]Option{WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff}, opts...)
-	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, portOf(t, self), self, opts...)
+	m, err := NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, portOf(t, self), self, opts...)
 	if err != nil {
 		t.Fatalf("NewPeersManager: %v", err)
 	}
@@ -35,14 +36,14 @@ func startManager(t *testing.T, stream *streamFile, self string, opts ...Option)
 // startFromStream replays the stream file name to a manager with an instant clock: its
 // waits end at once, and a watch the stream holds open silently sees the idle timeout
 // pass. It returns once the manager has consumed the whole stream.
-func startFromStream(t *testing.T, name, self string, opts ...Option) (*PeersManager, *fakeAPIServer, *fakeClock) {
+func startFromStream(t *testing.T, name, self string, opts ...Option) (*PeersManager, *fakeapi.Server, *fakeClock) {
 	t.Helper()
 	clk := newInstantClock()
-	stream := loadStream(t, name)
-	stream.onHold = func() { clk.Advance(defaultWatchIdleTimeout) }
+	stream := fakeapi.Load(t, name)
+	stream.OnHold = func() { clk.Advance(defaultWatchIdleTimeout) }
 	opts = append([]Option{withClock(clk), withRand(func() float64 { return 0.5 })}, opts...)
 	m, api := startManager(t, stream, self, opts...)
-	api.waitCaughtUp()
+	api.WaitCaughtUp(t)
 	return m, api, clk
 }
 
@@ -220,7 +221,7 @@ func TestReplayStreams(t *testing.T) {
 			if s.Peers != len(tc.peers) || s.LastSync.IsZero() {
 				t.Errorf("Stats.Peers = %d (want %d), LastSync = %v", s.Peers, len(tc.peers), s.LastSync)
 			}
-			if sent := int64(len(api.lists()) + len(api.watches())); s.APIRequests != sent {
+			if sent := int64(len(api.Lists()) + len(api.Watches())); s.APIRequests != sent {
 				t.Errorf("APIRequests = %d; the API server received %d", s.APIRequests, sent)
 			}
 			if s.WatchEvents != tc.watchEvents {
@@ -229,12 +230,12 @@ func TestReplayStreams(t *testing.T) {
 			if got := clk.waits(); !slices.Equal(got, tc.waits) {
 				t.Errorf("waits = %v, want %v", got, tc.waits)
 			}
-			wantRequests(t, "WATCH", api.watches(), tc.watchRVs)
+			wantRequests(t, "WATCH", api.Watches(), tc.watchRVs)
 			lists := tc.listRVs
 			if lists == nil {
 				lists = []string{""}
 			}
-			wantRequests(t, "LIST", api.lists(), lists)
+			wantRequests(t, "LIST", api.Lists(), lists)
 		})
 	}
 }
