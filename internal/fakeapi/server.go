@@ -34,7 +34,8 @@ type Server struct {
 	mu       sync.Mutex
 	lists    []Answer
 	watches  []Answer
-	requests []url.Values // query of every request, in order; "watch" tells them apart
+	requests []url.Values  // query of every request, in order; "watch" tells them apart
+	arrived  chan struct{} // closed, and replaced, when a request arrives
 
 	caughtUp  chan struct{}
 	caughtOne sync.Once
@@ -51,6 +52,7 @@ func New(namespace string, stream *Stream) *Server {
 		onHold:    stream.OnHold,
 		lists:     append([]Answer(nil), stream.Lists...),
 		watches:   append([]Answer(nil), stream.Watches...),
+		arrived:   make(chan struct{}),
 		caughtUp:  make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -107,13 +109,38 @@ func (s *Server) WaitCaughtUp(t testing.TB) {
 	}
 }
 
-// Lists and Watches return the queries of the LIST and WATCH requests received, in order.
-func (s *Server) Lists() []url.Values   { return s.queries(false) }
-func (s *Server) Watches() []url.Values { return s.queries(true) }
+// WaitWatches waits until the server has received n WATCH requests, failing t if it has
+// not within 10 s.
+func (s *Server) WaitWatches(t testing.TB, n int) {
+	t.Helper()
+	timeout := time.After(stuck)
+	for {
+		s.mu.Lock()
+		got, arrived := len(s.queries(true)), s.arrived
+		s.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-arrived:
+		case <-timeout:
+			t.Fatalf("the server received %d WATCH requests within %v; want %d", got, stuck, n)
+		}
+	}
+}
 
-func (s *Server) queries(watch bool) []url.Values {
+// Lists and Watches return the queries of the LIST and WATCH requests received, in order.
+func (s *Server) Lists() []url.Values   { return s.locked(false) }
+func (s *Server) Watches() []url.Values { return s.locked(true) }
+
+func (s *Server) locked(watch bool) []url.Values {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.queries(watch)
+}
+
+// queries returns the queries of the LIST or WATCH requests. s.mu is held.
+func (s *Server) queries(watch bool) []url.Values {
 	var out []url.Values
 	for _, q := range s.requests {
 		if (q.Get("watch") == "true") == watch {
@@ -133,6 +160,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	watching := q.Get("watch") == "true"
 	s.mu.Lock()
 	s.requests = append(s.requests, q)
+	close(s.arrived)
+	s.arrived = make(chan struct{})
 	queue := &s.lists
 	if watching {
 		queue = &s.watches

@@ -32,7 +32,7 @@ func next(t *testing.T, w watch.Interface) (watch.Event, bool) {
 // TestServerAnswersInOrder: a real clientset LISTs, then WATCHes a live answer that sends
 // what the test hands it and ends when the test closes it; the next WATCH, past the
 // stream's answers, is held open and marks the client caught up. The server records
-// every query.
+// every query, and WaitWatches sees each WATCH arrive.
 func TestServerAnswersInOrder(t *testing.T) {
 	leakcheck.Check(t)
 	live := make(chan string)
@@ -51,6 +51,7 @@ func TestServerAnswersInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
+	api.WaitWatches(t, 1)
 	live <- EventFrame(watch.Modified, 8, testSlice("cache-x1", "10.0.0.1"))
 	if ev, _ := next(t, w); ev.Type != watch.Modified {
 		t.Fatalf("watch event %s %+v; want MODIFIED", ev.Type, ev.Object)
@@ -72,6 +73,7 @@ func TestServerAnswersInOrder(t *testing.T) {
 		_, err := client.Watch(ctx, metav1.ListOptions{ResourceVersion: "8"})
 		watched <- err
 	}()
+	api.WaitWatches(t, 2)
 	api.WaitCaughtUp(t)
 	select {
 	case err := <-watched:
