@@ -33,9 +33,8 @@ func TestCloseDrains(t *testing.T) {
 			self := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			live, clk := make(chan string), newFakeClock()
 			clk.waiting = make(chan time.Duration, 1000)
-			api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, readySlice("cache-x1", "127.0.0.1", "127.0.0.2")).WithLive(live))
-			m, err := NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, port, self,
-				WithoutPeerPickerRegistration(), WithHandoff(Handoff{}), withClock(clk))
+			m, _, err := newManager(t.Context(), t, fakeapi.Listing(10, readySlice("cache-x1", "127.0.0.1", "127.0.0.2")).WithLive(live),
+				self, WithoutPeerPickerRegistration(), WithHandoff(Handoff{}), withClock(clk))
 			if err != nil {
 				t.Fatal(err)
 			}

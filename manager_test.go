@@ -136,14 +136,11 @@ func TestPeersServeEachOther(t *testing.T) {
 	slices := readySlice("cache-x1", "127.0.0.1", "127.0.0.2")
 	var managers []*PeersManager
 	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
-		api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, slices))
 		self := net.JoinHostPort(ip, strconv.Itoa(port))
-		m, err := NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, port, self,
-			WithoutPeerPickerRegistration(), noHandoff)
+		m, _, err := newManager(t.Context(), t, fakeapi.Listing(10, slices), self, WithoutPeerPickerRegistration(), noHandoff)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { m.Close() })
 		managers = append(managers, m)
 	}
 	for _, m := range managers {
@@ -357,12 +354,11 @@ func TestCloseAndCancel(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			leakcheck.Check(t)
 			port := freePort(t)
-			api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, readySlice("x", "127.0.0.1", "127.0.0.2")))
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			self := "127.0.0.1:" + strconv.Itoa(port)
 			// nil gRPC options are dropped, not handed to grpc (which would panic).
-			m, err := NewPeersManager(ctx, api.Clientset(), testService, testNamespace, port, self,
+			m, api, err := newManager(ctx, t, fakeapi.Listing(10, readySlice("x", "127.0.0.1", "127.0.0.2")), self,
 				WithDialOptions(nil), WithServerOptions(nil), noHandoff)
 			if err != nil {
 				t.Fatal(err)
@@ -415,11 +411,10 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			leakcheck.Check(t)
 			live := make(chan string)
-			api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1")).WithLive(live))
 			var started atomic.Pointer[PeersManager]
 			called := make(chan []string, 10)
-			m, err := NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-				WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(),
+			m, _, err := newManager(t.Context(), t, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1")).WithLive(live),
+				"10.0.0.1:8080", WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(),
 				WithHandoff(Handoff{Drain: 100 * time.Millisecond}), // Close drains, briefly
 				WithPeersChanged(func(peers []string) {
 					if m := started.Load(); m != nil {
@@ -475,12 +470,11 @@ func TestFailedStartReturnsWhileItsCallbackWaits(t *testing.T) {
 	}
 	defer taken.Close()
 	self := taken.Addr().String()
-	api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, readySlice("x", "127.0.0.1")))
 	var calls atomic.Int64
 	told := make(chan []string) // read only once NewPeersManager has returned
 	result := make(chan error, 1)
 	go func() {
-		_, err := NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, portOf(t, self), self,
+		_, _, err := newManager(t.Context(), t, fakeapi.Listing(10, readySlice("x", "127.0.0.1")), self,
 			WithPeersChanged(func(peers []string) {
 				calls.Add(1)
 				told <- peers

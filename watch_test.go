@@ -46,11 +46,9 @@ func TestStartupErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.stream, func(t *testing.T) {
 			leakcheck.Check(t)
-			api := fakeapi.Start(t, testNamespace, fakeapi.Load(t, tc.stream))
 			clk := newInstantClock()
 			start := time.Now()
-			_, err := NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-				withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff)
+			_, _, err := newManager(t.Context(), t, fakeapi.Load(t, tc.stream), "10.0.0.1:8080", quietOptions(withClock(clk))...)
 			if err == nil {
 				t.Fatal("NewPeersManager succeeded; want an error")
 			}
@@ -88,13 +86,11 @@ func TestStartupUnreachable(t *testing.T) {
 // TestCancelDuringBackoff: cancelling the context while the loop waits out a long
 // backoff stops everything promptly, and Close afterwards returns nil.
 func TestCancelDuringBackoff(t *testing.T) {
-	api := fakeapi.Start(t, testNamespace, fakeapi.Load(t, "too_many_requests"))
 	ctx, cancel := context.WithCancel(t.Context())
 	// The 7 s Retry-After wait never ends: the clock does not move.
 	clk := newFakeClock()
 	clk.waiting = make(chan time.Duration, 1)
-	m, err := NewPeersManager(ctx, api.Clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-		withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff)
+	m, _, err := newManager(ctx, t, fakeapi.Load(t, "too_many_requests"), "10.0.0.1:8080", quietOptions(withClock(clk))...)
 	if err != nil {
 		t.Fatal(err)
 	}
