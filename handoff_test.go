@@ -54,7 +54,7 @@ func TestPeekPreviousOwner(t *testing.T) {
 
 	const peekTimeout = 300 * time.Millisecond
 	// Only Now is moved by the test, to close the window; waits take real time.
-	live, rebuilds, clk := make(chan string), make(rebuilds, 10), &shiftedClock{}
+	live, rebuilds, clk := make(chan string), make(rebuilds, 10), newShiftedClock()
 	slice := func(rv int, eps ...discoveryv1.Endpoint) string {
 		return fakeapi.EventFrame("MODIFIED", rv, apiSlice("cache-x1", discoveryv1.AddressTypeIPv4, eps...))
 	}
@@ -199,7 +199,7 @@ func TestPeekPreviousOwner(t *testing.T) {
 	})
 
 	// The window closes: no more peeks, even of a key the leaving peer holds.
-	clk.shift.Add(int64(time.Minute))
+	clk.Advance(time.Minute)
 	run([]step{
 		{name: "after the window: no peek", preload: true,
 			key: func() string { return keyOwnedBefore(map[string]string{all: o}) }, want: "new:"},
@@ -212,14 +212,6 @@ func TestPeekPreviousOwner(t *testing.T) {
 		return !ok
 	})
 }
-
-// shiftedClock is the real clock, except that Now runs shift ahead.
-type shiftedClock struct {
-	realClock
-	shift atomic.Int64
-}
-
-func (c *shiftedClock) Now() time.Time { return time.Now().Add(time.Duration(c.shift.Load())) }
 
 // waitUntil polls cond until it holds, failing t after 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
