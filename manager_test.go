@@ -57,61 +57,78 @@ type managerCall struct {
 	opts                     []Option
 }
 
+// with returns c with the argument named arg ("ctx", "client", "service", "namespace",
+// "self" or "port") set to value, and opts added to its options.
+func (c managerCall) with(arg string, value any, opts []Option) managerCall {
+	switch arg {
+	case "":
+	case "ctx":
+		c.ctx, _ = value.(context.Context)
+	case "client":
+		c.client, _ = value.(kubernetes.Interface)
+	case "service":
+		c.service = value.(string)
+	case "namespace":
+		c.namespace = value.(string)
+	case "self":
+		c.self = value.(string)
+	case "port":
+		c.port = value.(int)
+	default:
+		panic("no argument " + arg)
+	}
+	c.opts = append(slices.Clone(c.opts), opts...)
+	return c
+}
+
 // TestNewPeersManagerRejectsBadArguments: each case is a valid call with one argument
 // made bad. It fails NewPeersManager with an error naming that argument, before any
 // request, and leaves no goroutine behind.
 func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 	leakcheck.Check(t)
 	api := fakeapi.Start(t, testNamespace, &fakeapi.Stream{})
-	valid := func() managerCall {
-		return managerCall{ctx: t.Context(), client: api.Clientset(), service: "cache", namespace: "shop",
-			self: "10.0.0.1:8080", port: 8080, opts: []Option{WithoutPeerPickerRegistration()}}
-	}
+	valid := managerCall{ctx: t.Context(), client: api.Clientset(), service: "cache", namespace: "shop",
+		self: "10.0.0.1:8080", port: 8080, opts: []Option{WithoutPeerPickerRegistration()}}
 	pki := newTestPKI(t)
+	serverCreds, clientCreds := credentials.NewTLS(pki.serverTLS(false)), credentials.NewTLS(pki.clientTLS("cache", false))
 	cases := []struct {
-		name   string
-		change func(*managerCall)
-		want   string
+		name  string
+		arg   string // the argument made bad, if any
+		value any    // its bad value
+		opts  []Option
+		want  string
 	}{
-		{"nil client", func(c *managerCall) { c.client = nil }, "client is nil"},
-		{"typed nil client", func(c *managerCall) { c.client = (*kubernetes.Clientset)(nil) }, "client is nil"},
-		{"nil context", func(c *managerCall) { c.ctx = nil }, "ctx is nil"},
-		{"fake clientset", func(c *managerCall) { c.client = fake.NewClientset() }, "no REST client"},
-		{"bad service", func(c *managerCall) { c.service = "Cache_1" }, `service name "Cache_1"`},
-		{"empty namespace", func(c *managerCall) { c.namespace = "" }, `namespace ""`},
-		{"port 0", func(c *managerCall) { c.port = 0 }, "port 0"},
-		{"self is a name", func(c *managerCall) { c.self = "cache-0:8080" }, "pod's IP"},
-		{"self port differs", func(c *managerCall) { c.self = "10.0.0.1:9090" }, "has port 9090 but port is 8080"},
-		{"call timeout", func(c *managerCall) { c.opts = append(c.opts, WithCallTimeout(-1)) }, "call timeout"},
-		{"message size", func(c *managerCall) { c.opts = append(c.opts, WithMaxMessageSize(0)) }, "max message size"},
-		{"startup timeout", func(c *managerCall) { c.opts = append(c.opts, WithStartupTimeout(0)) }, "startup timeout"},
-		{"idle timeout", func(c *managerCall) { c.opts = append(c.opts, WithWatchIdleTimeout(-time.Second)) }, "idle timeout"},
-		{"hand-off given twice", func(c *managerCall) {
-			c.opts = append(c.opts, WithHandoff(Handoff{}), WithHandoff(Handoff{Off: true}))
-		}, "WithHandoff given more than once"},
-		{"hand-off off with a drain", func(c *managerCall) {
-			c.opts = append(c.opts, WithHandoff(Handoff{Off: true, Drain: time.Second}))
-		}, "Handoff is Off but sets Drain"},
-		{"negative hand-off window", func(c *managerCall) {
-			c.opts = append(c.opts, WithHandoff(Handoff{Window: -time.Second}))
-		}, "must not be negative"},
-		{"credentials on one side", func(c *managerCall) {
-			c.opts = append(c.opts, WithTransportCredentials(nil, credentials.NewTLS(pki.clientTLS("cache", false))))
-		}, "without server credentials"},
-		{"a setting given twice", func(c *managerCall) {
-			c.opts = append(c.opts, WithCallTimeout(time.Second), WithLogger(nil), WithCallTimeout(2*time.Second))
-		}, "WithCallTimeout given more than once"},
-		{"a flag given twice", func(c *managerCall) { c.opts = append(c.opts, WithoutPeerPickerRegistration()) },
-			"WithoutPeerPickerRegistration given more than once"},
-		{"credentials twice", func(c *managerCall) {
-			c.opts = append(c.opts, WithTransportCredentials(credentials.NewTLS(pki.serverTLS(false)),
-				credentials.NewTLS(pki.clientTLS("cache", false))), WithTransportCredentials(nil, nil))
-		}, "more than once"},
+		{name: "nil client", arg: "client", value: nil, want: "client is nil"},
+		{name: "typed nil client", arg: "client", value: (*kubernetes.Clientset)(nil), want: "client is nil"},
+		{name: "nil context", arg: "ctx", value: nil, want: "ctx is nil"},
+		{name: "fake clientset", arg: "client", value: fake.NewClientset(), want: "no REST client"},
+		{name: "bad service", arg: "service", value: "Cache_1", want: `service name "Cache_1"`},
+		{name: "empty namespace", arg: "namespace", value: "", want: `namespace ""`},
+		{name: "port 0", arg: "port", value: 0, want: "port 0"},
+		{name: "self is a name", arg: "self", value: "cache-0:8080", want: "pod's IP"},
+		{name: "self port differs", arg: "self", value: "10.0.0.1:9090", want: "has port 9090 but port is 8080"},
+		{name: "call timeout", opts: []Option{WithCallTimeout(-1)}, want: "call timeout"},
+		{name: "message size", opts: []Option{WithMaxMessageSize(0)}, want: "max message size"},
+		{name: "startup timeout", opts: []Option{WithStartupTimeout(0)}, want: "startup timeout"},
+		{name: "idle timeout", opts: []Option{WithWatchIdleTimeout(-time.Second)}, want: "idle timeout"},
+		{name: "hand-off given twice", opts: []Option{WithHandoff(Handoff{}), WithHandoff(Handoff{Off: true})},
+			want: "WithHandoff given more than once"},
+		{name: "hand-off off with a drain", opts: []Option{WithHandoff(Handoff{Off: true, Drain: time.Second})},
+			want: "Handoff is Off but sets Drain"},
+		{name: "negative hand-off window", opts: []Option{WithHandoff(Handoff{Window: -time.Second})},
+			want: "must not be negative"},
+		{name: "credentials on one side", opts: []Option{WithTransportCredentials(nil, clientCreds)},
+			want: "without server credentials"},
+		{name: "a setting given twice", opts: []Option{WithCallTimeout(time.Second), WithLogger(nil), WithCallTimeout(2 * time.Second)},
+			want: "WithCallTimeout given more than once"},
+		{name: "a flag given twice", opts: []Option{WithoutPeerPickerRegistration()},
+			want: "WithoutPeerPickerRegistration given more than once"},
+		{name: "credentials twice", opts: []Option{WithTransportCredentials(serverCreds, clientCreds), WithTransportCredentials(nil, nil)},
+			want: "more than once"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := valid()
-			tc.change(&c)
+			c := valid.with(tc.arg, tc.value, tc.opts)
 			m, err := NewPeersManager(c.ctx, c.client, c.service, c.namespace, c.port, c.self, c.opts...)
 			if err == nil {
 				m.Close()
