@@ -1,7 +1,8 @@
 package k8s
 
 // The fake clock of the tests: time moves only when a test (or, for replays, a wait)
-// advances it, and Advance fires After and AfterFunc alike.
+// advances it, and Advance fires After and AfterFunc alike; or, shifted, it is the real
+// clock with Now moved ahead by Advance.
 
 import (
 	"slices"
@@ -15,13 +16,15 @@ import (
 // due; callbacks run in Advance's goroutine. Every After is recorded (waits), and told to
 // waiting if that is set. With instant set, After advances the clock by its own duration,
 // so every wait of the watch loop ends at once: a replay skips its backoff but still
-// records it.
+// records it. A shifted clock (newShiftedClock) waits in real time, and Advance moves
+// only its Now ahead: for a test that closes a window of time while real calls time out.
 type fakeClock struct {
 	instant bool
+	shifted bool
 	waiting chan time.Duration // if set, told (without blocking) of every After
 
 	mu      sync.Mutex
-	now     time.Time
+	now     time.Time // a shifted clock: how far ahead of the real time it is
 	pending []*fakeTimer
 	sleeps  []time.Duration
 }
@@ -47,13 +50,23 @@ func newInstantClock() *fakeClock {
 	return c
 }
 
+// newShiftedClock is the real clock, except that Advance moves Now ahead; its waits
+// take real time.
+func newShiftedClock() *fakeClock { return &fakeClock{shifted: true} }
+
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.shifted {
+		return time.Now().Add(c.now.Sub(time.Time{}))
+	}
 	return c.now
 }
 
 func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	if c.shifted {
+		return time.After(d)
+	}
 	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
 	c.mu.Lock()
 	c.sleeps = append(c.sleeps, d)
@@ -72,6 +85,9 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 }
 
 func (c *fakeClock) AfterFunc(d time.Duration, f func()) timer {
+	if c.shifted {
+		return time.AfterFunc(d, f)
+	}
 	t := &fakeTimer{c: c, f: f}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -96,8 +112,15 @@ func (c *fakeClock) disarm(t *fakeTimer) bool {
 	return was
 }
 
-// Advance moves the time on by d and fires every timer that is then due.
+// Advance moves the time on by d and fires every timer that is then due; a shifted
+// clock's timers are real, so it only moves Now.
 func (c *fakeClock) Advance(d time.Duration) {
+	if c.shifted {
+		c.mu.Lock()
+		c.now = c.now.Add(d)
+		c.mu.Unlock()
+		return
+	}
 	for _, f := range c.expire(d) {
 		f()
 	}
@@ -159,7 +182,8 @@ func withRand(f func() float64) Option { return func(cfg *config) { cfg.rand = f
 
 // TestFakeClock checks the clock the other tests rely on: Advance fires After and
 // AfterFunc alike, in order of their due time and only once due; Stop and Reset behave as
-// time.Timer's; expire hands the callbacks back unrun; an instant clock's waits end at once.
+// time.Timer's; expire hands the callbacks back unrun; an instant clock's waits end at once;
+// a shifted clock's Now runs ahead by Advance and its waits are real.
 func TestFakeClock(t *testing.T) {
 	c := newFakeClock()
 	var fired []string
@@ -214,4 +238,15 @@ func TestFakeClock(t *testing.T) {
 	if got := instant.Now().Sub(start); got != time.Minute || !slices.Equal(instant.waits(), []time.Duration{time.Minute}) {
 		t.Errorf("an instant clock moved %v and recorded %v; want a minute, recorded", got, instant.waits())
 	}
+
+	shifted := newShiftedClock()
+	before := time.Now()
+	shifted.Advance(time.Hour)
+	if now, after := shifted.Now(), time.Now(); now.Before(before.Add(time.Hour)) || now.After(after.Add(time.Hour)) {
+		t.Errorf("a shifted clock advanced an hour reads %v; want an hour after the real time, %v", now, after)
+	}
+	realFired := make(chan struct{})
+	shifted.AfterFunc(time.Millisecond, func() { close(realFired) })
+	<-shifted.After(time.Millisecond) // real waits: they end without Advance
+	<-realFired
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
@@ -26,11 +27,10 @@ func leavingEndpoint(addr string) discoveryv1.Endpoint {
 }
 
 func TestDebugPage(t *testing.T) {
-	m, _ := startManager(t, &streamFile{
-		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, apiSlice("cache-x1", "IPv4",
-			apiEndpoint("10.0.0.1", yes, no), apiEndpoint("10.0.0.2", yes, no), leavingEndpoint("10.0.0.3")))}}},
-		watches: []answer{{status: 503}},
-	}, "10.0.0.1:8080", WithCallTimeout(50*time.Millisecond))
+	stream := fakeapi.Listing(10, apiSlice("cache-x1", "IPv4",
+		apiEndpoint("10.0.0.1", yes, no), apiEndpoint("10.0.0.2", yes, no), leavingEndpoint("10.0.0.3")))
+	stream.Watches = []fakeapi.Answer{{Status: 503}}
+	m, _ := startManager(t, stream, "10.0.0.1:8080", WithCallTimeout(50*time.Millisecond))
 	// One call to 10.0.0.2, which nothing answers: the page counts a call and an error.
 	if peer, ok := m.PickPeer(keyOwnedBy(t, m.router.snapshot(), "10.0.0.2:8080")); !ok || peer.Get(t.Context(), getRequest("g", "k"), &groupcachepb.GetResponse{}) == nil {
 		t.Fatal("the call to 10.0.0.2 did not fail")

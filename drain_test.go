@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -34,12 +35,8 @@ func TestShutdownDrains(t *testing.T) {
 			self := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			live, clk := make(chan string), newFakeClock()
 			clk.waiting = make(chan time.Duration, 1000)
-			api := newFakeAPIServer(t, testNamespace, &streamFile{
-				lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "127.0.0.1", "127.0.0.2"))}}},
-				watches: []answer{{status: 200, live: live}},
-			})
-			m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, port, self,
-				WithoutPeerPickerRegistration(), WithHandoff(Handoff{}), withClock(clk))
+			m, _, err := newManager(t.Context(), t, fakeapi.Listing(10, readySlice("cache-x1", "127.0.0.1", "127.0.0.2")).WithLive(live),
+				self, WithoutPeerPickerRegistration(), WithHandoff(Handoff{}), withClock(clk))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +51,7 @@ func TestShutdownDrains(t *testing.T) {
 			}()
 			waitUntil(t, "draining", func() bool { return m.Stats().Draining })
 			if tc.leave {
-				live <- eventFrame(t, "MODIFIED", 11, apiSlice("cache-x1", discoveryv1.AddressTypeIPv4,
+				live <- fakeapi.EventFrame("MODIFIED", 11, apiSlice("cache-x1", discoveryv1.AddressTypeIPv4,
 					apiEndpoint("127.0.0.1", no, yes), apiEndpoint("127.0.0.2", yes, no)))
 				waitUntil(t, "the slices show this pod terminating", m.othersKnow)
 			}
@@ -141,14 +138,10 @@ func TestStopWithoutDrain(t *testing.T) {
 			port := freePort(t)
 			self := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			clk := newFakeClock()
-			api := newFakeAPIServer(t, testNamespace, &streamFile{
-				lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "127.0.0.1", "127.0.0.2"))}}},
-				watches: []answer{{status: 200, live: make(chan string)}},
-			})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, port, self,
-				WithoutPeerPickerRegistration(), WithHandoff(Handoff{}), withClock(clk))
+			m, _, err := newManager(ctx, t, fakeapi.Listing(10, readySlice("cache-x1", "127.0.0.1", "127.0.0.2")).WithLive(make(chan string)),
+				self, WithoutPeerPickerRegistration(), WithHandoff(Handoff{}), withClock(clk))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/golang/groupcache"
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 )
 
@@ -81,8 +82,8 @@ func TestNewGroupAfterItsManagerClosed(t *testing.T) {
 	getter := func(tag string) groupcache.GetterFunc {
 		return func(_ context.Context, key string, dest groupcache.Sink) error { return dest.SetString(tag + key) }
 	}
-	stream := func() *streamFile {
-		return &streamFile{lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1"))}}}}
+	stream := func() *fakeapi.Stream {
+		return fakeapi.Listing(10, readySlice("x", "10.0.0.1"))
 	}
 	first, _ := startManager(t, stream(), "10.0.0.1:8080")
 	g := first.NewGroup(name, 0, getter("first:"))

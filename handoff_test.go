@@ -22,6 +22,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"google.golang.org/grpc"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
@@ -53,20 +54,18 @@ func TestPeekPreviousOwner(t *testing.T) {
 
 	const peekTimeout = 300 * time.Millisecond
 	// Only Now is moved by the test, to close the window; waits take real time.
-	live, rebuilds, clk := make(chan string), make(rebuilds, 10), &shiftedClock{}
+	live, rebuilds, clk := make(chan string), make(rebuilds, 10), newShiftedClock()
 	slice := func(rv int, eps ...discoveryv1.Endpoint) string {
-		return eventFrame(t, "MODIFIED", rv, apiSlice("cache-x1", discoveryv1.AddressTypeIPv4, eps...))
+		return fakeapi.EventFrame("MODIFIED", rv, apiSlice("cache-x1", discoveryv1.AddressTypeIPv4, eps...))
 	}
 	serving := func(addr string, ready, serving, terminating *bool) discoveryv1.Endpoint {
 		e := apiEndpoint(strings.Split(addr, ":")[0], ready, terminating)
 		e.Conditions.Serving = serving
 		return e
 	}
-	m, _ := startManager(t, &streamFile{
-		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, apiSlice("cache-x1", discoveryv1.AddressTypeIPv4,
-			serving(n, no, no, no), serving(o, yes, yes, no), serving(u, yes, yes, no), serving(b, yes, yes, no)))}}},
-		watches: []answer{{status: 200, live: live}},
-	}, n, WithHandoff(Handoff{Window: time.Minute, PeekTimeout: peekTimeout}), withClock(clk), rebuilds.option())
+	m, _ := startManager(t, fakeapi.Listing(10, apiSlice("cache-x1", discoveryv1.AddressTypeIPv4,
+		serving(n, no, no, no), serving(o, yes, yes, no), serving(u, yes, yes, no), serving(b, yes, yes, no))).WithLive(live),
+		n, WithHandoff(Handoff{Window: time.Minute, PeekTimeout: peekTimeout}), withClock(clk), rebuilds.option())
 	rebuilds.next(t)
 	waitConnected(t, m)
 
@@ -200,7 +199,7 @@ func TestPeekPreviousOwner(t *testing.T) {
 	})
 
 	// The window closes: no more peeks, even of a key the leaving peer holds.
-	clk.shift.Add(int64(time.Minute))
+	clk.Advance(time.Minute)
 	run([]step{
 		{name: "after the window: no peek", preload: true,
 			key: func() string { return keyOwnedBefore(map[string]string{all: o}) }, want: "new:"},
@@ -213,14 +212,6 @@ func TestPeekPreviousOwner(t *testing.T) {
 		return !ok
 	})
 }
-
-// shiftedClock is the real clock, except that Now runs shift ahead.
-type shiftedClock struct {
-	realClock
-	shift atomic.Int64
-}
-
-func (c *shiftedClock) Now() time.Time { return time.Now().Add(time.Duration(c.shift.Load())) }
 
 // waitUntil polls cond until it holds, failing t after 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -423,15 +414,13 @@ func TestNextPast(t *testing.T) {
 // does not even read the clock.
 func TestHandoffStateDroppedWhenTheWindowCloses(t *testing.T) {
 	live, r, clk := make(chan string), make(rebuilds, 10), newFakeClock()
-	m, _ := startManager(t, &streamFile{
-		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
-		watches: []answer{{status: 200, live: live}},
-	}, "10.0.0.1:8080", WithHandoff(Handoff{Window: time.Minute}), withClock(clk), r.option())
+	m, _ := startManager(t, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2")).WithLive(live),
+		"10.0.0.1:8080", WithHandoff(Handoff{Window: time.Minute}), withClock(clk), r.option())
 	r.next(t)
 	if m.router.snapshot().handoff == nil { // the others used the ring without this pod until now
 		t.Fatal("no hand-off state after starting ready beside a ready peer")
 	}
-	live <- eventFrame(t, "MODIFIED", 11, readySlice("cache-x1", "10.0.0.1"))
+	live <- fakeapi.EventFrame("MODIFIED", 11, readySlice("cache-x1", "10.0.0.1"))
 	r.next(t)
 	steps := []struct {
 		advance time.Duration
@@ -472,9 +461,8 @@ func TestWindowEndDoesNotChangePublishedSnapshots(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := newFakeClock()
-			m, _ := startManager(t, &streamFile{
-				lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
-			}, "10.0.0.1:8080", WithHandoff(Handoff{Window: time.Minute}), withClock(clk))
+			m, _ := startManager(t, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2")),
+				"10.0.0.1:8080", WithHandoff(Handoff{Window: time.Minute}), withClock(clk))
 			for i, pods := range tc.changes {
 				if i > 0 {
 					clk.Advance(tc.gap)

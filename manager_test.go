@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -56,61 +57,78 @@ type managerCall struct {
 	opts                     []Option
 }
 
+// with returns c with the argument named arg ("ctx", "client", "service", "namespace",
+// "self" or "port") set to value, and opts added to its options.
+func (c managerCall) with(arg string, value any, opts []Option) managerCall {
+	switch arg {
+	case "":
+	case "ctx":
+		c.ctx, _ = value.(context.Context)
+	case "client":
+		c.client, _ = value.(kubernetes.Interface)
+	case "service":
+		c.service = value.(string)
+	case "namespace":
+		c.namespace = value.(string)
+	case "self":
+		c.self = value.(string)
+	case "port":
+		c.port = value.(int)
+	default:
+		panic("no argument " + arg)
+	}
+	c.opts = append(slices.Clone(c.opts), opts...)
+	return c
+}
+
 // TestNewPeersManagerRejectsBadArguments: each case is a valid call with one argument
 // made bad. It fails NewPeersManager with an error naming that argument, before any
 // request, and leaves no goroutine behind.
 func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 	leakcheck.Check(t)
-	api := newFakeAPIServer(t, testNamespace, &streamFile{})
-	valid := func() managerCall {
-		return managerCall{ctx: t.Context(), client: api.clientset(), service: "cache", namespace: "shop",
-			self: "10.0.0.1:8080", port: 8080, opts: []Option{WithoutPeerPickerRegistration()}}
-	}
+	api := fakeapi.Start(t, testNamespace, &fakeapi.Stream{})
+	valid := managerCall{ctx: t.Context(), client: api.Clientset(), service: "cache", namespace: "shop",
+		self: "10.0.0.1:8080", port: 8080, opts: []Option{WithoutPeerPickerRegistration()}}
 	pki := newTestPKI(t)
+	serverCreds, clientCreds := credentials.NewTLS(pki.serverTLS(false)), credentials.NewTLS(pki.clientTLS("cache", false))
 	cases := []struct {
-		name   string
-		change func(*managerCall)
-		want   string
+		name  string
+		arg   string // the argument made bad, if any
+		value any    // its bad value
+		opts  []Option
+		want  string
 	}{
-		{"nil client", func(c *managerCall) { c.client = nil }, "client is nil"},
-		{"typed nil client", func(c *managerCall) { c.client = (*kubernetes.Clientset)(nil) }, "client is nil"},
-		{"nil context", func(c *managerCall) { c.ctx = nil }, "ctx is nil"},
-		{"fake clientset", func(c *managerCall) { c.client = fake.NewClientset() }, "no REST client"},
-		{"bad service", func(c *managerCall) { c.service = "Cache_1" }, `service name "Cache_1"`},
-		{"empty namespace", func(c *managerCall) { c.namespace = "" }, `namespace ""`},
-		{"port 0", func(c *managerCall) { c.port = 0 }, "port 0"},
-		{"self is a name", func(c *managerCall) { c.self = "cache-0:8080" }, "pod's IP"},
-		{"self port differs", func(c *managerCall) { c.self = "10.0.0.1:9090" }, "has port 9090 but port is 8080"},
-		{"call timeout", func(c *managerCall) { c.opts = append(c.opts, WithCallTimeout(-1)) }, "call timeout"},
-		{"message size", func(c *managerCall) { c.opts = append(c.opts, WithMaxMessageSize(0)) }, "max message size"},
-		{"startup timeout", func(c *managerCall) { c.opts = append(c.opts, WithStartupTimeout(0)) }, "startup timeout"},
-		{"idle timeout", func(c *managerCall) { c.opts = append(c.opts, WithWatchIdleTimeout(-time.Second)) }, "idle timeout"},
-		{"hand-off given twice", func(c *managerCall) {
-			c.opts = append(c.opts, WithHandoff(Handoff{}), WithHandoff(Handoff{Off: true}))
-		}, "WithHandoff given more than once"},
-		{"hand-off off with a drain", func(c *managerCall) {
-			c.opts = append(c.opts, WithHandoff(Handoff{Off: true, Drain: time.Second}))
-		}, "Handoff is Off but sets Drain"},
-		{"negative hand-off window", func(c *managerCall) {
-			c.opts = append(c.opts, WithHandoff(Handoff{Window: -time.Second}))
-		}, "must not be negative"},
-		{"credentials on one side", func(c *managerCall) {
-			c.opts = append(c.opts, WithTransportCredentials(nil, credentials.NewTLS(pki.clientTLS("cache", false))))
-		}, "without server credentials"},
-		{"a setting given twice", func(c *managerCall) {
-			c.opts = append(c.opts, WithCallTimeout(time.Second), WithLogger(nil), WithCallTimeout(2*time.Second))
-		}, "WithCallTimeout given more than once"},
-		{"a flag given twice", func(c *managerCall) { c.opts = append(c.opts, WithoutPeerPickerRegistration()) },
-			"WithoutPeerPickerRegistration given more than once"},
-		{"credentials twice", func(c *managerCall) {
-			c.opts = append(c.opts, WithTransportCredentials(credentials.NewTLS(pki.serverTLS(false)),
-				credentials.NewTLS(pki.clientTLS("cache", false))), WithTransportCredentials(nil, nil))
-		}, "more than once"},
+		{name: "nil client", arg: "client", value: nil, want: "client is nil"},
+		{name: "typed nil client", arg: "client", value: (*kubernetes.Clientset)(nil), want: "client is nil"},
+		{name: "nil context", arg: "ctx", value: nil, want: "ctx is nil"},
+		{name: "fake clientset", arg: "client", value: fake.NewClientset(), want: "no REST client"},
+		{name: "bad service", arg: "service", value: "Cache_1", want: `service name "Cache_1"`},
+		{name: "empty namespace", arg: "namespace", value: "", want: `namespace ""`},
+		{name: "port 0", arg: "port", value: 0, want: "port 0"},
+		{name: "self is a name", arg: "self", value: "cache-0:8080", want: "pod's IP"},
+		{name: "self port differs", arg: "self", value: "10.0.0.1:9090", want: "has port 9090 but port is 8080"},
+		{name: "call timeout", opts: []Option{WithCallTimeout(-1)}, want: "call timeout"},
+		{name: "message size", opts: []Option{WithMaxMessageSize(0)}, want: "max message size"},
+		{name: "startup timeout", opts: []Option{WithStartupTimeout(0)}, want: "startup timeout"},
+		{name: "idle timeout", opts: []Option{WithWatchIdleTimeout(-time.Second)}, want: "idle timeout"},
+		{name: "hand-off given twice", opts: []Option{WithHandoff(Handoff{}), WithHandoff(Handoff{Off: true})},
+			want: "WithHandoff given more than once"},
+		{name: "hand-off off with a drain", opts: []Option{WithHandoff(Handoff{Off: true, Drain: time.Second})},
+			want: "Handoff is Off but sets Drain"},
+		{name: "negative hand-off window", opts: []Option{WithHandoff(Handoff{Window: -time.Second})},
+			want: "must not be negative"},
+		{name: "credentials on one side", opts: []Option{WithTransportCredentials(nil, clientCreds)},
+			want: "without server credentials"},
+		{name: "a setting given twice", opts: []Option{WithCallTimeout(time.Second), WithLogger(nil), WithCallTimeout(2 * time.Second)},
+			want: "WithCallTimeout given more than once"},
+		{name: "a flag given twice", opts: []Option{WithoutPeerPickerRegistration()},
+			want: "WithoutPeerPickerRegistration given more than once"},
+		{name: "credentials twice", opts: []Option{WithTransportCredentials(serverCreds, clientCreds), WithTransportCredentials(nil, nil)},
+			want: "more than once"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := valid()
-			tc.change(&c)
+			c := valid.with(tc.arg, tc.value, tc.opts)
 			m, err := NewPeersManager(c.ctx, c.client, c.service, c.namespace, c.port, c.self, c.opts...)
 			if err == nil {
 				m.Close()
@@ -119,8 +137,8 @@ func TestNewPeersManagerRejectsBadArguments(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
 			}
-			if len(api.lists()) != 0 {
-				t.Errorf("bad arguments must fail before any request; the API server saw %d", len(api.lists()))
+			if len(api.Lists()) != 0 {
+				t.Errorf("bad arguments must fail before any request; the API server saw %d", len(api.Lists()))
 			}
 		})
 	}
@@ -135,14 +153,11 @@ func TestPeersServeEachOther(t *testing.T) {
 	slices := readySlice("cache-x1", "127.0.0.1", "127.0.0.2")
 	var managers []*PeersManager
 	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
-		api := newFakeAPIServer(t, testNamespace, &streamFile{lists: []answer{{status: 200, frames: []string{listFrame(t, 10, slices)}}}})
 		self := net.JoinHostPort(ip, strconv.Itoa(port))
-		m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, port, self,
-			WithoutPeerPickerRegistration(), noHandoff)
+		m, _, err := newManager(t.Context(), t, fakeapi.Listing(10, slices), self, WithoutPeerPickerRegistration(), noHandoff)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { m.Close() })
 		managers = append(managers, m)
 	}
 	for _, m := range managers {
@@ -204,10 +219,8 @@ type graceManager struct {
 func startGraceManager(t *testing.T) graceManager {
 	g := graceManager{live: make(chan string), rebuilds: make(rebuilds, 10), closed: make(chan string, 10),
 		clock: newFakeClock()}
-	g.m, _ = startManager(t, &streamFile{
-		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2"))}}},
-		watches: []answer{{status: 200, live: g.live}},
-	}, "10.0.0.1:8080", g.rebuilds.option(), withClock(g.clock),
+	g.m, _ = startManager(t, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1", "10.0.0.2")).WithLive(g.live),
+		"10.0.0.1:8080", g.rebuilds.option(), withClock(g.clock),
 		func(c *config) { c.onClientClosed = func(id string) { g.closed <- id } })
 	g.rebuilds.next(t)
 	return g
@@ -222,7 +235,7 @@ func TestClientLifecycle(t *testing.T) {
 	first := m.router.snapshot().clients["10.0.0.2:8080"].(*peerClient)
 
 	send := func(rv int, addrs ...string) []string {
-		live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", addrs...))
+		live <- fakeapi.EventFrame("MODIFIED", rv, readySlice("cache-x1", addrs...))
 		return r.next(t)
 	}
 	if got := send(11, "10.0.0.1"); !slices.Equal(got, []string{"10.0.0.1:8080"}) {
@@ -258,7 +271,7 @@ func TestClientOfAPeerThatLeftTwiceIsClosed(t *testing.T) {
 	g := startGraceManager(t)
 	m, live, r, closed, grace := g.m, g.live, g.rebuilds, g.closed, g.clock
 	send := func(rv int, addrs ...string) {
-		live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", addrs...))
+		live <- fakeapi.EventFrame("MODIFIED", rv, readySlice("cache-x1", addrs...))
 		r.next(t)
 	}
 	const peer = "10.0.0.2:8080"
@@ -317,9 +330,7 @@ func keyOwnedBy(t *testing.T, s *snapshot, id string) string {
 // TestPickPeerDuringSwaps: PickPeer from many goroutines while the ring changes never
 // returns (nil, true), and is race-free.
 func TestPickPeerDuringSwaps(t *testing.T) {
-	m, _ := startManager(t, &streamFile{
-		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1"))}}},
-	}, "10.0.0.1:8080")
+	m, _ := startManager(t, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1")), "10.0.0.1:8080")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var bad sync.Once
@@ -360,19 +371,16 @@ func TestCloseAndCancel(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			leakcheck.Check(t)
 			port := freePort(t)
-			api := newFakeAPIServer(t, testNamespace, &streamFile{
-				lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "127.0.0.1", "127.0.0.2"))}}},
-			})
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			self := "127.0.0.1:" + strconv.Itoa(port)
 			// nil gRPC options are dropped, not handed to grpc (which would panic).
-			m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, port, self,
+			m, api, err := newManager(ctx, t, fakeapi.Listing(10, readySlice("x", "127.0.0.1", "127.0.0.2")), self,
 				WithDialOptions(nil), WithServerOptions(nil), noHandoff)
 			if err != nil {
 				t.Fatal(err)
 			}
-			api.waitCaughtUp()
+			api.WaitCaughtUp(t)
 			before := m.router.snapshot()
 			if conn, err := net.Dial("tcp", self); err != nil {
 				t.Fatalf("the manager does not serve on %s: %v", self, err)
@@ -421,14 +429,10 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			leakcheck.Check(t)
 			live := make(chan string)
-			api := newFakeAPIServer(t, testNamespace, &streamFile{
-				lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("cache-x1", "10.0.0.1"))}}},
-				watches: []answer{{status: 200, live: live}},
-			})
 			var started atomic.Pointer[PeersManager]
 			called := make(chan []string, 10)
-			m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-				WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(),
+			m, _, err := newManager(t.Context(), t, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1")).WithLive(live),
+				"10.0.0.1:8080", WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(),
 				WithHandoff(Handoff{Drain: 100 * time.Millisecond}), // Shutdown drains, briefly
 				WithPeersChanged(func(peers []string) {
 					if m := started.Load(); m != nil {
@@ -444,7 +448,7 @@ func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 			change := func(rv int, pods ...string) {
 				t.Helper()
 				select {
-				case live <- eventFrame(t, "MODIFIED", rv, readySlice("cache-x1", pods...)):
+				case live <- fakeapi.EventFrame("MODIFIED", rv, readySlice("cache-x1", pods...)):
 				case <-time.After(10 * time.Second):
 					t.Fatal("the watch takes no event: it is stuck")
 				}
@@ -484,14 +488,11 @@ func TestFailedStartReturnsWhileItsCallbackWaits(t *testing.T) {
 	}
 	defer taken.Close()
 	self := taken.Addr().String()
-	api := newFakeAPIServer(t, testNamespace, &streamFile{
-		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "127.0.0.1"))}}},
-	})
 	var calls atomic.Int64
 	told := make(chan []string) // read only once NewPeersManager has returned
 	result := make(chan error, 1)
 	go func() {
-		_, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, portOf(t, self), self,
+		_, _, err := newManager(t.Context(), t, fakeapi.Listing(10, readySlice("x", "127.0.0.1")), self,
 			WithPeersChanged(func(peers []string) {
 				calls.Add(1)
 				told <- peers

@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -60,8 +61,7 @@ func TestOwnerErrorIsReturnedWithoutASecondLoad(t *testing.T) {
 	}
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
-	m, _ := startManager(t, &streamFile{lists: []answer{{status: 200, frames: []string{
-		listFrame(t, 10, readySlice("cache-x1", self, owner, gone))}}}},
+	m, _ := startManager(t, fakeapi.Listing(10, readySlice("cache-x1", self, owner, gone)),
 		net.JoinHostPort(self, strconv.Itoa(port)))
 	if err := registerPicker(m); err != nil { // groups route through the manager
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
@@ -183,10 +184,8 @@ func TestFamilyMismatchWarning(t *testing.T) {
 func TestReadinessAndGracefulDelete(t *testing.T) {
 	live := make(chan string)
 	r := make(rebuilds, 10)
-	startManager(t, &streamFile{
-		lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2", "10.0.0.3"))}}},
-		watches: []answer{{status: 200, live: live}},
-	}, "10.0.0.1:8080", r.option())
+	startManager(t, fakeapi.Listing(10, readySlice("x", "10.0.0.1", "10.0.0.2", "10.0.0.3")).WithLive(live),
+		"10.0.0.1:8080", r.option())
 	r.next(t)
 	ready, notReady := apiEndpoint("10.0.0.3", yes, no), apiEndpoint("10.0.0.3", no, no)
 	terminating := discoveryv1.Endpoint{Addresses: []string{"10.0.0.3"},
@@ -202,14 +201,14 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 		{"pod deleted: terminating", append(slices.Clone(others), terminating), []string{"10.0.0.1:8080", "10.0.0.2:8080"}},
 	}
 	for i, step := range steps {
-		live <- eventFrame(t, "MODIFIED", 11+i, apiSlice("x", discoveryv1.AddressTypeIPv4, step.eps...))
+		live <- fakeapi.EventFrame("MODIFIED", 11+i, apiSlice("x", discoveryv1.AddressTypeIPv4, step.eps...))
 		if got := r.next(t); !slices.Equal(got, step.want) {
 			t.Fatalf("%s: ring %v, want %v", step.name, got, step.want)
 		}
 	}
 	// The endpoint finally goes: the ring is already right, so nothing is rebuilt.
-	live <- eventFrame(t, "MODIFIED", 20, apiSlice("x", discoveryv1.AddressTypeIPv4, others...))
-	live <- eventFrame(t, "MODIFIED", 21, apiSlice("x", discoveryv1.AddressTypeIPv4, append(slices.Clone(others), ready)...))
+	live <- fakeapi.EventFrame("MODIFIED", 20, apiSlice("x", discoveryv1.AddressTypeIPv4, others...))
+	live <- fakeapi.EventFrame("MODIFIED", 21, apiSlice("x", discoveryv1.AddressTypeIPv4, append(slices.Clone(others), ready)...))
 	if got := r.next(t); !slices.Equal(got, []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}) {
 		t.Fatalf("ring after the endpoint was removed and re-added: %v (an extra rebuild for the removal?)", got)
 	}
@@ -288,14 +287,14 @@ func TestPeerSetView(t *testing.T) {
 // view, and only changes.
 func TestPublishNotReadyAddressesRecorded(t *testing.T) {
 	leakcheck.Check(t)
-	stream := loadStream(t, "real_publish_not_ready")
+	stream := fakeapi.Load(t, "real_publish_not_ready")
 	// One frame at a time: the watcher publishes once per batch of buffered events.
-	frames, live := stream.watches[0].frames, make(chan string)
-	stream.watches[0].frames, stream.watches[0].live = nil, live
-	api := newFakeAPIServer(t, testNamespace, stream)
+	frames, live := stream.Watches[0].Frames, make(chan string)
+	stream.Watches[0].Frames, stream.Watches[0].Live = nil, live
+	api := fakeapi.Start(t, testNamespace, stream)
 	views := make(chan view, 10)
 	cfg := newConfig([]Option{withClock(newFakeClock())})
-	pw, err := newPeerWatcher(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", cfg,
+	pw, err := newPeerWatcher(t.Context(), api.Clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", cfg,
 		&counters{}, func(v view) { views <- v })
 	if err != nil {
 		t.Fatal(err)

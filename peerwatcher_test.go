@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
@@ -20,10 +21,10 @@ import (
 // WatchPeers returns, then each change in order, and nothing after Close.
 func TestWatchPeers(t *testing.T) {
 	leakcheck.Check(t)
-	api := newFakeAPIServer(t, testNamespace, loadStream(t, "real_lifecycle"))
+	api := fakeapi.Start(t, testNamespace, fakeapi.Load(t, "real_lifecycle"))
 	var mu sync.Mutex
 	var calls [][]string
-	pw, err := WatchPeers(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.3:8080",
+	pw, err := WatchPeers(t.Context(), api.Clientset(), testService, testNamespace, 8080, "10.0.0.3:8080",
 		func(peers []string) {
 			mu.Lock()
 			calls = append(calls, peers)
@@ -38,7 +39,7 @@ func TestWatchPeers(t *testing.T) {
 	if want := []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}; len(first) != 1 || !slices.Equal(first[0], want) {
 		t.Fatalf("onChange calls before WatchPeers returned: %v; want one with %v", first, want)
 	}
-	api.waitCaughtUp()
+	api.WaitCaughtUp(t)
 	want := []string{"10.0.0.2:8080", "10.0.0.3:8080", "10.0.0.4:8080"}
 	if got := pw.Peers(); !slices.Equal(got, want) {
 		t.Errorf("Peers() = %v, want %v", got, want)
@@ -66,7 +67,7 @@ func TestWatchPeers(t *testing.T) {
 // goroutine is left behind.
 func TestWatchPeersRejectsBadArguments(t *testing.T) {
 	leakcheck.Check(t)
-	api := newFakeAPIServer(t, testNamespace, &streamFile{})
+	api := fakeapi.Start(t, testNamespace, &fakeapi.Stream{})
 	tests := []struct {
 		name     string
 		nilCtx   bool
@@ -90,7 +91,7 @@ func TestWatchPeersRejectsBadArguments(t *testing.T) {
 			if tt.nilCtx {
 				ctx = nil
 			}
-			_, err := WatchPeers(ctx, api.clientset(), testService, testNamespace, 8080, self, tt.onChange, tt.opts...)
+			_, err := WatchPeers(ctx, api.Clientset(), testService, testNamespace, 8080, self, tt.onChange, tt.opts...)
 			if err == nil || !strings.HasPrefix(err.Error(), "groupcache-k8s: ") || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("err = %v; want a groupcache-k8s error saying %q", err, tt.wantErr)
 			}
@@ -117,12 +118,10 @@ func TestWatchPeersReportsAnEmptyFirstSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := newFakeAPIServer(t, testNamespace, &streamFile{
-				lists: []answer{{status: 200, frames: []string{listFrame(t, 10, tt.slices...)}}},
-			})
+			api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, tt.slices...))
 			var logs syncBuffer
 			var calls atomic.Int64
-			pw, err := WatchPeers(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
+			pw, err := WatchPeers(t.Context(), api.Clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
 				func(peers []string) {
 					if len(peers) != 0 && !(len(peers) == 1 && peers[0] == "10.0.0.1:8080") {
 						t.Errorf("onChange(%v), want no peer or only self", peers)

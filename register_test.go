@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 )
@@ -16,21 +17,19 @@ import (
 // manager that failed with ErrAlreadyRegistered, like the others, leaves no goroutine behind.
 func TestRegistration(t *testing.T) {
 	leakcheck.Check(t)
-	newManager := func(opts ...Option) (*PeersManager, error) {
-		api := newFakeAPIServer(t, testNamespace, &streamFile{
-			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
-		})
+	registered := func(opts ...Option) (*PeersManager, error) {
 		opts = append([]Option{WithGRPCServer(grpc.NewServer()), noHandoff}, opts...)
-		return NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
+		m, _, err := newManager(t.Context(), t, fakeapi.Listing(10, readySlice("x", "10.0.0.1", "10.0.0.2")), "10.0.0.1:8080", opts...)
+		return m, err
 	}
-	first, err := newManager()
+	first, err := registered()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newManager(); !errors.Is(err, ErrAlreadyRegistered) {
+	if _, err := registered(); !errors.Is(err, ErrAlreadyRegistered) {
 		t.Fatalf("second manager: err = %v, want ErrAlreadyRegistered", err)
 	}
-	unregistered, err := newManager(WithoutPeerPickerRegistration())
+	unregistered, err := registered(WithoutPeerPickerRegistration())
 	if err != nil {
 		t.Fatalf("a manager without registration must coexist: %v", err)
 	}
@@ -44,7 +43,7 @@ func TestRegistration(t *testing.T) {
 	if _, ok := (forwardingPicker{}).PickPeer(key); ok {
 		t.Fatal("a closed manager still routes keys")
 	}
-	third, err := newManager()
+	third, err := registered()
 	if err != nil {
 		t.Fatalf("after Close another manager must be able to register: %v", err)
 	}

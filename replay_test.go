@@ -10,49 +10,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/groupcache-k8s/k8s/internal/leakcheck"
-	"google.golang.org/grpc"
 )
-
-// startManager starts a manager for self against a fake API server that answers from
-// stream, with no gRPC server of its own and no groupcache registration (opts may add to
-// or override that). It closes the manager when the test ends, and then checks that
-// nothing the test started is left running.
-func startManager(t *testing.T, stream *streamFile, self string, opts ...Option) (*PeersManager, *fakeAPIServer) {
-	t.Helper()
-	leakcheck.Check(t)
-	api := newFakeAPIServer(t, testNamespace, stream)
-	opts = append([]Option{WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff}, opts...)
-	m, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, portOf(t, self), self, opts...)
-	if err != nil {
-		t.Fatalf("NewPeersManager: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m, api
-}
-
-// startFromStream replays the stream file name to a manager with an instant clock: its
-// waits end at once, and a watch the stream holds open silently sees the idle timeout
-// pass. It returns once the manager has consumed the whole stream.
-func startFromStream(t *testing.T, name, self string, opts ...Option) (*PeersManager, *fakeAPIServer, *fakeClock) {
-	t.Helper()
-	clk := newInstantClock()
-	stream := loadStream(t, name)
-	stream.onHold = func() { clk.Advance(defaultWatchIdleTimeout) }
-	opts = append([]Option{withClock(clk), withRand(func() float64 { return 0.5 })}, opts...)
-	m, api := startManager(t, stream, self, opts...)
-	api.waitCaughtUp()
-	return m, api, clk
-}
-
-func portOf(t *testing.T, self string) int {
-	ap, err := parseSelf(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return int(ap.Port())
-}
 
 // TestReplayStreams replays recorded watch streams and checks the final ring, the
 // counters, the requests the client made and the waits it took.
@@ -220,7 +178,7 @@ func TestReplayStreams(t *testing.T) {
 			if s.Peers != len(tc.peers) || s.LastSync.IsZero() {
 				t.Errorf("Stats.Peers = %d (want %d), LastSync = %v", s.Peers, len(tc.peers), s.LastSync)
 			}
-			if sent := int64(len(api.lists()) + len(api.watches())); s.APIRequests != sent {
+			if sent := int64(len(api.Lists()) + len(api.Watches())); s.APIRequests != sent {
 				t.Errorf("APIRequests = %d; the API server received %d", s.APIRequests, sent)
 			}
 			if s.WatchEvents != tc.watchEvents {
@@ -229,12 +187,12 @@ func TestReplayStreams(t *testing.T) {
 			if got := clk.waits(); !slices.Equal(got, tc.waits) {
 				t.Errorf("waits = %v, want %v", got, tc.waits)
 			}
-			wantRequests(t, "WATCH", api.watches(), tc.watchRVs)
+			wantRequests(t, "WATCH", api.Watches(), tc.watchRVs)
 			lists := tc.listRVs
 			if lists == nil {
 				lists = []string{""}
 			}
-			wantRequests(t, "LIST", api.lists(), lists)
+			wantRequests(t, "LIST", api.Lists(), lists)
 		})
 	}
 }

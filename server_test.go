@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -290,11 +291,9 @@ func hasIPv6Loopback() bool {
 func TestManagersOnOneGRPCServer(t *testing.T) {
 	leakcheck.Check(t)
 	newManager := func(srv *grpc.Server, opts ...Option) (*PeersManager, error) {
-		api := newFakeAPIServer(t, testNamespace, &streamFile{
-			lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
-		})
+		api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, readySlice("x", "10.0.0.1", "10.0.0.2")))
 		opts = append([]Option{WithGRPCServer(srv), WithoutPeerPickerRegistration(), noHandoff}, opts...)
-		return NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
+		return NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
 	}
 	serve := func(srv *grpc.Server) string {
 		lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
@@ -51,9 +52,9 @@ func FuzzDecodeEvent(f *testing.F) {
 // fields, owner and target references) keep only what peerSet reads, and give the peers
 // of either address family.
 func TestCompactSlice(t *testing.T) {
-	stream := loadStream(t, "real_dual_stack")
+	stream := fakeapi.Load(t, "real_dual_stack")
 	var list wireList
-	if err := json.Unmarshal([]byte(stream.lists[0].frames[0]), &list); err != nil {
+	if err := json.Unmarshal([]byte(stream.Lists[0].Frames[0]), &list); err != nil {
 		t.Fatal(err)
 	}
 	all := map[string]*slice{}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,11 +46,9 @@ func TestStartupErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.stream, func(t *testing.T) {
 			leakcheck.Check(t)
-			api := newFakeAPIServer(t, testNamespace, loadStream(t, tc.stream))
 			clk := newInstantClock()
 			start := time.Now()
-			_, err := NewPeersManager(t.Context(), api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-				withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff)
+			_, _, err := newManager(t.Context(), t, fakeapi.Load(t, tc.stream), "10.0.0.1:8080", quietOptions(withClock(clk))...)
 			if err == nil {
 				t.Fatal("NewPeersManager succeeded; want an error")
 			}
@@ -69,9 +68,9 @@ func TestStartupErrors(t *testing.T) {
 // NewPeersManager fail after the startup timeout, not hang, and leave no goroutine behind.
 func TestStartupUnreachable(t *testing.T) {
 	leakcheck.Check(t)
-	api := newFakeAPIServer(t, testNamespace, &streamFile{})
-	cs := api.clientset()
-	api.srv.Close() // connection refused from now on
+	api := fakeapi.Start(t, testNamespace, &fakeapi.Stream{})
+	cs := api.Clientset()
+	api.Close() // connection refused from now on
 	start := time.Now()
 	_, err := NewPeersManager(t.Context(), cs, testService, testNamespace, 8080, "10.0.0.1:8080",
 		WithStartupTimeout(time.Second), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration())
@@ -87,13 +86,11 @@ func TestStartupUnreachable(t *testing.T) {
 // TestCancelDuringBackoff: cancelling the context while the loop waits out a long
 // backoff stops everything promptly, and Close afterwards returns nil.
 func TestCancelDuringBackoff(t *testing.T) {
-	api := newFakeAPIServer(t, testNamespace, loadStream(t, "too_many_requests"))
 	ctx, cancel := context.WithCancel(t.Context())
 	// The 7 s Retry-After wait never ends: the clock does not move.
 	clk := newFakeClock()
 	clk.waiting = make(chan time.Duration, 1)
-	m, err := NewPeersManager(ctx, api.clientset(), testService, testNamespace, 8080, "10.0.0.1:8080",
-		withClock(clk), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff)
+	m, _, err := newManager(ctx, t, fakeapi.Load(t, "too_many_requests"), "10.0.0.1:8080", quietOptions(withClock(clk))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +124,7 @@ func TestOversizedEvent(t *testing.T) {
 	if got, want := clk.waits(), []time.Duration{1200 * time.Millisecond}; !slices.Equal(got, want) {
 		t.Errorf("waits = %v, want %v", got, want)
 	}
-	wantRequests(t, "WATCH", api.watches(), []string{"1000", "1000", "1100"})
+	wantRequests(t, "WATCH", api.Watches(), []string{"1000", "1000", "1100"})
 }
 
 // TestEventEndingAtAReadBoundaryIsPublished: when encoding/json's read ends exactly at an
@@ -140,10 +137,7 @@ func TestEventEndingAtAReadBoundaryIsPublished(t *testing.T) {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
 			live := make(chan string, 1)
 			r := make(rebuilds, 10)
-			startManager(t, &streamFile{
-				lists:   []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1"))}}},
-				watches: []answer{{status: 200, live: live}},
-			}, "10.0.0.1:8080", r.option())
+			startManager(t, fakeapi.Listing(10, readySlice("x", "10.0.0.1")).WithLive(live), "10.0.0.1:8080", r.option())
 			r.next(t)
 
 			frame := eventOfSize(t, size, readySlice("x", "10.0.0.1", "10.0.0.2"))
@@ -162,7 +156,7 @@ func eventOfSize(t *testing.T, size int, s *discoveryv1.EndpointSlice) string {
 	padded := func(n int) string {
 		s := s.DeepCopy()
 		s.Annotations = map[string]string{"pad": strings.Repeat("x", n)}
-		return eventFrame(t, "MODIFIED", 11, s)
+		return fakeapi.EventFrame("MODIFIED", 11, s)
 	}
 	frame := padded(size - len(padded(0)))
 	if len(frame) != size {
@@ -177,17 +171,15 @@ func eventOfSize(t *testing.T, size int, s *discoveryv1.EndpointSlice) string {
 func TestAPIServerGoneKeepsPeers(t *testing.T) {
 	clk := newFakeClock()
 	clk.waiting = make(chan time.Duration, 1)
-	m, api := startManager(t, &streamFile{
-		lists: []answer{{status: 200, frames: []string{listFrame(t, 10, readySlice("x", "10.0.0.1", "10.0.0.2"))}}},
-	}, "10.0.0.1:8080", withClock(clk), withRand(func() float64 { return 0.5 }))
-	api.waitCaughtUp()
+	m, api := startManager(t, fakeapi.Listing(10, readySlice("x", "10.0.0.1", "10.0.0.2")), "10.0.0.1:8080", withClock(clk), withRand(func() float64 { return 0.5 }))
+	api.WaitCaughtUp(t)
 	key := keyOwnedBy(t, m.router.snapshot(), "10.0.0.2:8080")
 	lastSync := m.Stats().LastSync
 	// The listener first: a watch cut off without an answer may be retried at once, and
 	// that request must be refused rather than held open by a server that is closing.
-	api.srv.Listener.Close()
-	api.srv.CloseClientConnections()
-	api.srv.Close()
+	api.HTTP.Listener.Close()
+	api.HTTP.CloseClientConnections()
+	api.Close()
 	select {
 	case d := <-clk.waiting:
 		// With the jitter pinned at half, the schedule of answered failures would wait 1.2 s.
@@ -213,9 +205,9 @@ func TestAPIServerGoneKeepsPeers(t *testing.T) {
 // failures where it was, and so is a 403 right after one; a 503 or a timeout advances that
 // schedule; a 429 waits at least its Retry-After.
 func TestRetryDelayByFailure(t *testing.T) {
-	api := newFakeAPIServer(t, testNamespace, &streamFile{})
-	cs := api.clientset()
-	api.srv.Close()
+	api := fakeapi.Start(t, testNamespace, &fakeapi.Stream{})
+	cs := api.Clientset()
+	api.Close()
 	_, refused := cs.DiscoveryV1().EndpointSlices(testNamespace).List(t.Context(), metav1.ListOptions{})
 	if refused == nil {
 		t.Fatal("a LIST from a closed server succeeded")

@@ -1,27 +1,23 @@
 package bench
 
-// A minimal stand-in for kube-apiserver, enough to drive a real k8s.PeersManager: it
-// answers the EndpointSlice LIST of one Service from a fixed set of endpoints, and holds
-// every WATCH open, sending only the frames the benchmark pushes (membership changes).
+// A stand-in for kube-apiserver, enough to drive a real k8s.PeersManager: the shared fake
+// (internal/fakeapi) answering the EndpointSlice LIST of one Service from a fixed set of
+// endpoints, and holding the WATCH open, sending only the frames the benchmark pushes
+// (membership changes).
 // It is not a test of the watcher (the root's tests do that); it only lets the
 // benchmarks build the manager's ring the way a pod does, through the public API.
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	k8s "github.com/groupcache-k8s/k8s"
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 const (
@@ -31,33 +27,37 @@ const (
 	endpointsPerSlice = 100
 )
 
-// fakeAPI serves one Service's EndpointSlices. The LIST is fixed at creation; watches
-// stay open and receive the frames given to push.
-type fakeAPI struct {
-	srv    *httptest.Server
-	list   []byte
-	frames chan []byte
-	closed chan struct{}
-	once   sync.Once
+// benchAPI is the shared fake API server (internal/fakeapi) serving one Service's
+// EndpointSlices: its LIST answers the slices it was made with, at resourceVersion 1; its
+// WATCH stays open and sends the frames given to push.
+type benchAPI struct {
+	*fakeapi.Server
+	live chan string
 }
 
-// newFakeAPI serves a LIST of the given endpoint IPs (all ready), split into slices of
+// newBenchAPI serves a LIST of the given endpoint IPs (all ready), split into slices of
 // endpointsPerSlice as the EndpointSlice controller does.
-func newFakeAPI(ips []string) (*fakeAPI, error) { return newFakeAPIOf(endpointSlices(ips, "1")) }
+func newBenchAPI(ips []string) *benchAPI { return newBenchAPIOf(endpointSlices(ips, "1")) }
 
-// newFakeAPIOf serves a LIST of the given slices.
-func newFakeAPIOf(items []discoveryv1.EndpointSlice) (*fakeAPI, error) {
-	list, err := json.Marshal(&discoveryv1.EndpointSliceList{
-		TypeMeta: metav1.TypeMeta{Kind: "EndpointSliceList", APIVersion: "discovery.k8s.io/v1"},
-		ListMeta: metav1.ListMeta{ResourceVersion: "1"},
-		Items:    items,
-	})
-	if err != nil {
-		return nil, err
+// newBenchAPIOf serves a LIST of the given slices. Close it once the managers that use it
+// are closed.
+func newBenchAPIOf(items []discoveryv1.EndpointSlice) *benchAPI {
+	ptrs := make([]*discoveryv1.EndpointSlice, len(items))
+	for i := range items {
+		ptrs[i] = &items[i]
 	}
-	f := &fakeAPI{list: list, frames: make(chan []byte), closed: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	return f, nil
+	live := make(chan string)
+	return &benchAPI{Server: fakeapi.New(benchNamespace, fakeapi.Listing(1, ptrs...).WithLive(live)), live: live}
+}
+
+// push sends one frame to the open watch. It waits until the watch takes it.
+func (a *benchAPI) push(ctx context.Context, frame string) error {
+	select {
+	case a.live <- frame:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // endpointSlices splits ips into slices named cache-0, cache-1, ...
@@ -104,67 +104,16 @@ func withNotReady(s discoveryv1.EndpointSlice, ip string) discoveryv1.EndpointSl
 }
 
 // modifiedFrame is the watch frame that replaces slice index with one holding ips.
-func modifiedFrame(index int, ips []string, resourceVersion int) ([]byte, error) {
-	obj, err := json.Marshal(endpointSlice(index, ips, strconv.Itoa(resourceVersion)))
-	if err != nil {
-		return nil, err
-	}
-	return fmt.Appendf(nil, `{"type":"MODIFIED","object":%s}`+"\n", obj), nil
-}
-
-func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet || r.URL.Path != "/apis/discovery.k8s.io/v1/namespaces/"+benchNamespace+"/endpointslices" {
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if r.URL.Query().Get("watch") != "true" {
-		w.Write(f.list)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-	w.(http.Flusher).Flush()
-	for {
-		select {
-		case frame := <-f.frames:
-			w.Write(frame)
-			w.(http.Flusher).Flush()
-		case <-r.Context().Done():
-			return
-		case <-f.closed:
-			return
-		}
-	}
-}
-
-// push sends one frame to the open watch. It waits until a watch takes it.
-func (f *fakeAPI) push(ctx context.Context, frame []byte) error {
-	select {
-	case f.frames <- frame:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// clientset is a real clientset pointed at the fake server.
-func (f *fakeAPI) clientset() (kubernetes.Interface, error) {
-	return kubernetes.NewForConfig(&rest.Config{Host: f.srv.URL, QPS: -1})
-}
-
-// Close ends open watches and stops the server. Close the managers that use it first.
-func (f *fakeAPI) Close() {
-	f.once.Do(func() {
-		close(f.closed)
-		f.srv.Close()
-	})
+func modifiedFrame(index int, ips []string, resourceVersion int) string {
+	s := endpointSlice(index, ips, "")
+	return fakeapi.EventFrame(watch.Modified, resourceVersion, &s)
 }
 
 // benchManager is a PeersManager of a Service whose endpoints are ips (self among them
 // or not), together with the fake API server it watches.
 type benchManager struct {
 	*k8s.PeersManager
-	api *fakeAPI
+	api *benchAPI
 }
 
 // benchWatchOptions are the options of every watcher of a fake API server, followed by
@@ -182,16 +131,8 @@ func newBenchManager(ips []string, port int, self string, opts ...k8s.Option) (*
 
 // newBenchManagerOf is newBenchManager for a Service whose EndpointSlices are items.
 func newBenchManagerOf(items []discoveryv1.EndpointSlice, port int, self string, opts ...k8s.Option) (*benchManager, error) {
-	api, err := newFakeAPIOf(items)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := api.clientset()
-	if err != nil {
-		api.Close()
-		return nil, err
-	}
-	m, err := k8s.NewPeersManager(context.Background(), cs, benchService, benchNamespace, port, self, benchWatchOptions(opts...)...)
+	api := newBenchAPIOf(items)
+	m, err := k8s.NewPeersManager(context.Background(), api.Clientset(), benchService, benchNamespace, port, self, benchWatchOptions(opts...)...)
 	if err != nil {
 		api.Close()
 		return nil, err

@@ -223,10 +223,7 @@ func (p *peekPod) peeks() int64 {
 // readiness probe passes, and waits until the window has passed since: until a load no
 // longer peeks.
 func (p *peekPod) leaveWindow() error {
-	frame, err := modifiedFrame(0, []string{clientIP, serverIP}, 2)
-	if err != nil {
-		return err
-	}
+	frame := modifiedFrame(0, []string{clientIP, serverIP}, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.m.api.push(ctx, frame); err != nil {

@@ -252,7 +252,7 @@ type costPod struct {
 	n     int
 	port  int
 	self  string // "127.2.0.1:port"
-	api   *fakeAPI
+	api   *benchAPI
 	cs    kubernetes.Interface
 	pick  groupcache.PeerPicker // nil until start
 	close []func()              // what start started, in the order to stop it
@@ -275,13 +275,9 @@ func peerCostMain() error {
 		pprof.Lookup("heap").WriteTo(io.Discard, 0)
 	}
 	p := &costPod{impl: impl, n: n, port: port, self: net.JoinHostPort(peerCostPodIP, strconv.Itoa(port))}
-	if p.api, err = newFakeAPI(append(costPeerIPs(n), peerCostPodIP)); err != nil {
-		return err
-	}
+	p.api = newBenchAPI(append(costPeerIPs(n), peerCostPodIP))
 	defer p.api.Close()
-	if p.cs, err = p.api.clientset(); err != nil {
-		return err
-	}
+	p.cs = p.api.Clientset()
 	defer func() {
 		for i := len(p.close) - 1; i >= 0; i-- {
 			p.close[i]()

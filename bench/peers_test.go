@@ -142,7 +142,7 @@ func (h rebuildLogger) WithGroup(string) slog.Handler      { return h }
 // change sends frame on the manager's watch and returns once the manager has built and
 // swapped in a new ring: when it logs so, or, should that message ever change, when
 // Stats().RingRebuilds has moved (checked every 10 ms).
-func (p *pickerManager) change(ctx context.Context, frame []byte) error {
+func (p *pickerManager) change(ctx context.Context, frame string) error {
 	select {
 	case <-p.rebuilt: // a stale signal
 	default:

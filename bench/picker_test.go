@@ -173,11 +173,9 @@ func BenchmarkRebuild(b *testing.B) {
 			// ips[1] is in slice 0 with the first endpointsPerSlice ips; it is not self.
 			first := ips[:min(endpointsPerSlice, len(ips))]
 			without := slices.Delete(slices.Clone(first), 1, 2)
-			frames := make([][]byte, 2)
+			frames := make([]string, 2)
 			for i, slice := range [][]string{without, first} {
-				if frames[i], err = modifiedFrame(0, slice, 10+i); err != nil {
-					b.Fatal(err)
-				}
+				frames[i] = modifiedFrame(0, slice, 10+i)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()

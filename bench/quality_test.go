@@ -265,10 +265,7 @@ func changeAndMeasure(t *testing.T, m *pickerManager, index int, ips, restore, p
 // setSlice sends a MODIFIED event for slice index and waits for the ring to change.
 func setSlice(t *testing.T, m *pickerManager, index int, ips []string) {
 	t.Helper()
-	frame, err := modifiedFrame(index, ips, int(m.Stats().WatchEvents)+100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := modifiedFrame(index, ips, int(m.Stats().WatchEvents)+100)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := m.change(ctx, frame); err != nil {

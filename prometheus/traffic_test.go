@@ -31,7 +31,7 @@ import (
 type pod struct {
 	id    string // "ip:port"
 	m     *k8s.PeersManager
-	api   *fakeAPI
+	api   *serviceAPI
 	rings chan []string // the manager's rings after the first, from WithPeersChanged
 }
 
@@ -45,9 +45,9 @@ func startPods(t *testing.T, ips ...string) []*pod {
 	port := freePort(t, ips)
 	var pods []*pod
 	for _, ip := range ips {
-		p := &pod{id: net.JoinHostPort(ip, strconv.Itoa(port)), api: newFakeAPI(t, readySlice(ips...)),
+		p := &pod{id: net.JoinHostPort(ip, strconv.Itoa(port)), api: newServiceAPI(t, readySlice(ips...)),
 			rings: make(chan []string, 10)}
-		m, err := k8s.NewPeersManager(t.Context(), p.api.clientset(), testService, testNamespace, port, p.id,
+		m, err := k8s.NewPeersManager(t.Context(), p.api.Clientset(), testService, testNamespace, port, p.id,
 			k8s.WithoutPeerPickerRegistration(), k8s.WithHandoff(k8s.Handoff{Off: true}),
 			k8s.WithPeersChanged(func(peers []string) { p.rings <- peers }),
 			k8s.WithDialOptions(grpc.WithDefaultCallOptions(grpc.WaitForReady(true))))
@@ -57,7 +57,7 @@ func startPods(t *testing.T, ips ...string) []*pod {
 		t.Cleanup(func() { m.Close() })
 		p.m = m
 		<-p.rings // the first ring, built before NewPeersManager returned
-		p.api.waitWatching()
+		p.api.WaitWatches(t, 1)
 		pods = append(pods, p)
 	}
 	return pods
