@@ -115,5 +115,20 @@ func (h *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sin
 	if value, ok := b.m.router.peekPrevious(ctx, h.group, key); ok {
 		return dest.SetBytes(value)
 	}
-	return b.getter.Get(ctx, key, dest)
+	err := b.getter.Get(ctx, key, dest)
+	if isContextError(err) && ctx.Err() == nil {
+		return getterContextError{err} // the getter's own deadline, not its caller's
+	}
+	return err
 }
+
+// getterContextError is a context error a getter returned while the context it was
+// given was still live: its backend call's own deadline passed, for example. It is the
+// getter's answer, which a server returns to the peers as the owner's error
+// (ownererror.go); a context error whose context had ended is the end of the request
+// that started the load, which groupcache shares with every request for the key, and a
+// peer whose own request is live loads the key itself.
+type getterContextError struct{ err error }
+
+func (e getterContextError) Error() string { return e.err.Error() }
+func (e getterContextError) Unwrap() error { return e.err }

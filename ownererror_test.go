@@ -31,7 +31,7 @@ type ownerServer struct{}
 func (ownerServer) Get(_ context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
 	switch key := in.GetKey(); {
 	case strings.HasPrefix(key, "missing"):
-		return nil, statusError(context.Background(), errors.New("no such record"))
+		return nil, statusError(errors.New("no such record"))
 	case strings.HasPrefix(key, "fork"):
 		return nil, status.Error(codes.Unknown, "no such record")
 	default:
@@ -177,6 +177,48 @@ func TestPendingOwnerErrors(t *testing.T) {
 						t.Errorf("step %d: take(%q) = %v, want %v", i, st.take, got, st.wantTake)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestGetterContextErrors: the owner's group made by NewGroup tells a context error of
+// its getter's own (its backend call's deadline, while the load's context is live),
+// which the server marks as the owner's error, from the end of the load's context, which
+// it does not mark.
+func TestGetterContextErrors(t *testing.T) {
+	m, _ := startManager(t, fakeapi.Listing(10, readySlice("cache-x1", "10.0.0.1")), "10.0.0.1:8080")
+	group := m.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 1<<20,
+		groupcache.GetterFunc(func(ctx context.Context, key string, _ groupcache.Sink) error {
+			if key == "own deadline" {
+				return fmt.Errorf("querying the backend: %w", context.DeadlineExceeded)
+			}
+			<-ctx.Done()
+			return ctx.Err()
+		}))
+	ended, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		key       string
+		wantCode  codes.Code
+		wantOwner bool
+	}{
+		{"the backend call's own deadline", t.Context(), "own deadline", codes.DeadlineExceeded, true},
+		{"the load's context ended", ended, "waits", codes.DeadlineExceeded, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v string
+			err := group.Get(tt.ctx, tt.key, groupcache.StringSink(&v))
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Get = %v, want a context error", err)
+			}
+			st := statusError(err)
+			if status.Code(st) != tt.wantCode || isOwnerError(st) != tt.wantOwner {
+				t.Errorf("the server answers %v (owner's error: %v); want %v, owner's error %v",
+					st, isOwnerError(st), tt.wantCode, tt.wantOwner)
 			}
 		})
 	}

@@ -174,7 +174,7 @@ func (s *getService) Get(ctx context.Context, in *groupcachepb.GetRequest) (*gro
 	var value []byte
 	if err := group.Get(ctx, key, groupcache.AllocatingByteSliceSink(&value)); err != nil {
 		s.logger.DebugContext(ctx, "groupcache load for a peer failed", "group", name, "error", err)
-		return nil, statusError(ctx, err)
+		return nil, statusError(err)
 	}
 	return &groupcachepb.GetResponse{Value: value}, nil
 }
@@ -278,22 +278,27 @@ func serveStarted(reg grpc.ServiceRegistrar) bool {
 	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
 }
 
-// statusError turns err, from Group.Get for a request whose context is ctx, into a gRPC
-// status error. A context error while ctx has ended (the caller gave up, the server is
-// stopping) becomes Canceled or DeadlineExceeded, unmarked: the caller may load the key
-// itself. Any other error is the getter's, and is marked as the owner's error
-// (ownererror.go), keeping its code: a status error's own (a getter that calls gRPC
-// itself), DeadlineExceeded or Canceled for a context error of the getter's own (its
-// backend timed out while the request was still live), codes.Unknown otherwise.
-func statusError(ctx context.Context, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		st := status.FromContextError(err)
-		if ctx.Err() != nil {
-			return st.Err()
-		}
-		err = st.Err()
+// statusError turns err, from Group.Get, into a gRPC status error. A context error
+// becomes Canceled or DeadlineExceeded, unmarked: the request, or the request whose load
+// this one shared, ended (the caller gave up, the server is stopping), and a peer whose
+// own request is live may load the key itself. Any other error is the getter's, and is
+// marked as the owner's error (ownererror.go), keeping its code: a status error's own (a
+// getter that calls gRPC itself), DeadlineExceeded or Canceled for a getterContextError
+// (a group made by NewGroup whose getter's backend call timed out on its own), and
+// codes.Unknown otherwise.
+func statusError(err error) error {
+	if _, ownDeadline := errors.AsType[getterContextError](err); ownDeadline {
+		return ownerErrorStatus(status.FromContextError(err).Err())
+	}
+	if isContextError(err) {
+		return status.FromContextError(err).Err()
 	}
 	return ownerErrorStatus(err)
+}
+
+// isContextError reports whether err is or wraps context.Canceled or DeadlineExceeded.
+func isContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // grpcServer is the gRPC server the manager runs on self's address when the user does

@@ -51,8 +51,8 @@ func TestServerErrors(t *testing.T) {
 		{"value", getRequest(name, "good"), codes.OK, "", 1, false},
 		{"getter error", getRequest(name, "fails"), codes.Unknown, "backend is down", 1, true},
 		{"getter status error passes through", getRequest(name, "denied"), codes.PermissionDenied, "backend says no", 1, true},
-		// The getter's own backend timed out while the request was live: the owner's error.
-		{"getter context error", getRequest(name, "slow backend"), codes.DeadlineExceeded, "querying the backend", 1, true},
+		// A context error of a group not made by NewGroup: unmarked (see TestStatusError).
+		{"getter context error", getRequest(name, "slow backend"), codes.DeadlineExceeded, "querying the backend", 1, false},
 		{"unknown group", getRequest("no-such-group", "k"), codes.NotFound, `"no-such-group"`, 0, false},
 		{"no group", &groupcachepb.GetRequest{Key: new("k")}, codes.InvalidArgument, "no group", 0, false},
 		{"no key is the empty key, as proto3 senders leave it off", &groupcachepb.GetRequest{Group: &name}, codes.OK, "", 1, false},
@@ -145,30 +145,26 @@ func TestServerInterceptor(t *testing.T) {
 	}
 }
 
-// TestStatusError: which errors of a load the server marks as the owner's, by whether
-// the request's context had ended.
+// TestStatusError: which errors of a load the server marks as the owner's: the getter's,
+// and its own deadline's when a group made by NewGroup says so (getterContextError); a
+// plain context error is the end of a request, unmarked.
 func TestStatusError(t *testing.T) {
-	live := context.Background()
-	ended, cancel := context.WithCancel(context.Background())
-	cancel()
 	backendTimeout := fmt.Errorf("querying the backend: %w", context.DeadlineExceeded)
 	tests := []struct {
 		name      string
-		ctx       context.Context
 		err       error
 		wantCode  codes.Code
 		wantOwner bool
 	}{
-		{"getter error", live, errors.New("no such record"), codes.Unknown, true},
-		{"getter error after the request ended", ended, errors.New("no such record"), codes.Unknown, true},
-		{"getter status error", live, status.Error(codes.NotFound, "no such record"), codes.NotFound, true},
-		{"getter's own timeout, request live", live, backendTimeout, codes.DeadlineExceeded, true},
-		{"request's deadline passed", ended, backendTimeout, codes.DeadlineExceeded, false},
-		{"request cancelled", ended, context.Canceled, codes.Canceled, false},
+		{"getter error", errors.New("no such record"), codes.Unknown, true},
+		{"getter status error", status.Error(codes.NotFound, "no such record"), codes.NotFound, true},
+		{"getter's own timeout (NewGroup)", getterContextError{backendTimeout}, codes.DeadlineExceeded, true},
+		{"a context error: a request ended", backendTimeout, codes.DeadlineExceeded, false},
+		{"request cancelled", context.Canceled, codes.Canceled, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := statusError(tt.ctx, tt.err)
+			err := statusError(tt.err)
 			if got := status.Code(err); got != tt.wantCode {
 				t.Errorf("code %v, want %v", got, tt.wantCode)
 			}
@@ -176,6 +172,44 @@ func TestStatusError(t *testing.T) {
 				t.Errorf("marked as the owner's error: %v, want %v", got, tt.wantOwner)
 			}
 		})
+	}
+}
+
+// TestSharedLoadOfACancelledRequestIsNotOwnerError: groupcache runs one load per key and
+// hands its result to every request waiting for it; the getter sees the context of the
+// request that started the load. When that request is cancelled and the getter returns
+// ctx.Err(), a second request whose own context is live gets that error: it is not the
+// owner's answer, and must not be marked (it was, and the second request's caller then
+// returned "context canceled" to its user instead of loading the key itself).
+func TestSharedLoadOfACancelledRequestIsNotOwnerError(t *testing.T) {
+	var loads atomic.Int64
+	started := make(chan struct{}, 1)
+	group := newTestGroup(t, func(ctx context.Context, key string, dest groupcache.Sink) error {
+		loads.Add(1)
+		started <- struct{}{}
+		<-ctx.Done() // a backend that honours its caller's context
+		return ctx.Err()
+	})
+	svc := newGetService(&counters{}, &loopGuard{}, testConfig())
+	ctxA, cancelA := context.WithCancel(context.Background())
+	errA := make(chan error, 1)
+	go func() {
+		_, err := svc.Get(ctxA, getRequest(group.Name(), "k"))
+		errA <- err
+	}()
+	<-started
+	errB := make(chan error, 1)
+	go func() {
+		_, err := svc.Get(requestContext(t, 10*time.Second), getRequest(group.Name(), "k"))
+		errB <- err
+	}()
+	waitUntil(t, "B waits for A's load", func() bool { return group.Stats.Loads.Get() == 2 })
+	cancelA()
+	<-errA
+	err := <-errB
+	assertCount(t, "getter calls (B shares A's load)", loads.Load(), 1)
+	if status.Code(err) != codes.Canceled || isOwnerError(err) {
+		t.Errorf("request B, live, got %v (owner's error: %v); want Canceled, unmarked", err, isOwnerError(err))
 	}
 }
 
