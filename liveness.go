@@ -57,19 +57,21 @@ type peerHealth struct {
 	unavailable atomic.Bool  // set while the peer does not answer pings
 	marks       atomic.Int64 // times the peer was marked unavailable
 
-	mu        sync.Mutex
-	cancels   []context.CancelFunc // of the calls outstanding, by slot; nil for a free slot
-	free      []int                // free slots of cancels
-	inflight  int                  // calls outstanding
-	completed int64                // calls the peer answered, ever
+	mu         sync.Mutex
+	cancels    []context.CancelFunc // of the calls outstanding, by slot; nil for a free slot
+	free       []int                // free slots of cancels
+	inflight   int                  // calls outstanding
+	completed  int64                // calls the peer answered, ever
+	unanswered int64                // calls that ended unanswered (their caller's deadline), ever
 
 	// Read and written by the router's liveness goroutine only.
-	seen     int64     // completed, as it saw it last
-	seenRead int64     // the bytes read from the peer, as it saw them last
-	since    time.Time // since when calls have been outstanding with no call finishing and no byte read
-	pinging  bool      // a ping of the peer is in flight
-	pingDone atomic.Bool
-	pingOK   atomic.Bool
+	seen       int64     // completed, as it saw it last
+	seenRead   int64     // the bytes read from the peer, as it saw them last
+	seenGaveUp int64     // unanswered, as it saw it last
+	since      time.Time // since when calls have waited for the peer with none answered and no byte read; zero if none waits
+	pinging    bool      // a ping of the peer is in flight
+	pingDone   atomic.Bool
+	pingOK     atomic.Bool
 }
 
 // begin records a call that cancel cancels, and returns its slot for end, the count of
@@ -102,6 +104,8 @@ func (h *peerHealth) end(slot int, answered bool) {
 	h.inflight--
 	if answered {
 		h.completed++
+	} else {
+		h.unanswered++
 	}
 	h.cancels[slot] = nil
 	h.free = append(h.free, slot)
@@ -130,8 +134,10 @@ func (h *peerHealth) markUnavailable() bool {
 
 // suspect is the liveness goroutine's look at the peer at now, when received bytes have
 // been read from it in all: it reports whether the peer should be pinged, because calls
-// have been outstanding for suspectAfter with none finishing and no byte coming in, and
-// no ping or re-check is under way.
+// have waited for it for suspectAfter with none answered and no byte coming in, and no
+// ping or re-check is under way. Calls that ended unanswered (their callers' deadlines
+// were short) keep the count going across the gaps between them: callers asking a frozen
+// peer now and then, each for less than suspectAfter, still get it marked.
 func (h *peerHealth) suspect(now time.Time, received int64) bool {
 	if h.pinging {
 		if !h.pingDone.Load() {
@@ -143,10 +149,22 @@ func (h *peerHealth) suspect(now time.Time, received int64) bool {
 		}
 	}
 	h.mu.Lock()
-	inflight, completed := h.inflight, h.completed
+	inflight, completed, unanswered := h.inflight, h.completed, h.unanswered
 	h.mu.Unlock()
-	if inflight == 0 || completed != h.seen || received != h.seenRead || h.since.IsZero() {
-		h.seen, h.seenRead, h.since = completed, received, now
+	answered := completed != h.seen || received != h.seenRead
+	gaveUp := unanswered != h.seenGaveUp
+	h.seen, h.seenRead, h.seenGaveUp = completed, received, unanswered
+	switch {
+	case answered: // count afresh from now, if calls still wait
+		h.since = time.Time{}
+		if inflight > 0 {
+			h.since = now
+		}
+		return false
+	case inflight == 0 && !gaveUp:
+		return false // nothing asked since the last look; the count goes on when something is
+	case h.since.IsZero():
+		h.since = now
 		return false
 	}
 	return !h.unavailable.Load() && now.Sub(h.since) >= suspectAfter

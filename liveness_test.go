@@ -334,6 +334,12 @@ func TestSuspect(t *testing.T) {
 			{at: at(0), begin: 2}, {at: at(suspectAfter), end: 1}, {at: at(2*suspectAfter - time.Millisecond)},
 			{at: at(2 * suspectAfter), want: true}}},
 		{"calls finished", []step{{at: at(0), begin: 1}, {at: at(suspectAfter), end: 1}, {at: at(time.Second)}}},
+		{"calls asked now and then, each ended unanswered", []step{
+			{at: at(0), begin: 1}, {at: at(livenessTick), gaveUp: 1}, {at: at(2 * livenessTick)},
+			{at: at(suspectAfter - time.Millisecond), begin: 1}, {at: at(suspectAfter), want: true}}},
+		{"an answer after calls ended unanswered counts afresh", []step{
+			{at: at(0), begin: 1}, {at: at(livenessTick), gaveUp: 1}, {at: at(2 * livenessTick), begin: 1, end: 1},
+			{at: at(suspectAfter), begin: 1}, {at: at(2*livenessTick + suspectAfter), want: false}, {at: at(suspectAfter + suspectAfter), want: true}}},
 		{"calls ended unanswered show nothing", []step{
 			{at: at(0), begin: 3}, {at: at(suspectAfter / 2), gaveUp: 1}, {at: at(suspectAfter - time.Millisecond), gaveUp: 1},
 			{at: at(suspectAfter), want: true}}},
@@ -481,6 +487,29 @@ func TestFrozenPeerOfShortDeadlinesIsMarked(t *testing.T) {
 	}
 	if d, err := l.get(l.key); status.Code(err) != codes.Unavailable || d > deadline/2 {
 		t.Errorf("a Get to the marked peer: %v after %v; want codes.Unavailable at once", err, d)
+	}
+}
+
+// TestFrozenPeerOfSparseShortDeadlinesIsMarked: callers with short deadlines asking a
+// frozen peer now and then, with gaps between their calls (one of 100 ms every 250 ms),
+// still get it marked: the gaps used to restart the count, and every caller waited out
+// its whole deadline.
+func TestFrozenPeerOfSparseShortDeadlinesIsMarked(t *testing.T) {
+	l := startLivePeer(t, echoGetter)
+	if _, err := l.get(l.key); err != nil {
+		t.Fatalf("Get before the freeze: %v", err)
+	}
+	l.proxy.freeze()
+	const deadline = 100 * time.Millisecond
+	ticker := time.NewTicker(250 * time.Millisecond) // the callers' pace under test
+	defer ticker.Stop()
+	for end := time.Now().Add(4 * time.Second); l.stats.peersMarkedUnavailable.Load() == 0; <-ticker.C {
+		if time.Now().After(end) {
+			t.Fatal("the frozen peer of sparse short-deadline callers was not marked within 4 s")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		l.getWithin(ctx, l.key)
+		cancel()
 	}
 }
 
