@@ -46,15 +46,24 @@ const peerTarget = "groupcache-peers"
 
 // peerChannel is the ClientConn of all of a manager's peers.
 type peerChannel struct {
-	cc       *grpc.ClientConn
-	received sync.Map // peer address → *atomic.Int64, the bytes read from its connections
+	cc *grpc.ClientConn
+
+	mu       sync.Mutex
+	received map[string]*byteCount // by peer address: the bytes read from its connections
+}
+
+// byteCount is the count of bytes read from one peer's connections, kept while a client
+// of the peer uses it.
+type byteCount struct {
+	n       atomic.Int64
+	clients int
 }
 
 // newPeerChannel creates the channel with dialOpts (from clientDialOptions). It opens no
 // connection. Its connections count the bytes they read (see dial), unless dialOpts
 // bring a dialer of their own.
 func newPeerChannel(dialOpts []grpc.DialOption) (*peerChannel, error) {
-	c := &peerChannel{}
+	c := &peerChannel{received: make(map[string]*byteCount)}
 	opts := append([]grpc.DialOption{grpc.WithContextDialer(c.dial)}, dialOpts...)
 	opts = append(opts,
 		grpc.WithDefaultServiceConfig(peerServiceConfig),
@@ -79,17 +88,45 @@ func (c *peerChannel) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newCountingConn(conn, c.receivedFrom(addr)), nil
+	return newCountingConn(conn, c.counter(addr)), nil
 }
 
-// receivedFrom returns the count of bytes read from the connections to addr.
+// receivedFrom returns the count of bytes read from the connections to addr, for a
+// client of addr, which calls forget when it is closed. Clients of the same address (a
+// peer that left and came back while its old client was still open) share it.
 func (c *peerChannel) receivedFrom(addr string) *atomic.Int64 {
-	n, _ := c.received.LoadOrStore(addr, new(atomic.Int64))
-	return n.(*atomic.Int64)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.received[addr]
+	if b == nil {
+		b = &byteCount{}
+		c.received[addr] = b
+	}
+	b.clients++
+	return &b.n
 }
 
-// forget drops the count of addr, once its client is closed.
-func (c *peerChannel) forget(addr string) { c.received.Delete(addr) }
+// forget ends a client's use of the count of addr; the last one drops it.
+func (c *peerChannel) forget(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b := c.received[addr]; b != nil {
+		if b.clients--; b.clients <= 0 {
+			delete(c.received, addr)
+		}
+	}
+}
+
+// counter returns the count a new connection to addr adds to: its clients', or one of
+// its own if no client of addr is open.
+func (c *peerChannel) counter(addr string) *atomic.Int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b := c.received[addr]; b != nil {
+		return &b.n
+	}
+	return new(atomic.Int64)
+}
 
 // invoke calls method on the peer of pc.
 func (c *peerChannel) invoke(ctx context.Context, pc *peerConn, method string, in, out any) error {

@@ -93,3 +93,33 @@ func TestPeerChannel(t *testing.T) {
 	}
 	assertCount(t, "requests served by A", a.stats.serverRequests.Load(), 5)
 }
+
+// TestReturningPeerKeepsItsByteCount: a peer that left and came back while its old
+// client was still open gets a new client before the old one is closed (the router closes
+// retired clients outside its lock). Closing the old client dropped the count of bytes
+// the new one reads, and the new client's connections counted into one nobody read; the
+// liveness check then saw no bytes from a peer sending large values.
+func TestReturningPeerKeepsItsByteCount(t *testing.T) {
+	leakcheck.Check(t)
+	server := startTestServer(t, "")
+	cfg := testConfig()
+	channel := newTestChannel(t, cfg)
+	old := newPeerClient(server.addr(), channel, cfg, &counters{}, &loopGuard{})
+	back := newPeerClient(server.addr(), channel, cfg, &counters{}, &loopGuard{})
+	defer back.Close()
+	old.Close()
+	group := newTestGroup(t, echoGetter)
+	var out groupcachepb.GetResponse
+	if err := back.Get(t.Context(), getRequest(group.Name(), "k"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if back.received.Load() == 0 {
+		t.Error("the returning peer's client counts none of the bytes read from its connection")
+	}
+	back.Close()
+	channel.mu.Lock()
+	defer channel.mu.Unlock()
+	if n := len(channel.received); n != 0 {
+		t.Errorf("%d byte counts left after every client of the peer closed", n)
+	}
+}

@@ -150,13 +150,18 @@ func (p *peerClient) Peek(ctx context.Context, group, key string) ([]byte, error
 	return out.Value, nil
 }
 
-// Close closes the connection and waits for the client's pings to end. Calls in flight
+// Close closes the connections and waits for the client's pings to end; closing again
+// does nothing. Calls in flight
 // fail, later calls fail with codes.Canceled. Close the client only after no picker
 // hands it out any more, and not under a lock the client's logger may need.
 func (p *peerClient) Close() error {
 	p.bgMu.Lock()
+	again := p.closed
 	p.closed = true
 	p.bgMu.Unlock()
+	if again {
+		return nil // the count of bytes is forgotten once only
+	}
 	p.end()
 	p.conn.close()
 	p.pings.close()
