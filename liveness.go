@@ -241,6 +241,9 @@ func (p *peerClient) checkSuspect() {
 func (p *peerClient) recheck() {
 	wait := recheckMinWait
 	for !p.ping(recheckTimeout) {
+		// A peer that refuses connections (restarting) fails pings at once; the next
+		// one dials afresh rather than after grpc's reconnect backoff.
+		p.pings.resetIfFailed()
 		select {
 		case <-p.life.Done():
 			return
@@ -251,6 +254,7 @@ func (p *peerClient) recheck() {
 	if p.life.Err() != nil {
 		return
 	}
+	p.conn.resetIfFailed() // calls too
 	p.health.unavailable.Store(false)
 	p.logger.Info("groupcache peer answers again", "peer", p.addr)
 }

@@ -27,8 +27,9 @@ import (
 // stay open, new ones are accepted by the kernel, nothing comes back, pings included), or
 // pass its answers back slowly, as a busy network does.
 type netProxy struct {
-	lis net.Listener
-	wg  sync.WaitGroup
+	lis    net.Listener
+	target string
+	wg     sync.WaitGroup
 
 	mu     sync.Mutex
 	thawed chan struct{} // closed while bytes pass
@@ -43,16 +44,22 @@ func startProxy(t *testing.T, target string) *netProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &netProxy{lis: lis, thawed: make(chan struct{})}
+	p := &netProxy{lis: lis, target: target, thawed: make(chan struct{})}
 	close(p.thawed)
 	t.Cleanup(p.close)
+	p.serve(lis)
+	return p
+}
+
+// serve accepts connections on lis and passes them to the target.
+func (p *netProxy) serve(lis net.Listener) {
 	p.wg.Go(func() {
 		for {
 			in, err := lis.Accept()
 			if err != nil {
 				return
 			}
-			out, err := net.Dial("tcp", target)
+			out, err := net.Dial("tcp", p.target)
 			if err != nil {
 				in.Close()
 				continue
@@ -64,10 +71,30 @@ func startProxy(t *testing.T, target string) *netProxy {
 			p.wg.Go(func() { p.pass(in, out, true) })
 		}
 	})
-	return p
 }
 
-func (p *netProxy) addr() string { return p.lis.Addr().String() }
+// restart closes every connection and refuses new ones for down, as a peer's container
+// killed and started again in place (same address) does, and thaws the proxy.
+func (p *netProxy) restart(t *testing.T, down time.Duration) {
+	addr := p.addr()
+	p.close()
+	time.Sleep(down) // the restart under test: connections are refused meanwhile
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.lis, p.conns, p.thawed = lis, nil, make(chan struct{})
+	close(p.thawed)
+	p.mu.Unlock()
+	p.serve(lis)
+}
+
+func (p *netProxy) addr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lis.Addr().String()
+}
 
 // pass copies from to dst while the proxy is thawed; answers is the server's direction.
 func (p *netProxy) pass(dst, from net.Conn, answers bool) {
@@ -118,8 +145,8 @@ func (p *netProxy) slowDown() {
 // close thaws the proxy, closes its listener and connections, and waits for its goroutines.
 func (p *netProxy) close() {
 	p.thaw()
-	p.lis.Close()
 	p.mu.Lock()
+	p.lis.Close()
 	for _, c := range p.conns {
 		c.Close()
 	}
@@ -510,6 +537,28 @@ func TestFrozenPeerOfSparseShortDeadlinesIsMarked(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		l.getWithin(ctx, l.key)
 		cancel()
+	}
+}
+
+// TestRestartedPeerIsUsedAgainSoon: a peer that froze (marked) and whose container was
+// then restarted in place (the same address; its connections reset, new ones refused
+// for a while) is used again within about a second of answering. Its re-check pings
+// failed at once while grpc kept the connection in its reconnect backoff (1 s growing to
+// 2 minutes), so the peer stayed marked for seconds after it was back.
+func TestRestartedPeerIsUsedAgainSoon(t *testing.T) {
+	l := startLivePeer(t, echoGetter)
+	if _, err := l.get(l.key); err != nil {
+		t.Fatalf("Get before the freeze: %v", err)
+	}
+	l.proxy.freeze()
+	if _, err := l.get(l.key); status.Code(err) != codes.Unavailable {
+		t.Fatalf("Get from the frozen peer: %v, want codes.Unavailable", err)
+	}
+	l.proxy.restart(t, 12500*time.Millisecond) // long enough for a backoff of seconds
+	back := time.Now()
+	waitUntil(t, "the restarted peer is used again", func() bool { _, err := l.get(l.key); return err == nil })
+	if d := time.Since(back); d > 1500*time.Millisecond {
+		t.Errorf("the restarted peer was used again %v after it answered; want within about a second", d)
 	}
 }
 

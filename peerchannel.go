@@ -170,6 +170,22 @@ func (pc *peerConn) close() {
 	}
 }
 
+// resetIfFailed shuts pc's SubConn down if its last connection attempt failed, so that
+// the next call makes a new one and connects at once, instead of failing until grpc's
+// reconnect backoff (1 s growing to 2 minutes) ends. The liveness check calls it for a
+// peer that answers again after refusing connections (a restarted container).
+func (pc *peerConn) resetIfFailed() {
+	pc.mu.Lock()
+	sc := pc.sc
+	if pc.state != connectivity.TransientFailure || sc == nil {
+		pc.mu.Unlock()
+		return
+	}
+	pc.sc, pc.state = nil, connectivity.Idle
+	pc.mu.Unlock()
+	sc.Shutdown()
+}
+
 // connState is the state of pc's connection: Idle before the first call and after its
 // server closed it, Shutdown after close.
 func (pc *peerConn) connState() connectivity.State {
