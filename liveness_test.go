@@ -32,8 +32,9 @@ type netProxy struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
-	thawed chan struct{} // closed while bytes pass
-	slow   bool          // answers pass 16 KiB every 20 ms
+	thawed chan struct{}     // closed while bytes pass
+	slow   bool              // answers pass 16 KiB every 20 ms
+	holed  map[net.Conn]bool // connections whose bytes are dropped
 	conns  []net.Conn
 }
 
@@ -102,10 +103,10 @@ func (p *netProxy) pass(dst, from net.Conn, answers bool) {
 	for {
 		n, err := from.Read(buf)
 		p.mu.Lock()
-		thawed, slow := p.thawed, p.slow && answers
+		thawed, slow, holed := p.thawed, p.slow && answers, p.holed[from]
 		p.mu.Unlock()
 		<-thawed // closed by thaw, and by close
-		if n > 0 {
+		if n > 0 && !holed {
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return
 			}
@@ -117,6 +118,17 @@ func (p *netProxy) pass(dst, from net.Conn, answers bool) {
 		if slow {
 			time.Sleep(20 * time.Millisecond) // the slow network under test
 		}
+	}
+}
+
+// blackhole drops the bytes of the connections open now, both ways, as a dropped
+// conntrack entry or a wedged middlebox does; connections opened later pass.
+func (p *netProxy) blackhole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.holed = make(map[net.Conn]bool)
+	for _, c := range p.conns {
+		p.holed[c] = true
 	}
 }
 
@@ -560,6 +572,34 @@ func TestRestartedPeerIsUsedAgainSoon(t *testing.T) {
 	if d := time.Since(back); d > 1500*time.Millisecond {
 		t.Errorf("the restarted peer was used again %v after it answered; want within about a second", d)
 	}
+}
+
+// TestBlackholedConnectionIsReplaced: the calls' connection to a live peer stops passing
+// bytes (a dropped conntrack entry) while new connections work. Pings, on a connection of
+// their own, are answered, so the peer is not marked; HTTP/2 keepalive on the calls'
+// connection (a ping after 10 s without a byte while calls wait, 2 s for its answer)
+// drops it, and calls go on a new one. Without it every call waited out its timeout for
+// as long as the kernel kept the dead connection, about 15 minutes.
+func TestBlackholedConnectionIsReplaced(t *testing.T) {
+	l := startLivePeer(t, echoGetter)
+	if _, err := l.get(l.key); err != nil {
+		t.Fatalf("Get before: %v", err)
+	}
+	l.proxy.blackhole()
+	start := time.Now()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := l.getWithin(ctx, l.key)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("calls still fail %v after the connection was black-holed: %v", time.Since(start), err)
+		}
+	}
+	t.Logf("calls went through again %v after the connection was black-holed", time.Since(start))
+	assertCount(t, "peers marked unavailable", l.stats.peersMarkedUnavailable.Load(), 0)
 }
 
 // TestFrozenRetiringPeerFailsFast: a peer that left the ring keeps its client for a grace
