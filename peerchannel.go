@@ -146,7 +146,6 @@ type peerConn struct {
 
 	mu     sync.Mutex
 	sc     balancer.SubConn // nil until the first call
-	owner  *peerBalancer    // the balancer that made sc
 	state  connectivity.State
 	err    error // why the last connection attempt failed
 	closed bool
@@ -202,7 +201,8 @@ func (peerBalancerBuilder) Build(cc balancer.ClientConn, opts balancer.BuildOpti
 	return &peerBalancer{cc: cc, peerAuthority: opts.Authority == peerTarget}
 }
 
-// peerBalancer makes the subchannels of the peers that calls go to. grpc calls its
+// peerBalancer makes the subchannels of the peers that calls go to. grpc builds one per
+// channel, once: the channel never goes idle and has one service config. grpc calls its
 // methods, and the subchannels' state listeners, from one goroutine; Pick runs on the
 // callers' goroutines.
 type peerBalancer struct {
@@ -268,16 +268,13 @@ type peerPicker struct{ b *peerBalancer }
 // at once when the last attempt failed, so that groupcache loads the key locally instead
 // of waiting; grpc waits for the next picker otherwise.
 func (p *peerPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
-	pc, _ := info.Ctx.Value(peerConnKey{}).(*peerConn)
-	if pc == nil {
-		return balancer.PickResult{}, status.Error(codes.Internal, "groupcache-k8s: a call on the peer channel without a peer")
-	}
+	pc := info.Ctx.Value(peerConnKey{}).(*peerConn) // invoke puts it there
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if pc.closed {
 		return balancer.PickResult{}, status.Errorf(codes.Canceled, "groupcache-k8s: the client of peer %s is closed", pc.addr)
 	}
-	if pc.sc == nil || pc.owner != p.b {
+	if pc.sc == nil {
 		addr := resolver.Address{Addr: pc.addr}
 		if p.b.peerAuthority {
 			addr.ServerName = pc.addr
@@ -289,7 +286,7 @@ func (p *peerPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		if err != nil {
 			return balancer.PickResult{}, status.Errorf(codes.Unavailable, "groupcache-k8s: connecting to peer %s: %v", pc.addr, err)
 		}
-		pc.sc, pc.owner, pc.state = sc, p.b, connectivity.Idle
+		pc.sc, pc.state = sc, connectivity.Idle
 	}
 	switch pc.state {
 	case connectivity.Ready:
