@@ -108,6 +108,9 @@ func (h *handoffGetter) rebind(m *PeersManager, getter groupcache.Getter) bool {
 // returns the owner's error and does not load the key (see ownererror.go).
 func (h *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sink) error {
 	b := h.bound.Load()
+	if value, ok := pushedValue(ctx, h.group, key); ok {
+		return dest.SetBytes(value) // a peer pushed it (push.go)
+	}
 	if err := pendingOwnerErrors.take(h.group, key); err != nil {
 		b.m.stats.ownerErrors.Add(1)
 		return err

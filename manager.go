@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,9 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 		return nil, err
 	}
 	m.watcher, m.self = watcher, watcher.self()
+	if self, err := netip.ParseAddrPort(m.self); err == nil {
+		channel.from = self.Addr() // peers tell pushes from this pod by it
+	}
 	m.router = newRouter(m.self, cfg, &m.stats, &m.guard, channel)
 	fail := func(err error) (*PeersManager, error) {
 		watcher.Close()
@@ -132,6 +136,7 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 // registration. On failure it leaves nothing behind.
 func (m *PeersManager) startServing() error {
 	m.svc = newGetService(&m.stats, &m.guard, m.cfg)
+	m.svc.routing = m.router.snapshot
 	if m.cfg.registrar != nil {
 		route, err := attachService(m.cfg.registrar, m.svc)
 		if err != nil {

@@ -47,6 +47,10 @@ func (ownerServer) Ping(context.Context, *groupcachepb.GetRequest) (*groupcachep
 	return &groupcachepb.GetResponse{}, nil
 }
 
+func (ownerServer) Push(context.Context, *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error) {
+	return &groupcachepb.GetResponse{}, nil
+}
+
 // TestOwnerErrorIsReturnedWithoutASecondLoad: for a key whose owner's getter failed, the
 // caller's group returns that error, with the owner's code and message, and its own
 // getter is not called. An unmarked error and an unreachable owner load the key here.

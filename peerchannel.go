@@ -5,10 +5,13 @@ package k8s
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/balancer"
@@ -46,7 +49,8 @@ const peerTarget = "groupcache-peers"
 
 // peerChannel is the ClientConn of all of a manager's peers.
 type peerChannel struct {
-	cc *grpc.ClientConn
+	cc   *grpc.ClientConn
+	from netip.Addr // this pod's IP, the source of its connections to peers; zero: the system's choice
 
 	mu       sync.Mutex
 	received map[string]*byteCount // by peer address: the bytes read from its connections
@@ -83,8 +87,19 @@ func newPeerChannel(dialOpts []grpc.DialOption) (*peerChannel, error) {
 // directly, never through an HTTP proxy), whose reads are counted in receivedFrom(addr):
 // bytes coming in show the liveness check (liveness.go) that a peer busy sending large
 // values is alive, even while its answer to a ping waits behind them.
+//
+// A connection goes out from this pod's own IP (from), which is how a peer's server tells
+// that a push comes from a peer (push.go); on a machine without that address (a test's
+// made-up self) the system chooses.
 func (c *peerChannel) dial(ctx context.Context, addr string) (net.Conn, error) {
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	var d net.Dialer
+	if c.from.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: c.from.AsSlice()}
+	}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if errors.Is(err, syscall.EADDRNOTAVAIL) {
+		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ type groupCacheServer interface {
 	Get(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error)
 	Peek(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error)
 	Ping(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error)
+	Push(ctx context.Context, in *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error)
 }
 
 // groupCacheServiceDesc describes the GroupCache service for grpc.ServiceRegistrar.
@@ -37,6 +38,7 @@ var groupCacheServiceDesc = grpc.ServiceDesc{
 		{MethodName: "Get", Handler: getHandler},
 		{MethodName: "Peek", Handler: peekHandler},
 		{MethodName: "Ping", Handler: pingHandler},
+		{MethodName: "Push", Handler: pushHandler},
 	},
 	Metadata: "groupcache.proto",
 }
@@ -67,6 +69,23 @@ func pingHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.Unary
 	return srv.(groupCacheServer).Ping(ctx, in)
 }
 
+// pushHandler decodes a GetResponse, the pushed entry (push.go), and calls Push through
+// the server's unary interceptor, if any.
+func pushHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	in := new(groupcachepb.GetResponse)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	push := srv.(groupCacheServer).Push
+	if interceptor == nil {
+		return push(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: pushMethod}
+	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+		return push(ctx, req.(*groupcachepb.GetResponse))
+	})
+}
+
 func handle(method func(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error), name string,
 	srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	in := new(groupcachepb.GetRequest)
@@ -91,16 +110,18 @@ var (
 
 // getService serves peers' Get requests from the local groups for one manager.
 type getService struct {
-	stats  *counters
-	guard  *loopGuard
-	logger *slog.Logger
-	clock  clock
+	stats   *counters
+	guard   *loopGuard
+	logger  *slog.Logger
+	clock   clock
+	routing func() *snapshot // the manager's routing state: who is a peer, which keys are self's
 }
 
 // newGetService returns the service of a manager with these counters, loop guard and
 // configuration.
 func newGetService(stats *counters, guard *loopGuard, cfg *config) *getService {
-	return &getService{stats: stats, guard: guard, logger: cfg.logger, clock: cfg.clock}
+	return &getService{stats: stats, guard: guard, logger: cfg.logger, clock: cfg.clock,
+		routing: func() *snapshot { return &snapshot{ring: emptyRing, self: -1} }}
 }
 
 // served records a peer's request: when it came, and whether it came during a drain.
@@ -216,6 +237,15 @@ func (r *serviceRoute) Peek(ctx context.Context, in *groupcachepb.GetRequest) (*
 		return nil, errNotServing
 	}
 	return s.Peek(ctx, in)
+}
+
+// Push passes the request to the live manager's service.
+func (r *serviceRoute) Push(ctx context.Context, in *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error) {
+	s := r.live.Load()
+	if s == nil {
+		return nil, errNotServing
+	}
+	return s.Push(ctx, in)
 }
 
 // detach stops routing requests to svc; later requests get codes.Unavailable until

@@ -45,6 +45,14 @@ type Stats struct {
 	// DrainRequests counts the Gets and peeks served meanwhile.
 	Draining      bool
 	DrainRequests int64
+
+	// Entries other pods pushed to this one (push.go): stored as if loaded here (and their
+	// bytes), refused because the sender is not a peer, and dropped because the group was
+	// not made by NewGroup here or this pod does not own the key.
+	PushesReceived      int64
+	PushedBytesReceived int64
+	PushesRefused       int64
+	PushesDropped       int64
 }
 
 // counters are the live values behind Stats, shared by the watch, the ring and the
@@ -68,6 +76,8 @@ type counters struct {
 	draining                         atomic.Bool
 	drainRequests                    atomic.Int64
 	lastPeerRequest                  atomic.Int64 // unix nanoseconds of the last Get or peek served
+
+	pushesReceived, pushedBytesReceived, pushesRefused, pushesDropped atomic.Int64
 
 	resourceVersion atomic.Value                 // string: the resourceVersion of the last sync
 	lastError       atomic.Pointer[watchFailure] // the watch's last failure, if any
@@ -113,5 +123,9 @@ func (c *counters) snapshot(peers int) Stats {
 		PeekServedHits:         c.peekServedHits.Load(),
 		Draining:               c.draining.Load(),
 		DrainRequests:          c.drainRequests.Load(),
+		PushesReceived:         c.pushesReceived.Load(),
+		PushedBytesReceived:    c.pushedBytesReceived.Load(),
+		PushesRefused:          c.pushesRefused.Load(),
+		PushesDropped:          c.pushesDropped.Load(),
 	}
 }

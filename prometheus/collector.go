@@ -109,6 +109,15 @@ var managerMetrics = []managerMetric{
 		}),
 	newManagerMetric("drain_requests_total", "Gets and peeks this pod served for peers while draining.",
 		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.DrainRequests) }),
+	newManagerMetric("pushes_received_total", "Entries peers pushed to this pod, stored as if loaded here.",
+		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushesReceived) }),
+	newManagerMetric("pushed_bytes_received_total", "Bytes of the entries peers pushed to this pod and it stored.",
+		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushedBytesReceived) }),
+	newManagerMetric("pushes_refused_total", "Pushes refused because the sender is not a peer.",
+		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushesRefused) }),
+	newManagerMetric("pushes_dropped_total",
+		"Pushes dropped: a group not made by NewGroup here, or a key this pod does not own.",
+		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushesDropped) }),
 }
 
 // peeksDesc is this pod's peeks of keys' previous owners, by outcome: three counters

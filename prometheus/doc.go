@@ -31,6 +31,10 @@
 //	groupcache_k8s_peers_marked_unavailable_total counter times a peer stopped answering and was marked unavailable
 //	groupcache_k8s_calls_failed_fast_total       counter  Gets to a peer marked unavailable, failed at once
 //	groupcache_k8s_owner_errors_total            counter  owners' getter errors returned without a second load
+//	groupcache_k8s_pushes_received_total         counter  entries peers pushed here, stored as if loaded
+//	groupcache_k8s_pushed_bytes_received_total   counter  their bytes
+//	groupcache_k8s_pushes_refused_total          counter  pushes from an address that is not a peer
+//	groupcache_k8s_pushes_dropped_total          counter  pushes for a group or key this pod does not hold
 //	groupcache_k8s_peeks_total{outcome}          counter  this pod's peeks of previous owners: hit, miss, error
 //	groupcache_k8s_peeks_served_total            counter  peeks answered for peers
 //	groupcache_k8s_peeks_served_hits_total       counter  of those, the ones answered with a value

@@ -1,0 +1,126 @@
+package k8s
+
+// The push: a pod hands an entry it holds to the key's new owner, which stores it in its
+// group's cache as if it had loaded it. This file holds both sides of the Push method;
+// which entries are pushed, and when, is the sender's (not yet built: the pull of
+// handoff.go is what moves entries today).
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/golang/groupcache"
+	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+// pushMethod is the full method name of Push, this library's addition to the service:
+// the request is a GetResponse carrying the entry's value, with its group and key in the
+// call's metadata (pushGroupMD, pushKeyMD), so that the message is groupcache's own and
+// any server's proto codec reads it; the answer is an empty GetResponse. Peers that do
+// not know it answer codes.Unimplemented.
+const pushMethod = "/" + grpcServiceName + "/Push"
+
+// The metadata keys of a push; "-bin" keys carry any bytes.
+const (
+	pushGroupMD = "groupcache-push-group-bin"
+	pushKeyMD   = "groupcache-push-key-bin"
+)
+
+// errPushRefused answers a push from an address that is not a peer.
+var errPushRefused = status.Error(codes.PermissionDenied,
+	"groupcache-k8s: pushes are accepted from the ring's members and leaving peers only")
+
+// Push stores a peer's entry in the group's cache, as a load of the key here would: only
+// if the sender is a peer (its address is a member or a leaving peer of this pod's view;
+// pods dial their peers from their own IP), the group was made by NewGroup and this pod
+// owns the key in its ring. An entry for another group or key is dropped, and answered
+// with OK: the sender has nothing to retry. A key already cached here keeps its value.
+func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error) {
+	s.served()
+	snap := s.routing()
+	if !fromPeer(ctx, snap.view) {
+		s.stats.pushesRefused.Add(1)
+		return nil, errPushRefused
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	groups, keys := md.Get(pushGroupMD), md.Get(pushKeyMD)
+	if len(groups) != 1 || len(keys) != 1 {
+		return nil, status.Error(codes.InvalidArgument, "groupcache-k8s: a push names one group and one key")
+	}
+	name, key := groups[0], keys[0]
+	group := groupcache.GetGroup(name)
+	if _, ours := newGroupNames.Load(name); !ours || group == nil || snap.self < 0 || snap.ring.owner(key) != snap.self {
+		s.stats.pushesDropped.Add(1)
+		return &groupcachepb.GetResponse{}, nil
+	}
+	var discard []byte
+	pushed := context.WithValue(ctx, pushedKey{}, pushedEntry{group: name, key: key, value: in.GetValue()})
+	if err := group.Get(pushed, key, groupcache.AllocatingByteSliceSink(&discard)); err != nil {
+		s.stats.pushesDropped.Add(1)
+		return &groupcachepb.GetResponse{}, nil
+	}
+	s.stats.pushesReceived.Add(1)
+	s.stats.pushedBytesReceived.Add(int64(len(in.GetValue())))
+	return &groupcachepb.GetResponse{}, nil
+}
+
+// pushedKey is the context key of the entry a push stores.
+type pushedKey struct{}
+
+// pushedEntry is a pushed entry, on its way to its group's getter (group.go), which
+// returns it instead of loading the key: groupcache then keeps it in the group's main
+// cache, within the group's cacheBytes, as any value this pod loads.
+type pushedEntry struct {
+	group, key string
+	value      []byte
+}
+
+// pushedValue returns the value pushed for key of group that ctx carries.
+func pushedValue(ctx context.Context, group, key string) ([]byte, bool) {
+	e, ok := ctx.Value(pushedKey{}).(pushedEntry)
+	if !ok || e.group != group || e.key != key {
+		return nil, false
+	}
+	return e.value, true
+}
+
+// fromPeer reports whether the call in ctx came from the address of a member or a
+// leaving peer of v, self excluded.
+func fromPeer(ctx context.Context, v view) bool {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return false
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return false
+	}
+	from, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	from = from.Unmap()
+	isFrom := func(id string) bool {
+		ap, err := netip.ParseAddrPort(id)
+		return err == nil && ap.Addr().Unmap() == from
+	}
+	return slices.ContainsFunc(v.members, isFrom) || slices.ContainsFunc(v.leaving, isFrom)
+}
+
+// Push hands the peer the value of key in group, which the peer stores if it owns the
+// key (see getService.Push). A peer that does not know pushes answers
+// codes.Unimplemented.
+func (p *peerClient) Push(ctx context.Context, group, key string, value []byte) error {
+	if p.health.unavailable.Load() {
+		return status.Errorf(codes.Unavailable, "groupcache-k8s: peer %s does not answer", p.addr)
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, pushGroupMD, group, pushKeyMD, key)
+	var out groupcachepb.GetResponse
+	return p.channel.invoke(ctx, p.conn, pushMethod, &groupcachepb.GetResponse{Value: value}, &out)
+}

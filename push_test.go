@@ -1,0 +1,191 @@
+package k8s
+
+// Tests of the push's receiving side: only peers may push; an entry is stored as if
+// loaded here only for a group made by NewGroup and a key this pod owns; a peer that
+// does not know pushes answers Unimplemented.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang/groupcache"
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+// pushTarget is a manager on 127.0.0.1 whose ring is itself and 127.0.0.2, serving on its
+// own server, with a group made by NewGroup whose getter counts its loads.
+type pushTarget struct {
+	m     *PeersManager
+	self  string
+	group *groupcache.Group
+	loads *atomic.Int64
+}
+
+func startPushTarget(t *testing.T) pushTarget {
+	t.Helper()
+	port := strconv.Itoa(freePort(t))
+	self := net.JoinHostPort("127.0.0.1", port)
+	m, _, err := newManager(t.Context(), t, fakeapi.Listing(10, readySlice("cache-x1", "127.0.0.1", "127.0.0.2")), self,
+		WithoutPeerPickerRegistration(), noHandoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registerPicker(m); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unregisterPicker(m) })
+	loads := new(atomic.Int64)
+	group := m.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 1<<20,
+		groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
+			loads.Add(1)
+			return dest.SetString("loaded " + key)
+		}))
+	return pushTarget{m: m, self: self, group: group, loads: loads}
+}
+
+// pusherFrom returns a client of target whose connections go out from ip.
+func pusherFrom(t *testing.T, ip, target string) *peerClient {
+	t.Helper()
+	cfg := testConfig()
+	channel := newTestChannel(t, cfg)
+	channel.from = netip.MustParseAddr(ip)
+	c := newPeerClient(target, channel, cfg, &counters{}, &loopGuard{})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestPushIsStoredOnlyFromPeersForItsOwner: a push from an address that is neither a
+// member nor a leaving peer is refused; from a peer, an entry of a group made by NewGroup
+// whose key this pod owns is stored as if loaded (a Get answers it without the getter),
+// and any other entry is dropped.
+func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
+	target := startPushTarget(t)
+	snap := target.m.router.snapshot()
+	owned := keyOwnedBy(t, snap, target.self)
+	notOwned := keyOwnedBy(t, snap, net.JoinHostPort("127.0.0.2", strconv.Itoa(portOf(t, target.self))))
+	fresh := keyOwnedByPrefix(t, snap, target.self, "fresh-")
+	plain := newTestGroup(t, echoGetter) // made by groupcache.NewGroup
+	tests := []struct {
+		name      string
+		from      string // the sender's IP
+		group     string
+		key       string
+		wantCode  codes.Code
+		wantStats Stats  // the change of the push counters
+		wantValue string // what a Get of key returns afterwards, "" to skip
+	}{
+		{"not a peer", "127.0.0.3", target.group.Name(), owned, codes.PermissionDenied,
+			Stats{PushesRefused: 1}, "loaded " + owned},
+		{"a peer, a key this pod owns", "127.0.0.2", target.group.Name(), fresh, codes.OK,
+			Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed"},
+		{"a key this pod does not own", "127.0.0.2", target.group.Name(), notOwned, codes.OK,
+			Stats{PushesDropped: 1}, ""},
+		{"a group not made by NewGroup", "127.0.0.2", plain.Name(), owned, codes.OK, Stats{PushesDropped: 1}, ""},
+		{"no such group", "127.0.0.2", "no-such-group", owned, codes.OK, Stats{PushesDropped: 1}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := target.m.Stats()
+			err := pusherFrom(t, tt.from, target.self).Push(requestContext(t, 5*time.Second), tt.group, tt.key, []byte("pushed"))
+			if status.Code(err) != tt.wantCode {
+				t.Fatalf("Push = %v, want %v", err, tt.wantCode)
+			}
+			after := target.m.Stats()
+			got := Stats{PushesReceived: after.PushesReceived - before.PushesReceived,
+				PushedBytesReceived: after.PushedBytesReceived - before.PushedBytesReceived,
+				PushesRefused:       after.PushesRefused - before.PushesRefused,
+				PushesDropped:       after.PushesDropped - before.PushesDropped}
+			if got != tt.wantStats {
+				t.Errorf("push counters changed by %+v, want %+v", got, tt.wantStats)
+			}
+			if tt.wantValue == "" {
+				return
+			}
+			loads := target.loads.Load()
+			var v string
+			if err := target.group.Get(t.Context(), tt.key, groupcache.StringSink(&v)); err != nil || v != tt.wantValue {
+				t.Errorf("Get(%q) after the push = %q, %v; want %q", tt.key, v, err, tt.wantValue)
+			}
+			if tt.wantValue == "pushed" && target.loads.Load() != loads {
+				t.Errorf("the getter loaded the pushed key")
+			}
+		})
+	}
+}
+
+// keyOwnedByPrefix is keyOwnedBy among keys that start with prefix.
+func keyOwnedByPrefix(t *testing.T, s *snapshot, id, prefix string) string {
+	for i := range 10000 {
+		key := prefix + strconv.Itoa(i)
+		if o := s.ring.owner(key); o >= 0 && s.ring.members()[o] == id {
+			return key
+		}
+	}
+	t.Fatalf("no key %s* owned by %s", prefix, id)
+	return ""
+}
+
+// TestPushToAPeerWithoutPushes: a peer of a version without pushes answers Unimplemented,
+// which the sender can tell from a failure.
+func TestPushToAPeerWithoutPushes(t *testing.T) {
+	old := groupCacheServiceDesc
+	old.Methods = nil
+	for _, m := range groupCacheServiceDesc.Methods {
+		if m.MethodName != "Push" {
+			old.Methods = append(old.Methods, m)
+		}
+	}
+	srv := grpc.NewServer()
+	srv.RegisterService(&old, newGetService(&counters{}, &loopGuard{}, testConfig()))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	err = pusherFrom(t, "127.0.0.1", lis.Addr().String()).Push(requestContext(t, 5*time.Second), "g", "k", []byte("v"))
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("Push to a peer without pushes = %v, want Unimplemented", err)
+	}
+}
+
+// TestFromPeer: which addresses a push is accepted from.
+func TestFromPeer(t *testing.T) {
+	v := view{members: []string{"10.0.0.1:8080", "10.0.0.2:8080", "[fd00::3]:8080"}, leaving: []string{"10.0.0.9:8080"}}
+	tests := []struct {
+		addr net.Addr
+		want bool
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 40000}, true},
+		{&net.TCPAddr{IP: net.ParseIP("10.0.0.9"), Port: 40000}, true}, // leaving
+		{&net.TCPAddr{IP: net.ParseIP("fd00::3"), Port: 40000}, true},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.1"), Port: 40000}, true}, // IPv4-mapped
+		{&net.TCPAddr{IP: net.ParseIP("10.0.0.3"), Port: 8080}, false},
+		{&net.UnixAddr{Name: "/tmp/x", Net: "unix"}, false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		ctx := context.Background()
+		if tt.addr != nil {
+			ctx = peerContext(ctx, tt.addr)
+		}
+		if got := fromPeer(ctx, v); got != tt.want {
+			t.Errorf("fromPeer(%v) = %v, want %v", tt.addr, got, tt.want)
+		}
+	}
+}
+
+// peerContext is ctx as a server sees a call from addr.
+func peerContext(ctx context.Context, addr net.Addr) context.Context {
+	return peer.NewContext(ctx, &peer.Peer{Addr: addr})
+}
