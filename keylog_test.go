@@ -1,0 +1,44 @@
+package k8s
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestKeyLog: keys come back newest first, once each (the empty key is a key); a full
+// log forgets its oldest key; keys over the byte bound push the oldest out.
+func TestKeyLog(t *testing.T) {
+	var l keyLog
+	for _, k := range []string{"a", "b", "a", "", "c"} {
+		l.add(k)
+	}
+	if got := l.keys(); !slices.Equal(got, []string{"c", "", "b", "a"}) {
+		t.Errorf("keys = %q, want [c \"\" b a]", got)
+	}
+
+	var big keyLog
+	half := strings.Repeat("x", maxLoggedBytes/2)
+	big.add("a")
+	big.add(half + "1")
+	big.add(half + "2")                            // over the bound: "a" and then the first half go
+	big.add(strings.Repeat("y", maxLoggedBytes+1)) // longer than the bound: not logged
+	if got := big.keys(); len(got) != 1 || got[0] != half+"2" || big.bytes != len(half)+1 {
+		t.Errorf("a log over its byte bound keeps %d keys (%d bytes), want only the newest", len(got), big.bytes)
+	}
+
+	var full keyLog
+	for i := range maxLoggedKeys + 2 {
+		full.add(strconv.Itoa(i))
+	}
+	got := full.keys()
+	if len(got) != maxLoggedKeys || got[0] != strconv.Itoa(maxLoggedKeys+1) || got[len(got)-1] != "2" {
+		t.Errorf("a full log holds %d keys from %s to %s; want %d from %d to 2", len(got), got[0], got[len(got)-1],
+			maxLoggedKeys, maxLoggedKeys+1)
+	}
+	full.add("0") // forgotten, so new again
+	if got := full.keys(); got[0] != "0" || got[len(got)-1] != "3" {
+		t.Errorf("after re-adding a forgotten key: newest %s, oldest %s; want 0 and 3", got[0], got[len(got)-1])
+	}
+}
