@@ -82,6 +82,7 @@ var (
 type handoffGetter struct {
 	group string
 	bound atomic.Pointer[boundGetter]
+	keys  keyLog // the keys loaded here lately: what the pusher hands over
 }
 
 // boundGetter is the manager and getter a group made by NewGroup loads through.
@@ -109,6 +110,7 @@ func (h *handoffGetter) rebind(m *PeersManager, getter groupcache.Getter) bool {
 func (h *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sink) error {
 	b := h.bound.Load()
 	if value, ok := pushedValue(ctx, h.group, key); ok {
+		h.keys.add(key)
 		return dest.SetBytes(value) // a peer pushed it (push.go)
 	}
 	if err := pendingOwnerErrors.take(h.group, key); err != nil {
@@ -116,13 +118,30 @@ func (h *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sin
 		return err
 	}
 	if value, ok := b.m.router.peekPrevious(ctx, h.group, key); ok {
+		h.keys.add(key)
 		return dest.SetBytes(value)
 	}
 	err := b.getter.Get(ctx, key, dest)
 	if isContextError(err) && ctx.Err() == nil {
 		return getterContextError{err} // the getter's own deadline, not its caller's
 	}
+	if err == nil {
+		h.keys.add(key)
+	}
 	return err
+}
+
+// loggedKeys returns the key logs of the groups NewGroup made for m, by name.
+func (m *PeersManager) loggedKeys() map[string]*keyLog {
+	newGroupMu.Lock()
+	defer newGroupMu.Unlock()
+	logs := make(map[string]*keyLog)
+	for _, name := range m.Groups() {
+		if h := handoffGroups[name]; h != nil && h.bound.Load().m == m {
+			logs[name] = &h.keys
+		}
+	}
+	return logs
 }
 
 // getterContextError is a context error a getter returned while the context it was

@@ -32,6 +32,7 @@ type PeersManager struct {
 	self    string       // canonical id of this pod, such as "10.0.0.7:8080"
 	watcher *PeerWatcher // tells setView of every new view of the peers
 	router  *router      // the ring, the clients and the hand-off's past rings
+	pusher  *pusher      // hands entries to their keys' new owners
 	stats   counters     // shared with the watcher, the router and the server
 	guard   loopGuard    // keys in flight between this manager's clients and server
 	svc     *getService
@@ -44,6 +45,8 @@ type PeersManager struct {
 	closing   chan struct{} // closed by Close, Shutdown or the end of ctx: drain if asked, then stop
 	closeOnce sync.Once
 	done      chan struct{} // closed once everything is stopped
+
+	stopPushing func() // ends the pusher's goroutine and waits for it
 
 	drainAsked atomic.Bool        // Shutdown came before the stop began: drain first
 	drainCtx   context.Context    // ends when the drain must end early
@@ -95,8 +98,17 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 		channel.from = self.Addr() // peers tell pushes from this pod by it
 	}
 	m.router = newRouter(m.self, cfg, &m.stats, &m.guard, channel)
+	m.pusher = newPusher(m.self, cfg, &m.stats, m.loggedKeys, func() map[string]peerGetter { return m.router.snapshot().clients })
+	pushCtx, stopPushing := context.WithCancel(context.Background())
+	pushing := make(chan struct{})
+	go func() {
+		defer close(pushing)
+		m.pusher.run(pushCtx)
+	}()
+	m.stopPushing = func() { stopPushing(); <-pushing }
 	fail := func(err error) (*PeersManager, error) {
 		watcher.Close()
+		m.stopPushing()
 		m.peersChanged.close() // no new callback for a manager the caller never gets
 		m.router.stop()
 		m.router.closeClients()
@@ -120,9 +132,12 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 		<-m.closing
 		stopOnCtx() // a closed manager is no longer tied to ctx
 		stopTimeout := time.Duration(0)
-		if m.drainAsked.Load() && m.drain(m.drainCtx) {
-			m.drained.Store(true)
-			stopTimeout = serverStopTimeout
+		if m.drainAsked.Load() {
+			m.handOver(m.drainCtx)
+			if m.drain(m.drainCtx) {
+				m.drained.Store(true)
+				stopTimeout = serverStopTimeout
+			}
 		}
 		watcher.Close()
 		m.shutdown(stopTimeout)
@@ -256,6 +271,7 @@ func (m *PeersManager) shutdown(stopTimeout time.Duration) {
 	m.peersChanged.close()
 	unregisterPicker(m)
 	m.router.stop() // from now on every key is local
+	m.stopPushing()
 	m.stopServing(stopTimeout)
 	m.router.closeClients()
 	m.cfg.logger.Info("groupcache peers manager stopped", "self", m.self)
@@ -264,8 +280,33 @@ func (m *PeersManager) shutdown(stopTimeout time.Duration) {
 // setView is the watcher's onChange: the router applies v, and when the members
 // changed the manager logs them and tells WithPeersChanged, outside any lock.
 func (m *PeersManager) setView(v view) {
+	before := m.router.snapshot().ring
 	if members, changed := m.router.apply(v); changed {
 		m.cfg.logger.Info("groupcache peers changed", "peers", members, "leaving", v.leaving)
+		if !m.cfg.handoff.Off && len(before.members()) > 0 {
+			m.pusher.submit(pushJob{from: before, to: m.router.snapshot().ring})
+		}
 		m.peersChanged.tell(members)
 	}
+}
+
+// handOver hands every entry this pod holds to its owner in the ring without it, if this
+// pod is still in its own ring (the others may not know yet that it leaves; once its
+// endpoint is terminating, the change of the ring has started that push already), and
+// waits for the pushes, within ctx and the drain bound.
+func (m *PeersManager) handOver(ctx context.Context) {
+	h := m.cfg.handoff
+	if h.Off || h.Drain <= 0 {
+		return
+	}
+	snap := m.router.snapshot()
+	if snap.self >= 0 {
+		others := slices.DeleteFunc(slices.Clone(snap.ring.members()), func(id string) bool { return id == m.self })
+		if to, err := newRing(others); err == nil && len(others) > 0 {
+			m.pusher.submit(pushJob{to: to})
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.Drain)
+	defer cancel()
+	m.pusher.waitIdle(ctx)
 }

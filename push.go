@@ -2,8 +2,7 @@ package k8s
 
 // The push: a pod hands an entry it holds to the key's new owner, which stores it in its
 // group's cache as if it had loaded it. This file holds both sides of the Push method;
-// which entries are pushed, and when, is the sender's (not yet built: the pull of
-// handoff.go is what moves entries today).
+// which entries are pushed, and when, is the pusher's (pusher.go).
 
 import (
 	"context"

@@ -53,6 +53,12 @@ type Stats struct {
 	PushedBytesReceived int64
 	PushesRefused       int64
 	PushesDropped       int64
+	// Entries this pod pushed to the new owners of their keys (pusher.go), their bytes,
+	// the pushes that failed, and the time spent pushing.
+	PushesSent      int64
+	PushedBytesSent int64
+	PushFailures    int64
+	PushTime        time.Duration
 }
 
 // counters are the live values behind Stats, shared by the watch, the ring and the
@@ -78,6 +84,7 @@ type counters struct {
 	lastPeerRequest                  atomic.Int64 // unix nanoseconds of the last Get or peek served
 
 	pushesReceived, pushedBytesReceived, pushesRefused, pushesDropped atomic.Int64
+	pushesSent, pushedBytesSent, pushFailures, pushNanos              atomic.Int64
 
 	resourceVersion atomic.Value                 // string: the resourceVersion of the last sync
 	lastError       atomic.Pointer[watchFailure] // the watch's last failure, if any
@@ -127,5 +134,9 @@ func (c *counters) snapshot(peers int) Stats {
 		PushedBytesReceived:    c.pushedBytesReceived.Load(),
 		PushesRefused:          c.pushesRefused.Load(),
 		PushesDropped:          c.pushesDropped.Load(),
+		PushesSent:             c.pushesSent.Load(),
+		PushedBytesSent:        c.pushedBytesSent.Load(),
+		PushFailures:           c.pushFailures.Load(),
+		PushTime:               time.Duration(c.pushNanos.Load()),
 	}
 }

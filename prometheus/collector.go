@@ -118,6 +118,14 @@ var managerMetrics = []managerMetric{
 	newManagerMetric("pushes_dropped_total",
 		"Pushes dropped: a group not made by NewGroup here, or a key this pod does not own.",
 		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushesDropped) }),
+	newManagerMetric("pushes_sent_total", "Entries this pod pushed to the new owners of their keys.",
+		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushesSent) }),
+	newManagerMetric("pushed_bytes_sent_total", "Bytes of the entries this pod pushed.",
+		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushedBytesSent) }),
+	newManagerMetric("push_failures_total", "Pushes of this pod that failed.",
+		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushFailures) }),
+	newManagerMetric("push_seconds_total", "Time this pod spent pushing entries.",
+		prometheus.CounterValue, func(s k8s.Stats) float64 { return s.PushTime.Seconds() }),
 }
 
 // peeksDesc is this pod's peeks of keys' previous owners, by outcome: three counters

@@ -35,6 +35,10 @@
 //	groupcache_k8s_pushed_bytes_received_total   counter  their bytes
 //	groupcache_k8s_pushes_refused_total          counter  pushes from an address that is not a peer
 //	groupcache_k8s_pushes_dropped_total          counter  pushes for a group or key this pod does not hold
+//	groupcache_k8s_pushes_sent_total             counter  entries pushed to their keys' new owners
+//	groupcache_k8s_pushed_bytes_sent_total       counter  their bytes
+//	groupcache_k8s_push_failures_total           counter  pushes that failed
+//	groupcache_k8s_push_seconds_total            counter  time spent pushing
 //	groupcache_k8s_peeks_total{outcome}          counter  this pod's peeks of previous owners: hit, miss, error
 //	groupcache_k8s_peeks_served_total            counter  peeks answered for peers
 //	groupcache_k8s_peeks_served_hits_total       counter  of those, the ones answered with a value

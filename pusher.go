@@ -1,0 +1,192 @@
+package k8s
+
+// The pusher: when the ring changes, this pod hands the entries it holds whose keys it
+// no longer owns to their new owners, and when it shuts down while still in its ring, it
+// hands every entry it holds to the owners in the ring without it. It does not wait for
+// anyone to ask: the peek (handoff.go) finds only what the new owner is asked for while
+// the previous owner lives, and hot keys answered from other pods' hot caches, or keys
+// asked once in minutes, are asked after it is gone. The receiving side is push.go.
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/golang/groupcache"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// The pusher's budget. One pod pushes one entry at a time, at most pushRate bytes a
+// second and pushBudget bytes per change: a rolling update replaces pods one by one, and
+// the pushes of one change must neither saturate a pod's network (a gigabit link carries
+// about 110 MiB/s; a quarter of it leaves the rest to serving) nor outlast it (a 64 MiB
+// cache goes in about 2 s; pushBudget covers a cache four times that, and what the budget
+// does not cover the peek still finds while the previous owner lives).
+const (
+	pushRate    = 32 << 20
+	pushBudget  = 256 << 20
+	pushTimeout = 2 * time.Second // one push; a peer that takes longer is skipped for the change
+)
+
+// entryPusher is a peer client that can push (peerclient.go, push.go).
+type entryPusher interface {
+	Push(ctx context.Context, group, key string, value []byte) error
+}
+
+// pushJob is the work of one change: the entries whose key self owns in from and not in
+// to go to their owners in to; with from nil, every entry self holds does.
+type pushJob struct {
+	from, to *ring
+}
+
+// pusher runs the push jobs of a manager, one at a time, from a goroutine of its own; a
+// newer job ends the one running (the entries it has not pushed yet are the newer job's
+// to push if they moved again, and the peek's otherwise).
+type pusher struct {
+	self    string
+	groups  func() map[string]*keyLog // the groups made by NewGroup of this manager, by name
+	clients func() map[string]peerGetter
+	cfg     *config
+	stats   *counters
+
+	mu   sync.Mutex
+	next *pushJob
+	idle chan struct{} // closed while no job runs or waits
+	wake chan struct{}
+}
+
+func newPusher(self string, cfg *config, stats *counters, groups func() map[string]*keyLog,
+	clients func() map[string]peerGetter) *pusher {
+	p := &pusher{self: self, groups: groups, clients: clients, cfg: cfg, stats: stats,
+		idle: make(chan struct{}), wake: make(chan struct{}, 1)}
+	close(p.idle)
+	return p
+}
+
+// submit makes j the next job, in place of any job waiting, and ends the one running.
+func (p *pusher) submit(j pushJob) {
+	p.mu.Lock()
+	p.next = &j
+	select {
+	case <-p.idle:
+		p.idle = make(chan struct{})
+	default:
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// newer reports whether a job waits.
+func (p *pusher) newer() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.next != nil
+}
+
+// waitIdle waits until no job runs or waits, or ctx ends.
+func (p *pusher) waitIdle(ctx context.Context) {
+	p.mu.Lock()
+	idle := p.idle
+	p.mu.Unlock()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
+}
+
+// run runs the jobs until ctx ends.
+func (p *pusher) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		}
+		for {
+			p.mu.Lock()
+			j := p.next
+			p.next = nil
+			if j == nil {
+				close(p.idle)
+				p.mu.Unlock()
+				break
+			}
+			p.mu.Unlock()
+			p.push(ctx, *j)
+		}
+	}
+}
+
+// push pushes j's entries until they are done, the budget is spent, a newer job waits,
+// or ctx ends.
+func (p *pusher) push(ctx context.Context, j pushJob) {
+	start := time.Now()
+	defer func() { p.stats.pushNanos.Add(int64(time.Since(start))) }()
+	clients := p.clients()
+	skip := map[string]bool{} // peers that do not know pushes, or did not answer one in time
+	budget := int64(pushBudget)
+	due := p.cfg.clock.Now() // when the rate allows the next push
+	members := j.to.members()
+	groups := p.groups()
+	names := make([]string, 0, len(groups))
+	for name := range groups {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		g := groupcache.GetGroup(name)
+		for _, key := range groups[name].keys() {
+			if ctx.Err() != nil || p.newer() || budget <= 0 {
+				return
+			}
+			if j.from != nil && !ownedBy(j.from, key, p.self) {
+				continue
+			}
+			o := j.to.owner(key)
+			if o < 0 || members[o] == p.self || skip[members[o]] {
+				continue
+			}
+			to, ok := clients[members[o]].(entryPusher)
+			if !ok {
+				continue
+			}
+			value, ok := cachedValue(g, key)
+			if !ok {
+				continue // evicted since it was loaded
+			}
+			if wait := due.Sub(p.cfg.clock.Now()); wait > 0 {
+				select {
+				case <-p.cfg.clock.After(wait):
+				case <-ctx.Done():
+					return
+				}
+			}
+			pctx, cancel := context.WithTimeout(ctx, pushTimeout)
+			err := to.Push(pctx, name, key, value)
+			cancel()
+			due = later(due, p.cfg.clock.Now()).Add(time.Duration(len(value)) * time.Second / pushRate)
+			budget -= int64(len(value))
+			if err != nil {
+				p.stats.pushFailures.Add(1)
+				if code := status.Code(err); code == codes.Unimplemented || code == codes.DeadlineExceeded ||
+					code == codes.Unavailable || code == codes.PermissionDenied {
+					skip[members[o]] = true
+				}
+				continue
+			}
+			p.stats.pushesSent.Add(1)
+			p.stats.pushedBytesSent.Add(int64(len(value)))
+		}
+	}
+}
+
+// ownedBy reports whether id owns key in r.
+func ownedBy(r *ring, key, id string) bool {
+	o := r.owner(key)
+	return o >= 0 && r.members()[o] == id
+}

@@ -1,0 +1,207 @@
+package k8s
+
+// Tests of the pusher: a change of the ring sends the entries whose keys moved to their
+// new owners, and Shutdown hands over every entry while this pod is still in its ring;
+// a peer that does not know pushes is asked once.
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang/groupcache"
+	"github.com/golang/groupcache/groupcachepb"
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
+	"github.com/groupcache-k8s/k8s/k8stest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// pushRecorder is a peer's server that records the entries pushed to it.
+type pushRecorder struct {
+	mu     sync.Mutex
+	pushes map[string]string // "group/key" → value
+}
+
+func (r *pushRecorder) Get(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	return &groupcachepb.GetResponse{Value: []byte("from the peer")}, nil
+}
+
+func (r *pushRecorder) Peek(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	return nil, errNotCached
+}
+
+func (r *pushRecorder) Ping(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
+	return &groupcachepb.GetResponse{}, nil
+}
+
+func (r *pushRecorder) Push(ctx context.Context, in *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pushes[md.Get(pushGroupMD)[0]+"/"+md.Get(pushKeyMD)[0]] = string(in.GetValue())
+	return &groupcachepb.GetResponse{}, nil
+}
+
+func (r *pushRecorder) recorded() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.pushes)
+}
+
+// pushScene is a manager on 127.0.0.1 (self) with a group made by NewGroup, and a
+// recording peer's server on 127.0.0.2 (other), both on one port, the pods of a fake API
+// server's Service.
+type pushScene struct {
+	api         *k8stest.Server
+	m           *PeersManager
+	self, other string
+	port        int
+	group       *groupcache.Group
+	peer        *pushRecorder
+	changes     chan []string
+}
+
+func startPushScene(t *testing.T, withPush bool, pods []string, opts ...Option) *pushScene {
+	t.Helper()
+	leakcheck.Check(t)
+	port := freePort(t)
+	s := &pushScene{api: k8stest.NewServer(), port: port, peer: &pushRecorder{pushes: map[string]string{}},
+		self: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), other: net.JoinHostPort("127.0.0.2", strconv.Itoa(port)),
+		changes: make(chan []string, 100)}
+	t.Cleanup(s.api.Close)
+	desc := groupCacheServiceDesc
+	if !withPush { // a peer of a version without pushes
+		desc.Methods = nil
+		for _, m := range groupCacheServiceDesc.Methods {
+			if m.MethodName != "Push" {
+				desc.Methods = append(desc.Methods, m)
+			}
+		}
+	}
+	srv := grpc.NewServer()
+	srv.RegisterService(&desc, s.peer)
+	lis, err := net.Listen("tcp", s.other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	s.setPods(pods...)
+	opts = append([]Option{WithoutPeerPickerRegistration(), WithPeersChanged(func(p []string) { s.changes <- p })}, opts...)
+	s.m, err = NewPeersManager(context.Background(), s.api.Clientset(), "cache", "ns", port, s.self, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.m.Close() })
+	<-s.changes // the first LIST's
+	if err := registerPicker(s.m); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unregisterPicker(s.m) })
+	s.group = s.m.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 1<<20,
+		groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
+			return dest.SetString("v:" + key)
+		}))
+	return s
+}
+
+// setPods makes the Service's pods those of ips (127.0.0.x).
+func (s *pushScene) setPods(ips ...string) {
+	pods := make([]k8stest.Pod, len(ips))
+	for i, ip := range ips {
+		pods[i] = k8stest.Pod{IP: ip}
+	}
+	s.api.SetPods("ns", "cache", s.port, pods...)
+}
+
+// load has the manager load keys k0…k(n-1) that it owns now, and returns them.
+func (s *pushScene) load(t *testing.T, n int) []string {
+	t.Helper()
+	var keys []string
+	for i := 0; len(keys) < n; i++ {
+		key := "k" + strconv.Itoa(i)
+		if s.m.Owner(key) != s.self {
+			continue
+		}
+		var v string
+		if err := s.group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+// waitChange waits for the manager to publish a ring, and for the pushes it started.
+func (s *pushScene) waitChange(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.changes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the ring did not change within 10 s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.m.pusher.waitIdle(ctx)
+}
+
+// TestRingChangePushesMovedEntries: when a pod joins, the manager pushes the entries it
+// loaded whose keys the new pod owns now, with their values, and nothing else.
+func TestRingChangePushesMovedEntries(t *testing.T) {
+	s := startPushScene(t, true, []string{"127.0.0.1"})
+	keys := s.load(t, 200)
+	s.setPods("127.0.0.1", "127.0.0.2")
+	s.waitChange(t)
+	want := map[string]string{}
+	for _, key := range keys {
+		if s.m.Owner(key) == s.other {
+			want[s.group.Name()+"/"+key] = "v:" + key
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("no key moved to the new pod")
+	}
+	if got := s.peer.recorded(); !maps.Equal(got, want) {
+		t.Errorf("pushed %d entries, want the %d that moved (%d keys loaded)", len(got), len(want), len(keys))
+	}
+	st := s.m.Stats()
+	assertCount(t, "Stats.PushesSent", st.PushesSent, int64(len(want)))
+	assertCount(t, "Stats.PushFailures", st.PushFailures, 0)
+}
+
+// TestShutdownHandsOverEverything: a pod that shuts down while still in its ring (the
+// others do not know yet that it leaves) pushes every entry it holds to its owner in the
+// ring without it before its drain.
+func TestShutdownHandsOverEverything(t *testing.T) {
+	s := startPushScene(t, true, []string{"127.0.0.1", "127.0.0.2"}, WithHandoff(Handoff{Drain: 200 * time.Millisecond}))
+	keys := s.load(t, 50)
+	if err := s.m.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	got := s.peer.recorded()
+	for _, key := range keys {
+		if got[s.group.Name()+"/"+key] != "v:"+key {
+			t.Errorf("entry %q was not handed over (%d pushed)", key, len(got))
+			break
+		}
+	}
+	assertCount(t, "Stats.PushesSent", s.m.Stats().PushesSent, int64(len(keys)))
+}
+
+// TestPushToAPeerOfAnOlderVersion: a peer that answers Unimplemented is asked once per
+// change; nothing else fails.
+func TestPushToAPeerOfAnOlderVersion(t *testing.T) {
+	s := startPushScene(t, false, []string{"127.0.0.1"})
+	s.load(t, 100)
+	s.setPods("127.0.0.1", "127.0.0.2")
+	s.waitChange(t)
+	st := s.m.Stats()
+	assertCount(t, "Stats.PushFailures", st.PushFailures, 1)
+	assertCount(t, "Stats.PushesSent", st.PushesSent, 0)
+}
