@@ -112,7 +112,11 @@ func (p *pusher) run(ctx context.Context) {
 			j := p.next
 			p.next = nil
 			if j == nil {
-				close(p.idle)
+				select {
+				case <-p.idle: // a wake left over from a job the loop took already
+				default:
+					close(p.idle)
+				}
 				p.mu.Unlock()
 				break
 			}

@@ -205,3 +205,31 @@ func TestPushToAPeerOfAnOlderVersion(t *testing.T) {
 	assertCount(t, "Stats.PushFailures", st.PushFailures, 1)
 	assertCount(t, "Stats.PushesSent", st.PushesSent, 0)
 }
+
+// TestPusherTakesChangesInAnyRhythm: changes submitted faster than the pusher takes them
+// (each wake may find the job a previous wake already took) end with the pusher idle. A
+// wake left over closed the idle channel twice, which crashed the pod at its second
+// change of a rolling update.
+func TestPusherTakesChangesInAnyRhythm(t *testing.T) {
+	leakcheck.Check(t)
+	one, _ := newRing([]string{"a:1"})
+	p := newPusher("a:1", testConfig(), &counters{}, func() map[string]*keyLog { return nil },
+		func() map[string]peerGetter { return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	for range 1000 {
+		p.submit(pushJob{from: one, to: one})
+	}
+	wait, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	p.waitIdle(wait)
+	if wait.Err() != nil {
+		t.Error("the pusher was not idle within 10 s of the last change")
+	}
+	cancel()
+	<-done
+}
