@@ -41,6 +41,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -353,7 +354,8 @@ func serveAdmin(ctx context.Context, s settings, n node, logger *slog.Logger) er
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(lis)
 	context.AfterFunc(ctx, func() { srv.Close() })
-	logger.Info("operator page and metrics", "page", "http://"+lis.Addr().String()+"/debug/groupcache",
-		"metrics", "http://"+lis.Addr().String()+"/metrics")
+	// Listening on every interface, the address to give is the pod's, not [::].
+	at := net.JoinHostPort(cmp.Or(s.listenIP, s.podIP), strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
+	logger.Info("operator page and metrics", "page", "http://"+at+"/debug/groupcache", "metrics", "http://"+at+"/metrics")
 	return nil
 }
