@@ -11,11 +11,24 @@ test: browser
 	cd e2e && go vet ./...
 	cd bench && go vet ./...
 	cd prometheus && go vet ./...
+	$(MAKE) manifest-lint
 	go test -race -count=1 ./...
 	cd example && go test -race -count=1 ./...
 	cd prometheus && go test -race -count=1 ./...
 	cd e2e && go test -race -count=1 ./testbed/...
 	mkdir -p .test-output && cd e2e && go test -race -count=1 -timeout 30m -artifacts -outputdir ../.test-output -v .
+
+# The example manifest through kube-score (a pinned version from the module proxy; built once,
+# then cached), for Kubernetes 1.30, the manifest's minimum, with the optional seccomp and
+# memory request = limit checks on and warnings counted as failures. The checks the manifest
+# declines are named in its kube-score/ignore annotation, each with its reason; the CPU limit
+# is left out here (--ignore-container-cpu-limit): the manifest says why it sets none.
+# TestExampleManifestDryRun in e2e/ checks the same file against the real API server.
+KUBE_SCORE = github.com/zegl/kube-score/cmd/kube-score@v1.20.0
+manifest-lint:
+	go run $(KUBE_SCORE) score --kubernetes-version v1.30 --exit-one-on-warning --ignore-container-cpu-limit \
+		--enable-optional-test container-seccomp-profile --enable-optional-test container-memory-requests-equal-limits \
+		example/k8s.yaml
 
 # Chromium for the e2e test that opens the operator page in a browser: Debian's package,
 # installed once (with sudo when not root) if no Chromium is on the PATH.

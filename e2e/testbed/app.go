@@ -9,10 +9,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,13 +24,15 @@ import (
 )
 
 // App is the example service of example/k8s.yaml in a namespace of its own: its
-// ServiceAccount, Role, RoleBinding and Service are created from the manifest as written, and
-// its pods from the Deployment's pod template.
+// ServiceAccount, Role, RoleBinding, Services, PodDisruptionBudget and NetworkPolicy are
+// created from the manifest as written (the last two change nothing here: nothing evicts,
+// and no network plugin enforces policies), and its pods from the Deployment's pod template.
 type App struct {
 	c *Cluster
 	// Namespace holds the app's objects.
 	Namespace string
-	// Service is the Service whose EndpointSlices the pods watch.
+	// Service is the Service whose EndpointSlices the pods watch: the one the pod template's
+	// SERVICE_NAME names.
 	Service string
 
 	serviceAccount string
@@ -57,6 +62,7 @@ func (c *Cluster) NewApp(ctx context.Context, namespace string, opts AppOptions)
 	a := &App{c: c, Namespace: namespace}
 	core, rbac := c.Admin.CoreV1(), c.Admin.RbacV1()
 	create := metav1.CreateOptions{}
+	var services []string
 	for _, obj := range objects {
 		switch o := obj.(type) {
 		case *corev1.ServiceAccount:
@@ -70,10 +76,15 @@ func (c *Cluster) NewApp(ctx context.Context, namespace string, opts AppOptions)
 				err = a.Bind(ctx)
 			}
 		case *corev1.Service:
-			a.Service = o.Name
+			services = append(services, o.Name)
 			_, err = core.Services(namespace).Create(ctx, o, create)
 		case *appsv1.Deployment:
 			a.template = o.Spec.Template
+			a.Service = templateEnv(o.Spec.Template, "SERVICE_NAME")
+		case *policyv1.PodDisruptionBudget:
+			_, err = c.Admin.PolicyV1().PodDisruptionBudgets(namespace).Create(ctx, o, create)
+		case *networkingv1.NetworkPolicy:
+			_, err = c.Admin.NetworkingV1().NetworkPolicies(namespace).Create(ctx, o, create)
 		default:
 			err = fmt.Errorf("example/k8s.yaml: unexpected %T", obj)
 		}
@@ -81,8 +92,11 @@ func (c *Cluster) NewApp(ctx context.Context, namespace string, opts AppOptions)
 			return nil, fmt.Errorf("apply example/k8s.yaml in %s: %w", namespace, err)
 		}
 	}
-	if a.serviceAccount == "" || a.binding == nil || a.Service == "" || a.template.Labels == nil {
+	if a.serviceAccount == "" || a.binding == nil || a.template.Labels == nil {
 		return nil, errors.New("example/k8s.yaml: want a ServiceAccount, a RoleBinding, a Service and a Deployment")
+	}
+	if !slices.Contains(services, a.Service) {
+		return nil, fmt.Errorf("example/k8s.yaml: the pods' SERVICE_NAME %q is none of its Services %v", a.Service, services)
 	}
 	expiry := int64(3600)
 	tr, err := core.ServiceAccounts(namespace).CreateToken(ctx, a.serviceAccount,
@@ -105,6 +119,19 @@ func (a *App) Bind(ctx context.Context) error {
 func (a *App) Kubeconfig(name, addr string) (string, error) {
 	path := a.c.path(a.Namespace + "-" + name + ".kubeconfig")
 	return path, a.c.writeKubeconfig(path, addr, a.token)
+}
+
+// templateEnv returns the value of the environment variable name in the first container of
+// the pod template that sets it literally, or "".
+func templateEnv(t corev1.PodTemplateSpec, name string) string {
+	for _, c := range t.Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == name {
+				return e.Value
+			}
+		}
+	}
+	return ""
 }
 
 // readManifest decodes every object of a multi-document YAML file.

@@ -105,6 +105,9 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 		"POD_IP=" + ip, "POD_NAME=" + name, "NAMESPACE=" + a.Namespace, "SERVICE_NAME=" + a.Service,
 		"GROUPCACHE_PORT=" + strconv.Itoa(GroupcachePort), "HTTP_PORT=" + strconv.Itoa(HTTPPort),
 		"KUBECONFIG=" + kubeconfig, "LOG_FORMAT=json",
+		// Every pod of the test bed shares one network namespace and the same ports, so each
+		// listens on its own address only; in a cluster the example listens on every interface.
+		"LISTEN_IP=" + ip,
 		// The example's test-only features: the ring history, which followRings reads, and
 		// the exit state, which ExitState reads.
 		"TESTONLY_RING_HISTORY=on", "TESTONLY_EXIT_STATE=" + p.exitStatePath, "TESTONLY_BACKEND_KEYS=on",

@@ -10,6 +10,11 @@
 //	SERVICE_NAME     the Service whose EndpointSlices list the pods; required
 //	GROUPCACHE_PORT  the gRPC port peers use; default 8081
 //	HTTP_PORT        the HTTP port; default 8080
+//	LISTEN_IP        the address the HTTP and admin servers listen on; default all interfaces,
+//	                 which kubectl port-forward needs (it connects to localhost in the pod). The
+//	                 groupcache port always listens on POD_IP only: it is the peers' and the
+//	                 library's, and its address is this pod's peer id. The end-to-end test bed
+//	                 sets POD_IP here, because its pods share one network namespace
 //	KUBECONFIG       a kubeconfig file, for running outside a cluster; default in-cluster config
 //	LOG_FORMAT       "json" for JSON logs; default text
 //	WATCH_IDLE_TIMEOUT  how long a silent watch may stay open (k8s.WithWatchIdleTimeout); default 90s
@@ -36,6 +41,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -79,6 +85,7 @@ func main() {
 
 type settings struct {
 	podIP, podName, namespace, service string
+	listenIP                           string // "" is every interface
 	groupcachePort, httpPort           int
 }
 
@@ -88,6 +95,7 @@ func readSettings() (settings, error) {
 		podName:   os.Getenv("POD_NAME"),
 		namespace: os.Getenv("NAMESPACE"),
 		service:   os.Getenv("SERVICE_NAME"),
+		listenIP:  os.Getenv("LISTEN_IP"),
 	}
 	if s.podName == "" {
 		s.podName, _ = os.Hostname()
@@ -96,6 +104,9 @@ func readSettings() (settings, error) {
 		if v == "" {
 			return s, fmt.Errorf("%s is not set", name)
 		}
+	}
+	if s.listenIP != "" && net.ParseIP(s.listenIP) == nil {
+		return s, fmt.Errorf("LISTEN_IP=%q is not an IP address; leave it unset to listen on every interface", s.listenIP)
 	}
 	var err error
 	if s.groupcachePort, err = portFromEnv("GROUPCACHE_PORT", 8081); err != nil {
@@ -225,7 +236,7 @@ func run(logger *slog.Logger) error {
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, stats()) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 
-	srv := &http.Server{Addr: net.JoinHostPort(s.podIP, strconv.Itoa(s.httpPort)), Handler: mux,
+	srv := &http.Server{Addr: net.JoinHostPort(s.listenIP, strconv.Itoa(s.httpPort)), Handler: mux,
 		ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -336,14 +347,15 @@ func serveAdmin(ctx context.Context, s settings, n node, logger *slog.Logger) er
 	mux := http.NewServeMux()
 	mux.Handle("GET /debug/groupcache", m.DebugHandler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
-	lis, err := net.Listen("tcp", net.JoinHostPort(s.podIP, strconv.Itoa(port)))
+	lis, err := net.Listen("tcp", net.JoinHostPort(s.listenIP, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("ADMIN_PORT: %w", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(lis)
 	context.AfterFunc(ctx, func() { srv.Close() })
-	logger.Info("operator page and metrics", "page", "http://"+lis.Addr().String()+"/debug/groupcache",
-		"metrics", "http://"+lis.Addr().String()+"/metrics")
+	// Listening on every interface, the address to give is the pod's, not [::].
+	at := net.JoinHostPort(cmp.Or(s.listenIP, s.podIP), strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
+	logger.Info("operator page and metrics", "page", "http://"+at+"/debug/groupcache", "metrics", "http://"+at+"/metrics")
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -157,6 +158,48 @@ func TestExampleServes(t *testing.T) {
 
 	if err := e.stop(t); err != nil {
 		t.Errorf("run after SIGTERM = %v", err)
+	}
+}
+
+// TestExampleListensWhereItIsTold: the HTTP and admin servers listen on every interface unless
+// LISTEN_IP names one, so that kubectl port-forward, which connects to localhost inside the
+// pod, reaches them. 127.0.0.2 stands for an address other than POD_IP (127.0.0.1): Linux
+// routes all of 127.0.0.0/8 to the loopback.
+func TestExampleListensWhereItIsTold(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("127.0.0.2 is a loopback address only on Linux")
+	}
+	for _, c := range []struct {
+		name, listenIP string
+		otherAnswers   bool
+	}{
+		{"unset: every interface", "", true},
+		{"the pod's IP only", "127.0.0.1", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := startExample(t, map[string]string{"LISTEN_IP": c.listenIP})
+			defer e.stop(t)
+			client := &http.Client{Timeout: 5 * time.Second}
+			for _, url := range []string{e.base + "/healthz", e.admin + "/metrics"} {
+				other := strings.Replace(url, "127.0.0.1", "127.0.0.2", 1)
+				resp, err := client.Get(other)
+				if err == nil {
+					resp.Body.Close()
+				}
+				if answered := err == nil && resp.StatusCode == http.StatusOK; answered != c.otherAnswers {
+					t.Errorf("LISTEN_IP=%q: GET %s answered = %v (%v), want %v", c.listenIP, other, answered, err, c.otherAnswers)
+				}
+			}
+		})
+	}
+}
+
+func TestExampleRejectsABadListenIP(t *testing.T) {
+	for k, v := range map[string]string{"POD_IP": "127.0.0.1", "NAMESPACE": "demo", "SERVICE_NAME": "demo", "LISTEN_IP": "localhost"} {
+		t.Setenv(k, v)
+	}
+	if _, err := readSettings(); err == nil || !strings.Contains(err.Error(), "LISTEN_IP") {
+		t.Errorf("readSettings with LISTEN_IP=localhost: err = %v, want one naming LISTEN_IP", err)
 	}
 }
 
