@@ -118,8 +118,3 @@ func (c *childProcess) stop(t *testing.T) {
 		t.Errorf("child %s did not exit after its stdin was closed; killed it; stderr:\n%s", c.name, c.stderr.String())
 	}
 }
-
-// waitForEOF blocks until stdin is closed (in a child: the parent asks it to exit).
-func waitForEOF(stdin io.Reader) {
-	_, _ = io.Copy(io.Discard, stdin)
-}
