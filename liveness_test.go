@@ -667,16 +667,11 @@ func TestStarvedCallerDoesNotMark(t *testing.T) {
 func TestLateRuns(t *testing.T) {
 	before := lateRuns()
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	stop := make(chan struct{})
+	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for range 40 { // 40 goroutines preempted every 10 ms: each waits about 400 ms to run
 		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for !stop.Load() { // spins on purpose: the CPU stays busy
 			}
 		})
 	}
@@ -684,7 +679,7 @@ func TestLateRuns(t *testing.T) {
 	for lateRuns() == before && time.Now().Before(deadline) {
 		runtime.Gosched()
 	}
-	close(stop)
+	stop.Store(true)
 	wg.Wait()
 	if lateRuns() == before {
 		t.Error("no late run counted while 40 busy goroutines shared one CPU")
