@@ -295,6 +295,7 @@ func (p *peerPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 			addr.ServerName = pc.addr
 		}
 		var sc balancer.SubConn
+		//lint:ignore SA1019 grpc v1.85.0 has no replacement; the notice only warns that SubConns will take one address, and this passes one
 		sc, err := p.b.cc.NewSubConn([]resolver.Address{addr}, balancer.NewSubConnOptions{
 			StateListener: func(s balancer.SubConnState) { p.b.listen(pc, sc, s) },
 		})
