@@ -1,10 +1,11 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
-.PHONY: test browser demo record bench fuzz
+.PHONY: test lint browser demo record bench fuzz
 
-# Formatting, vet (of the benchmarks and the Prometheus collector too), the library's and the
-# collector's tests, then the end-to-end suite against a real control plane (built from the
-# module proxy on first use, about 10 minutes; cached after that), all with the race detector.
-test: browser
+# staticcheck of every module (lint), formatting, vet (of the benchmarks and the Prometheus
+# collector too), the library's and the collector's tests, then the end-to-end suite against a
+# real control plane (built from the module proxy on first use, about 10 minutes; cached after
+# that), all with the race detector.
+test: browser lint
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	go vet ./...
 	cd example && go vet ./...
@@ -29,6 +30,16 @@ manifest-lint:
 	go run $(KUBE_SCORE) score --kubernetes-version v1.30 --exit-one-on-warning --ignore-container-cpu-limit \
 		--enable-optional-test container-seccomp-profile --enable-optional-test container-memory-requests-equal-limits \
 		example/k8s.yaml
+
+# staticcheck, pinned so that a new release's checks cannot fail a build that passed, run on
+# the library and on each nested module (fetched from the module proxy on first use).
+STATICCHECK = go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(STATICCHECK) ./...
+	cd example && $(STATICCHECK) ./...
+	cd e2e && $(STATICCHECK) ./...
+	cd bench && $(STATICCHECK) ./...
+	cd prometheus && $(STATICCHECK) ./...
 
 # Chromium for the e2e test that opens the operator page in a browser: Debian's package,
 # installed once (with sudo when not root) if no Chromium is on the PATH.
