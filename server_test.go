@@ -326,7 +326,7 @@ func TestManagersOnOneGRPCServer(t *testing.T) {
 	leakcheck.Check(t)
 	newManager := func(srv *grpc.Server, opts ...Option) (*PeersManager, error) {
 		api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10, readySlice("x", "10.0.0.1", "10.0.0.2")))
-		opts = append([]Option{WithGRPCServer(srv), WithoutPeerPickerRegistration(), noHandoff}, opts...)
+		opts = append([]Option{WithGRPCServer(srv), WithoutPeerPickerRegistration(), noHandoff, quietLogs}, opts...)
 		return NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
 	}
 	serve := func(srv *grpc.Server) string {

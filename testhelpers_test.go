@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -110,9 +111,10 @@ func newTestPair(t *testing.T, opts ...Option) testPair {
 	return testPair{server: server, client: newTestClient(t, server.addr(), opts...)}
 }
 
-// testConfig is the default config with opts applied.
+// testConfig is the default config with quietLogs and then opts applied.
 func testConfig(opts ...Option) *config {
 	cfg := defaultConfig()
+	quietLogs(cfg)
 	for _, opt := range opts {
 		opt(cfg)
 	}
@@ -177,3 +179,8 @@ func freePort(t *testing.T) int {
 // noHandoff turns the hand-off off for tests about something else, so that Close does
 // not drain; unlike WithHandoff(Handoff{Off: true}) it leaves WithHandoff usable after it.
 func noHandoff(c *config) { c.handoff.Off = true }
+
+// quietLogs discards the manager's logs, which would otherwise go to slog.Default() and
+// bury a failing test's output under the membership changes of passing ones; like
+// noHandoff it leaves WithLogger usable after it, for a test that reads the logs.
+func quietLogs(c *config) { c.logger = slog.New(slog.DiscardHandler) }

@@ -13,12 +13,13 @@ import (
 )
 
 // newManager starts a manager of the test Service for self ("ip:port") with ctx and
-// exactly opts, against a fake API server that answers from stream. It returns what
-// NewPeersManager returns, and the server. The test's cleanup closes the manager, if it
-// started, and then the server.
+// exactly opts (after quietLogs, which a WithLogger in opts overrides), against a fake
+// API server that answers from stream. It returns what NewPeersManager returns, and the
+// server. The test's cleanup closes the manager, if it started, and then the server.
 func newManager(ctx context.Context, t *testing.T, stream *fakeapi.Stream, self string, opts ...Option) (*PeersManager, *fakeapi.Server, error) {
 	t.Helper()
 	api := fakeapi.Start(t, testNamespace, stream)
+	opts = append([]Option{quietLogs}, opts...)
 	m, err := NewPeersManager(ctx, api.Clientset(), testService, testNamespace, portOf(t, self), self, opts...)
 	if err == nil {
 		t.Cleanup(func() { m.Close() })

@@ -73,7 +73,7 @@ func TestStartupUnreachable(t *testing.T) {
 	api.Close() // connection refused from now on
 	start := time.Now()
 	_, err := NewPeersManager(t.Context(), cs, testService, testNamespace, 8080, "10.0.0.1:8080",
-		WithStartupTimeout(time.Second), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration())
+		WithStartupTimeout(time.Second), WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), quietLogs)
 	elapsed := time.Since(start)
 	if err == nil || !strings.Contains(err.Error(), "not reachable within 1s") {
 		t.Fatalf("err = %v; want 'not reachable within 1s'", err)

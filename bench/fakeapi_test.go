@@ -9,6 +9,7 @@ package bench
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strconv"
 	"time"
@@ -115,6 +116,10 @@ type benchManager struct {
 	*k8s.PeersManager
 	api *benchAPI
 }
+
+// quietLogs discards a manager's or watcher's logs, which by default go to slog.Default()
+// and would land among the benchmark results. newPickerManager passes a logger of its own.
+var quietLogs = k8s.WithLogger(slog.New(slog.DiscardHandler))
 
 // benchWatchOptions are the options of every watcher of a fake API server, followed by
 // opts: the watch idle timeout is raised so that a quiet benchmark never sees a watch

@@ -190,7 +190,7 @@ func newPeekPod(impl, serverPort string) (*peekPod, error) {
 	srv := grpc.NewServer()
 	slice := withNotReady(endpointSlice(0, []string{clientIP, serverIP}, "1"), clientIP)
 	m, err := newBenchManagerOf([]discoveryv1.EndpointSlice{slice}, port, net.JoinHostPort(clientIP, serverPort),
-		append(opts, k8s.WithGRPCServer(srv))...)
+		append(opts, k8s.WithGRPCServer(srv), quietLogs)...)
 	if err != nil {
 		srv.Stop()
 		return nil, err

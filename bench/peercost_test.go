@@ -331,7 +331,7 @@ func (p *costPod) start() error {
 		// Registered with groupcache, serving on self, the hand-off on: as in a pod. Nobody
 		// peeks this pod, so its Close need not drain.
 		m, err := k8s.NewPeersManager(ctx, p.cs, benchService, benchNamespace, p.port, p.self,
-			benchWatchOptions(k8s.WithHandoff(k8s.Handoff{Drain: time.Millisecond}))...)
+			benchWatchOptions(k8s.WithHandoff(k8s.Handoff{Drain: time.Millisecond}), quietLogs)...)
 		if err != nil {
 			return err
 		}
@@ -354,7 +354,7 @@ func (p *costPod) start() error {
 				urls[i] = "http://" + id
 			}
 			pool.Set(urls...)
-		}, benchWatchOptions()...)
+		}, benchWatchOptions(quietLogs)...)
 		if err != nil {
 			return err
 		}
@@ -527,7 +527,7 @@ func startPeerSet(impl string, ips []string) (*peerSet, error) {
 		// first peer alone, serving every listener.
 		srv := grpc.NewServer()
 		m, err := newBenchManager(ips[:1], port, net.JoinHostPort(ips[0], strconv.Itoa(port)),
-			k8s.WithGRPCServer(srv), k8s.WithoutPeerPickerRegistration(), k8s.WithHandoff(k8s.Handoff{Off: true}))
+			k8s.WithGRPCServer(srv), k8s.WithoutPeerPickerRegistration(), k8s.WithHandoff(k8s.Handoff{Off: true}), quietLogs)
 		if err != nil {
 			closeAll(liss)
 			return nil, err

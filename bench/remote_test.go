@@ -203,7 +203,7 @@ func startServerManager(opts ...k8s.Option) (*benchManager, int, error) {
 			return nil, 0, err
 		}
 		self := net.JoinHostPort(serverIP, strconv.Itoa(port))
-		opts := append([]k8s.Option{k8s.WithoutPeerPickerRegistration()}, opts...)
+		opts := append([]k8s.Option{k8s.WithoutPeerPickerRegistration(), quietLogs}, opts...)
 		var m *benchManager
 		if m, err = newBenchManager([]string{serverIP}, port, self, opts...); err == nil {
 			return m, port, nil
@@ -242,7 +242,7 @@ func newRemoteClient(impl, serverPort, serverHTTP string) (*remoteClient, error)
 		// the helper is given to exit).
 		srv := grpc.NewServer()
 		m, err := newBenchManager([]string{clientIP, serverIP}, port, net.JoinHostPort(clientIP, serverPort),
-			append(opts, k8s.WithGRPCServer(srv), k8s.WithHandoff(k8s.Handoff{Drain: time.Millisecond}))...)
+			append(opts, k8s.WithGRPCServer(srv), k8s.WithHandoff(k8s.Handoff{Drain: time.Millisecond}), quietLogs)...)
 		if err != nil {
 			return nil, err
 		}

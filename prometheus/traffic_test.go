@@ -6,6 +6,7 @@ package prometheus
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"slices"
@@ -36,10 +37,10 @@ type pod struct {
 }
 
 // startPods starts a manager on each of ips, all on one free port and all listed ready
-// by their API servers, each serving gRPC for real. They register no peer picker and
-// do not hand off (so Close does not drain); their calls wait for a connection to a
-// peer that is still starting instead of failing. Each has its watch open on return;
-// the test's cleanup closes them.
+// by their API servers, each serving gRPC for real. They register no peer picker, do
+// not hand off (so Close does not drain) and discard their logs; their calls wait for
+// a connection to a peer that is still starting instead of failing. Each has its watch
+// open on return; the test's cleanup closes them.
 func startPods(t *testing.T, ips ...string) []*pod {
 	t.Helper()
 	port := freePort(t, ips)
@@ -50,7 +51,8 @@ func startPods(t *testing.T, ips ...string) []*pod {
 		m, err := k8s.NewPeersManager(t.Context(), p.api.Clientset(), testService, testNamespace, port, p.id,
 			k8s.WithoutPeerPickerRegistration(), k8s.WithHandoff(k8s.Handoff{Off: true}),
 			k8s.WithPeersChanged(func(peers []string) { p.rings <- peers }),
-			k8s.WithDialOptions(grpc.WithDefaultCallOptions(grpc.WaitForReady(true))))
+			k8s.WithDialOptions(grpc.WithDefaultCallOptions(grpc.WaitForReady(true))),
+			k8s.WithLogger(slog.New(slog.DiscardHandler)))
 		if err != nil {
 			t.Fatal(err)
 		}
