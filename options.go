@@ -88,7 +88,7 @@ func defaultConfig() *config {
 	return &config{
 		callTimeout:    defaultCallTimeout,
 		maxMessageSize: defaultMaxMessageSize,
-		logger:         slog.New(slog.DiscardHandler),
+		logger:         slog.Default(), // the application's choice; a library that discards hides its warnings
 		register:       true,
 		startupTimeout: defaultStartupTimeout,
 		idleTimeout:    defaultWatchIdleTimeout,
@@ -229,8 +229,21 @@ func WithMaxMessageSize(n int) Option {
 	}
 }
 
-// WithLogger sets the logger for membership changes, watch errors and peer errors.
-// The default discards everything.
+// WithLogger sets the logger for membership changes (Info), watch failures and peers
+// that stop answering (Warn), and peer errors (Debug). The default is slog.Default(),
+// as it is when the manager or watcher is created, so that a warning such as a Service
+// of the other address family than the pod's is seen; nil discards everything.
+//
+// To log through a logr.Logger (controller-runtime's, for one), wrap it with
+// logr.ToSlogHandler from github.com/go-logr/logr (v1.3.0 or later):
+//
+//	k8s.WithLogger(slog.New(logr.ToSlogHandler(logger)))
+//
+// and through klog (k8s.io/klog/v2), the same with klog's logr.Logger:
+//
+//	k8s.WithLogger(slog.New(logr.ToSlogHandler(klog.NewKlogr())))
+//
+// logr receives the Info and Warn records at verbosity 0, the Debug ones at 4.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		c.once("WithLogger")

@@ -1,15 +1,19 @@
 package k8s
 
-// Tests of the options: credentials of both sides, the hand-off's settings, and what
-// WatchPeers refuses.
+// Tests of the options: credentials of both sides, the hand-off's settings, the
+// default logger, and what WatchPeers refuses.
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/groupcache-k8s/k8s/internal/fakeapi"
+	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 // nopRegistrar stands for the user's own grpc.Server.
@@ -103,6 +107,48 @@ func TestHandoffSettings(t *testing.T) {
 			}
 			if cfg.handoff != tt.want {
 				t.Errorf("hand-off settings %+v, want %+v", cfg.handoff, tt.want)
+			}
+		})
+	}
+}
+
+// TestDefaultLogger: a manager without WithLogger logs through slog.Default(), so that
+// its warnings are seen; WithLogger replaces it, and WithLogger(nil) discards. The
+// manager warns because its Service has only IPv6 endpoints and its own address is IPv4.
+func TestDefaultLogger(t *testing.T) {
+	leakcheck.Check(t)
+	const warning = "this pod's address is IPv4"
+	tests := []struct {
+		name        string
+		logger      func(*syncBuffer) []Option // the options naming the logger, given its buffer
+		wantDefault bool                       // the warning goes to slog.Default()
+		wantOwn     bool                       // the warning goes to the logger given
+	}{
+		{"no WithLogger", func(*syncBuffer) []Option { return nil }, true, false},
+		{"WithLogger", func(b *syncBuffer) []Option { return []Option{WithLogger(slog.New(slog.NewTextHandler(b, nil)))} }, false, true},
+		{"WithLogger(nil)", func(*syncBuffer) []Option { return []Option{WithLogger(nil)} }, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var defaultLogs, ownLogs syncBuffer
+			previous := slog.Default()
+			slog.SetDefault(slog.New(slog.NewTextHandler(&defaultLogs, nil)))
+			defer slog.SetDefault(previous)
+
+			api := fakeapi.Start(t, testNamespace, fakeapi.Listing(10,
+				apiSlice("v6", discoveryv1.AddressTypeIPv6, apiEndpoint("fd00::2", yes, no))))
+			opts := append([]Option{WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration(), noHandoff},
+				tt.logger(&ownLogs)...)
+			m, err := NewPeersManager(t.Context(), api.Clientset(), testService, testNamespace, 8080, "10.0.0.1:8080", opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Close() // the first LIST, and its warning, came before NewPeersManager returned
+			if got := strings.Contains(defaultLogs.String(), warning); got != tt.wantDefault {
+				t.Errorf("warning in slog.Default()'s output: %v, want %v:\n%s", got, tt.wantDefault, defaultLogs.String())
+			}
+			if got := strings.Contains(ownLogs.String(), warning); got != tt.wantOwn {
+				t.Errorf("warning in the given logger's output: %v, want %v:\n%s", got, tt.wantOwn, ownLogs.String())
 			}
 		})
 	}
