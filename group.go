@@ -5,7 +5,6 @@ package k8s
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,40 +21,39 @@ import (
 // as any group does; with WithoutPeerPickerRegistration, register the manager (for
 // example with groupcache.RegisterPerGroupPeerPicker) before calling NewGroup.
 //
-// groupcache allows one group per name in a process, for the life of the process. If
-// a group named name was made by NewGroup of a manager that has been closed since, it
-// is handed to this manager: its loads use getter and this manager's hand-off (its
-// cacheBytes stay as first given). If a group named name exists otherwise, or getter is
-// nil, NewGroup logs an error and returns the existing group, or a group whose loads
-// fail with that error, rather than panicking as groupcache.NewGroup would.
+// groupcache allows one group per name in a process, for the life of the process, and
+// NewGroup panics as groupcache.NewGroup does when a group named name exists already
+// ("duplicate registration of group name"), whether groupcache.NewGroup or NewGroup of
+// a manager still open made it, and when getter is nil ("nil Getter"). The one
+// exception: a group made by NewGroup of a manager that has been closed since is handed
+// to this manager, so that a program can replace its manager; the group's loads then
+// use getter and this manager's hand-off (its cacheBytes stay as first given).
 func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache.Getter) *groupcache.Group {
+	if getter == nil {
+		panic("nil Getter")
+	}
 	newGroupMu.Lock()
 	defer newGroupMu.Unlock()
+	g := groupcache.GetGroup(name)
+	if g != nil {
+		if h := handoffGroups[name]; h == nil || !h.rebind(m, getter) {
+			panic("duplicate registration of group " + name)
+		}
+		m.cfg.logger.Info("groupcache-k8s: NewGroup: the group's manager was closed; the group now loads "+
+			"through this one", "group", name)
+	} else {
+		h := &handoffGetter{group: name}
+		h.bound.Store(&boundGetter{m: m, getter: getter})
+		handoffGroups[name] = h
+		newGroupNames.Store(name, true)
+		g = groupcache.NewGroup(name, cacheBytes, h)
+	}
 	if names := m.Groups(); !slices.Contains(names, name) {
 		names = append(names, name)
 		slices.Sort(names)
 		m.groups.Store(&names)
 	}
-	if getter == nil {
-		err := fmt.Errorf("groupcache-k8s: group %q was created with a nil getter", name)
-		m.cfg.logger.Error(err.Error())
-		getter = groupcache.GetterFunc(func(context.Context, string, groupcache.Sink) error { return err })
-	}
-	if g := groupcache.GetGroup(name); g != nil {
-		if h := handoffGroups[name]; h != nil && h.rebind(m, getter) {
-			m.cfg.logger.Info("groupcache-k8s: NewGroup: the group's manager was closed; the group now loads "+
-				"through this one", "group", name)
-			return g
-		}
-		m.cfg.logger.Error("groupcache-k8s: NewGroup: a group of this name exists already; returning it, "+
-			"without the hand-off unless it was made by NewGroup", "group", name)
-		return g
-	}
-	h := &handoffGetter{group: name}
-	h.bound.Store(&boundGetter{m: m, getter: getter})
-	handoffGroups[name] = h
-	newGroupNames.Store(name, true)
-	return groupcache.NewGroup(name, cacheBytes, h)
+	return g
 }
 
 // Groups returns the names of the groups created with NewGroup, sorted.

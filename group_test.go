@@ -1,75 +1,88 @@
 package k8s
 
-// Tests of NewGroup: the group peeks through its manager, and bad arguments are logged
-// rather than panicking.
+// Tests of NewGroup: the group peeks through its manager, a name taken or a nil getter
+// panics as in groupcache, and a closed manager's group is handed to the next manager.
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/golang/groupcache"
 	"github.com/groupcache-k8s/k8s/internal/fakeapi"
-	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 )
 
+// panicOf returns what f panicked with, or nil if it returned.
+func panicOf(f func()) (p any) {
+	defer func() { p = recover() }()
+	f()
+	return nil
+}
+
+// prefixGetter is a getter whose value of key is prefix+key.
+func prefixGetter(prefix string) groupcache.GetterFunc {
+	return func(_ context.Context, key string, dest groupcache.Sink) error { return dest.SetString(prefix + key) }
+}
+
+// TestNewGroupBadArguments: NewGroup panics as groupcache.NewGroup does for a name that
+// is taken and for a nil getter, except for the name of a group whose manager was
+// closed, which it hands over.
 func TestNewGroupBadArguments(t *testing.T) {
-	leakcheck.Check(t)
-	var log syncBuffer
-	cfg := newConfig([]Option{WithLogger(slog.New(slog.NewTextHandler(&log, nil)))})
-	r := newRouter("10.0.0.1:8080", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
-	t.Cleanup(func() { r.stop(); r.closeClients() }) // ends its liveness goroutine
-	m := &PeersManager{cfg: cfg, router: r}
-	getter := groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
-		return dest.SetString("v:" + key)
-	})
-	first := m.NewGroup(t.Name(), 1<<20, getter)
+	stream := func() *fakeapi.Stream { return fakeapi.Listing(10, readySlice("x", "10.0.0.1")) }
+	m, _ := startManager(t, stream(), "10.0.0.1:8080")
+	other, _ := startManager(t, stream(), "10.0.0.1:8080")
+	closed, _ := startManager(t, stream(), "10.0.0.1:8080")
+	name := func(what string) string { return fmt.Sprintf("%s-%s#%d", t.Name(), what, groupSeq.Add(1)) }
+
+	byGroupcache, byM, byOther, byClosed := name("groupcache"), name("m"), name("other"), name("closed")
+	groupcache.NewGroup(byGroupcache, 0, prefixGetter("groupcache:"))
+	m.NewGroup(byM, 0, prefixGetter("m-first:"))
+	other.NewGroup(byOther, 0, prefixGetter("other:"))
+	closed.NewGroup(byClosed, 0, prefixGetter("closed:"))
+	closed.Close()
+
+	fresh := name("new")
 	cases := []struct {
-		name    string
-		group   string
-		getter  groupcache.Getter
-		wantLog string
-		check   func(*groupcache.Group) string // "" when the group is right
+		name      string
+		group     string
+		getter    groupcache.Getter
+		wantPanic string // what NewGroup panics with; "" when it returns
+		wantValue string // of key "k" through the group returned
 	}{
-		{"a name that exists returns that group", t.Name(), getter, "exists already",
-			func(g *groupcache.Group) string {
-				if g != first {
-					return "a different group"
-				}
-				return ""
-			}},
-		{"a nil getter gives a group whose loads fail", t.Name() + "-nil", nil, "nil getter",
-			func(g *groupcache.Group) string {
-				var v string
-				if err := g.Get(t.Context(), "k", groupcache.StringSink(&v)); err == nil || !strings.Contains(err.Error(), "nil getter") {
-					return "Get: " + v
-				}
-				return ""
-			}},
+		{"a new name", fresh, prefixGetter("m:"), "", "m:k"},
+		{"a name made by groupcache.NewGroup", byGroupcache, prefixGetter("m:"), "duplicate registration of group " + byGroupcache, ""},
+		{"a name this manager made", byM, prefixGetter("m:"), "duplicate registration of group " + byM, ""},
+		{"a name made by a manager still open", byOther, prefixGetter("m:"), "duplicate registration of group " + byOther, ""},
+		{"a nil getter", name("nil"), nil, "nil Getter", ""},
+		{"a name made by a closed manager is handed over", byClosed, prefixGetter("m:"), "", "m:k"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			g := m.NewGroup(tc.group, 1<<20, tc.getter)
-			if g == nil {
-				t.Fatal("NewGroup returned nil")
+			var g *groupcache.Group
+			p := panicOf(func() { g = m.NewGroup(tc.group, 1<<20, tc.getter) })
+			if tc.wantPanic != "" {
+				if p != tc.wantPanic {
+					t.Fatalf("NewGroup panicked with %v; want %q", p, tc.wantPanic)
+				}
+				return
 			}
-			if problem := tc.check(g); problem != "" {
-				t.Error(problem)
+			if p != nil {
+				t.Fatalf("NewGroup panicked with %v; want a group", p)
 			}
-			if !strings.Contains(log.String(), tc.wantLog) {
-				t.Errorf("log %q does not say %q", log.String(), tc.wantLog)
+			if g == nil || g != groupcache.GetGroup(tc.group) {
+				t.Fatalf("NewGroup returned %p; want groupcache's group %p", g, groupcache.GetGroup(tc.group))
+			}
+			var v string
+			if err := g.Get(t.Context(), "k", groupcache.StringSink(&v)); err != nil || v != tc.wantValue {
+				t.Errorf("Get = %q, %v; want %q", v, err, tc.wantValue)
 			}
 		})
 	}
-	if got, want := m.Groups(), []string{t.Name(), t.Name() + "-nil"}; !slices.Equal(got, want) {
+	want := []string{byClosed, byM, fresh} // not the names NewGroup panicked on
+	slices.Sort(want)
+	if got := m.Groups(); !slices.Equal(got, want) {
 		t.Errorf("Groups() = %v, want %v", got, want)
-	}
-	var v string
-	if err := first.Get(t.Context(), "k", groupcache.StringSink(&v)); err != nil || v != "v:k" {
-		t.Errorf("Get through a NewGroup group = %q, %v; want the getter's value", v, err)
 	}
 }
 
@@ -100,7 +113,9 @@ func TestNewGroupAfterItsManagerClosed(t *testing.T) {
 		t.Error("the group's hand-off goes through the closed manager")
 	}
 	third, _ := startManager(t, stream(), "10.0.0.1:8080") // while second is open, the group stays with it
-	third.NewGroup(name, 0, getter("third:"))
+	if p := panicOf(func() { third.NewGroup(name, 0, getter("third:")) }); p == nil {
+		t.Error("NewGroup of a name whose manager is open did not panic")
+	}
 	if b := handoffGroups[name].bound.Load(); b.m != second {
 		t.Error("NewGroup took the group of a manager that is still open")
 	}

@@ -416,8 +416,10 @@ func TestCloseAndCancel(t *testing.T) {
 // then hung forever.
 func TestPeersChangedCallbackMayCallTheManager(t *testing.T) {
 	cases := map[string]func(m *PeersManager){
-		"Groups":       func(m *PeersManager) { m.Groups() },
-		"NewGroup":     func(m *PeersManager) { m.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 0, nil) },
+		"Groups": func(m *PeersManager) { m.Groups() },
+		"NewGroup": func(m *PeersManager) {
+			m.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 0, prefixGetter(""))
+		},
 		"Stats, Peers": func(m *PeersManager) { m.Stats(); m.Peers(); m.Owner("k") },
 		"operator page": func(m *PeersManager) {
 			m.DebugHandler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
