@@ -2,6 +2,7 @@ package k8stest_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -110,7 +111,7 @@ func TestManagerFollowsTheServer(t *testing.T) {
 	changed := make(chan []string, 10)
 	m, err := k8s.NewPeersManager(context.Background(), s.Clientset(), "cache", "ns", port,
 		net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), k8s.WithoutPeerPickerRegistration(),
-		k8s.WithPeersChanged(func(peers []string) { changed <- peers }))
+		k8s.WithPeersChanged(func(peers []string) { changed <- peers }), k8s.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
