@@ -15,20 +15,15 @@ const (
 	maxLoggedBytes = 4 << 20
 )
 
-// keyLog is a bounded set of keys in the order they were added. It is safe for
-// concurrent use.
+// keyLog is a bounded set of keys in the order they were added: a queue, oldest at
+// head, so that adding and forgetting cost the same whatever the keys' lengths. It is
+// safe for concurrent use.
 type keyLog struct {
 	mu    sync.Mutex
-	slots []logSlot // in the order added, the oldest at next
-	next  int       // where the next key goes once the log is full (0 until then)
-	bytes int       // of the keys remembered
+	queue []string // queue[head:] are the keys, oldest first
+	head  int
+	bytes int // of the keys remembered
 	known map[string]struct{}
-}
-
-// logSlot is a key of the log, or a slot whose key was forgotten.
-type logSlot struct {
-	key  string
-	live bool
 }
 
 // add remembers key, forgetting the oldest keys while the log is over its bounds. A key
@@ -42,26 +37,20 @@ func (l *keyLog) add(key string) {
 	if l.known == nil {
 		l.known = make(map[string]struct{})
 	}
-	if len(l.slots) < maxLoggedKeys {
-		l.slots = append(l.slots, logSlot{key: key, live: true})
-	} else {
-		l.forget(l.next)
-		l.slots[l.next] = logSlot{key: key, live: true}
-		l.next = (l.next + 1) % maxLoggedKeys
-	}
+	l.queue = append(l.queue, key)
 	l.known[key] = struct{}{}
 	l.bytes += len(key)
-	for i := l.next; l.bytes > maxLoggedBytes; i = (i + 1) % len(l.slots) {
-		l.forget(i) // the oldest first; the key just added fits alone, so it stays
+	for len(l.queue)-l.head > maxLoggedKeys || l.bytes > maxLoggedBytes {
+		old := l.queue[l.head]
+		l.queue[l.head] = ""
+		l.head++
+		delete(l.known, old)
+		l.bytes -= len(old)
 	}
-}
-
-// forget drops the key of slot i, if it has one. l.mu is held.
-func (l *keyLog) forget(i int) {
-	if s := l.slots[i]; s.live {
-		delete(l.known, s.key)
-		l.bytes -= len(s.key)
-		l.slots[i] = logSlot{}
+	if l.head > len(l.queue)/2 { // reuse the front half: amortised constant work
+		n := copy(l.queue, l.queue[l.head:])
+		clear(l.queue[n:])
+		l.queue, l.head = l.queue[:n], 0
 	}
 }
 
@@ -69,11 +58,9 @@ func (l *keyLog) forget(i int) {
 func (l *keyLog) keys() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]string, 0, len(l.known))
-	for i := range len(l.slots) {
-		if s := l.slots[(l.next+len(l.slots)-1-i)%len(l.slots)]; s.live {
-			out = append(out, s.key)
-		}
+	out := make([]string, 0, len(l.queue)-l.head)
+	for i := len(l.queue) - 1; i >= l.head; i-- {
+		out = append(out, l.queue[i])
 	}
 	return out
 }

@@ -42,3 +42,23 @@ func TestKeyLog(t *testing.T) {
 		t.Errorf("after re-adding a forgotten key: newest %s, oldest %s; want 0 and 3", got[0], got[len(got)-1])
 	}
 }
+
+// TestKeyLogLongKeysStayCheap: once long keys fill the byte bound, adding a key costs no
+// more than at the start. The log used to walk every slot forgotten by size on each add:
+// 18 times slower after 20000 keys of 2 KB, under the lock every load takes.
+func TestKeyLogLongKeysStayCheap(t *testing.T) {
+	var l keyLog
+	key := func(i int) string { return strconv.Itoa(i) + strings.Repeat("k", 2000) }
+	for i := range 20000 {
+		l.add(key(i))
+	}
+	for i := 20000; i < 20010; i++ {
+		l.add(key(i))
+	}
+	if len(l.queue) > 2*maxLoggedBytes/2000+2 {
+		t.Errorf("the log holds %d slots for %d keys: forgotten keys are still walked", len(l.queue), len(l.known))
+	}
+	if got := l.keys(); got[0] != key(20009) || l.bytes > maxLoggedBytes {
+		t.Errorf("newest %q…, %d bytes; want key 20009 and at most %d bytes", got[0][:6], l.bytes, maxLoggedBytes)
+	}
+}
