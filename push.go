@@ -31,6 +31,10 @@ const (
 	pushKeyMD   = "groupcache-push-key-bin"
 )
 
+// errNotOwner answers a push for a key this pod does not own in its ring: often one it is
+// about to own, in a change it has not seen yet.
+var errNotOwner = status.Error(codes.FailedPrecondition, "groupcache-k8s: this pod does not own the key (yet)")
+
 // errPushRefused answers a push from an address that is not a peer.
 var errPushRefused = status.Error(codes.PermissionDenied,
 	"groupcache-k8s: pushes are accepted from the ring's members and leaving peers only")
@@ -38,15 +42,17 @@ var errPushRefused = status.Error(codes.PermissionDenied,
 // Push stores a peer's entry in the group's cache, as a load of the key here would: only
 // if the sender is a peer (its address is a member or a leaving peer of this pod's view;
 // pods dial their peers from their own IP), the group was made by NewGroup and this pod
-// owns the key in its ring. An entry for another group or key is dropped, and answered
-// with OK: the sender has nothing to retry. A key already cached here keeps its value.
+// owns the key in its ring. An entry for another group is dropped and answered with OK;
+// one for a key this pod does not own, with FailedPrecondition, which the sender retries
+// once (the change that makes this pod the owner may reach it a moment after the
+// sender). A key already cached here keeps its value.
 func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error) {
-	s.served()
 	snap := s.routing()
-	if !fromPeer(ctx, snap.view) {
+	if !fromPeer(ctx, snap.view, s.self) {
 		s.stats.pushesRefused.Add(1)
 		return nil, errPushRefused
 	}
+	s.served()
 	md, _ := metadata.FromIncomingContext(ctx)
 	groups, keys := md.Get(pushGroupMD), md.Get(pushKeyMD)
 	if len(groups) != 1 || len(keys) != 1 {
@@ -54,9 +60,13 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	}
 	name, key := groups[0], keys[0]
 	group := groupcache.GetGroup(name)
-	if _, ours := newGroupNames.Load(name); !ours || group == nil || snap.self < 0 || snap.ring.owner(key) != snap.self {
+	if _, ours := newGroupNames.Load(name); !ours || group == nil {
 		s.stats.pushesDropped.Add(1)
 		return &groupcachepb.GetResponse{}, nil
+	}
+	if snap.self < 0 || snap.ring.owner(key) != snap.self {
+		s.stats.pushesDropped.Add(1)
+		return nil, errNotOwner // the sender may try again once this pod has seen the change
 	}
 	var discard []byte
 	pushed := context.WithValue(ctx, pushedKey{}, pushedEntry{group: name, key: key, value: in.GetValue()})
@@ -90,8 +100,9 @@ func pushedValue(ctx context.Context, group, key string) ([]byte, bool) {
 }
 
 // fromPeer reports whether the call in ctx came from the address of a member or a
-// leaving peer of v, self excluded.
-func fromPeer(ctx context.Context, v view) bool {
+// leaving peer of v other than self ("ip:port"): another container of this pod shares
+// its address and is no peer.
+func fromPeer(ctx context.Context, v view, self string) bool {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
 		return false
@@ -108,6 +119,9 @@ func fromPeer(ctx context.Context, v view) bool {
 	isFrom := func(id string) bool {
 		ap, err := netip.ParseAddrPort(id)
 		return err == nil && ap.Addr().Unmap() == from
+	}
+	if isFrom(self) {
+		return false
 	}
 	return slices.ContainsFunc(v.members, isFrom) || slices.ContainsFunc(v.leaving, isFrom)
 }

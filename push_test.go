@@ -88,14 +88,14 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 			Stats{PushesRefused: 1}, "loaded " + owned},
 		{"a peer, a key this pod owns", "127.0.0.2", target.group.Name(), fresh, codes.OK,
 			Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed"},
-		{"a key this pod does not own", "127.0.0.2", target.group.Name(), notOwned, codes.OK,
+		{"a key this pod does not own (yet)", "127.0.0.2", target.group.Name(), notOwned, codes.FailedPrecondition,
 			Stats{PushesDropped: 1}, ""},
 		{"a group not made by NewGroup", "127.0.0.2", plain.Name(), owned, codes.OK, Stats{PushesDropped: 1}, ""},
 		{"no such group", "127.0.0.2", "no-such-group", owned, codes.OK, Stats{PushesDropped: 1}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := target.m.Stats()
+			before, lastRequest := target.m.Stats(), target.m.stats.lastPeerRequest.Load()
 			err := pusherFrom(t, tt.from, target.self).Push(requestContext(t, 5*time.Second), tt.group, tt.key, []byte("pushed"))
 			if status.Code(err) != tt.wantCode {
 				t.Fatalf("Push = %v, want %v", err, tt.wantCode)
@@ -107,6 +107,9 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 				PushesDropped:       after.PushesDropped - before.PushesDropped}
 			if got != tt.wantStats {
 				t.Errorf("push counters changed by %+v, want %+v", got, tt.wantStats)
+			}
+			if refused := tt.wantCode == codes.PermissionDenied; refused && target.m.stats.lastPeerRequest.Load() != lastRequest {
+				t.Error("a refused push counted as a peer's request (it would keep a drain going)")
 			}
 			if tt.wantValue == "" {
 				return
@@ -169,7 +172,8 @@ func TestFromPeer(t *testing.T) {
 		{&net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 40000}, true},
 		{&net.TCPAddr{IP: net.ParseIP("10.0.0.9"), Port: 40000}, true}, // leaving
 		{&net.TCPAddr{IP: net.ParseIP("fd00::3"), Port: 40000}, true},
-		{&net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.1"), Port: 40000}, true}, // IPv4-mapped
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.2"), Port: 40000}, true}, // IPv4-mapped
+		{&net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 40000}, false},       // self: another container of the pod
 		{&net.TCPAddr{IP: net.ParseIP("10.0.0.3"), Port: 8080}, false},
 		{&net.UnixAddr{Name: "/tmp/x", Net: "unix"}, false},
 		{nil, false},
@@ -179,7 +183,7 @@ func TestFromPeer(t *testing.T) {
 		if tt.addr != nil {
 			ctx = peerContext(ctx, tt.addr)
 		}
-		if got := fromPeer(ctx, v); got != tt.want {
+		if got := fromPeer(ctx, v, "10.0.0.1:8080"); got != tt.want {
 			t.Errorf("fromPeer(%v) = %v, want %v", tt.addr, got, tt.want)
 		}
 	}

@@ -115,6 +115,7 @@ type getService struct {
 	logger  *slog.Logger
 	clock   clock
 	routing func() *snapshot // the manager's routing state: who is a peer, which keys are self's
+	self    string           // this pod's peer id, which is no peer of its own
 }
 
 // newGetService returns the service of a manager with these counters, loop guard and
