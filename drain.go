@@ -16,8 +16,10 @@ const (
 	drainPoll = 100 * time.Millisecond
 )
 
-// drain keeps the server answering peers until the others know this pod is leaving
-// and have stopped asking, or until the drain bound, and reports true; or until ctx
+// drain keeps the server answering peers until the others know this pod is leaving,
+// have stopped asking, and this pod has pushed its entries to their new owners (the
+// change of the ring that dropped it started the pushes, see pusher.go), or until the
+// drain bound, and reports true; or until ctx
 // ends, and reports false. The ring and clients stay as they are, so the process's own
 // Gets keep working too.
 func (m *PeersManager) drain(ctx context.Context) bool {
@@ -39,7 +41,7 @@ func (m *PeersManager) drain(ctx context.Context) bool {
 		if !now.Before(end) {
 			return true
 		}
-		if m.othersKnow() && now.Sub(time.Unix(0, m.stats.lastPeerRequest.Load())) >= drainQuiet {
+		if m.othersKnow() && now.Sub(time.Unix(0, m.stats.lastPeerRequest.Load())) >= drainQuiet && m.pusher.idleNow() {
 			return true
 		}
 		select {

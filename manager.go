@@ -132,12 +132,9 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 		<-m.closing
 		stopOnCtx() // a closed manager is no longer tied to ctx
 		stopTimeout := time.Duration(0)
-		if m.drainAsked.Load() {
-			m.handOver(m.drainCtx)
-			if m.drain(m.drainCtx) {
-				m.drained.Store(true)
-				stopTimeout = serverStopTimeout
-			}
+		if m.drainAsked.Load() && m.drain(m.drainCtx) {
+			m.drained.Store(true)
+			stopTimeout = serverStopTimeout
 		}
 		watcher.Close()
 		m.shutdown(stopTimeout)
@@ -151,7 +148,7 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 // registration. On failure it leaves nothing behind.
 func (m *PeersManager) startServing() error {
 	m.svc = newGetService(&m.stats, &m.guard, m.cfg)
-	m.svc.routing = m.router.snapshot
+	m.svc.routing, m.svc.self = m.router.snapshot, m.self
 	if m.cfg.registrar != nil {
 		route, err := attachService(m.cfg.registrar, m.svc)
 		if err != nil {
@@ -288,25 +285,4 @@ func (m *PeersManager) setView(v view) {
 		}
 		m.peersChanged.tell(members)
 	}
-}
-
-// handOver hands every entry this pod holds to its owner in the ring without it, if this
-// pod is still in its own ring (the others may not know yet that it leaves; once its
-// endpoint is terminating, the change of the ring has started that push already), and
-// waits for the pushes, within ctx and the drain bound.
-func (m *PeersManager) handOver(ctx context.Context) {
-	h := m.cfg.handoff
-	if h.Off || h.Drain <= 0 {
-		return
-	}
-	snap := m.router.snapshot()
-	if snap.self >= 0 {
-		others := slices.DeleteFunc(slices.Clone(snap.ring.members()), func(id string) bool { return id == m.self })
-		if to, err := newRing(others); err == nil && len(others) > 0 {
-			m.pusher.submit(pushJob{to: to})
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, h.Drain)
-	defer cancel()
-	m.pusher.waitIdle(ctx)
 }

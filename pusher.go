@@ -88,6 +88,18 @@ func (p *pusher) newer() bool {
 	return p.next != nil
 }
 
+// idleNow reports whether no job runs or waits.
+func (p *pusher) idleNow() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.idle:
+		return true
+	default:
+		return false
+	}
+}
+
 // waitIdle waits until no job runs or waits, or ctx ends.
 func (p *pusher) waitIdle(ctx context.Context) {
 	p.mu.Lock()
@@ -134,7 +146,8 @@ func (p *pusher) push(ctx context.Context, j pushJob) {
 	clients := p.clients()
 	skip := map[string]bool{} // peers that do not know pushes, or did not answer one in time
 	budget := int64(pushBudget)
-	due := p.cfg.clock.Now() // when the rate allows the next push
+	due := time.Now() // when the rate allows the next push; real time, whatever the manager's clock
+	var again []retry // entries whose owner had not seen the change yet
 	members := j.to.members()
 	groups := p.groups()
 	names := make([]string, 0, len(groups))
@@ -163,30 +176,72 @@ func (p *pusher) push(ctx context.Context, j pushJob) {
 			if !ok {
 				continue // evicted since it was loaded
 			}
-			if wait := due.Sub(p.cfg.clock.Now()); wait > 0 {
-				select {
-				case <-p.cfg.clock.After(wait):
-				case <-ctx.Done():
-					return
-				}
+			r := retry{to: to, owner: members[o], group: name, key: key, value: value}
+			if !p.send(ctx, r, &due, &budget, skip) {
+				again = append(again, r)
 			}
-			pctx, cancel := context.WithTimeout(ctx, pushTimeout)
-			err := to.Push(pctx, name, key, value)
-			cancel()
-			due = later(due, p.cfg.clock.Now()).Add(time.Duration(len(value)) * time.Second / pushRate)
-			budget -= int64(len(value))
-			if err != nil {
-				p.stats.pushFailures.Add(1)
-				if code := status.Code(err); code == codes.Unimplemented || code == codes.DeadlineExceeded ||
-					code == codes.Unavailable || code == codes.PermissionDenied {
-					skip[members[o]] = true
-				}
-				continue
-			}
-			p.stats.pushesSent.Add(1)
-			p.stats.pushedBytesSent.Add(int64(len(value)))
 		}
 	}
+	if len(again) == 0 {
+		return
+	}
+	select { // let the owners catch up with the change, then try once more
+	case <-time.After(pushRetryAfter):
+	case <-ctx.Done():
+		return
+	}
+	for _, r := range again {
+		if ctx.Err() != nil || p.newer() || budget <= 0 {
+			return
+		}
+		if !skip[r.owner] && !p.send(ctx, r, &due, &budget, skip) {
+			p.stats.pushFailures.Add(1)
+		}
+	}
+}
+
+// pushRetryAfter is how long the pusher waits before it pushes again the entries whose
+// new owner had not seen the change yet: the same watch event reaches every pod within
+// tens of milliseconds.
+const pushRetryAfter = 250 * time.Millisecond
+
+// retry is an entry to push, and its new owner.
+type retry struct {
+	to         entryPusher
+	owner      string
+	group, key string
+	value      []byte
+}
+
+// send pushes r when the rate allows, and reports false if the owner answered that it
+// does not own the key yet; other failures are counted, and skip the owner for the rest
+// of the job when it does not know pushes or does not answer.
+func (p *pusher) send(ctx context.Context, r retry, due *time.Time, budget *int64, skip map[string]bool) bool {
+	if wait := time.Until(*due); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return true
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	err := r.to.Push(pctx, r.group, r.key, r.value)
+	cancel()
+	*due = later(*due, time.Now()).Add(time.Duration(len(r.value)) * time.Second / pushRate)
+	*budget -= int64(len(r.value))
+	switch code := status.Code(err); code {
+	case codes.OK:
+		p.stats.pushesSent.Add(1)
+		p.stats.pushedBytesSent.Add(int64(len(r.value)))
+	case codes.FailedPrecondition:
+		return false
+	case codes.Unimplemented, codes.DeadlineExceeded, codes.Unavailable, codes.PermissionDenied:
+		p.stats.pushFailures.Add(1)
+		skip[r.owner] = true
+	default:
+		p.stats.pushFailures.Add(1)
+	}
+	return true
 }
 
 // ownedBy reports whether id owns key in r.
