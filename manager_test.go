@@ -317,14 +317,8 @@ func waitConnected(t *testing.T, m *PeersManager) {
 
 // keyOwnedBy finds a key that id owns in the ring of s.
 func keyOwnedBy(t *testing.T, s *snapshot, id string) string {
-	for i := range 10000 {
-		key := "k" + strconv.Itoa(i)
-		if o := s.ring.owner(key); o >= 0 && s.ring.members()[o] == id {
-			return key
-		}
-	}
-	t.Fatalf("no key owned by %s", id)
-	return ""
+	t.Helper()
+	return keyOwnedByPrefix(t, s, id, "k")
 }
 
 // TestPickPeerDuringSwaps: PickPeer from many goroutines while the ring changes never

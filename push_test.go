@@ -126,11 +126,11 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 	}
 }
 
-// keyOwnedByPrefix is keyOwnedBy among keys that start with prefix.
+// keyOwnedByPrefix returns a key that id owns in s among prefix0…prefix9999.
 func keyOwnedByPrefix(t *testing.T, s *snapshot, id, prefix string) string {
+	t.Helper()
 	for i := range 10000 {
-		key := prefix + strconv.Itoa(i)
-		if o := s.ring.owner(key); o >= 0 && s.ring.members()[o] == id {
+		if key := prefix + strconv.Itoa(i); ownedBy(s.ring, key, id) {
 			return key
 		}
 	}
