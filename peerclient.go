@@ -98,6 +98,12 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 		return p.failedFast()
 	}
 	group, key := in.GetGroup(), in.GetKey()
+	if value, ok := pushedValue(ctx, group, key); ok {
+		// A push being stored, whose key another pod came to own after the push was
+		// checked: the pushed value answers, and nothing is forwarded (see getService.Push).
+		out.Value = value
+		return nil
+	}
 	if !p.guard.startForward(group, key) {
 		p.stats.loopsPrevented.Add(1)
 		return errForwardLoop

@@ -68,6 +68,9 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 		s.stats.pushesDropped.Add(1)
 		return nil, errNotOwner // the sender may try again once this pod has seen the change
 	}
+	// group.Get asks the picker again, which may see a later ring in which another pod
+	// owns the key: the peer client then answers with the pushed value instead of
+	// forwarding it (peerClient.Get), and groupcache keeps it as any peer's answer.
 	var discard []byte
 	pushed := context.WithValue(ctx, pushedKey{}, pushedEntry{group: name, key: key, value: in.GetValue()})
 	if err := group.Get(pushed, key, groupcache.AllocatingByteSliceSink(&discard)); err != nil {

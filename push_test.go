@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang/groupcache"
+	"github.com/golang/groupcache/groupcachepb"
 	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -192,4 +193,33 @@ func TestFromPeer(t *testing.T) {
 // peerContext is ctx as a server sees a call from addr.
 func peerContext(ctx context.Context, addr net.Addr) context.Context {
 	return peer.NewContext(ctx, &peer.Peer{Addr: addr})
+}
+
+// TestPushNotForwardedWhenTheKeyMovesOnMeanwhile: a push is stored through group.Get,
+// which asks the picker again; if a later ring gives the key to another pod, the peer
+// client answers with the pushed value and sends nothing (it forwarded the push to the
+// new owner as a Get, which loaded the key from its backend).
+func TestPushNotForwardedWhenTheKeyMovesOnMeanwhile(t *testing.T) {
+	p := newTestPair(t)
+	loads := new(atomic.Int64)
+	group := newTestGroup(t, func(_ context.Context, key string, dest groupcache.Sink) error {
+		loads.Add(1)
+		return dest.SetString("loaded " + key)
+	})
+	pushed := context.WithValue(requestContext(t, 5*time.Second), pushedKey{},
+		pushedEntry{group: group.Name(), key: "k", value: []byte("pushed")})
+	var out groupcachepb.GetResponse
+	if err := p.client.Get(pushed, getRequest(group.Name(), "k"), &out); err != nil {
+		t.Fatalf("Get with a pushed entry: %v", err)
+	}
+	if string(out.GetValue()) != "pushed" {
+		t.Errorf("Get with a pushed entry answered %q, want the pushed value", out.GetValue())
+	}
+	assertCount(t, "peer RPCs", p.client.stats.peerRPCs.Load(), 0)
+	assertCount(t, "the new owner's loads", loads.Load(), 0)
+	// Another key of the same context is no push: it is forwarded.
+	if err := p.client.Get(pushed, getRequest(group.Name(), "other"), &out); err != nil || string(out.GetValue()) != "loaded other" {
+		t.Errorf("Get of another key = %q, %v; want the peer's load", out.GetValue(), err)
+	}
+	assertCount(t, "peer RPCs", p.client.stats.peerRPCs.Load(), 1)
 }
