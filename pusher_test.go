@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,9 +26,10 @@ import (
 
 // pushRecorder is a peer's server that records the entries pushed to it.
 type pushRecorder struct {
-	delay  time.Duration // how long each push takes: a slow peer
-	mu     sync.Mutex
-	pushes map[string]string // "group/key" → value
+	delay    time.Duration // how long each push takes: a slow peer
+	arrivals atomic.Int64  // pushes that reached the peer, stored or not yet
+	mu       sync.Mutex
+	pushes   map[string]string // "group/key" → value
 }
 
 func (r *pushRecorder) Get(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
@@ -43,6 +45,7 @@ func (r *pushRecorder) Ping(context.Context, *groupcachepb.GetRequest) (*groupca
 }
 
 func (r *pushRecorder) Push(ctx context.Context, in *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error) {
+	r.arrivals.Add(1)
 	select { // the slow peer under test, not a synchronisation
 	case <-time.After(r.delay):
 	case <-ctx.Done():
@@ -253,4 +256,43 @@ func TestPusherTakesChangesInAnyRhythm(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestCloseIsPrompt: Close returns within 100 ms of real time when nobody is leaving,
+// whether the pusher is idle or handing entries to a peer that takes 10 s per push.
+func TestCloseIsPrompt(t *testing.T) {
+	const within = 100 * time.Millisecond
+	cases := []struct {
+		name string
+		keys int // loaded before the peer joins: the entries the change pushes
+	}{
+		{"idle, listed ready with a peer", 0},
+		{"pushing to a slow peer", 50},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startSlowPushScene(t, true, 10*time.Second, []string{"127.0.0.1"})
+			s.load(t, tc.keys)
+			s.setPods("127.0.0.1", "127.0.0.2")
+			select {
+			case <-s.changes:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the ring did not change within 10 s")
+			}
+			if tc.keys > 0 {
+				waitUntil(t, "a push reaches the peer", func() bool { return s.peer.arrivals.Load() > 0 })
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				s.m.pusher.waitIdle(ctx)
+			}
+			start := time.Now()
+			if err := s.m.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if took := time.Since(start); took > within {
+				t.Errorf("Close took %v, want at most %v", took, within)
+			}
+		})
+	}
 }
