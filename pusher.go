@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// The pusher's budget. One pod pushes one entry at a time, at most pushRate bytes a
-// second and pushBudget bytes per change: a rolling update replaces pods one by one, and
+// The pusher's budget. One pod pushes at most pushRate bytes a second (pushConcurrency
+// entries in flight) and pushBudget bytes per run of its work: a rolling update replaces pods one by one, and
 // the pushes of one change must neither saturate a pod's network (a gigabit link carries
 // about 110 MiB/s; a quarter of it leaves the rest to serving) nor outlast it (a 64 MiB
 // cache goes in about 2 s; pushBudget covers a cache four times that, and what the budget
@@ -30,20 +30,48 @@ const (
 	pushTimeout = 2 * time.Second // one push; a peer that takes longer is skipped for the change
 )
 
+// pushConcurrency is how many pushes one pod has in flight at once: a push of a small entry
+// costs a round trip, and one at a time a cache of small entries would outlast a drain.
+const pushConcurrency = 8
+
+// maxMergedChanges is how many changes one piece of work follows ring by ring; past that it
+// pushes every entry this pod holds whose key it does not own in the last ring.
+const maxMergedChanges = 16
+
 // entryPusher is a peer client that can push (peerclient.go, push.go).
 type entryPusher interface {
 	Push(ctx context.Context, group, key string, value []byte) error
 }
 
-// pushJob is the work of one change: the entries whose key self owns in from and not in
-// to go to their owners in to; with from nil, every entry self holds does.
+// pushJob is one change of the ring: the entries whose key self owns in from and not in
+// to go to their owners in to.
 type pushJob struct {
 	from, to *ring
 }
 
-// pusher runs the push jobs of a manager, one at a time, from a goroutine of its own; a
-// newer job ends the one running (the entries it has not pushed yet are the newer job's
-// to push if they moved again, and the peek's otherwise).
+// pushWork is what the changes not yet pushed in full ask for: the entries whose key self
+// owned in any ring of froms (every entry it holds, with all) and does not own in to go to
+// their owners in to.
+type pushWork struct {
+	froms []*ring
+	all   bool
+	to    *ring
+}
+
+// moved reports whether key is an entry w pushes.
+func (w *pushWork) moved(key, self string) bool {
+	if ownedBy(w.to, key, self) {
+		return false
+	}
+	return w.all || slices.ContainsFunc(w.froms, func(r *ring) bool { return ownedBy(r, key, self) })
+}
+
+// pusher runs the push work of a manager, from a goroutine of its own. A change that comes
+// while the work of earlier ones is unfinished is merged with it: the work that runs next
+// pushes what the earlier changes had not pushed yet, to the owners in the latest ring,
+// and skips the entries already handed to those owners. In a rolling update the changes
+// come faster than a cache is pushed, and the entries an earlier change had moved were lost
+// to the push when a newer change ended its work.
 type pusher struct {
 	self    string
 	groups  func() map[string]*keyLog // the groups made by NewGroup of this manager, by name
@@ -51,24 +79,38 @@ type pusher struct {
 	cfg     *config
 	stats   *counters
 
-	mu   sync.Mutex
-	next *pushJob
-	idle chan struct{} // closed while no job runs or waits
-	wake chan struct{}
+	mu         sync.Mutex
+	next       *pushWork     // the work to run next
+	unfinished *pushWork     // the work of every change not yet pushed in full (next, or the one running)
+	idle       chan struct{} // closed while no work runs or waits
+	wake       chan struct{}
+
+	// delivered holds the entries pushed since unfinished was last empty, with the owner
+	// each went to ("group\x00key" → owner); the run goroutine's only.
+	delivered map[string]string
 }
 
 func newPusher(self string, cfg *config, stats *counters, groups func() map[string]*keyLog,
 	clients func() map[string]peerGetter) *pusher {
 	p := &pusher{self: self, groups: groups, clients: clients, cfg: cfg, stats: stats,
-		idle: make(chan struct{}), wake: make(chan struct{}, 1)}
+		idle: make(chan struct{}), wake: make(chan struct{}, 1), delivered: map[string]string{}}
 	close(p.idle)
 	return p
 }
 
-// submit makes j the next job, in place of any job waiting, and ends the one running.
+// submit merges the change j into the unfinished work, makes that the next work to run,
+// and ends the work running.
 func (p *pusher) submit(j pushJob) {
 	p.mu.Lock()
-	p.next = &j
+	w := &pushWork{froms: []*ring{j.from}, to: j.to}
+	if u := p.unfinished; u != nil {
+		w.froms = append(slices.Clone(u.froms), j.from)
+		w.all = u.all || len(w.froms) > maxMergedChanges
+		if w.all {
+			w.froms = nil
+		}
+	}
+	p.unfinished, p.next = w, w
 	select {
 	case <-p.idle:
 		p.idle = make(chan struct{})
@@ -81,14 +123,14 @@ func (p *pusher) submit(j pushJob) {
 	}
 }
 
-// newer reports whether a job waits.
+// newer reports whether work waits.
 func (p *pusher) newer() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.next != nil
 }
 
-// idleNow reports whether no job runs or waits.
+// idleNow reports whether no work runs or waits.
 func (p *pusher) idleNow() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -100,7 +142,7 @@ func (p *pusher) idleNow() bool {
 	}
 }
 
-// waitIdle waits until no job runs or waits, or ctx ends.
+// waitIdle waits until no work runs or waits, or ctx ends.
 func (p *pusher) waitIdle(ctx context.Context) {
 	p.mu.Lock()
 	idle := p.idle
@@ -111,7 +153,7 @@ func (p *pusher) waitIdle(ctx context.Context) {
 	}
 }
 
-// run runs the jobs until ctx ends.
+// run runs the work until ctx ends.
 func (p *pusher) run(ctx context.Context) {
 	for {
 		select {
@@ -121,11 +163,11 @@ func (p *pusher) run(ctx context.Context) {
 		}
 		for {
 			p.mu.Lock()
-			j := p.next
+			w := p.next
 			p.next = nil
-			if j == nil {
+			if w == nil {
 				select {
-				case <-p.idle: // a wake left over from a job the loop took already
+				case <-p.idle: // a wake left over from work the loop took already
 				default:
 					close(p.idle)
 				}
@@ -133,115 +175,193 @@ func (p *pusher) run(ctx context.Context) {
 				break
 			}
 			p.mu.Unlock()
-			p.push(ctx, *j)
+			p.push(ctx, w)
+			p.mu.Lock()
+			if p.next == nil { // done, or cut short by the end of ctx or the budget
+				p.unfinished = nil
+				clear(p.delivered)
+			}
+			p.mu.Unlock()
 		}
 	}
 }
 
-// push pushes j's entries until they are done, the budget is spent, a newer job waits,
-// or ctx ends.
-func (p *pusher) push(ctx context.Context, j pushJob) {
+// pushRetries are the waits before the pusher pushes again the entries whose new owner
+// had not seen the change yet: the same watch event reaches every pod within tens of
+// milliseconds, and a pod busy serving may take a few hundred.
+var pushRetries = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
+
+// push pushes w's entries, pushConcurrency at a time, until they are done, the budget is
+// spent, newer work waits, or ctx ends.
+func (p *pusher) push(ctx context.Context, w *pushWork) {
 	start := time.Now()
 	defer func() { p.stats.pushNanos.Add(int64(time.Since(start))) }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b := &pushBatch{p: p, budget: pushBudget, due: time.Now(), skip: map[string]bool{}}
+	entries := p.entries(w)
+	for i := 0; ; i++ {
+		if !b.send(ctx, cancel, entries) || len(b.again) == 0 {
+			return // cut short (the entries left are the newer work's), or done
+		}
+		if i == len(pushRetries) {
+			p.stats.pushFailures.Add(int64(len(b.again)))
+			return
+		}
+		select { // let the owners catch up with the change
+		case <-time.After(pushRetries[i]):
+		case <-ctx.Done():
+			return
+		}
+		entries, b.again = b.again, nil
+	}
+}
+
+// entries returns w's entries: their keys, values and owners, in the order of the
+// groups' names and of each key log, leaving out those already delivered to the same
+// owner. Values are read as the push reaches them (see pushEntry.read).
+func (p *pusher) entries(w *pushWork) []pushEntry {
 	clients := p.clients()
-	skip := map[string]bool{} // peers that do not know pushes, or did not answer one in time
-	budget := int64(pushBudget)
-	due := time.Now() // when the rate allows the next push; real time, whatever the manager's clock
-	var again []retry // entries whose owner had not seen the change yet
-	members := j.to.members()
+	members := w.to.members()
 	groups := p.groups()
 	names := make([]string, 0, len(groups))
 	for name := range groups {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	var out []pushEntry
 	for _, name := range names {
 		g := groupcache.GetGroup(name)
 		for _, key := range groups[name].keys() {
-			if ctx.Err() != nil || p.newer() || budget <= 0 {
-				return
-			}
-			if j.from != nil && !ownedBy(j.from, key, p.self) {
+			if !w.moved(key, p.self) {
 				continue
 			}
-			o := j.to.owner(key)
-			if o < 0 || members[o] == p.self || skip[members[o]] {
+			o := w.to.owner(key)
+			if o < 0 {
 				continue
 			}
-			to, ok := clients[members[o]].(entryPusher)
-			if !ok {
+			owner := members[o]
+			if p.delivered[name+"\x00"+key] == owner {
 				continue
 			}
-			value, ok := cachedValue(g, key)
-			if !ok {
-				continue // evicted since it was loaded
-			}
-			r := retry{to: to, owner: members[o], group: name, key: key, value: value}
-			if !p.send(ctx, r, &due, &budget, skip) {
-				again = append(again, r)
+			if to, ok := clients[owner].(entryPusher); ok {
+				out = append(out, pushEntry{to: to, owner: owner, g: g, group: name, key: key})
 			}
 		}
 	}
-	if len(again) == 0 {
-		return
-	}
-	select { // let the owners catch up with the change, then try once more
-	case <-time.After(pushRetryAfter):
-	case <-ctx.Done():
-		return
-	}
-	for _, r := range again {
-		if ctx.Err() != nil || p.newer() || budget <= 0 {
-			return
-		}
-		if !skip[r.owner] && !p.send(ctx, r, &due, &budget, skip) {
-			p.stats.pushFailures.Add(1)
-		}
-	}
+	return out
 }
 
-// pushRetryAfter is how long the pusher waits before it pushes again the entries whose
-// new owner had not seen the change yet: the same watch event reaches every pod within
-// tens of milliseconds.
-const pushRetryAfter = 250 * time.Millisecond
-
-// retry is an entry to push, and its new owner.
-type retry struct {
+// pushEntry is an entry to push, and its new owner.
+type pushEntry struct {
 	to         entryPusher
 	owner      string
+	g          *groupcache.Group
 	group, key string
-	value      []byte
 }
 
-// send pushes r when the rate allows, and reports false if the owner answered that it
-// does not own the key yet; other failures are counted, and skip the owner for the rest
-// of the job when it does not know pushes or does not answer.
-func (p *pusher) send(ctx context.Context, r retry, due *time.Time, budget *int64, skip map[string]bool) bool {
-	if wait := time.Until(*due); wait > 0 {
+// pushBatch is the state one push shares among its senders: the rate, the budget, the
+// owners skipped, and the entries to push again.
+type pushBatch struct {
+	p      *pusher
+	mu     sync.Mutex
+	budget int64
+	due    time.Time // when the rate allows the next push; real time, whatever the manager's clock
+	skip   map[string]bool
+	again  []pushEntry
+}
+
+// send pushes entries, pushConcurrency at a time, and reports whether it went through
+// them all: it stops at the end of ctx, when the budget is spent, or when newer work
+// waits, and then cancels the pushes in flight (stop is ctx's cancel).
+func (b *pushBatch) send(ctx context.Context, stop context.CancelFunc, entries []pushEntry) bool {
+	queue := make(chan pushEntry)
+	var wg sync.WaitGroup
+	for range pushConcurrency {
+		wg.Go(func() {
+			for e := range queue {
+				b.sendOne(ctx, e)
+			}
+		})
+	}
+	complete := true
+	for _, e := range entries {
+		if ctx.Err() != nil || b.p.newer() || b.spent() {
+			complete = false
+			break
+		}
+		select {
+		case queue <- e:
+		case <-ctx.Done():
+		}
+	}
+	if !complete {
+		stop()
+	}
+	close(queue)
+	wg.Wait()
+	return complete && ctx.Err() == nil
+}
+
+// spent reports whether the budget is spent.
+func (b *pushBatch) spent() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.budget <= 0
+}
+
+// sendOne pushes e when the rate allows. An owner that answers that it does not own the
+// key yet gets it again later; one that does not know pushes or does not answer in time
+// is skipped for the rest of the push and counted as one failure; other failures are
+// counted each.
+func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
+	b.mu.Lock()
+	if b.skip[e.owner] {
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	value, ok := cachedValue(e.g, e.key)
+	if !ok {
+		return // evicted since it was loaded
+	}
+	b.mu.Lock()
+	now := time.Now()
+	wait := b.due.Sub(now)
+	b.due = later(b.due, now).Add(time.Duration(len(value)) * time.Second / pushRate)
+	b.budget -= int64(len(value))
+	b.mu.Unlock()
+	if wait > 0 {
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return true
+			return
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, pushTimeout)
-	err := r.to.Push(pctx, r.group, r.key, r.value)
+	err := e.to.Push(pctx, e.group, e.key, value)
 	cancel()
-	*due = later(*due, time.Now()).Add(time.Duration(len(r.value)) * time.Second / pushRate)
-	*budget -= int64(len(r.value))
+	if ctx.Err() != nil {
+		return // cut short: newer work pushes it, or the pusher stopped
+	}
+	stats := b.p.stats
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	switch code := status.Code(err); code {
 	case codes.OK:
-		p.stats.pushesSent.Add(1)
-		p.stats.pushedBytesSent.Add(int64(len(r.value)))
+		stats.pushesSent.Add(1)
+		stats.pushedBytesSent.Add(int64(len(value)))
+		b.p.delivered[e.group+"\x00"+e.key] = e.owner
 	case codes.FailedPrecondition:
-		return false
+		b.again = append(b.again, e)
 	case codes.Unimplemented, codes.DeadlineExceeded, codes.Unavailable, codes.PermissionDenied:
-		p.stats.pushFailures.Add(1)
-		skip[r.owner] = true
+		if !b.skip[e.owner] { // the pushes in flight to it fail too: one failure
+			stats.pushFailures.Add(1)
+			b.skip[e.owner] = true
+		}
 	default:
-		p.stats.pushFailures.Add(1)
+		stats.pushFailures.Add(1)
 	}
-	return true
 }
 
 // ownedBy reports whether id owns key in r.
