@@ -51,38 +51,15 @@ var handoffModes = []handoffMode{
 }
 
 // TestHandoffScaleUp: 3 → 4 pods, the fourth started and waited for in every ring.
-func TestHandoffScaleUp(t *testing.T) {
-	testHandoff(t, handoffCase{
-		what: "scale-up 3 → 4", pods: 3,
-		change: func(ctx context.Context, d *testbed.Deployment) error {
-			_, err := d.ScaleUp(ctx)
-			return err
-		},
-	})
-}
+func TestHandoffScaleUp(t *testing.T) { testHandoff(t, scaleUp) }
 
 // TestHandoffScaleDown: 4 → 3 pods by a graceful delete of the oldest: BeginDelete, a preStop of
 // 2 s, SIGTERM; the pod drains and exits, and its Pod is removed.
-func TestHandoffScaleDown(t *testing.T) {
-	testHandoff(t, handoffCase{
-		what: "scale-down 4 → 3", pods: 4,
-		change: func(ctx context.Context, d *testbed.Deployment) error {
-			return d.Delete(ctx, d.Pods()[0])
-		},
-	})
-}
+func TestHandoffScaleDown(t *testing.T) { testHandoff(t, scaleDown) }
 
 // TestHandoffRollingUpdate: every one of 3 pods replaced as a Deployment with maxSurge 1 does
 // it. Without the hand-off most of the working set is loaded again; that baseline must show.
-func TestHandoffRollingUpdate(t *testing.T) {
-	testHandoff(t, handoffCase{
-		what: "rolling update", pods: 3,
-		change: func(ctx context.Context, d *testbed.Deployment) error {
-			return d.RollingUpdate(ctx)
-		},
-		baselineReloads: true,
-	})
-}
+func TestHandoffRollingUpdate(t *testing.T) { testHandoff(t, rollingUpdate) }
 
 // handoffCase is one membership change, made on a deployment of pods pods.
 type handoffCase struct {
@@ -152,6 +129,10 @@ func measureHandoff(t *testing.T, m handoffMode, c handoffCase) *testbed.Reloads
 			c.what, m.name, r.Before, r.After, r.Reloaded, len(keys), r.Gets, testbed.Millis(r.P50), testbed.Millis(r.P99), testbed.Millis(r.Max),
 			len(r.Failures), r.Took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 		logPeeks(t, r)
+		logPushes(t, r)
+		if m.handoff && r.Max > maxSlowestGet {
+			t.Errorf("the slowest Get during the %s took %s; want at most %s", c.what, r.Max.Round(time.Millisecond), maxSlowestGet)
+		}
 		switch {
 		case len(r.Failures) > 0 && m.countFailures:
 			t.Logf("%d of %d Gets failed during the %s %s (counted, not a failure of this test), e.g. %s",
@@ -187,6 +168,18 @@ func logPeeks(t *testing.T, r testbed.Reloads) {
 		t.Logf("  %s: backendLoads=%d peer errors=%d; peeks hit=%d missed=%d failed=%d; peeks served=%d (held %d); drain requests=%d",
 			name, s.BackendLoads, s.Group.PeerErrors, s.Peers.PeekHits, s.Peers.PeekMisses, s.Peers.PeekErrors,
 			s.Peers.PeeksServed, s.Peers.PeekServedHits, s.Peers.DrainRequests)
+	}
+}
+
+// logPushes logs each pod's push counters (zero with HANDOFF=off, with HTTPPool and on pods
+// of the version before pushes).
+func logPushes(t *testing.T, r testbed.Reloads) {
+	t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(r.Pods)) {
+		p := r.Pods[name].Peers
+		t.Logf("  %s: pushed %d entries (%d bytes, %d failed, %s); received %d (%d bytes), refused %d, dropped %d",
+			name, p.PushesSent, p.PushedBytesSent, p.PushFailures, p.PushTime.Round(time.Millisecond),
+			p.PushesReceived, p.PushedBytesReceived, p.PushesRefused, p.PushesDropped)
 	}
 }
 

@@ -20,7 +20,16 @@ type Binaries struct {
 	// Example is example/cmd from the example module (example/), built with the race
 	// detector: each pod runs it.
 	Example string
+	// Previous is example/cmd of PreviousVersion, built the same way: the pods of a
+	// rollout from the version before the push (PodOptions.Previous).
+	Previous string
 }
+
+// PreviousVersion is the commit whose example the pods of PodOptions.Previous run: the
+// library as it was before pushes (the last commit before the Push method that builds:
+// c2b0efa, right before it, does not), which answers a push with Unimplemented and hands
+// keys over by the peek alone.
+const PreviousVersion = "2693114576675f6dfc51ae6b4c157e4be5e3789d"
 
 // component is one control-plane program built from a module under e2e/controlplane.
 type component struct {
@@ -76,7 +85,49 @@ func Build(ctx context.Context, tmpDir string, progress io.Writer) (Binaries, er
 		return bins, err
 	}
 	fmt.Fprintf(progress, "testbed: built example/cmd in %s\n", since(start))
+	if bins.Previous, err = buildPrevious(ctx, cacheRoot, goVersion, progress); err != nil {
+		return bins, err
+	}
 	return bins, nil
+}
+
+// buildPrevious returns example/cmd of PreviousVersion, built with -race from the
+// repository's history (git archive, so no worktree is left behind) and cached by commit
+// and Go version.
+func buildPrevious(ctx context.Context, cacheRoot, goVersion string, progress io.Writer) (string, error) {
+	h := sha256.Sum256([]byte(goVersion + " " + runtime.GOOS + "/" + runtime.GOARCH + " " + PreviousVersion))
+	dir := filepath.Join(cacheRoot, "example-"+PreviousVersion[:12]+"-"+hex.EncodeToString(h[:])[:16])
+	bin := filepath.Join(dir, "example")
+	if _, err := os.Stat(bin); err == nil {
+		fmt.Fprintf(progress, "testbed: example/cmd of %s (the previous version): cached\n", PreviousVersion[:12])
+		return bin, nil
+	}
+	start := time.Now()
+	fmt.Fprintf(progress, "testbed: building example/cmd of %s (the previous version) with -race ...\n", PreviousVersion[:12])
+	src, err := os.MkdirTemp("", "groupcache-k8s-previous-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(src)
+	archive := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive --format=tar "$2" | tar -x -C "$3"`,
+		"sh", RootDir(), PreviousVersion, src)
+	if out, err := archive.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("git archive %s (the previous version; the e2e suite needs the repository's history): %v\n%s",
+			PreviousVersion, err, out)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp := bin + ".tmp"
+	// The previous version's modules resolve the library with replace ../, not a workspace.
+	if err := goBuildEnv(ctx, []string{"GOWORK=off"}, filepath.Join(src, "example"), "./cmd", tmp, "-race"); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, bin); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(progress, "testbed: built the previous version's example/cmd in %s\n", since(start))
+	return bin, nil
 }
 
 // buildCached returns the cached binary of c, building it first if this version has never
@@ -117,9 +168,15 @@ func buildCached(ctx context.Context, c component, cacheRoot, goVersion string, 
 }
 
 func goBuild(ctx context.Context, dir, pkg, out string, flags ...string) error {
+	return goBuildEnv(ctx, nil, dir, pkg, out, flags...)
+}
+
+// goBuildEnv is goBuild with env added to the go command's environment.
+func goBuildEnv(ctx context.Context, env []string, dir, pkg, out string, flags ...string) error {
 	args := append([]string{"build", "-o", out}, flags...)
 	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s in %s: %v\n%s", pkg, dir, err, output)
 	}

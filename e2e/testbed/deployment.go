@@ -19,13 +19,15 @@ const DefaultPreStop = 2 * time.Second
 // scales up, deletes gracefully (preStop, then SIGTERM) and rolls the pods over as a
 // Deployment with maxSurge 1 and maxUnavailable 0 does. It tells Load, if set, which pods take
 // traffic, and keeps the stats every pod it deleted wrote at exit (see Pod.ExitState), so that
-// BackendLoads still counts pods that are gone. Set the exported fields before the first call;
-// the methods are not safe for concurrent use.
+// BackendLoads still counts pods that are gone. Set the exported fields before the first call,
+// except Options, which may change between calls as a Deployment's pod template does (a
+// rollout to a new version: pods started afterwards get the new options); the methods are not
+// safe for concurrent use.
 type Deployment struct {
 	App *App
 	// Name prefixes the names of the pods it starts: Name-0, Name-1, ...
 	Name string
-	// Options are every pod's options (Env carries the example's settings).
+	// Options are the options of the pods it starts (Env carries the example's settings).
 	Options PodOptions
 	// PreStop is how long a graceful delete waits before SIGTERM; zero means DefaultPreStop.
 	PreStop time.Duration

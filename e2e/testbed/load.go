@@ -15,6 +15,7 @@ import (
 // until Remove: a Service stops sending to a pod once its deletion begins.
 type Load struct {
 	keys   []string
+	every  time.Duration // a paced Load's one caller starts a Get this often; 0: at once
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -55,9 +56,32 @@ func StartLoad(ctx context.Context, keys []string, callers int, pods ...*Pod) *L
 	return l
 }
 
+// StartPacedLoad starts one caller that asks keys through pods (see Load), one Get every
+// every, until Stop: a steady trickle of traffic rather than as much as the pods answer.
+func StartPacedLoad(ctx context.Context, keys []string, every time.Duration, pods ...*Pod) *Load {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &Load{keys: keys, every: every, cancel: cancel, pods: slices.Clone(pods), passes: newPassCounter(len(keys)),
+		passed: make(chan struct{}), loaders: map[string][]string{}}
+	l.wg.Go(func() { l.call(ctx) })
+	return l
+}
+
 // call is one caller: it takes the next Get, does it, and records it, until ctx ends.
 func (l *Load) call(ctx context.Context) {
+	var pace <-chan time.Time
+	if l.every > 0 {
+		ticker := time.NewTicker(l.every)
+		defer ticker.Stop()
+		pace = ticker.C
+	}
 	for ctx.Err() == nil {
+		if pace != nil {
+			select {
+			case <-pace:
+			case <-ctx.Done():
+				return
+			}
+		}
 		l.mu.Lock()
 		n := l.next
 		if len(l.pods) == 0 || len(l.keys) == 0 {

@@ -184,3 +184,30 @@ func TestWaitPassesNoPods(t *testing.T) {
 		t.Errorf("WaitPasses with no pods = %v; want the deadline, saying %q", err, want)
 	}
 }
+
+// TestPacedLoad: a paced Load starts one Get per interval, one at a time: two passes over
+// five keys take at least ten intervals, and no two Gets overlap.
+func TestPacedLoad(t *testing.T) {
+	const every = 20 * time.Millisecond
+	g := &gauge{}
+	pod := fakeExample(t, "a", &loader{name: "a", gauge: g})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	keys := Keys("k-", 5)
+	start := time.Now()
+	load := StartPacedLoad(ctx, keys, every, pod)
+	if err := load.WaitPasses(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	load.Stop()
+	if want := 2 * time.Duration(len(keys)) * every; took < want {
+		t.Errorf("two paced passes over %d keys took %v; want at least %v", len(keys), took, want)
+	}
+	if failures := load.Failures(); len(failures) > 0 {
+		t.Errorf("failures = %v; want none", failures)
+	}
+	if g.most != 1 {
+		t.Errorf("at most %d Gets were in flight at once; want 1", g.most)
+	}
+}

@@ -42,6 +42,8 @@ type PodOptions struct {
 	CertCA, TrustCA *CA
 	// NotReady leaves the Pod's Ready condition False after the process is up.
 	NotReady bool
+	// Previous runs the example of PreviousVersion, the version before pushes.
+	Previous bool
 }
 
 // Pod is one example pod: a Pod object and the OS process that plays its container.
@@ -125,7 +127,11 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 		}
 		env = append(env, "TLS_CERT_FILE="+certFile, "TLS_KEY_FILE="+keyFile, "TLS_CA_FILE="+trust.CertFile)
 	}
-	if p.proc, err = startProcess(name, c.path(a.Namespace+"-"+name+".log"), env, nil, c.bins.Example); err != nil {
+	bin := c.bins.Example
+	if opts.Previous {
+		bin = c.bins.Previous
+	}
+	if p.proc, err = startProcess(name, c.path(a.Namespace+"-"+name+".log"), env, nil, bin); err != nil {
 		return nil, err
 	}
 	if err := waitHTTP(ctx, p.proc, http.DefaultClient, "http://"+p.HTTPAddr()+"/healthz", ""); err != nil {

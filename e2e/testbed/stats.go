@@ -26,6 +26,11 @@ type Stats struct {
 		PeeksServed, PeekServedHits      int64
 		Draining                         bool
 		DrainRequests                    int64
+		// The push: entries this pod handed to their new owners, and entries other pods
+		// handed to it (stored, refused as not from a peer, dropped).
+		PushesSent, PushedBytesSent, PushFailures                         int64
+		PushTime                                                          time.Duration
+		PushesReceived, PushedBytesReceived, PushesRefused, PushesDropped int64
 	} `json:"peers"`
 	// BackendLoads counts the values the pod loaded from its backend; a value taken over
 	// from a key's previous owner (a peek hit) does not count.
