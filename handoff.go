@@ -19,9 +19,9 @@ const (
 	// leaving pod can be peeked for as long as it may live, and a scale-up keeps keys
 	// asked about once a minute.
 	defaultHandoffWindow = 60 * time.Second
-	// defaultPeekTimeout bounds one peek. A peek reads memory on the peer: a miss costs
-	// a load 0.22 ms at p50 and 0.46 ms at p99 on loopback (BENCHMARKS.md), about 1 ms
-	// more within a zone. A pod that has just started, though, makes its first peeks while
+	// defaultPeekTimeout bounds one peek. A peek reads memory on the peer: what a miss
+	// adds to a load on loopback is in BENCHMARKS.md ("The warm hand-off: cost of a peek
+	// miss"), and within a zone the network's round trip comes on top. A pod that has just started, though, makes its first peeks while
 	// its connections and runtime warm up: in the e2e suite (two cores, race detector,
 	// six pods under load) peeks of 20 ms timed out there, those of 50 ms never did. No
 	// failing peer makes a load wait longer than this.

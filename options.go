@@ -352,8 +352,8 @@ func (c *config) transportCredentials() (server, client credentials.TransportCre
 
 // Flow-control windows of peer connections, both ways. Fixed windows let a large value go
 // out without waiting for window updates (grpc's default starts at 64 KiB and grows by
-// BDP estimation, pinging on the way); the benchmarks measured 256 KiB values with 64
-// callers going from 0.74× to 1.03× of HTTPPool's throughput. A connection may have up to
+// BDP estimation, pinging on the way). BENCHMARKS.md, "A remote Get", measures large
+// values with both (its grpc-bdp column is grpc's windows). A connection may have up to
 // connWindow in flight, which BDP estimation also allows once it has grown. Setting
 // both to 0 with WithDialOptions and WithServerOptions brings BDP estimation back.
 const (
@@ -415,8 +415,9 @@ func (c *config) serverOptionList() ([]grpc.ServerOption, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: c.connIdle}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime}),
 		// A call goes to a waiting worker, whose stack has already grown, rather than to
-		// a new goroutine (a new one still takes a call when every worker is busy):
-		// measured 11 % less time for a small remote Get with one caller.
+		// a new goroutine (a new one still takes a call when every worker is busy): a
+		// small remote Get with one caller took less time (the figure is in the benchmark
+		// report's transport findings, bench/cmd/report).
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0)))}
 	return append(opts, c.serverOptions...), nil
 }

@@ -21,9 +21,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// A ClientConn per peer costs its serializers and resolver and balancer goroutines even
-// while idle: 5 goroutines and about 23 KiB per peer at 1000 peers, before any call. The
-// channel pays those once. Each peer is a subchannel of it that costs nothing until the
+// A ClientConn per peer costs its serializers and resolver and balancer goroutines, and
+// their memory, for every peer even while idle, before any call. The channel pays those
+// once (BENCHMARKS.md, "The cost of N peers", measures what a peer costs now). Each peer is a subchannel of it that costs nothing until the
 // first call to that peer, which opens its connection (a TCP and HTTP/2 handshake, one
 // round trip plus the TLS handshake with TLS); the connection then costs what grpc's
 // HTTP/2 transport costs (a reader and a writer goroutine, its buffers) until the peer's

@@ -18,8 +18,8 @@ package k8s
 //   - Slot s covers the ring range that fastrange maps to s. The table gives owners to
 //     whole slots, not keys, so the ring is kept at slot resolution: one point per slot,
 //     the lowest in its range (equal points go to the id that sorts first). That takes
-//     one pass over the points and no sort, which keeps a rebuild at 1000 peers to a few
-//     milliseconds.
+//     one pass over the points and no sort, which keeps a rebuild cheap even at 1000 peers
+//     (BENCHMARKS.md, "Picking a peer", times it).
 //   - Slots are visited in a fixed order. Each takes the peer of the first point at or
 //     after it that belongs to a peer with fewer than capacity slots, where capacity is
 //     ⌊loadFactorPercent/100 · tableSize/N⌋. No peer owns more than 1.05 times its fair
@@ -71,7 +71,8 @@ const (
 	// vnodeBits sets the number of ring points per peer, vnodesPerPeer = 2^vnodeBits: the
 	// top vnodeBits bits of a point are its vnode index. Enough points that at small N the
 	// natural shares rarely reach the load cap (which is what moves keys between peers
-	// that both stay), few enough that a rebuild at 1000 peers stays well under 10 ms.
+	// that both stay), few enough that a rebuild at 1000 peers stays within its goal in
+	// BENCHMARKS.md ("Picking a peer", the rebuild).
 	vnodeBits     = 11
 	vnodesPerPeer = 1 << vnodeBits
 
