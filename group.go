@@ -45,7 +45,7 @@ func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache
 		h := &handoffGetter{group: name}
 		h.bound.Store(&boundGetter{m: m, getter: getter})
 		handoffGroups[name] = h
-		newGroupNames.Store(name, true)
+		newGroupNames.Store(name, h)
 		g = groupcache.NewGroup(name, cacheBytes, h)
 	}
 	if names := m.Groups(); !slices.Contains(names, name) {
@@ -70,8 +70,8 @@ var (
 	newGroupMu sync.Mutex
 	// handoffGroups are the groups NewGroup made, by name. newGroupMu guards it.
 	handoffGroups = map[string]*handoffGetter{}
-	// newGroupNames are the names of handoffGroups, read without newGroupMu by the peer
-	// clients (ownererror.go).
+	// newGroupNames holds handoffGroups' entries, read without newGroupMu by the peer
+	// clients (ownererror.go) and the Push method (push.go).
 	newGroupNames sync.Map
 )
 

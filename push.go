@@ -60,7 +60,8 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	}
 	name, key := groups[0], keys[0]
 	group := groupcache.GetGroup(name)
-	if _, ours := newGroupNames.Load(name); !ours || group == nil {
+	h, ours := newGroupNames.Load(name)
+	if !ours || group == nil {
 		s.stats.pushesDropped.Add(1)
 		return &groupcachepb.GetResponse{}, nil
 	}
@@ -77,6 +78,10 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 		s.stats.pushesDropped.Add(1)
 		return &groupcachepb.GetResponse{}, nil
 	}
+	// The getter logs the keys it stores. A key held already did not pass through it: a
+	// hot copy taken from its owner before this pod owned it. It is this pod's to hand on
+	// at the next change, and the log is what the pusher reads.
+	h.(*handoffGetter).keys.add(key)
 	s.stats.pushesReceived.Add(1)
 	s.stats.pushedBytesReceived.Add(int64(len(in.GetValue())))
 	return &groupcachepb.GetResponse{}, nil

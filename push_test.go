@@ -223,3 +223,30 @@ func TestPushNotForwardedWhenTheKeyMovesOnMeanwhile(t *testing.T) {
 	}
 	assertCount(t, "peer RPCs", p.client.stats.peerRPCs.Load(), 1)
 }
+
+// TestPushOfAKeyHeldButNotLoggedIsLogged: a pushed key this pod holds already, not through
+// its getter (a hot copy taken from the key's owner before this pod owned it), keeps its
+// value and joins the key log, from which the pusher hands it on at the next change. It
+// was left out of the log, and a rolling update's next step lost it.
+func TestPushOfAKeyHeldButNotLoggedIsLogged(t *testing.T) {
+	target := startPushTarget(t)
+	key := keyOwnedByPrefix(t, target.m.router.snapshot(), target.self, "held-")
+	var v string
+	if err := target.group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := newGroupNames.Load(target.group.Name())
+	log := &h.(*handoffGetter).keys
+	log.mu.Lock()
+	log.queue, log.head, log.bytes, log.known = nil, 0, 0, nil // held, as a hot copy is, but not logged
+	log.mu.Unlock()
+	if err := pusherFrom(t, "127.0.0.2", target.self).Push(requestContext(t, 5*time.Second), target.group.Name(), key, []byte("pushed")); err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	if err := target.group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil || v != "loaded "+key {
+		t.Errorf("Get after the push = %q, %v; want the value held before (%q)", v, err, "loaded "+key)
+	}
+	if got := log.keys(); len(got) != 1 || got[0] != key {
+		t.Errorf("key log after the push = %q, want [%q]", got, key)
+	}
+}
