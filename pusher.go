@@ -44,7 +44,8 @@ type entryPusher interface {
 }
 
 // pushJob is one change of the ring: the entries whose key self owns in from and not in
-// to go to their owners in to.
+// to go to their owners in to; with from nil, every entry self holds whose key it does
+// not own in to.
 type pushJob struct {
 	from, to *ring
 }
@@ -102,13 +103,13 @@ func newPusher(self string, cfg *config, stats *counters, groups func() map[stri
 // and ends the work running.
 func (p *pusher) submit(j pushJob) {
 	p.mu.Lock()
-	w := &pushWork{froms: []*ring{j.from}, to: j.to}
+	w := &pushWork{to: j.to}
 	if u := p.unfinished; u != nil {
-		w.froms = append(slices.Clone(u.froms), j.from)
-		w.all = u.all || len(w.froms) > maxMergedChanges
-		if w.all {
-			w.froms = nil
-		}
+		w.froms, w.all = slices.Clone(u.froms), u.all
+	}
+	w.froms = append(w.froms, j.from)
+	if w.all = w.all || j.from == nil || len(w.froms) > maxMergedChanges; w.all {
+		w.froms = nil
 	}
 	p.unfinished, p.next = w, w
 	select {

@@ -333,3 +333,56 @@ func TestCloseIsPrompt(t *testing.T) {
 		})
 	}
 }
+
+// TestPushWorkMerges: which entries the work of merged changes pushes, for self "a": a
+// key a owned in a ring before any of the changes and does not own in the last is pushed,
+// whichever change moved it; a key a owns in the last ring is not; with no ring before
+// (from nil), or more changes than maxMergedChanges, every key a does not own is.
+func TestPushWorkMerges(t *testing.T) {
+	mustRing := func(ids ...string) *ring {
+		r, err := newRing(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, ab, abc, bc := mustRing("a"), mustRing("a", "b"), mustRing("a", "b", "c"), mustRing("b", "c")
+	many := make([]pushJob, maxMergedChanges+1)
+	for i := range many {
+		many[i] = pushJob{from: bc, to: abc}
+	}
+	notAs := func(r *ring) func(string) bool { return func(key string) bool { return !ownedBy(r, key, "a") } }
+	cases := []struct {
+		name    string
+		changes []pushJob
+		want    func(key string) bool
+	}{
+		{"one change: b joins", []pushJob{{from: a, to: ab}}, notAs(ab)},
+		{"b joins, then c before the pushes ran", []pushJob{{from: a, to: ab}, {from: ab, to: abc}}, notAs(abc)},
+		{"a leaves: the keys a owned", []pushJob{{from: abc, to: bc}}, func(key string) bool { return ownedBy(abc, key, "a") }},
+		{"from nil", []pushJob{{from: nil, to: abc}}, notAs(abc)},
+		{"more changes than followed one by one", many, notAs(abc)},
+		{"a owned no key before", []pushJob{{from: bc, to: abc}}, func(string) bool { return false }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return nil },
+				func() map[string]peerGetter { return nil })
+			for _, j := range tc.changes {
+				p.submit(j)
+			}
+			pushed := 0
+			for i := range 2000 {
+				key := "k" + strconv.Itoa(i)
+				got := p.next.moved(key, "a")
+				if want := tc.want(key); got != want {
+					t.Fatalf("moved(%q) = %v, want %v", key, got, want)
+				}
+				if got {
+					pushed++
+				}
+			}
+			t.Logf("%d of 2000 keys pushed", pushed)
+		})
+	}
+}
