@@ -15,52 +15,57 @@ const (
 	maxLoggedBytes = 4 << 20
 )
 
-// keyLog is a bounded set of keys in the order they were added: a queue, oldest at
-// head, so that adding and forgetting cost the same whatever the keys' lengths. It is
-// safe for concurrent use.
+// keyLog is the keys added lately, in a circular buffer, oldest at head: adding costs a
+// slot and a lock whatever the keys' lengths and however full the log is, since every load
+// of a group made by NewGroup adds its key. A key added again takes a new slot as the
+// newest; keys returns each key once. It is safe for concurrent use.
 type keyLog struct {
 	mu    sync.Mutex
-	queue []string // queue[head:] are the keys, oldest first
+	ring  []string // ring[(head+i) % len(ring)] for i < n are the keys, oldest first
 	head  int
-	bytes int // of the keys remembered
-	known map[string]struct{}
+	n     int
+	bytes int // of the keys in the buffer
 }
 
-// add remembers key, forgetting the oldest keys while the log is over its bounds. A key
-// already in the log keeps its place; a key longer than maxLoggedBytes is not logged.
+// add remembers key as the newest, forgetting the oldest keys while the log would be over
+// its bounds. A key longer than maxLoggedBytes is not logged.
 func (l *keyLog) add(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.known[key]; ok || len(key) > maxLoggedBytes {
+	if len(key) > maxLoggedBytes {
 		return
 	}
-	if l.known == nil {
-		l.known = make(map[string]struct{})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.n > 0 && (l.n == maxLoggedKeys || l.bytes+len(key) > maxLoggedBytes) {
+		l.bytes -= len(l.ring[l.head])
+		l.ring[l.head] = ""
+		l.head = (l.head + 1) % len(l.ring)
+		l.n--
 	}
-	l.queue = append(l.queue, key)
-	l.known[key] = struct{}{}
+	if l.n == len(l.ring) { // full below maxLoggedKeys: grow, oldest first at 0
+		grown := make([]string, min(max(2*len(l.ring), 64), maxLoggedKeys))
+		for i := range l.n {
+			grown[i] = l.ring[(l.head+i)%len(l.ring)]
+		}
+		l.ring, l.head = grown, 0
+	}
+	l.ring[(l.head+l.n)%len(l.ring)] = key
+	l.n++
 	l.bytes += len(key)
-	for len(l.queue)-l.head > maxLoggedKeys || l.bytes > maxLoggedBytes {
-		old := l.queue[l.head]
-		l.queue[l.head] = ""
-		l.head++
-		delete(l.known, old)
-		l.bytes -= len(old)
-	}
-	if l.head > len(l.queue)/2 { // reuse the front half: amortised constant work
-		n := copy(l.queue, l.queue[l.head:])
-		clear(l.queue[n:])
-		l.queue, l.head = l.queue[:n], 0
-	}
 }
 
-// keys returns the keys in the log, newest first: the entries most likely still cached.
+// keys returns the keys in the log, newest first, each once: the entries most likely
+// still cached first.
 func (l *keyLog) keys() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]string, 0, len(l.queue)-l.head)
-	for i := len(l.queue) - 1; i >= l.head; i-- {
-		out = append(out, l.queue[i])
+	out := make([]string, 0, l.n)
+	seen := make(map[string]struct{}, l.n)
+	for i := l.n - 1; i >= 0; i-- {
+		key := l.ring[(l.head+i)%len(l.ring)]
+		if _, dup := seen[key]; !dup {
+			seen[key] = struct{}{}
+			out = append(out, key)
+		}
 	}
 	return out
 }

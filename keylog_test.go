@@ -7,15 +7,16 @@ import (
 	"testing"
 )
 
-// TestKeyLog: keys come back newest first, once each (the empty key is a key); a full
-// log forgets its oldest key; keys over the byte bound push the oldest out.
+// TestKeyLog: keys come back newest first, once each (the empty key is a key; a key added
+// again is as new as its last add); a full log forgets its oldest key; keys over the byte
+// bound push the oldest out.
 func TestKeyLog(t *testing.T) {
 	var l keyLog
 	for _, k := range []string{"a", "b", "a", "", "c"} {
 		l.add(k)
 	}
-	if got := l.keys(); !slices.Equal(got, []string{"c", "", "b", "a"}) {
-		t.Errorf("keys = %q, want [c \"\" b a]", got)
+	if got := l.keys(); !slices.Equal(got, []string{"c", "", "a", "b"}) {
+		t.Errorf("keys = %q, want [c \"\" a b]", got)
 	}
 
 	var big keyLog
@@ -55,10 +56,27 @@ func TestKeyLogLongKeysStayCheap(t *testing.T) {
 	for i := 20000; i < 20010; i++ {
 		l.add(key(i))
 	}
-	if len(l.queue) > 2*maxLoggedBytes/2000+2 {
-		t.Errorf("the log holds %d slots for %d keys: forgotten keys are still walked", len(l.queue), len(l.known))
+	if len(l.ring) > 2*maxLoggedBytes/2000+2 {
+		t.Errorf("the log holds %d slots for %d keys: forgotten keys are still walked", len(l.ring), l.n)
 	}
 	if got := l.keys(); got[0] != key(20009) || l.bytes > maxLoggedBytes {
 		t.Errorf("newest %q…, %d bytes; want key 20009 and at most %d bytes", got[0][:6], l.bytes, maxLoggedBytes)
+	}
+}
+
+// BenchmarkKeyLogAdd: what a load through NewGroup's getter pays to log its key, in a log
+// that is full (every add forgets the oldest).
+func BenchmarkKeyLogAdd(b *testing.B) {
+	var l keyLog
+	keys := make([]string, 2*maxLoggedKeys)
+	for i := range keys {
+		keys[i] = "user:" + strconv.Itoa(i)
+		if i < maxLoggedKeys {
+			l.add(keys[i])
+		}
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		l.add(keys[i%len(keys)])
 	}
 }

@@ -238,7 +238,7 @@ func TestPushOfAKeyHeldButNotLoggedIsLogged(t *testing.T) {
 	h, _ := newGroupNames.Load(target.group.Name())
 	log := &h.(*handoffGetter).keys
 	log.mu.Lock()
-	log.queue, log.head, log.bytes, log.known = nil, 0, 0, nil // held, as a hot copy is, but not logged
+	log.ring, log.head, log.n, log.bytes = nil, 0, 0, 0 // held, as a hot copy is, but not logged
 	log.mu.Unlock()
 	if err := pusherFrom(t, "127.0.0.2", target.self).Push(requestContext(t, 5*time.Second), target.group.Name(), key, []byte("pushed")); err != nil {
 		t.Fatalf("Push: %v", err)
