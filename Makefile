@@ -61,8 +61,9 @@ record:
 # The comparison with groupcache's consistenthash and HTTPPool (the nested module bench/):
 # six rounds of every benchmark, summarised by benchstat, and the e2e hand-off tests
 # (membership changes under load, against HTTPPool fed by WatchPeers), written to BENCHMARKS.md.
-# The same rounds run the picker and the remote Get of the code of BASELINE (built from a
-# temporary git worktree), and a goal asks that this code is no worse beyond noise. BASELINE
+# The same rounds run the picker, the remote Get and a local load of the code of BASELINE
+# (built from a temporary git worktree, with this code's bench/localload_test.go), and two
+# goals ask that this code is no worse beyond noise. BASELINE
 # is the commit that last changed BENCHMARKS.md, the code the previous report measured;
 # `make bench BASELINE=REV` compares with another commit, `make bench BASELINE=` with none.
 BASELINE ?= $(shell git log -1 --format=%H -- BENCHMARKS.md)

@@ -14,6 +14,11 @@ package bench
 //   - peers and peercost: per case of BenchmarkPeerCost (peercost_test.go), N peers on
 //     127.1.x.y, and the pod whose goroutines, heap and open files are counted, on
 //     127.2.0.1. They are started and stopped by the case; the server is not involved.
+//   - handover: the pods of BenchmarkHandover (handover_test.go), one process each on
+//     127.3.0.x, started and stopped by each hand-over; the server is not involved.
+//   - localload: one process per case of BenchmarkLocalLoad (localload_test.go), a pod
+//     alone in its Service on 127.4.0.1. That file's init dispatches it, not TestMain:
+//     the report builds the file into the baseline's binary too.
 //
 // The benchmark process sends a client command lines (remoteClient.command in
 // remote_test.go, peekPod.command in peekmiss_test.go); the client makes the calls and

@@ -104,6 +104,19 @@ func withNotReady(s discoveryv1.EndpointSlice, ip string) discoveryv1.EndpointSl
 	return s
 }
 
+// withLeaving returns s with the endpoint of ip serving and terminating, not ready, as
+// the EndpointSlice controller lists a pod whose graceful delete has begun.
+func withLeaving(s discoveryv1.EndpointSlice, ip string) discoveryv1.EndpointSlice {
+	no, yes := false, true
+	s.Endpoints = slices.Clone(s.Endpoints)
+	for i, e := range s.Endpoints {
+		if slices.Contains(e.Addresses, ip) {
+			s.Endpoints[i].Conditions = discoveryv1.EndpointConditions{Ready: &no, Serving: &yes, Terminating: &yes}
+		}
+	}
+	return s
+}
+
 // modifiedFrame is the watch frame that replaces slice index with one holding ips.
 func modifiedFrame(index int, ips []string, resourceVersion int) string {
 	s := endpointSlice(index, ips, "")

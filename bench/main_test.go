@@ -28,6 +28,8 @@ func TestMain(m *testing.M) {
 		os.Exit(runHelper(peersMain))
 	case "peercost":
 		os.Exit(runHelper(peerCostMain))
+	case handoverRole:
+		os.Exit(runHelper(handoverMain))
 	}
 	code := m.Run()
 	if err := stopHelpers(); err != nil {

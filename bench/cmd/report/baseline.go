@@ -2,12 +2,15 @@ package main
 
 // The baseline: this code against the code of an earlier commit (-baseline REV; make bench
 // passes the commit that last changed BENCHMARKS.md, the code the previous report measured).
-// The report checks REV out into a temporary git worktree, builds the bench module's test
-// binary there (bench/go.mod replaces the library with ../, so the binary holds the library
-// at REV) and removes the worktree again; every round then runs the baseline's
-// BenchmarkPickPeer (impl=ours) and BenchmarkRemoteGet (impl=grpc) beside the same
-// benchmarks of this code. benchstat compares the two, a column per run, and one goal asks
-// that nothing got worse beyond noise.
+// The report checks REV out into a temporary git worktree, copies this code's
+// bench/localload_test.go into it (a baseline that predates BenchmarkLocalLoad has none, and
+// both sides must run the same benchmark), builds the bench module's test binary there
+// (bench/go.mod replaces the library with ../, so the binary holds the library at REV) and
+// removes the worktree again; every round then runs the baseline's BenchmarkPickPeer
+// (impl=ours), BenchmarkRemoteGet (impl=grpc) and BenchmarkLocalLoad (impl=newgroup) beside
+// the same benchmarks of this code. benchstat compares the two, a column per run, and two
+// goals ask that nothing got worse beyond noise: one for the picker and the transport, one
+// for a local load.
 
 import (
 	"bytes"
@@ -27,16 +30,24 @@ import (
 const (
 	baselinePickerRaw  = "baseline-picker.txt" // the baseline's PickPeer, impl=ours
 	baselineRemoteRaw  = "baseline-remote.txt" // the baseline's RemoteGet, impl=grpc
+	baselineLoadRaw    = "baseline-load.txt"   // the baseline's LocalLoad, impl=newgroup
 	baselinePickerStat = "benchstat-baseline-picker.txt"
 	baselineRemoteStat = "benchstat-baseline-remote.txt"
+	baselineLoadStat   = "benchstat-baseline-load.txt"
 	baselineBinary     = "baseline.test"
 )
 
-// The benchmarks the baseline runs, as -test.bench selects them: our picker, and our
-// transport with its defaults at every size and caller count.
+// localLoadFile is the benchmark of a local load, in the bench module, that the report
+// copies into the baseline's bench module: it is written to build there too.
+const localLoadFile = "localload_test.go"
+
+// The benchmarks the baseline runs, as -test.bench selects them: our picker, our
+// transport with its defaults at every size and caller count, and a local load through
+// NewGroup.
 const (
 	baselinePickerBench = `^BenchmarkPickPeer$/^N=\d+$/^impl=ours$`
 	baselineRemoteBench = `^BenchmarkRemoteGet$/^size=\w+$/^callers=\d+$/^impl=grpc$`
+	baselineLoadBench   = `^BenchmarkLocalLoad$/^impl=newgroup$`
 )
 
 // The columns of benchstat's comparison: the baseline's figures first, as benchstat's base,
@@ -60,7 +71,11 @@ type baselineComparison struct {
 var (
 	baselinePicker = baselineComparison{baselinePickerRaw, pickerRaw, ".name:PickPeer /impl:ours", baselinePickerStat}
 	baselineRemote = baselineComparison{baselineRemoteRaw, remoteRaw, ".name:RemoteGet /impl:grpc", baselineRemoteStat}
+	baselineLoad   = baselineComparison{baselineLoadRaw, loadRaw, ".name:LocalLoad /impl:newgroup", baselineLoadStat}
 )
+
+// baselineComparisons are every comparison with the baseline.
+var baselineComparisons = []baselineComparison{baselinePicker, baselineRemote, baselineLoad}
 
 // ---- Running it ----
 
@@ -70,9 +85,9 @@ type baselineBench struct {
 	bin    string
 }
 
-// buildBaseline resolves rev to a commit, checks it out into a temporary git worktree and
-// builds the bench module's test binary there into the work directory; the worktree is gone
-// when it returns.
+// buildBaseline resolves rev to a commit, checks it out into a temporary git worktree,
+// copies this code's localLoadFile into its bench module and builds the bench module's test
+// binary there into the work directory; the worktree is gone when it returns.
 func buildBaseline(rev string) (*baselineBench, error) {
 	if rev == "" || strings.HasPrefix(rev, "-") {
 		return nil, fmt.Errorf("-baseline %q: not a git revision", rev)
@@ -85,13 +100,29 @@ func buildBaseline(rev string) (*baselineBench, error) {
 	b.bin, _ = filepath.Abs(filepath.Join(workDir, baselineBinary))
 	log.Printf("building the baseline's test binary, the code of %s (%s)", shortCommit(b.commit), rev)
 	err = withWorktree("", b.commit, func(dir string) error {
-		_, err := command(filepath.Join(dir, "bench"), nil, "go", "test", "-c", "-o", b.bin, ".")
-		return err
+		bench := filepath.Join(dir, "bench")
+		if err := copyFile(localLoadFile, filepath.Join(bench, localLoadFile)); err != nil {
+			return err
+		}
+		if _, err := command(bench, nil, "go", "test", "-c", "-o", b.bin, "."); err != nil {
+			return fmt.Errorf("building the baseline's bench module with this code's %s (which must build with "+
+				"the bench helpers and library API of the baseline too): %w", localLoadFile, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the baseline %s: %w", shortCommit(b.commit), err)
 	}
 	return b, nil
+}
+
+// copyFile copies the file from to the file to, which it creates or replaces.
+func copyFile(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, data, 0o644)
 }
 
 // withWorktree checks commit out into a temporary worktree of the git repository around
@@ -170,7 +201,7 @@ func (b *baselineBench) run(w *bytes.Buffer, round int, bench, benchtime string)
 // writeBaselineStats writes benchstat's text comparison of each of the baseline's
 // benchmarks with this run's into dir.
 func writeBaselineStats(dir string) error {
-	for _, c := range []baselineComparison{baselinePicker, baselineRemote} {
+	for _, c := range baselineComparisons {
 		out, err := command("", nil, "go", benchstatCompareArgs(filepath.Join(dir, c.raw), filepath.Join(dir, c.current), c.filter, "text")...)
 		if err != nil {
 			return err
@@ -185,9 +216,11 @@ func writeBaselineStats(dir string) error {
 // removeBaseline removes a previous run's baseline output from dir: a run without a
 // baseline must not show one.
 func removeBaseline(dir string) error {
-	for _, name := range []string{baselinePickerRaw, baselineRemoteRaw, baselinePickerStat, baselineRemoteStat} {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
-			return err
+	for _, c := range baselineComparisons {
+		for _, name := range []string{c.raw, c.stat} {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
+				return err
+			}
 		}
 	}
 	return nil
@@ -229,9 +262,9 @@ func benchstatCompareCSV(base, current, filter string) (summary, error) {
 
 // baselineResults is the baseline's figures beside this run's.
 type baselineResults struct {
-	Commit         string  // the baseline's, in full
-	Rounds         int     // of each, as run.json says
-	picker, remote summary // nil when the results lack the baseline's output
+	Commit               string  // the baseline's, in full
+	Rounds               int     // of each, as run.json says
+	picker, remote, load summary // nil when the results lack the baseline's output
 }
 
 // loadBaseline compares the baseline's output in dir with this run's, or returns nil when
@@ -244,7 +277,7 @@ func loadBaseline(dir string, info runInfo, compare comparer) (*baselineResults,
 	for _, c := range []struct {
 		baselineComparison
 		s *summary
-	}{{baselinePicker, &b.picker}, {baselineRemote, &b.remote}} {
+	}{{baselinePicker, &b.picker}, {baselineRemote, &b.remote}, {baselineLoad, &b.load}} {
 		raw := filepath.Join(dir, c.raw)
 		if _, err := os.Stat(raw); os.IsNotExist(err) {
 			continue
@@ -310,30 +343,12 @@ func baselineGoal(b *baselineResults) verdict {
 	v := verdict{Part: baselinePart,
 		Goal: fmt.Sprintf("no regression against %s: PickPeer ns/op, and RemoteGet (grpc) p50, p99 and allocs/op no worse than the baseline's, or within noise (benchstat ~)",
 			shortCommit(b.Commit))}
-	fewRounds := ""
-	if need := detectableRounds(benchstatAlpha); b.Rounds > 0 && b.Rounds < need {
-		fewRounds = fmt.Sprintf("more rounds (%s ran; benchstat needs %d to tell a change from noise)", plural(b.Rounds, "round"), need)
-	}
 	var worst []string
 	for _, m := range baselineMeasures {
 		s, file := b.summaryOf(m)
 		var fs []figure
 		for _, c := range baselineCases(m.remote) {
-			f := figure{Name: m.what + " at " + c.what, Cmp: atMost}
-			base, okB := s.get(m.unit, c.row, baselineColumn)
-			cur, okC := s.get(m.unit, c.row, currentColumn)
-			f.Value, f.Limit, f.Noise = cur.Center, base.Center, cur.VsBase == "~"
-			switch {
-			case s == nil:
-				f.Missing = file + ", the baseline's output"
-			case !okB:
-				f.Missing = fmt.Sprintf("%s of %s, the baseline's", m.unit, c.row)
-			case !okC:
-				f.Missing = fmt.Sprintf("%s of %s, this run's", m.unit, c.row)
-			case fewRounds != "" && f.Value > f.Limit:
-				f.Missing = fewRounds
-			}
-			fs = append(fs, f)
+			fs = append(fs, b.figure(s, file, m.unit, c.row, m.what+" at "+c.what))
 		}
 		v.Figures = append(v.Figures, fs...)
 		if w, ok := worstFigure(fs); ok {
@@ -342,6 +357,69 @@ func baselineGoal(b *baselineResults) verdict {
 		}
 	}
 	v.Result = "worst change: " + strings.Join(worst, "; ")
+	return v.judged()
+}
+
+// figure is this run's figure of unit in row of s against the baseline's, called name; file
+// holds the baseline's output. With fewer rounds than benchstat needs to find any
+// difference, a figure higher than the baseline's is not measured rather than within noise.
+func (b *baselineResults) figure(s summary, file, unit, row, name string) figure {
+	f := figure{Name: name, Cmp: atMost}
+	base, okB := s.get(unit, row, baselineColumn)
+	cur, okC := s.get(unit, row, currentColumn)
+	f.Value, f.Limit, f.Noise = cur.Center, base.Center, cur.VsBase == "~"
+	need := detectableRounds(benchstatAlpha)
+	switch {
+	case s == nil:
+		f.Missing = file + ", the baseline's output"
+	case !okB:
+		f.Missing = fmt.Sprintf("%s of %s, the baseline's", unit, row)
+	case !okC:
+		f.Missing = fmt.Sprintf("%s of %s, this run's", unit, row)
+	case b.Rounds > 0 && b.Rounds < need && f.Value > f.Limit:
+		f.Missing = fmt.Sprintf("more rounds (%s ran; benchstat needs %d to tell a change from noise)", plural(b.Rounds, "round"), need)
+	}
+	return f
+}
+
+// localLoadRow is BenchmarkLocalLoad's row; its columns are the cases, and in the
+// comparison with the baseline the baseline's and this run's impl=newgroup.
+const localLoadRow = "LocalLoad"
+
+// The cases of BenchmarkLocalLoad: groupcache's own group, the reference, and NewGroup's.
+const (
+	loadReference = "groupcache"
+	loadNewGroup  = "newgroup"
+)
+
+// loadMeasures are the figures of a local load: what the report calls each, its benchstat
+// unit, and how it prints.
+var loadMeasures = []struct {
+	what, unit string
+	format     func(float64) string
+}{
+	{"time", "sec/op", seconds},
+	{"p50", "p50-sec", seconds},
+	{"p99", "p99-sec", seconds},
+	{"allocs/op", "allocs/op", count},
+}
+
+// loadBaselineGoal judges a local load through NewGroup against the baseline's: its time,
+// p50, p99 and allocations no higher than the baseline's, or not significantly different.
+// The push added a key-log insert to every such load (the root's group.go and keylog.go).
+func loadBaselineGoal(b *baselineResults) verdict {
+	v := verdict{Part: baselinePart,
+		Goal: fmt.Sprintf("load cost unchanged against %s: a load of a key this pod owns through NewGroup outside membership changes, time, p50, p99 and allocs/op no worse than the baseline's, or within noise (benchstat ~)",
+			shortCommit(b.Commit))}
+	var said []string
+	for _, m := range loadMeasures {
+		f := b.figure(b.load, baselineLoadRaw, m.unit, localLoadRow, m.what)
+		v.Figures = append(v.Figures, f)
+		if f.Missing == "" {
+			said = append(said, fmt.Sprintf("%s %s → %s (%s)", m.what, m.format(f.Limit), m.format(f.Value), change(f.Value, f.Limit, f.Noise)))
+		}
+	}
+	v.Result = strings.Join(said, "; ")
 	return v.judged()
 }
 
@@ -415,8 +493,8 @@ func change(x, base float64, noise bool) string {
 
 // baselineNote is the section on the baseline: the commit and its tables.
 type baselineNote struct {
-	Commit         string // abbreviated
-	Picker, Remote table
+	Commit               string // abbreviated
+	Picker, Remote, Load table
 }
 
 // baselineSection is the section of b.
@@ -439,5 +517,11 @@ func baselineSection(b *baselineResults) *baselineNote {
 		Rows: remoteCases("RemoteGet", func(row string) []string {
 			return []string{beside(b.remote, "p50-sec", row, ms), beside(b.remote, "p99-sec", row, ms), beside(b.remote, "allocs/op", row, count)}
 		})}
+	note.Load = table{Header: []string{"load"}, Align: []string{"---"}, Rows: [][]string{{"a key this pod owns, through `NewGroup`"}}}
+	for _, m := range loadMeasures {
+		note.Load.Header = append(note.Load.Header, m.what)
+		note.Load.Align = append(note.Load.Align, "---:")
+		note.Load.Rows[0] = append(note.Load.Rows[0], beside(b.load, m.unit, localLoadRow, m.format))
+	}
 	return note
 }

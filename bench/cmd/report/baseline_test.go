@@ -19,6 +19,8 @@ import (
 // PickPeer (impl=ours) and RemoteGet (impl=grpc), each round moved to the round before, with
 // PickPeer's time × 1.08, RemoteGet's p99 × 0.97 and 4 allocations (150 B) more a call, so
 // that the golden report shows a change that benchstat finds, one it does not, and none.
+// baseline-load.txt is a run of its own: BenchmarkLocalLoad/impl=newgroup of the code of
+// fb9926f (the last commit before the push), in rounds interleaved with those of load.txt.
 func csvComparisons(base, current, filter string) (summary, error) {
 	return csvSummaries(base)
 }
@@ -34,7 +36,8 @@ func TestParseFlagsBaseline(t *testing.T) {
 }
 
 // TestBaselineBench checks the baseline's -test.bench patterns level by level, as the
-// testing package matches them: our picker and our default transport, nothing else.
+// testing package matches them: our picker, our default transport and a load through
+// NewGroup, nothing else.
 func TestBaselineBench(t *testing.T) {
 	matches := func(pattern, name string) bool {
 		levels := strings.Split(pattern, "/") // no element has a / of its own
@@ -64,6 +67,9 @@ func TestBaselineBench(t *testing.T) {
 		{baselineRemoteBench, "BenchmarkRemoteGet/size=4MiB/callers=64/impl=grpc-bdp", false},
 		{baselineRemoteBench, "BenchmarkRemoteGet/size=100B/callers=1/impl=httppool", false},
 		{baselineRemoteBench, "BenchmarkGroupGet/size=100B/callers=1/impl=grpc", false},
+		{baselineLoadBench, "BenchmarkLocalLoad/impl=newgroup", true},
+		{baselineLoadBench, "BenchmarkLocalLoad/impl=groupcache", false},
+		{baselineLoadBench, "BenchmarkPeekMiss/impl=window", false},
 	} {
 		if got := matches(c.pattern, c.name); got != c.want {
 			t.Errorf("%s: selected %v, want %v", c.name, got, c.want)
@@ -198,13 +204,18 @@ func TestWithWorktree(t *testing.T) {
 
 // baselineOf is a comparison in which this code equals the baseline everywhere.
 func baselineOf() *baselineResults {
-	b := &baselineResults{Commit: "0123456789abcdef0123456789abcdef01234567", Rounds: 6, picker: summary{}, remote: summary{}}
+	b := &baselineResults{Commit: "0123456789abcdef0123456789abcdef01234567", Rounds: 6, picker: summary{}, remote: summary{},
+		load: summary{}}
 	for _, m := range baselineMeasures {
 		s, _ := b.summaryOf(m)
 		for _, c := range baselineCases(m.remote) {
 			s.put(m.unit, c.row, baselineColumn, cell{Center: 10})
 			s.put(m.unit, c.row, currentColumn, cell{Center: 10, VsBase: "~"})
 		}
+	}
+	for _, m := range loadMeasures {
+		b.load.put(m.unit, localLoadRow, baselineColumn, cell{Center: 10})
+		b.load.put(m.unit, localLoadRow, currentColumn, cell{Center: 10, VsBase: "~"})
 	}
 	return b
 }
@@ -290,7 +301,8 @@ func TestBaselineGoal(t *testing.T) {
 	}
 }
 
-// TestEvaluateGoalsBaseline checks that the goal is judged, last, only when a baseline ran.
+// TestEvaluateGoalsBaseline checks that the goals against the baseline are judged, last,
+// only when a baseline ran.
 func TestEvaluateGoalsBaseline(t *testing.T) {
 	r := goodResults()
 	for _, v := range evaluateGoals(r) {
@@ -300,8 +312,62 @@ func TestEvaluateGoalsBaseline(t *testing.T) {
 	}
 	r.baseline = baselineOf()
 	vs := evaluateGoals(r)
-	if last := vs[len(vs)-1]; last.Part != baselinePart || !strings.HasPrefix(last.Goal, "no regression against 0123456:") || last.Status != met {
-		t.Errorf("last goal %q (part %d), status %v; want the baseline's, met", last.Goal, last.Part, last.Status)
+	for i, prefix := range []string{"no regression against 0123456:", "load cost unchanged against 0123456:"} {
+		v := vs[len(vs)-2+i]
+		if v.Part != baselinePart || !strings.HasPrefix(v.Goal, prefix) || v.Status != met {
+			t.Errorf("goal %q (part %d), status %v; want %q, met", v.Goal, v.Part, v.Status, prefix)
+		}
+	}
+}
+
+func TestLoadBaselineGoal(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		edit   func(b *baselineResults)
+		want   status
+		result string // "" to leave it unchecked
+	}{
+		{"no change", func(b *baselineResults) {}, met,
+			"time 10.00 s → 10.00 s (±0 ~); p50 10.00 s → 10.00 s (±0 ~); p99 10.00 s → 10.00 s (±0 ~); allocs/op 10 → 10 (±0 ~)"},
+		{"faster", func(b *baselineResults) {
+			b.load.put("sec/op", localLoadRow, currentColumn, cell{Center: 9, VsBase: "-10%"})
+		}, met, "time 10.00 s → 9.00 s (−10.0 %); p50 10.00 s → 10.00 s (±0 ~); p99 10.00 s → 10.00 s (±0 ~); allocs/op 10 → 10 (±0 ~)"},
+		{"p50 higher within noise", func(b *baselineResults) {
+			b.load.put("p50-sec", localLoadRow, currentColumn, cell{Center: 11, VsBase: "~"})
+		}, withinNoise, ""},
+		{"p50 higher", func(b *baselineResults) {
+			b.load.put("p50-sec", localLoadRow, currentColumn, cell{Center: 14, VsBase: "+40%"})
+		}, missed, "time 10.00 s → 10.00 s (±0 ~); p50 10.00 s → 14.00 s (+40.0 %); p99 10.00 s → 10.00 s (±0 ~); allocs/op 10 → 10 (±0 ~)"},
+		{"more allocations", func(b *baselineResults) {
+			b.load.put("allocs/op", localLoadRow, currentColumn, cell{Center: 11, VsBase: "+10%"})
+		}, missed, ""},
+		{"too few rounds to find a rise", func(b *baselineResults) {
+			b.Rounds = 3
+			b.load.put("sec/op", localLoadRow, currentColumn, cell{Center: 12, VsBase: "~"})
+		}, unmeasured, "not measured: more rounds (3 rounds ran; benchstat needs 4 to tell a change from noise)"},
+		{"a figure missing from the baseline", func(b *baselineResults) {
+			b.load.drop("p99-sec", localLoadRow, baselineColumn)
+		}, unmeasured, "not measured: p99-sec of LocalLoad, the baseline's"},
+		{"no output of the baseline's local loads", func(b *baselineResults) { b.load = nil },
+			unmeasured, "not measured: baseline-load.txt, the baseline's output"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := baselineOf()
+			c.edit(b)
+			v := loadBaselineGoal(b)
+			if want := "load cost unchanged against 0123456: a load of a key this pod owns through NewGroup outside membership changes, time, p50, p99 and allocs/op no worse than the baseline's, or within noise (benchstat ~)"; v.Goal != want {
+				t.Errorf("goal %q, want %q", v.Goal, want)
+			}
+			if v.Status != c.want {
+				t.Errorf("status %v (%s), want %v", v.Status, v.Result, c.want)
+			}
+			if c.result != "" && v.Result != c.result {
+				t.Errorf("result %q\n          want %q", v.Result, c.result)
+			}
+			if len(v.Figures) != len(loadMeasures) {
+				t.Errorf("%d figures, want %d", len(v.Figures), len(loadMeasures))
+			}
+		})
 	}
 }
 
@@ -351,9 +417,12 @@ func TestLoadBaseline(t *testing.T) {
 	if c, ok := b.remote.get("p99-sec", "RemoteGet/size=4MiB/callers=64", currentColumn); !ok || c.VsBase == "" {
 		t.Errorf("no current p99 of RemoteGet/size=4MiB/callers=64 against the baseline: %+v", c)
 	}
+	if c, ok := b.load.get("p50-sec", localLoadRow, currentColumn); !ok || c.VsBase == "" {
+		t.Errorf("no current p50 of %s against the baseline: %+v", localLoadRow, c)
+	}
 	// A run.json that names a baseline without its output: the goal is not measured.
 	empty := t.TempDir()
-	if b, err = loadBaseline(empty, runInfo{Baseline: "abc", Rounds: 6}, csvComparisons); err != nil || b == nil || b.picker != nil || b.remote != nil {
+	if b, err = loadBaseline(empty, runInfo{Baseline: "abc", Rounds: 6}, csvComparisons); err != nil || b == nil || b.picker != nil || b.remote != nil || b.load != nil {
 		t.Errorf("without the baseline's output: %+v, %v; want a baseline without figures", b, err)
 	}
 	if v := baselineGoal(b); v.Status != unmeasured {
@@ -363,7 +432,7 @@ func TestLoadBaseline(t *testing.T) {
 
 func TestRemoveBaseline(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{baselinePickerRaw, baselineRemoteStat, pickerRaw} {
+	for _, name := range []string{baselinePickerRaw, baselineRemoteStat, baselineLoadRaw, baselineLoadStat, pickerRaw} {
 		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -380,7 +449,7 @@ func TestRemoveBaseline(t *testing.T) {
 func TestRenderBaseline(t *testing.T) {
 	r := goodResults()
 	out := renderString(t, r)
-	for _, s := range []string{"## 7. Against the code before: the baseline\n", "alike.\nbenchstat compares", "\nNot measured in this run (no baseline).\n"} {
+	for _, s := range []string{"## 8. Against the code before: the baseline\n", "alike.\nbenchstat compares", "\nNot measured in this run (no baseline).\n"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("without a baseline, the report lacks %q", s)
 		}
@@ -391,12 +460,17 @@ func TestRenderBaseline(t *testing.T) {
 	r.baseline.remote.put("p99-sec", "RemoteGet/size=100B/callers=1", baselineColumn, cell{Center: 1e-3})
 	r.baseline.remote.put("p99-sec", "RemoteGet/size=100B/callers=1", currentColumn, cell{Center: 1.1e-3, VsBase: "~"})
 	r.baseline.remote.drop("allocs/op", "RemoteGet/size=4MiB/callers=64", baselineColumn)
+	r.baseline.load.put("p50-sec", localLoadRow, baselineColumn, cell{Center: 1.2e-6})
+	r.baseline.load.put("p50-sec", localLoadRow, currentColumn, cell{Center: 1.7e-6, VsBase: "+41%"})
 	out = renderString(t, r)
 	for _, s := range []string{
 		"### `PickPeer`, baseline `0123456` → this code\n\n| peers | PickPeer, one goroutine |\n| ---: | ---: |\n| 3 | 20.0 ns → 18.0 ns (−10.0 %) |\n",
 		"### `BenchmarkRemoteGet` (ours), baseline `0123456` → this code\n\n| value | callers | p50 (ms) | p99 (ms) | allocs/op |\n",
 		"| 100B | 1 | 10000 → 10000 (±0 ~) | 1.00 → 1.10 (+10.0 % ~) | 10 → 10 (±0 ~) |\n",
 		"| 4MiB | 64 | 10000 → 10000 (±0 ~) | 10000 → 10000 (±0 ~) | – |\n",
+		"### `BenchmarkLocalLoad` (`NewGroup`), baseline `0123456` → this code\n\n| load | time | p50 | p99 | allocs/op |\n| --- | ---: | ---: | ---: | ---: |\n" +
+			"| a key this pod owns, through `NewGroup` | 10.00 s → 10.00 s (±0 ~) | 1.2 µs → 1.7 µs (+41.7 %) | 10.00 s → 10.00 s (±0 ~) | 10 → 10 (±0 ~) |\n",
+		"| load cost unchanged against 0123456: a load of a key this pod owns through NewGroup outside membership changes, time, p50, p99 and allocs/op no worse than the baseline's, or within noise (benchstat ~) | time 10.00 s → 10.00 s (±0 ~); p50 1.2 µs → 1.7 µs (+41.7 %); p99 10.00 s → 10.00 s (±0 ~); allocs/op 10 → 10 (±0 ~) | **no** |",
 		"| no regression against 0123456: PickPeer ns/op, and RemoteGet (grpc) p50, p99 and allocs/op no worse than the baseline's, or within noise (benchstat ~) | not measured: allocs/op of RemoteGet/size=4MiB/callers=64, the baseline's | **not measured** |",
 	} {
 		if !strings.Contains(out, s) {

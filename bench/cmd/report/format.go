@@ -234,3 +234,26 @@ func micros(s float64) string {
 // signedMicros prints a difference of durations in microseconds, without the unit, with
 // its sign: "+9.50", "−12.3", "±0".
 func signedMicros(d float64) string { return signed(d, micros) }
+
+// byteSize prints bytes in MiB, KiB or B: "64 MiB", "64.1 MiB", "36 KiB", or "–" for none.
+func byteSize(b float64) string {
+	switch {
+	case b == 0:
+		return "–"
+	case b >= 1<<20 && b == math.Trunc(b/(1<<20))*(1<<20):
+		return fmt.Sprintf("%.0f MiB", b/(1<<20))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", b/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", b)
+}
+
+// mibPerSecond prints b bytes over s seconds in MiB/s: "18.2 MiB/s", or "–".
+func mibPerSecond(b, s float64) string {
+	if b == 0 || s == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f MiB/s", b/(1<<20)/s)
+}

@@ -30,6 +30,9 @@ const (
 	costPeers     = 1000  // peers at which a process pays per peer, before traffic and after a Get to each…
 	costGoroutine = 2     // …at most this many goroutines…
 	costHeap      = 8192  // …and bytes of heap (8 KiB), connections included
+	// handoverLimit is how long a leaving pod may take to hand its cache over: Handoff.Drain's
+	// default (the root's handoff.go), the most Shutdown serves peers for while the pushes run.
+	handoverLimit = 15.0 // seconds
 )
 
 // part is the part of the report a goal belongs to.
@@ -41,6 +44,7 @@ const (
 	watcherPart
 	handoffPart
 	membershipPart
+	pushPart
 	peerCostPart
 )
 
@@ -109,8 +113,8 @@ type verdict struct {
 }
 
 // evaluateGoals judges every goal on r. The watcher goals are judged only when part 3 ran,
-// the goal against the baseline only when a baseline ran; the hand-off goals and the cost of
-// N peers always are (results without their figures are of a run that predates them, or
+// the goals against the baseline only when a baseline ran; the hand-off goals, the push's
+// and the cost of N peers always are (results without their figures are of a run that predates them, or
 // skipped the e2e tests).
 func evaluateGoals(r *results) []verdict {
 	v := []verdict{
@@ -125,9 +129,9 @@ func evaluateGoals(r *results) []verdict {
 	if r.watchers != nil {
 		v = append(v, convergenceGoal(r.watchers), heapGoal(r.watchers), listGoal(r.watchers))
 	}
-	v = append(v, peekMissGoal(r.handoff), reloadGoal(r.membership), peerCostGoal(r.peerCost))
+	v = append(v, peekMissGoal(r.handoff), reloadGoal(r.membership), handoverGoal(r.handover), peerCostGoal(r.peerCost))
 	if r.baseline != nil {
-		v = append(v, baselineGoal(r.baseline))
+		v = append(v, baselineGoal(r.baseline), loadBaselineGoal(r.baseline))
 	}
 	return v
 }
@@ -470,7 +474,42 @@ func reloadPercent(reloaded, keys int) float64 {
 	return quotient(float64(reloaded)*100, float64(keys))
 }
 
-// ---- Part 6: the cost of N peers ----
+// ---- Part 6: the push, handing over a leaving pod's cache ----
+
+// handoverPods is the pods of BenchmarkHandover's Service, one of which leaves, and
+// handoverMiB the cache the leaving pod holds (bench/handover_test.go).
+const (
+	handoverPods = 3
+	handoverMiB  = 64
+)
+
+// handoverRow is BenchmarkHandover's row; its one column is ours.
+var handoverRow = fmt.Sprintf("Handover/pods=%d", handoverPods)
+
+// handoverGoal judges the hand-over of a leaving pod's cache: every entry it held stored by
+// its new owners, within handoverLimit.
+func handoverGoal(s summary) verdict {
+	v := verdict{Part: pushPart,
+		Goal: fmt.Sprintf("push: a leaving pod hands its %d MiB cache to the new owners within %s s (Handoff.Drain's default), every entry stored",
+			handoverMiB, limitText(handoverLimit))}
+	t, missT := lookup(s, "sec/op", handoverRow, "ours")
+	held, missH := lookup(s, "held/op", handoverRow, "ours")
+	got, missR := lookup(s, "received/op", handoverRow, "ours")
+	bytes, _ := s.get("received-B/op", handoverRow, "ours")
+	wire, _ := s.get("wire-out-B/op", handoverRow, "ours")
+	if s == nil { // one reason, not one per figure
+		missT, missH, missR = "BenchmarkHandover (the results predate it)", "", ""
+	}
+	v.Figures = []figure{
+		{Name: "time to hand over", Value: t.Center, Limit: handoverLimit, Cmp: atMost, Missing: missT},
+		{Name: "entries stored of those held", Value: got.Center, Limit: held.Center, Cmp: exactly, Missing: joinMissing(missH, missR)},
+	}
+	v.Result = fmt.Sprintf("%s in %s (%s); %s of %s entries stored; %s on the wire", byteSize(bytes.Center), seconds(t.Center),
+		mibPerSecond(bytes.Center, t.Center), count(got.Center), count(held.Center), byteSize(wire.Center))
+	return v.judged()
+}
+
+// ---- Part 7: the cost of N peers ----
 
 // peerCostRow is BenchmarkPeerCost's row of n peers; its columns are httppool and grpc.
 func peerCostRow(n int) string { return fmt.Sprintf("PeerCost/N=%d", n) }

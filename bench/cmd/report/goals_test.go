@@ -33,6 +33,7 @@ func TestEvaluateGoalsAllMet(t *testing.T) {
 		"Watcher: exactly one LIST in steady state, none on a normal watch end",
 		"hand-off: inside the window a peek miss adds at most 1 peek and 1 ms of p99 (loopback); outside it, no change",
 		"Rolling update of every pod, scale-up and scale-down: at most 1 % of a warm working set loaded again, with zero failed gets",
+		"push: a leaving pod hands its 64 MiB cache to the new owners within 15 s (Handoff.Drain's default), every entry stored",
 		"cost of N peers: at 1000 peers ≤ 2 goroutines and ≤ 8 KiB of heap per peer, before traffic and after a Get to each",
 	}
 	if len(vs) != len(want) {
@@ -45,6 +46,40 @@ func TestEvaluateGoalsAllMet(t *testing.T) {
 		if v.Status != met {
 			t.Errorf("%s: status %v (%s), want met", v.Goal, v.Status, v.Result)
 		}
+	}
+}
+
+// TestHandoverGoal checks the hand-over's goal: the time within the drain's default and
+// every entry stored.
+func TestHandoverGoal(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		edit   func(s summary)
+		want   status
+		result string // "" to leave it unchecked
+	}{
+		{"met", func(summary) {}, met, "64 MiB in 2.10 s (30.5 MiB/s); 1024 of 1024 entries stored; 64.1 MiB on the wire"},
+		{"at the limit", func(s summary) { s.put("sec/op", handoverRow, "ours", cell{Center: handoverLimit}) }, met, ""},
+		{"slower than the drain", func(s summary) { s.put("sec/op", handoverRow, "ours", cell{Center: 15.5}) }, missed, ""},
+		{"an entry short", func(s summary) { s.put("received/op", handoverRow, "ours", cell{Center: 1023}) }, missed,
+			"64 MiB in 2.10 s (30.5 MiB/s); 1023 of 1024 entries stored; 64.1 MiB on the wire"},
+		{"no count of the entries held", func(s summary) { s.drop("held/op", handoverRow, "ours") }, unmeasured,
+			"not measured: held/op of Handover/pods=3, impl=ours"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := goodResults()
+			c.edit(r.handover)
+			v := handoverGoal(r.handover)
+			if v.Status != c.want {
+				t.Errorf("status %v (%s), want %v", v.Status, v.Result, c.want)
+			}
+			if c.result != "" && v.Result != c.result {
+				t.Errorf("result %q\n          want %q", v.Result, c.result)
+			}
+		})
+	}
+	if v := handoverGoal(nil); v.Status != unmeasured || v.Result != "not measured: BenchmarkHandover (the results predate it)" {
+		t.Errorf("results that predate it: %v (%s), want not measured, saying so", v.Status, v.Result)
 	}
 }
 

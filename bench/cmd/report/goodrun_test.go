@@ -26,7 +26,8 @@ func (s summary) drop(unit, row, impl string) { delete(s[unit][row], impl) }
 
 // goodResults is a run that meets every goal with room to spare.
 func goodResults() *results {
-	r := &results{picker: summary{}, remote: summary{}, watchers: summary{}, handoff: summary{}, peerCost: summary{}}
+	r := &results{picker: summary{}, remote: summary{}, watchers: summary{}, handoff: summary{}, peerCost: summary{},
+		handover: summary{}, load: summary{}}
 	for _, n := range pickerSizes {
 		for bench, ours := range map[string]float64{"PickPeer": 10e-9, "PickPeerParallel": 5e-9} {
 			row := fmt.Sprintf("%s/N=%d", bench, n)
@@ -89,6 +90,21 @@ func goodResults() *results {
 			r.peerCost.put(phase+"-files/peer", row, impl, cell{Center: c.files, CI: "∞"})
 		}
 	}
+	for unit, v := range map[string]float64{"sec/op": 2.1, "held/op": 1024, "received/op": 1024, "sent/op": 1024,
+		"pushed-B/op": 64 << 20, "received-B/op": 64 << 20, "wire-out-B/op": 64<<20 + 96<<10, "wire-in-B/op": 36 << 10,
+		"push-sec/op": 2.09, "failed/op": 0, "dropped/op": 0} {
+		r.handover.put(unit, handoverRow, "ours", cell{Center: v})
+	}
+	for impl, c := range map[string]struct{ time, p50, p99, allocs, bytes float64 }{
+		loadReference: {2.5e-6, 1.2e-6, 12e-6, 12, 630}, loadNewGroup: {2.6e-6, 1.3e-6, 14e-6, 12, 640},
+	} {
+		vs := map[bool]string{true: "", false: "~"}[impl == loadReference]
+		r.load.put("sec/op", localLoadRow, impl, cell{Center: c.time, VsBase: vs})
+		r.load.put("p50-sec", localLoadRow, impl, cell{Center: c.p50, VsBase: vs})
+		r.load.put("p99-sec", localLoadRow, impl, cell{Center: c.p99, VsBase: vs})
+		r.load.put("allocs/op", localLoadRow, impl, cell{Center: c.allocs, VsBase: vs})
+		r.load.put("B/op", localLoadRow, impl, cell{Center: c.bytes, VsBase: vs})
+	}
 	r.membership = &membershipRun{Passed: true, Cases: []membershipCase{
 		{What: "scale-up 3 → 4", Keys: 1000, Handoff: modeResult{Reloaded: 1, Took: 7 * time.Second},
 			NoHandoff: modeResult{Reloaded: 248, Took: 6 * time.Second}, HTTPPool: modeResult{Reloaded: 270, Took: 3 * time.Second}},
@@ -123,7 +139,7 @@ func (es edits) apply(r *results) {
 }
 
 // summaryOf is the summary of r named part ("picker", "remote", "watchers", "handoff",
-// "peerCost").
+// "handover", "peerCost").
 func summaryOf(r *results, part string) summary {
 	switch part {
 	case "picker":
@@ -134,6 +150,8 @@ func summaryOf(r *results, part string) summary {
 		return r.watchers
 	case "handoff":
 		return r.handoff
+	case "handover":
+		return r.handover
 	case "peerCost":
 		return r.peerCost
 	}

@@ -2,15 +2,18 @@
 // BENCHMARKS.md: it builds the test binaries, runs every benchmark in several rounds
 // (each round runs all of them once, so that the noise of a shared machine spreads over
 // every implementation alike) but the cost of N peers, which counts rather than times and
-// runs once, summarises the rounds with benchstat, runs the e2e hand-off
-// tests (membership changes under load; -skip-e2e skips them), judges the goals, profiles
-// what misses one, and renders markdown tables with ratios and verdicts.
+// runs once (each round hands a leaving pod's cache over once, BenchmarkHandover, whose
+// -benchtime is 1x), summarises the rounds with benchstat, runs the e2e hand-off tests
+// (membership changes under load; -skip-e2e skips them), judges the goals, profiles what
+// misses one, and renders markdown tables with ratios and verdicts.
 //
 // With -baseline REV it also compares this code with the code of commit REV, the baseline:
-// it checks REV out into a temporary git worktree, builds the bench module's test binary
-// there (which holds the library at REV) and removes the worktree, runs that binary's
-// BenchmarkPickPeer (ours) and BenchmarkRemoteGet (grpc) in the same rounds, beside this
-// code's, and judges a goal: no regression beyond noise (baseline.go).
+// it checks REV out into a temporary git worktree, copies this code's
+// bench/localload_test.go into it, builds the bench module's test binary there (which holds
+// the library at REV) and removes the worktree, runs that binary's BenchmarkPickPeer (ours),
+// BenchmarkRemoteGet (grpc) and BenchmarkLocalLoad (newgroup) in the same rounds, beside
+// this code's, and judges two goals: no regression beyond noise, and the cost of a local
+// load unchanged (baseline.go).
 //
 // Run it from the bench directory (make bench does, with the commit that last changed
 // BENCHMARKS.md as the baseline: the code the previous report measured):
@@ -83,7 +86,7 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.BoolVar(&o.renderOnly, "render-only", false, "render the report from the results directory without running anything")
 	fs.IntVar(&o.watchers, "watcher-rounds", 3, "rounds of the watcher benchmarks on the real control plane (0 skips them)")
 	fs.BoolVar(&o.skipE2E, "skip-e2e", false, "skip the e2e hand-off tests on the real control plane (the report says not measured)")
-	fs.StringVar(&o.baseline, "baseline", "", "a git revision whose PickPeer and RemoteGet (grpc) run in the same rounds, compared with this code's; \"\" skips it (make bench passes the commit that last changed BENCHMARKS.md)")
+	fs.StringVar(&o.baseline, "baseline", "", "a git revision whose PickPeer, RemoteGet (grpc) and LocalLoad (newgroup) run in the same rounds, compared with this code's; \"\" skips it (make bench passes the commit that last changed BENCHMARKS.md)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

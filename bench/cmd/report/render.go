@@ -18,6 +18,14 @@ import (
 // without a call, as WithServerOptions' doc states; the library does not export it.
 const idleConnTimeout = 2 * time.Minute
 
+// The pusher's budget and the drain's bound, as the root's pusher.go and handoff.go set
+// them (pushRate, pushBudget, defaultDrain); the library does not export them.
+const (
+	pushRate     = 32 << 20 // bytes a second
+	pushBudget   = 256 << 20
+	defaultDrain = 15 * time.Second
+)
+
 //go:embed report.md.tmpl
 var reportTemplate string
 
@@ -46,6 +54,8 @@ type page struct {
 
 	MembershipCommand string          // the e2e hand-off tests' command line, run or not
 	Membership        *membershipNote // nil when the e2e hand-off tests were not run
+
+	Push pushNote
 
 	PeerCost peerCostNote
 
@@ -93,7 +103,18 @@ type membershipNote struct {
 	Failed string // the tests that failed, "" when go test passed
 }
 
-// peerCostNote is part 6: the figures its text quotes, and its table.
+// pushNote is part 6: the figures its text quotes, and its tables.
+type pushNote struct {
+	Pods              int
+	Cache             string // the leaving pod's, "64 MiB"
+	Rate, Budget      string // the pusher's: "32 MiB/s", "256 MiB"
+	Ideal             string // the cache at Rate: "2.0 s"
+	Drain             string // Handoff.Drain's default: "15 s"
+	Handover, Load    *table // nil when the results predate BenchmarkHandover, BenchmarkLocalLoad
+	HandoverBenchtime string
+}
+
+// peerCostNote is part 7: the figures its text quotes, and its table.
 type peerCostNote struct {
 	Peers    string // "10, 100 and 1000"
 	PoolIdle int    // idle connections net/http's DefaultTransport keeps in all
@@ -170,7 +191,10 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 		Profiles:  string(r.profiles),
 
 		MembershipCommand: membershipCommand(),
-		PeerCost:          peerCostNote{Peers: andList(peerCounts), PoolIdle: http.DefaultTransport.(*http.Transport).MaxIdleConns},
+		Push: pushNote{Pods: handoverPods, Cache: byteSize(handoverMiB << 20), Rate: byteSize(pushRate) + "/s",
+			Budget: byteSize(pushBudget), Ideal: fmt.Sprintf("%.3g s", float64(handoverMiB<<20)/pushRate), Drain: fmt.Sprintf("%g s", defaultDrain.Seconds()),
+			HandoverBenchtime: handoverBenchtime},
+		PeerCost: peerCostNote{Peers: andList(peerCounts), PoolIdle: http.DefaultTransport.(*http.Transport).MaxIdleConns},
 	}
 	if r.watchers != nil {
 		p.Watchers = &watcherTables{convergenceTable(r.watchers), heapTable(r.watchers), apiLoadTable(r.watchers), apiLoadEnds}
@@ -181,6 +205,14 @@ func render(r *results, verdicts []verdict) ([]byte, error) {
 	}
 	if r.membership != nil {
 		p.Membership = membership(r.membership)
+	}
+	if r.handover != nil {
+		t := handoverTable(r.handover)
+		p.Push.Handover = &t
+	}
+	if r.load != nil {
+		t := loadTable(r.load)
+		p.Push.Load = &t
 	}
 	if r.peerCost != nil {
 		t := peerCostTable(r.peerCost)

@@ -106,6 +106,18 @@ func TestRenderSections(t *testing.T) {
 			"no load outside it peeks.\n\nNot measured in this run (its results predate `BenchmarkPeekMiss`).\n",
 			"| not measured: peeks/op of PeekMiss, impl=without-handoff (and 7 more) | **not measured** |"},
 			[]string{"| hand-off, inside the window"}, false},
+		{"the push measured", func(r *results) {}, []string{
+			"## 6. The push: handing over a leaving pod's cache\n",
+			"at most 32 MiB/s and 256 MiB per change (`pusher.go`), so that a rollout leaves the network to\nserving: at that pace the 64 MiB below take 2 s.",
+			"| 3, one leaving | 1024 → 1024 | 2.10 s | 30.5 MiB/s | 64 MiB | 64.1 MiB, 36 KiB | +0.15 % | 2.09 s | 0, 0 |\n",
+			"| `PeersManager.NewGroup` | 2.6 µs | 1.3 µs | 14.0 µs | +100.0 ns ~, +2.0 µs ~ | 12, 640 B |\n",
+			"| push: a leaving pod hands its 64 MiB cache to the new owners within 15 s (Handoff.Drain's default), every entry stored | 64 MiB in 2.10 s (30.5 MiB/s); 1024 of 1024 entries stored; 64.1 MiB on the wire | yes |"},
+			[]string{"its results predate `BenchmarkHandover`", "its results predate `BenchmarkLocalLoad`"}, false},
+		{"the push not measured", func(r *results) { r.handover, r.load = nil, nil }, []string{
+			"[`bench/handover_test.go`](bench/handover_test.go).\n\nNot measured in this run (its results predate `BenchmarkHandover`).\n",
+			"[`bench/localload_test.go`](bench/localload_test.go).\n\nNot measured in this run (its results predate `BenchmarkLocalLoad`).\n",
+			"| not measured: BenchmarkHandover (the results predate it) | **not measured** |"},
+			[]string{"| 3, one leaving |"}, false},
 		{"membership changes measured", func(r *results) {}, []string{
 			"### Membership changes: keys of a warm working set of 1000 loaded again\n\n" +
 				"| case | hand-off | no hand-off | HTTPPool fed by WatchPeers | failed gets |\n" +
@@ -178,7 +190,7 @@ func TestRenderSections(t *testing.T) {
 				transportFindings.NoYieldOneCaller + ") and lost the lead\n   with many (" + transportFindings.NoYieldManyCallers + "): the yield is not\n   the cause.\n"},
 			[]string{"syscalls"}, true},
 		{"peer cost measured", func(r *results) {}, []string{
-			"## 6. The cost of N peers\n\nWhat one pod's process pays for a Service of 10, 100 and 1000 reachable peers",
+			"## 7. The cost of N peers\n\nWhat one pod's process pays for a Service of 10, 100 and 1000 reachable peers",
 			"keeps at most\n100 idle connections in all",
 			"| peers | reading | goroutines HTTPPool | ours | heap HTTPPool | ours | open files HTTPPool | ours |\n" +
 				"| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n" +
@@ -210,7 +222,7 @@ func TestRenderSections(t *testing.T) {
 		{"peer cost goal not measured: no explanation", func(r *results) { r.peerCost = nil },
 			[]string{"- **cost of N peers"}, []string{"### The cost of N peers"}, false},
 		{"peer cost not measured", func(r *results) { r.peerCost = nil }, []string{
-			"## 6. The cost of N peers\n",
+			"## 7. The cost of N peers\n",
 			"the next one.\n\nNot measured in this run (its results predate `BenchmarkPeerCost`).\n",
 			"| not measured: BenchmarkPeerCost (the results predate it) | **not measured** |"},
 			[]string{"| peers | reading |"}, false},
@@ -273,6 +285,8 @@ var identifiers = regexp.MustCompile(strings.Join([]string{
 	"`-benchtime 1x`",     // one run of BenchmarkPeerCost
 	`127\.1\.x\.y`,        // BenchmarkPeerCost's peers
 	"`http2Client`",       // grpc-go's client transport
+	`127\.3\.0\.x`,        // BenchmarkHandover's pods
+	`127\.4\.0\.1`,        // BenchmarkLocalLoad's pod
 }, "|"))
 
 // TestTemplateHasNoFigures checks that every figure the report states comes from the

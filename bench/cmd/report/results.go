@@ -14,13 +14,17 @@ import (
 
 // Files in the results directory.
 const (
-	pickerRaw     = "picker.txt"  // PickPeer, PickPeerParallel, Rebuild (and the root's newRing)
-	remoteRaw     = "remote.txt"  // RemoteGet, GroupGet
-	handoffRaw    = "handoff.txt" // PeekMiss
+	pickerRaw     = "picker.txt"   // PickPeer, PickPeerParallel, Rebuild (and the root's newRing)
+	remoteRaw     = "remote.txt"   // RemoteGet, GroupGet
+	handoffRaw    = "handoff.txt"  // PeekMiss
+	handoverRaw   = "handover.txt" // Handover, one hand-over a round (-benchtime 1x)
+	loadRaw       = "load.txt"     // LocalLoad
 	qualityJSON   = "quality.json"
 	pickerStat    = "benchstat-picker.txt"
 	remoteStat    = "benchstat-remote.txt"
 	handoffStat   = "benchstat-handoff.txt"
+	handoverStat  = "benchstat-handover.txt"
+	loadStat      = "benchstat-load.txt"
 	watchersRaw   = "watchers.txt" // Convergence, Heap, APILoad on the real control plane
 	watchersStat  = "benchstat-watchers.txt"
 	membershipRaw = "e2e-handoff.txt" // go test -v of the e2e hand-off tests (membershipArgs)
@@ -73,6 +77,8 @@ type results struct {
 	watchers       summary        // nil when part 3 was not run
 	handoff        summary        // nil when the results predate BenchmarkPeekMiss
 	peerCost       summary        // nil when the results predate BenchmarkPeerCost
+	handover       summary        // nil when the results predate BenchmarkHandover
+	load           summary        // nil when the results predate BenchmarkLocalLoad
 	membership     *membershipRun // nil when the e2e hand-off tests were not run
 	quality        []Quality
 	profiles       []byte // markdown, empty when nothing was profiled
@@ -84,8 +90,8 @@ type results struct {
 type summariser func(raw string) (summary, error)
 
 // loadResults reads the results in dir: run.json, quality.json, profiles.txt if any, the
-// raw benchmark output, summarised by summarise (watchers.txt, handoff.txt and
-// peercost.txt only if they exist), the e2e hand-off tests' output if it exists, and the
+// raw benchmark output, summarised by summarise (watchers.txt, handoff.txt,
+// peercost.txt, handover.txt and load.txt only if they exist), the e2e hand-off tests' output if it exists, and the
 // baseline's output, if run.json names a baseline, compared with this run's by compare.
 func loadResults(dir string, summarise summariser, compare comparer) (*results, error) {
 	r := &results{}
@@ -102,7 +108,8 @@ func loadResults(dir string, summarise summariser, compare comparer) (*results, 
 	if err := readJSON(filepath.Join(dir, qualityJSON), &r.quality); err != nil {
 		return nil, err
 	}
-	for name, s := range map[string]*summary{watchersRaw: &r.watchers, handoffRaw: &r.handoff, peerCostRaw: &r.peerCost} {
+	for name, s := range map[string]*summary{watchersRaw: &r.watchers, handoffRaw: &r.handoff, peerCostRaw: &r.peerCost,
+		handoverRaw: &r.handover, loadRaw: &r.load} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			if *s, err = summarise(filepath.Join(dir, name)); err != nil {
 				return nil, err

@@ -18,7 +18,7 @@ func TestLoadResults(t *testing.T) {
 		t.Errorf("quality.json: %d sizes, first N=%d", len(r.quality), r.quality[0].N)
 	}
 	for name, s := range map[string]summary{"picker": r.picker, "remote": r.remote, "watchers": r.watchers, "handoff": r.handoff,
-		"peer cost": r.peerCost} {
+		"peer cost": r.peerCost, "handover": r.handover, "load": r.load} {
 		if len(s) == 0 {
 			t.Errorf("no %s summary", name)
 		}
@@ -29,6 +29,12 @@ func TestLoadResults(t *testing.T) {
 	if _, ok := r.peerCost.get("used-heap-B/peer", "PeerCost/N=1000", "grpc"); !ok {
 		t.Error("no used-heap-B/peer of PeerCost/N=1000, impl=grpc in the peer cost summary")
 	}
+	if _, ok := r.handover.get("wire-out-B/op", handoverRow, "ours"); !ok {
+		t.Errorf("no wire-out-B/op of %s, impl=ours in the hand-over summary", handoverRow)
+	}
+	if c, ok := r.load.get("p50-sec", localLoadRow, loadNewGroup); !ok || c.VsBase == "" {
+		t.Errorf("no p50 of %s, impl=%s against impl=%s in the load summary: %+v", localLoadRow, loadNewGroup, loadReference, c)
+	}
 	if len(r.profiles) == 0 {
 		t.Error("no profiles")
 	}
@@ -38,7 +44,8 @@ func TestLoadResults(t *testing.T) {
 }
 
 // TestLoadResultsOptional checks that watchers.txt, handoff.txt, peercost.txt,
-// e2e-handoff.txt and profiles.txt may be absent, and that the rest may not.
+// handover.txt, load.txt, e2e-handoff.txt and profiles.txt may be absent, and that the
+// rest may not.
 func TestLoadResultsOptional(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{runInfoJSON, qualityJSON, "picker.txt", "picker.csv", "remote.txt", "remote.csv"} {
@@ -54,9 +61,9 @@ func TestLoadResultsOptional(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.watchers != nil || r.handoff != nil || r.peerCost != nil || r.membership != nil || r.profiles != nil {
-		t.Errorf("watchers %v, handoff %v, peer cost %v, membership %v, profiles %q; want none", r.watchers != nil,
-			r.handoff != nil, r.peerCost != nil, r.membership != nil, r.profiles)
+	if r.watchers != nil || r.handoff != nil || r.peerCost != nil || r.handover != nil || r.load != nil || r.membership != nil || r.profiles != nil {
+		t.Errorf("watchers %v, handoff %v, peer cost %v, handover %v, load %v, membership %v, profiles %q; want none", r.watchers != nil,
+			r.handoff != nil, r.peerCost != nil, r.handover != nil, r.load != nil, r.membership != nil, r.profiles)
 	}
 	if err := os.Remove(filepath.Join(dir, qualityJSON)); err != nil {
 		t.Fatal(err)

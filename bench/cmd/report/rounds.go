@@ -1,7 +1,7 @@
 package main
 
-// Running the benchmarks: the test binaries, the rounds of every benchmark, the one run of
-// the cost of N peers, the watcher benchmarks and the e2e hand-off tests on a real control
+// Running the benchmarks: the test binaries, the rounds of every benchmark (one hand-over
+// of a leaving pod's cache in each), the one run of the cost of N peers, the watcher benchmarks and the e2e hand-off tests on a real control
 // plane, and benchstat's summaries, all written to the results directory.
 
 import (
@@ -22,6 +22,11 @@ const (
 	watchersBinary = "watchers.test"
 	profileDirName = "profiles"
 )
+
+// handoverBenchtime is BenchmarkHandover's -benchtime: one hand-over a round. Each takes
+// a few seconds (64 MiB at the pusher's 32 MiB/s, and three processes to start), so the
+// rounds give it as many samples as the other benchmarks for about half a minute.
+const handoverBenchtime = "1x"
 
 // rootRebuildBench selects the root module's BenchmarkRebuild of our table alone (newRing),
 // whether the root names its sub-benchmarks impl=ours/N=… or, as bench/ does, N=…/impl=ours.
@@ -62,7 +67,7 @@ func runAll(o options) (runInfo, error) {
 		return info, err
 	}
 
-	var picker, remote, handoff, basePicker, baseRemote bytes.Buffer
+	var picker, remote, handoff, handover, load, basePicker, baseRemote, baseLoad bytes.Buffer
 	for round := 1; round <= o.rounds; round++ {
 		err := base.interleave(round, func() error {
 			log.Printf("round %d of %d: pickers", round, o.rounds)
@@ -109,6 +114,29 @@ func runAll(o options) (runInfo, error) {
 			return info, err
 		}
 		handoff.Write(keepHeader(out, round == 1))
+		err = base.interleave(round, func() error {
+			log.Printf("round %d of %d: local loads", round, o.rounds)
+			out, err := command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkLocalLoad$",
+				"-test.benchmem", "-test.benchtime", o.remoteTime)
+			if err != nil {
+				return err
+			}
+			load.Write(keepHeader(out, round == 1))
+			return nil
+		}, func() error {
+			log.Printf("round %d of %d: the baseline's local loads", round, o.rounds)
+			return base.run(&baseLoad, round, baselineLoadBench, o.remoteTime)
+		})
+		if err != nil {
+			return info, err
+		}
+		log.Printf("round %d of %d: the hand-over of a leaving pod's cache", round, o.rounds)
+		out, err = command(workDir, nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkHandover$",
+			"-test.benchtime", handoverBenchtime)
+		if err != nil {
+			return info, err
+		}
+		handover.Write(keepHeader(out, round == 1))
 	}
 	// The cost of N peers counts goroutines, heap and files rather than timing anything:
 	// one run of each case is enough.
@@ -119,10 +147,11 @@ func runAll(o options) (runInfo, error) {
 		return info, err
 	}
 	raws := map[string][]byte{pickerRaw: picker.Bytes(), remoteRaw: remote.Bytes(), handoffRaw: handoff.Bytes(),
-		peerCostRaw: keepHeader(peerCost, true)}
-	stats := map[string]string{pickerRaw: pickerStat, remoteRaw: remoteStat, handoffRaw: handoffStat, peerCostRaw: peerCostStat}
+		handoverRaw: handover.Bytes(), loadRaw: load.Bytes(), peerCostRaw: keepHeader(peerCost, true)}
+	stats := map[string]string{pickerRaw: pickerStat, remoteRaw: remoteStat, handoffRaw: handoffStat,
+		handoverRaw: handoverStat, loadRaw: loadStat, peerCostRaw: peerCostStat}
 	if base != nil {
-		raws[baselinePickerRaw], raws[baselineRemoteRaw] = basePicker.Bytes(), baseRemote.Bytes()
+		raws[baselinePickerRaw], raws[baselineRemoteRaw], raws[baselineLoadRaw] = basePicker.Bytes(), baseRemote.Bytes(), baseLoad.Bytes()
 	} else if err := removeBaseline(o.results); err != nil { // a previous run's would pass for this run's
 		return info, err
 	}

@@ -337,3 +337,62 @@ func peerCostTable(s summary) table {
 	}
 	return t
 }
+
+// ---- Part 6: the push ----
+
+// handoverTable is the hand-over of a leaving pod's cache, one row: what it held and what
+// its new owners stored, the time, the bytes pushed and on the wire, and the leaving pod's
+// own count of its pushes.
+func handoverTable(s summary) table {
+	get := func(unit string) cell { c, _ := s.get(unit, handoverRow, "ours"); return c }
+	t, received, pushed := get("sec/op"), get("received-B/op"), get("pushed-B/op")
+	out, in := get("wire-out-B/op"), get("wire-in-B/op")
+	overhead := "–"
+	if pushed.Center > 0 && out.Center > 0 {
+		overhead = signed((out.Center/pushed.Center-1)*100, func(p float64) string { return fmt.Sprintf("%.2f %%", p) })
+	}
+	return table{
+		Header: []string{"pods", "entries held → stored", "time", "rate", "pushed", "on the wire: out, in",
+			"wire out over pushed", "the pusher's time", "failed, dropped"},
+		Align: right(9),
+		Rows: [][]string{{fmt.Sprintf("%d, one leaving", handoverPods),
+			fmt.Sprintf("%s → %s", count(get("held/op").Center), count(get("received/op").Center)),
+			timeCell(t), mibPerSecond(received.Center, t.Center), byteSize(pushed.Center),
+			byteSize(out.Center) + ", " + byteSize(in.Center), overhead, timeCell(get("push-sec/op")),
+			fmt.Sprintf("%s, %s", count(get("failed/op").Center), count(get("dropped/op").Center))}},
+	}
+}
+
+// loadTable is a local load through groupcache's own group and through NewGroup, with
+// what NewGroup adds to the reference's p50 and p99.
+func loadTable(s summary) table {
+	t := table{Header: []string{"load of a key this pod owns, cached nowhere", "time per load", "p50", "p99",
+		"added to p50, p99", "allocs, bytes per load"}, Align: append([]string{"---"}, right(5)...)}
+	added := func(unit string) string {
+		c, ok := s.get(unit, localLoadRow, loadNewGroup)
+		base, okBase := s.get(unit, localLoadRow, loadReference)
+		if !ok || !okBase || c.Center == 0 || base.Center == 0 {
+			return "–"
+		}
+		d := signedSeconds(c.Center - base.Center)
+		if c.VsBase == "~" {
+			d += " ~"
+		}
+		return d
+	}
+	for _, c := range []struct{ impl, what string }{
+		{loadReference, "`groupcache.NewGroup` (the reference)"},
+		{loadNewGroup, "`PeersManager.NewGroup`"},
+	} {
+		tc, _ := s.get("sec/op", localLoadRow, c.impl)
+		p50, _ := s.get("p50-sec", localLoadRow, c.impl)
+		p99, _ := s.get("p99-sec", localLoadRow, c.impl)
+		diff := "–"
+		if c.impl != loadReference {
+			diff = added("p50-sec") + ", " + added("p99-sec")
+		}
+		t.Rows = append(t.Rows, []string{c.what, timeCell(tc), timeCell(p50), timeCell(p99), diff,
+			fmt.Sprintf("%s, %s", num(s, "allocs/op", localLoadRow, c.impl), bytesCell(s, localLoadRow, c.impl))})
+	}
+	return t
+}
