@@ -312,9 +312,10 @@ func (b *pushBatch) spent() bool {
 }
 
 // sendOne pushes e when the rate allows. An owner that answers that it does not own the
-// key yet gets it again later; one that does not know pushes or does not answer in time
-// is skipped for the rest of the push and counted as one failure; other failures are
-// counted each.
+// key yet, or that cannot be reached (a call fails at once: its liveness mark, a refused
+// connection), gets it again later; one that does not know pushes or does not answer in
+// time is skipped for the rest of the push and counted as one failure; other failures
+// are counted each.
 func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 	b.mu.Lock()
 	if b.skip[e.owner] {
@@ -353,9 +354,9 @@ func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 		stats.pushesSent.Add(1)
 		stats.pushedBytesSent.Add(int64(len(value)))
 		b.p.delivered[e.group+"\x00"+e.key] = e.owner
-	case codes.FailedPrecondition:
-		b.again = append(b.again, e)
-	case codes.Unimplemented, codes.DeadlineExceeded, codes.Unavailable, codes.PermissionDenied:
+	case codes.FailedPrecondition, codes.Unavailable:
+		b.again = append(b.again, e) // not the owner yet; or not reachable for a moment (marked, restarting)
+	case codes.Unimplemented, codes.DeadlineExceeded, codes.PermissionDenied:
 		if !b.skip[e.owner] { // the pushes in flight to it fail too: one failure
 			stats.pushFailures.Add(1)
 			b.skip[e.owner] = true

@@ -21,12 +21,15 @@ import (
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"github.com/groupcache-k8s/k8s/k8stest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // pushRecorder is a peer's server that records the entries pushed to it.
 type pushRecorder struct {
 	delay    time.Duration // how long each push takes: a slow peer
+	refuse   atomic.Int64  // the next pushes to answer Unavailable: a peer out of reach for a moment
 	arrivals atomic.Int64  // pushes that reached the peer, stored or not yet
 	mu       sync.Mutex
 	pushes   map[string]string // "group/key" → value
@@ -46,6 +49,9 @@ func (r *pushRecorder) Ping(context.Context, *groupcachepb.GetRequest) (*groupca
 
 func (r *pushRecorder) Push(ctx context.Context, in *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error) {
 	r.arrivals.Add(1)
+	if r.refuse.Add(-1) >= 0 {
+		return nil, status.Error(codes.Unavailable, "out of reach for a moment")
+	}
 	select { // the slow peer under test, not a synchronisation
 	case <-time.After(r.delay):
 	case <-ctx.Done():
@@ -251,6 +257,32 @@ func TestQuickChangesPushEveryMovedEntry(t *testing.T) {
 	}
 	if missing > 0 {
 		t.Errorf("%d of the %d entries the second pod owns after both changes never reached it", missing, len(want))
+	}
+}
+
+// TestPushToAPeerOutOfReachForAMoment: pushes that fail at once as Unavailable (the
+// owner's liveness mark, a refused connection) are pushed again later, and every entry
+// arrives. The owner used to be skipped for the rest of the change, and a leaving pod
+// whose peers had been marked a moment before handed over nothing.
+func TestPushToAPeerOutOfReachForAMoment(t *testing.T) {
+	s := startPushScene(t, true, []string{"127.0.0.1"})
+	s.peer.refuse.Store(20)
+	keys := s.load(t, 100)
+	s.setPods("127.0.0.1", "127.0.0.2")
+	s.waitChange(t)
+	moved := 0
+	got := s.peer.recorded()
+	for _, key := range keys {
+		if s.m.Owner(key) != s.other {
+			continue
+		}
+		moved++
+		if got[s.group.Name()+"/"+key] != "v:"+key {
+			t.Errorf("entry %q never reached its owner, out of reach for its first 20 pushes", key)
+		}
+	}
+	if moved == 0 {
+		t.Fatal("no key moved to the new pod")
 	}
 }
 
