@@ -3,8 +3,9 @@ package main
 // The baseline: this code against the code of an earlier commit (-baseline REV; make bench
 // passes the commit that last changed BENCHMARKS.md, the code the previous report measured).
 // The report checks REV out into a temporary git worktree, builds the bench module's test
-// binary there (bench/go.mod replaces the library with ../, so the binary holds the library
-// at REV) and removes the worktree again; every round then runs the baseline's
+// binary there (with the worktree's go.work, or, at a commit older than the workspace,
+// bench/go.mod's replace of the library with ../, so the binary holds the library at REV)
+// and removes the worktree again; every round then runs the baseline's
 // BenchmarkPickPeer (impl=ours) and BenchmarkRemoteGet (impl=grpc) beside the same
 // benchmarks of this code. benchstat compares the two, a column per run, and one goal asks
 // that nothing got worse beyond noise.
@@ -85,13 +86,26 @@ func buildBaseline(rev string) (*baselineBench, error) {
 	b.bin, _ = filepath.Abs(filepath.Join(workDir, baselineBinary))
 	log.Printf("building the baseline's test binary, the code of %s (%s)", shortCommit(b.commit), rev)
 	err = withWorktree("", b.commit, func(dir string) error {
-		_, err := command(filepath.Join(dir, "bench"), nil, "go", "test", "-c", "-o", b.bin, ".")
+		_, err := command(filepath.Join(dir, "bench"), baselineEnv(dir), "go", "test", "-c", "-o", b.bin, ".")
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the baseline %s: %w", shortCommit(b.commit), err)
 	}
 	return b, nil
+}
+
+// baselineEnv is the environment of the baseline's build in the worktree dir: the
+// worktree's own workspace, go.work, which gives the bench module the library of the
+// worktree; at a commit older than the workspace none (GOWORK=off), and bench/go.mod's
+// replace ../ gives it that library. Named either way, so that a GOWORK in the report's own
+// environment cannot give the baseline this checkout's library instead.
+func baselineEnv(dir string) []string {
+	work := filepath.Join(dir, "go.work")
+	if _, err := os.Stat(work); err != nil {
+		return []string{"GOWORK=off"}
+	}
+	return []string{"GOWORK=" + work}
 }
 
 // withWorktree checks commit out into a temporary worktree of the git repository around
