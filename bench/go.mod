@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8
-	github.com/groupcache-k8s/k8s v0.0.0-00010101000000-000000000000
+	github.com/groupcache-k8s/k8s v0.1.0
 	github.com/groupcache-k8s/k8s/e2e v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
@@ -61,9 +61,4 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
-)
-
-replace (
-	github.com/groupcache-k8s/k8s => ../
-	github.com/groupcache-k8s/k8s/e2e => ../e2e
 )

@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8
-	github.com/groupcache-k8s/k8s v0.0.0-00010101000000-000000000000
+	github.com/groupcache-k8s/k8s v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	google.golang.org/grpc v1.85.0
@@ -65,5 +65,3 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
-
-replace github.com/groupcache-k8s/k8s => ../

@@ -31,6 +31,7 @@ type Binaries struct {
 // keys over by the peek alone.
 const PreviousVersion = "2693114576675f6dfc51ae6b4c157e4be5e3789d"
 
+
 // component is one control-plane program built from a module under e2e/controlplane.
 type component struct {
 	name, version string
@@ -81,7 +82,7 @@ func Build(ctx context.Context, tmpDir string, progress io.Writer) (Binaries, er
 	bins.Example = filepath.Join(tmpDir, "example")
 	start := time.Now()
 	fmt.Fprintf(progress, "testbed: building example/cmd with -race ...\n")
-	if err := goBuild(ctx, filepath.Join(RootDir(), "example"), "./cmd", bins.Example, "-race"); err != nil {
+	if err := goBuild(ctx, filepath.Join(RootDir(), "example"), "./cmd", bins.Example, exampleEnv(), "-race"); err != nil {
 		return bins, err
 	}
 	fmt.Fprintf(progress, "testbed: built example/cmd in %s\n", since(start))
@@ -120,7 +121,7 @@ func buildPrevious(ctx context.Context, cacheRoot, goVersion string, progress io
 	}
 	tmp := bin + ".tmp"
 	// The previous version's modules resolve the library with replace ../, not a workspace.
-	if err := goBuildEnv(ctx, []string{"GOWORK=off"}, filepath.Join(src, "example"), "./cmd", tmp, "-race"); err != nil {
+	if err := goBuild(ctx, filepath.Join(src, "example"), "./cmd", tmp, "GOWORK=off", "-race"); err != nil {
 		return "", err
 	}
 	if err := os.Rename(tmp, bin); err != nil {
@@ -157,7 +158,7 @@ func buildCached(ctx context.Context, c component, cacheRoot, goVersion string, 
 	fmt.Fprintf(progress, "testbed: building %s (%s) from the module proxy; the first build takes %s ...\n",
 		c.name, c.version, c.firstBuild)
 	tmp := bin + ".tmp"
-	if err := goBuild(ctx, modDir, c.pkg, tmp); err != nil {
+	if err := goBuild(ctx, modDir, c.pkg, tmp, controlPlaneEnv); err != nil {
 		return "", err
 	}
 	if err := os.Rename(tmp, bin); err != nil { // atomic: a half-built binary is never cached
@@ -167,20 +168,34 @@ func buildCached(ctx context.Context, c component, cacheRoot, goVersion string, 
 	return bin, nil
 }
 
-func goBuild(ctx context.Context, dir, pkg, out string, flags ...string) error {
-	return goBuildEnv(ctx, nil, dir, pkg, out, flags...)
-}
+// controlPlaneEnv is the environment entry of the control plane's builds. Its modules are
+// not in the repository's workspace (go.work at the root): the Kubernetes and etcd versions
+// they pin must not raise the versions the library is tested with. Inside the workspace's
+// directory the go command refuses to build a module that is not in it, so they build
+// alone.
+const controlPlaneEnv = "GOWORK=off"
 
-// goBuildEnv is goBuild with env added to the go command's environment.
-func goBuildEnv(ctx context.Context, env []string, dir, pkg, out string, flags ...string) error {
-	args := append([]string{"build", "-o", out}, flags...)
-	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+// exampleEnv is the environment entry of the example's build: the repository's workspace,
+// even when the caller's environment turns workspaces off. The example's go.mod requires
+// the library's release; the workspace gives it this checkout's library.
+func exampleEnv() string { return "GOWORK=" + filepath.Join(RootDir(), "go.work") }
+
+// goBuild builds pkg of the module in dir into out with go build's flags.
+func goBuild(ctx context.Context, dir, pkg, out, env string, flags ...string) error {
+	cmd := goCommand(ctx, dir, env, append(append([]string{"build", "-o", out}, flags...), pkg)...)
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s in %s: %v\n%s", pkg, dir, err, output)
 	}
 	return nil
+}
+
+// goCommand is the go command with args, run in dir with env (a "NAME=value" entry) added
+// to this process's environment.
+func goCommand(ctx context.Context, dir, env string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env)
+	return cmd
 }
 
 func goEnv(ctx context.Context, name string) (string, error) {

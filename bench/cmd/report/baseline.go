@@ -4,13 +4,14 @@ package main
 // passes the commit that last changed BENCHMARKS.md, the code the previous report measured).
 // The report checks REV out into a temporary git worktree, copies this code's
 // bench/localload_test.go into it (a baseline that predates BenchmarkLocalLoad has none, and
-// both sides must run the same benchmark), builds the bench module's test binary there
-// (bench/go.mod replaces the library with ../, so the binary holds the library at REV) and
-// removes the worktree again; every round then runs the baseline's BenchmarkPickPeer
-// (impl=ours), BenchmarkRemoteGet (impl=grpc) and BenchmarkLocalLoad (impl=newgroup) beside
-// the same benchmarks of this code. benchstat compares the two, a column per run, and two
-// goals ask that nothing got worse beyond noise: one for the picker and the transport, one
-// for a local load.
+// both sides must run the same benchmark), builds the bench module's test binary there (with
+// the worktree's go.work, or, at a commit older than the workspace, bench/go.mod's replace of
+// the library with ../, so the binary holds the library at REV) and removes the worktree
+// again; every round then runs the baseline's BenchmarkPickPeer (impl=ours),
+// BenchmarkRemoteGet (impl=grpc) and BenchmarkLocalLoad (impl=newgroup) beside the same
+// benchmarks of this code. benchstat compares the two, a column per run, and two goals ask
+// that nothing got worse beyond noise: one for the picker and the transport, one for a local
+// load.
 
 import (
 	"bytes"
@@ -104,7 +105,7 @@ func buildBaseline(rev string) (*baselineBench, error) {
 		if err := copyFile(localLoadFile, filepath.Join(bench, localLoadFile)); err != nil {
 			return err
 		}
-		if _, err := command(bench, nil, "go", "test", "-c", "-o", b.bin, "."); err != nil {
+		if _, err := command(bench, baselineEnv(dir), "go", "test", "-c", "-o", b.bin, "."); err != nil {
 			return fmt.Errorf("building the baseline's bench module with this code's %s (which must build with "+
 				"the bench helpers and library API of the baseline too): %w", localLoadFile, err)
 		}
@@ -123,6 +124,19 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return os.WriteFile(to, data, 0o644)
+}
+
+// baselineEnv is the environment of the baseline's build in the worktree dir: the
+// worktree's own workspace, go.work, which gives the bench module the library of the
+// worktree; at a commit older than the workspace none (GOWORK=off), and bench/go.mod's
+// replace ../ gives it that library. Named either way, so that a GOWORK in the report's own
+// environment cannot give the baseline this checkout's library instead.
+func baselineEnv(dir string) []string {
+	work := filepath.Join(dir, "go.work")
+	if _, err := os.Stat(work); err != nil {
+		return []string{"GOWORK=off"}
+	}
+	return []string{"GOWORK=" + work}
 }
 
 // withWorktree checks commit out into a temporary worktree of the git repository around

@@ -202,6 +202,31 @@ func TestWithWorktree(t *testing.T) {
 	}
 }
 
+// TestBaselineEnv checks the workspace the baseline builds with, named in full: the
+// worktree's go.work when the commit has one, none at a commit older than the workspace.
+func TestBaselineEnv(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		goWork bool
+		want   func(dir string) []string
+	}{
+		{"a commit with go.work", true, func(dir string) []string { return []string{"GOWORK=" + filepath.Join(dir, "go.work")} }},
+		{"a commit older than go.work", false, func(string) []string { return []string{"GOWORK=off"} }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if c.goWork {
+				if err := os.WriteFile(filepath.Join(dir, "go.work"), []byte("go 1.26.0\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, want := baselineEnv(dir), c.want(dir); !slices.Equal(got, want) {
+				t.Errorf("baselineEnv: %q, want %q", got, want)
+			}
+		})
+	}
+}
+
 // baselineOf is a comparison in which this code equals the baseline everywhere.
 func baselineOf() *baselineResults {
 	b := &baselineResults{Commit: "0123456789abcdef0123456789abcdef01234567", Rounds: 6, picker: summary{}, remote: summary{},
