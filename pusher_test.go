@@ -7,6 +7,7 @@ package k8s
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"strconv"
@@ -331,5 +332,61 @@ func TestCloseIsPrompt(t *testing.T) {
 				t.Errorf("Close took %v, want at most %v", took, within)
 			}
 		})
+	}
+}
+
+// changeLogHold is a slog handler that, once armed, holds the line that logs a change of
+// the peers until the manager logs the end of its drain, or for at most hold: a logger
+// that writes slowly (a remote sink, a full pipe) while the drain runs.
+type changeLogHold struct {
+	armed   atomic.Bool
+	hold    time.Duration
+	drained chan struct{}
+	once    sync.Once
+}
+
+func (h *changeLogHold) Enabled(context.Context, slog.Level) bool { return true }
+func (h *changeLogHold) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *changeLogHold) WithGroup(string) slog.Handler            { return h }
+
+func (h *changeLogHold) Handle(_ context.Context, r slog.Record) error {
+	switch {
+	case r.Message == "drained":
+		h.once.Do(func() { close(h.drained) })
+	case r.Message == "groupcache peers changed" && h.armed.Load():
+		select {
+		case <-h.drained:
+		case <-time.After(h.hold):
+		}
+	}
+	return nil
+}
+
+// TestDrainWaitsForTheChangesPushesWhileItIsLogged: the drain does not end between the
+// router's publishing of the ring without this pod and the pusher's taking the change.
+// setView logged the change in between, and a drain that polled then saw the others
+// knowing, nobody asking and the pusher idle: it ended, and Shutdown cancelled the pushes
+// the change started a moment later, every entry of the leaving pod.
+func TestDrainWaitsForTheChangesPushesWhileItIsLogged(t *testing.T) {
+	hold := &changeLogHold{hold: time.Second, drained: make(chan struct{})}
+	s := startPushScene(t, true, []string{"127.0.0.1", "127.0.0.2"},
+		WithHandoff(Handoff{Drain: 10 * time.Second}), WithLogger(slog.New(hold)))
+	keys := s.load(t, 20)
+	hold.armed.Store(true)
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- s.m.Shutdown(context.Background()) }()
+	s.setPods("-127.0.0.1", "127.0.0.2")
+	if err := <-shutdown; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	got := s.peer.recorded()
+	missing := 0
+	for _, key := range keys {
+		if got[s.group.Name()+"/"+key] != "v:"+key {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of the %d entries were not handed over before Shutdown returned", missing, len(keys))
 	}
 }
