@@ -198,7 +198,7 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 	defer func() { p.stats.pushNanos.Add(int64(time.Since(start))) }()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b := &pushBatch{p: p, budget: pushBudget, due: time.Now(), skip: map[string]bool{}}
+	b := &pushBatch{p: p, budget: pushBudget, due: time.Now(), skip: map[string]bool{}, timeouts: map[string]int{}}
 	entries := p.entries(w)
 	for i := 0; ; i++ {
 		if !b.send(ctx, cancel, entries) || len(b.again) == 0 {
@@ -261,14 +261,16 @@ type pushEntry struct {
 }
 
 // pushBatch is the state one push shares among its senders: the rate, the budget, the
-// owners skipped, and the entries to push again.
+// owners skipped or timing out, and the entries to push again.
 type pushBatch struct {
 	p      *pusher
 	mu     sync.Mutex
 	budget int64
 	due    time.Time // when the rate allows the next push; real time, whatever the manager's clock
 	skip   map[string]bool
-	again  []pushEntry
+	// timeouts counts, by owner, the pushes in a row that timed out
+	timeouts map[string]int
+	again    []pushEntry
 }
 
 // send pushes entries, pushConcurrency at a time, and reports whether it went through
@@ -311,9 +313,12 @@ func (b *pushBatch) spent() bool {
 }
 
 // sendOne pushes e when the rate allows. An owner that answers that it does not own the
-// key yet gets it again later; one that does not know pushes or does not answer in time
-// is skipped for the rest of the push and counted as one failure; other failures are
-// counted each.
+// key yet gets it again later; one that does not know pushes, is unavailable or refuses
+// is skipped for the rest of the push and counted as one failure; one that does not answer
+// in time is skipped once pushConcurrency pushes to it in a row have timed out (a
+// frozen owner: the pushes in flight to it time out together), each counted: a single
+// push times out when the owner is loading that key and the push waits for the load,
+// while its other pushes go through. Other failures are counted each.
 func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 	b.mu.Lock()
 	if b.skip[e.owner] {
@@ -352,9 +357,18 @@ func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 		stats.pushesSent.Add(1)
 		stats.pushedBytesSent.Add(int64(len(value)))
 		b.p.delivered[e.group+"\x00"+e.key] = e.owner
+		delete(b.timeouts, e.owner)
 	case codes.FailedPrecondition:
 		b.again = append(b.again, e)
-	case codes.Unimplemented, codes.DeadlineExceeded, codes.Unavailable, codes.PermissionDenied:
+	case codes.DeadlineExceeded:
+		if b.skip[e.owner] {
+			break // one of the timeouts that skipped it, or in flight with them
+		}
+		stats.pushFailures.Add(1)
+		if b.timeouts[e.owner]++; b.timeouts[e.owner] >= pushConcurrency {
+			b.skip[e.owner] = true
+		}
+	case codes.Unimplemented, codes.Unavailable, codes.PermissionDenied:
 		if !b.skip[e.owner] { // the pushes in flight to it fail too: one failure
 			stats.pushFailures.Add(1)
 			b.skip[e.owner] = true

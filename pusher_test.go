@@ -31,6 +31,7 @@ type pushRecorder struct {
 	arrivals atomic.Int64  // pushes that reached the peer, stored or not yet
 	mu       sync.Mutex
 	pushes   map[string]string // "group/key" → value
+	stuck    string            // a key whose push waits until the sender gives up; mu guards it
 }
 
 func (r *pushRecorder) Get(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
@@ -47,12 +48,19 @@ func (r *pushRecorder) Ping(context.Context, *groupcachepb.GetRequest) (*groupca
 
 func (r *pushRecorder) Push(ctx context.Context, in *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error) {
 	r.arrivals.Add(1)
+	md, _ := metadata.FromIncomingContext(ctx)
+	r.mu.Lock()
+	stuck := r.stuck != "" && md.Get(pushKeyMD)[0] == r.stuck
+	r.mu.Unlock()
+	if stuck { // a load of the key runs here, longer than the sender waits
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	select { // the slow peer under test, not a synchronisation
 	case <-time.After(r.delay):
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pushes[md.Get(pushGroupMD)[0]+"/"+md.Get(pushKeyMD)[0]] = string(in.GetValue())
@@ -389,4 +397,41 @@ func TestDrainWaitsForTheChangesPushesWhileItIsLogged(t *testing.T) {
 	if missing > 0 {
 		t.Errorf("%d of the %d entries were not handed over before Shutdown returned", missing, len(keys))
 	}
+}
+
+// TestOneSlowPushDoesNotSkipItsOwner: a push that times out because its receiver is
+// loading that key (the push waits for the load, as groupcache's Get does) costs that
+// entry, not the rest of the change's entries for the same owner, which other pushes are
+// reaching. A timeout skipped the owner for the rest of the change, as a frozen one is,
+// and a single backend call slower than the push timeout at the new owner lost every
+// entry the pusher had not reached yet.
+func TestOneSlowPushDoesNotSkipItsOwner(t *testing.T) {
+	s := startSlowPushScene(t, true, 50*time.Millisecond, []string{"127.0.0.1"})
+	keys := s.load(t, 800)
+	both, err := newRing([]string{s.self, s.other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moved []string // newest first, the order of the key log and of the pushes
+	for i := len(keys) - 1; i >= 0; i-- {
+		if ownedBy(both, keys[i], s.other) {
+			moved = append(moved, keys[i])
+		}
+	}
+	s.peer.mu.Lock()
+	s.peer.stuck = moved[0]
+	s.peer.mu.Unlock()
+	s.setPods("127.0.0.1", "127.0.0.2")
+	s.waitChange(t)
+	got := s.peer.recorded()
+	missing := 0
+	for _, key := range moved[1:] {
+		if _, ok := got[s.group.Name()+"/"+key]; !ok {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of the %d entries other than the slow one never reached their owner", missing, len(moved)-1)
+	}
+	assertCount(t, "Stats.PushFailures", s.m.Stats().PushFailures, 1)
 }
