@@ -199,7 +199,10 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b := &pushBatch{p: p, budget: pushBudget, due: time.Now(), skip: map[string]bool{}, timeouts: map[string]int{}}
-	entries := p.entries(w)
+	entries := p.entries(ctx, w)
+	if ctx.Err() != nil {
+		return
+	}
 	for i := 0; ; i++ {
 		if !b.send(ctx, cancel, entries) || len(b.again) == 0 {
 			return // cut short (the entries left are the newer work's), or done
@@ -217,10 +220,16 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 	}
 }
 
+// entriesPerCheck is how many keys entries looks at between two checks of its context:
+// a key costs a lookup in each ring of the work, and full key logs take hundreds of
+// milliseconds, which Close must not wait for.
+const entriesPerCheck = 256
+
 // entries returns w's entries: their keys, values and owners, in the order of the
 // groups' names and of each key log, leaving out those already delivered to the same
-// owner. Values are read as the push reaches them (see pushEntry.read).
-func (p *pusher) entries(w *pushWork) []pushEntry {
+// owner. Values are read as the push reaches them (see pushBatch.sendOne). When ctx ends
+// it stops and returns what it has listed.
+func (p *pusher) entries(ctx context.Context, w *pushWork) []pushEntry {
 	clients := p.clients()
 	members := w.to.members()
 	groups := p.groups()
@@ -232,7 +241,10 @@ func (p *pusher) entries(w *pushWork) []pushEntry {
 	var out []pushEntry
 	for _, name := range names {
 		g := groupcache.GetGroup(name)
-		for _, key := range groups[name].keys() {
+		for i, key := range groups[name].keys() {
+			if i%entriesPerCheck == 0 && ctx.Err() != nil {
+				return out
+			}
 			if !w.moved(key, p.self) {
 				continue
 			}

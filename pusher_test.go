@@ -435,3 +435,54 @@ func TestOneSlowPushDoesNotSkipItsOwner(t *testing.T) {
 	}
 	assertCount(t, "Stats.PushFailures", s.m.Stats().PushFailures, 1)
 }
+
+// TestPusherStopsPromptlyWhileListingEntries: the pusher's goroutine returns within
+// 100 ms of the end of its context while it lists the entries of a change from full key
+// logs (ten groups of 65536 keys, sixteen changes merged). The listing went through every
+// key before looking at the context, hundreds of milliseconds that Close waited for.
+func TestPusherStopsPromptlyWhileListingEntries(t *testing.T) {
+	leakcheck.Check(t)
+	const within = 100 * time.Millisecond
+	self := "10.0.0.0:8080"
+	var members []string
+	for i := range 40 {
+		members = append(members, "10.0.0."+strconv.Itoa(i)+":8080")
+	}
+	logs := map[string]*keyLog{}
+	for g := range 10 {
+		l := &keyLog{}
+		for i := range maxLoggedKeys {
+			l.add(fmt.Sprintf("group-%d/key-%d", g, i))
+		}
+		logs["g"+strconv.Itoa(g)] = l
+	}
+	listing := make(chan struct{})
+	var once sync.Once
+	p := newPusher(self, testConfig(), &counters{},
+		func() map[string]*keyLog { once.Do(func() { close(listing) }); return logs },
+		func() map[string]peerGetter { return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	for i := range 16 { // sixteen changes, merged: each key is looked up in every ring
+		from, err := newRing(members[:i+2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		to, err := newRing(members[1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.submit(pushJob{from: from, to: to})
+	}
+	<-listing
+	start := time.Now()
+	cancel()
+	<-done
+	if took := time.Since(start); took > within {
+		t.Errorf("the pusher returned %v after its context ended, want at most %v", took, within)
+	}
+}
