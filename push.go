@@ -52,7 +52,9 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 		s.stats.pushesRefused.Add(1)
 		return nil, errPushRefused
 	}
-	s.served()
+	// Not a peer's request (served): the drain waits for the Gets and peeks of peers that
+	// still route to this pod; a push to a leaving pod comes from a peer that has not seen
+	// it leave, and is answered that the key is not this pod's.
 	md, _ := metadata.FromIncomingContext(ctx)
 	groups, keys := md.Get(pushGroupMD), md.Get(pushKeyMD)
 	if len(groups) != 1 || len(keys) != 1 {

@@ -68,7 +68,9 @@ func pusherFrom(t *testing.T, ip, target string) *peerClient {
 // TestPushIsStoredOnlyFromPeersForItsOwner: a push from an address that is neither a
 // member nor a leaving peer is refused; from a peer, an entry of a group made by NewGroup
 // whose key this pod owns is stored as if loaded (a Get answers it without the getter),
-// and any other entry is dropped.
+// and any other entry is dropped. No push counts as a peer's request, which keeps a drain
+// going: a push to a leaving pod, from a peer that has not seen it leave, is answered
+// that it does not own the key, and its retries kept the drain going for 1.75 s more.
 func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 	target := startPushTarget(t)
 	snap := target.m.router.snapshot()
@@ -109,8 +111,8 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 			if got != tt.wantStats {
 				t.Errorf("push counters changed by %+v, want %+v", got, tt.wantStats)
 			}
-			if refused := tt.wantCode == codes.PermissionDenied; refused && target.m.stats.lastPeerRequest.Load() != lastRequest {
-				t.Error("a refused push counted as a peer's request (it would keep a drain going)")
+			if target.m.stats.lastPeerRequest.Load() != lastRequest {
+				t.Error("the push counted as a peer's Get or peek (it would keep a drain going)")
 			}
 			if tt.wantValue == "" {
 				return
