@@ -9,6 +9,7 @@ package k8s
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -69,7 +70,8 @@ func (w *pushWork) moved(key, self string) bool {
 // pusher runs the push work of a manager, from a goroutine of its own. A change that comes
 // while the work of earlier ones is unfinished is merged with it: the work that runs next
 // pushes what the earlier changes had not pushed yet, to the owners in the latest ring,
-// and skips the entries already handed to those owners. In a rolling update the changes
+// and skips the entries already handed to those owners (unless a change dropped the owner
+// from the ring since: one that comes back has lost them). In a rolling update the changes
 // come faster than a cache is pushed, and the entries an earlier change had moved were lost
 // to the push when a newer change ended its work.
 type pusher struct {
@@ -84,6 +86,11 @@ type pusher struct {
 	unfinished *pushWork     // the work of every change not yet pushed in full (next, or the one running)
 	idle       chan struct{} // closed while no work runs or waits
 	wake       chan struct{}
+
+	// left are the owners that some change since the run took its work dropped from the
+	// ring: what was delivered to them is forgotten, as a peer that comes back under the
+	// same address (a container restarted in place) has lost it.
+	left map[string]bool
 
 	// delivered holds the entries pushed since unfinished was last empty, with the owner
 	// each went to ("group\x00key" → owner); the run goroutine's only.
@@ -111,6 +118,14 @@ func (p *pusher) submit(j pushJob) {
 		}
 	}
 	p.unfinished, p.next = w, w
+	for _, id := range j.from.members() {
+		if !slices.Contains(j.to.members(), id) {
+			if p.left == nil {
+				p.left = make(map[string]bool)
+			}
+			p.left[id] = true
+		}
+	}
 	select {
 	case <-p.idle:
 		p.idle = make(chan struct{})
@@ -163,8 +178,8 @@ func (p *pusher) run(ctx context.Context) {
 		}
 		for {
 			p.mu.Lock()
-			w := p.next
-			p.next = nil
+			w, left := p.next, p.left
+			p.next, p.left = nil, nil
 			if w == nil {
 				select {
 				case <-p.idle: // a wake left over from work the loop took already
@@ -175,6 +190,7 @@ func (p *pusher) run(ctx context.Context) {
 				break
 			}
 			p.mu.Unlock()
+			maps.DeleteFunc(p.delivered, func(_, owner string) bool { return left[owner] })
 			p.push(ctx, w)
 			p.mu.Lock()
 			if p.next == nil { // done, or cut short by the end of ctx or the budget

@@ -486,3 +486,107 @@ func TestPusherStopsPromptlyWhileListingEntries(t *testing.T) {
 		t.Errorf("the pusher returned %v after its context ended, want at most %v", took, within)
 	}
 }
+
+// fakeOwner is a peer client that records the entries pushed to it, each push taking
+// delay: a peer as the pusher sees it, without a network.
+type fakeOwner struct {
+	delay time.Duration
+	mu    sync.Mutex
+	got   map[string]string // key → value
+}
+
+func (f *fakeOwner) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
+	return errNotCached
+}
+func (f *fakeOwner) Peek(context.Context, string, string) ([]byte, error) { return nil, errNotCached }
+func (f *fakeOwner) Close() error                                         { return nil }
+
+func (f *fakeOwner) Push(ctx context.Context, _, key string, value []byte) error {
+	select { // the slow peer under test, not a synchronisation
+	case <-time.After(f.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got[key] = string(value)
+	return nil
+}
+
+// restart forgets what the owner received: its process started again.
+func (f *fakeOwner) restart() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.got)
+}
+
+func (f *fakeOwner) received() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.got)
+}
+
+// TestOwnerBackAfterLeavingGetsItsEntriesAgain: an owner that leaves the ring and comes
+// back under the same address (a container restarted in place, a pod IP used again) while
+// the pushes of earlier changes still run has lost what it was pushed, and gets it again.
+// The pusher skipped the entries it had delivered to that address before, for as long as
+// changes kept merging, and the owner's share of them was lost.
+func TestOwnerBackAfterLeavingGetsItsEntriesAgain(t *testing.T) {
+	leakcheck.Check(t)
+	self, b, c := "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"
+	group := groupcache.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 1<<20,
+		groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
+			return dest.SetString("v:" + key)
+		}))
+	log := &keyLog{}
+	for i := range 600 {
+		key := "k" + strconv.Itoa(i)
+		var v string
+		if err := group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
+			t.Fatal(err)
+		}
+		log.add(key)
+	}
+	fb := &fakeOwner{got: map[string]string{}}
+	fc := &fakeOwner{delay: 50 * time.Millisecond, got: map[string]string{}} // keeps the work running
+	p := newPusher(self, testConfig(), &counters{},
+		func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+		func() map[string]peerGetter { return map[string]peerGetter{b: fb, c: fc} })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	ring := func(ids ...string) *ring {
+		r, err := newRing(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	alone, all, withoutB := ring(self), ring(self, b, c), ring(self, c)
+	p.submit(pushJob{from: alone, to: all})
+	waitUntil(t, "entries reach b", func() bool { return len(fb.received()) >= 20 })
+	p.submit(pushJob{from: all, to: withoutB})
+	fb.restart()
+	back := ring(self, b, c)
+	p.submit(pushJob{from: withoutB, to: back})
+	wait, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	p.waitIdle(wait)
+	got := fb.received()
+	missing, owned := 0, 0
+	for _, key := range log.keys() {
+		if ownedBy(back, key, b) {
+			owned++
+			if got[key] != "v:"+key {
+				missing++
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of the %d entries b owns after it came back never reached it again", missing, owned)
+	}
+}
