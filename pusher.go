@@ -296,7 +296,7 @@ type pushBatch struct {
 	budget int64
 	due    time.Time // when the rate allows the next push; real time, whatever the manager's clock
 	skip   map[string]bool
-	// timeouts counts, by owner, the pushes in a row that timed out
+	// timeouts counts, by owner, the pushes that timed out
 	timeouts map[string]int
 	again    []pushEntry
 }
@@ -343,10 +343,12 @@ func (b *pushBatch) spent() bool {
 // sendOne pushes e when the rate allows. An owner that answers that it does not own the
 // key yet gets it again later; one that does not know pushes, is unavailable or refuses
 // is skipped for the rest of the push and counted as one failure; one that does not answer
-// in time is skipped once pushConcurrency pushes to it in a row have timed out (a
-// frozen owner: the pushes in flight to it time out together), each counted: a single
-// push times out when the owner is loading that key and the push waits for the load,
-// while its other pushes go through. Other failures are counted each.
+// in time is skipped once pushConcurrency of its pushes have timed out, each counted: a
+// single push times out when the owner is loading that key and the push waits for the
+// load, while its other pushes go through, and a frozen owner's pushes in flight time out
+// together. Counted over the push, not in a row, the timeouts cost at most what a frozen
+// owner's do, also for an owner that is slow now and then. Other failures are counted
+// each.
 func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 	b.mu.Lock()
 	if b.skip[e.owner] {
@@ -385,7 +387,6 @@ func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 		stats.pushesSent.Add(1)
 		stats.pushedBytesSent.Add(int64(len(value)))
 		b.p.delivered[e.group+"\x00"+e.key] = e.owner
-		delete(b.timeouts, e.owner)
 	case codes.FailedPrecondition:
 		b.again = append(b.again, e)
 	case codes.DeadlineExceeded:
