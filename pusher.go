@@ -303,34 +303,74 @@ type pushBatch struct {
 
 // send pushes entries, pushConcurrency at a time, and reports whether it went through
 // them all: it stops at the end of ctx, when the budget is spent, or when newer work
-// waits, and then cancels the pushes in flight (stop is ctx's cancel).
+// waits, and then cancels the pushes in flight (stop is ctx's cancel). Each owner's
+// entries go in their order, and a free slot goes to the owner with the fewest pushes in
+// flight: a slow owner holds a share of the slots, not all of them, and the other owners'
+// entries do not wait behind its own.
 func (b *pushBatch) send(ctx context.Context, stop context.CancelFunc, entries []pushEntry) bool {
-	queue := make(chan pushEntry)
-	var wg sync.WaitGroup
-	for range pushConcurrency {
-		wg.Go(func() {
-			for e := range queue {
-				b.sendOne(ctx, e)
-			}
-		})
-	}
-	complete := true
+	var owners []string // in the order of their first entry
+	lanes := make(map[string][]pushEntry)
 	for _, e := range entries {
+		if _, ok := lanes[e.owner]; !ok {
+			owners = append(owners, e.owner)
+		}
+		lanes[e.owner] = append(lanes[e.owner], e)
+	}
+	inFlight := make(map[string]int)
+	finished := make(chan string, pushConcurrency) // the owner of each push that returned
+	running, left := 0, len(entries)
+	complete := true
+	for left > 0 {
 		if ctx.Err() != nil || b.p.newer() || b.spent() {
 			complete = false
 			break
 		}
-		select {
-		case queue <- e:
-		case <-ctx.Done():
+		if running == pushConcurrency {
+			inFlight[<-finished]--
+			running--
+			continue
 		}
+		next := ""
+		for _, o := range owners {
+			if len(lanes[o]) == 0 {
+				continue
+			}
+			if b.skipped(o) { // its pushes would return at once
+				left -= len(lanes[o])
+				lanes[o] = nil
+				continue
+			}
+			if next == "" || inFlight[o] < inFlight[next] {
+				next = o
+			}
+		}
+		if next == "" {
+			break // the owners left were skipped
+		}
+		e := lanes[next][0]
+		lanes[next] = lanes[next][1:]
+		left--
+		inFlight[next]++
+		running++
+		go func() {
+			b.sendOne(ctx, e)
+			finished <- e.owner
+		}()
 	}
 	if !complete {
 		stop()
 	}
-	close(queue)
-	wg.Wait()
+	for ; running > 0; running-- {
+		<-finished
+	}
 	return complete && ctx.Err() == nil
+}
+
+// skipped reports whether the pushes to owner are skipped for the rest of the push.
+func (b *pushBatch) skipped(owner string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.skip[owner]
 }
 
 // spent reports whether the budget is spent.

@@ -590,3 +590,61 @@ func TestOwnerBackAfterLeavingGetsItsEntriesAgain(t *testing.T) {
 		t.Errorf("%d of the %d entries b owns after it came back never reached it again", missing, owned)
 	}
 }
+
+// TestSlowOwnerDoesNotHoldBackTheOthers: an owner that answers slowly, but in time, gets
+// no more than its share of the pushes in flight, and the entries of an owner that answers
+// at once reach it while the slow one's are still going. Every slot ended up waiting on the
+// slow owner, whose entries came in the same queue, and a leaving pod's drain ended with
+// the fast owner's entries undelivered too.
+func TestSlowOwnerDoesNotHoldBackTheOthers(t *testing.T) {
+	leakcheck.Check(t)
+	self, fast, slow := "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"
+	group := groupcache.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 1<<20,
+		groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
+			return dest.SetString("v:" + key)
+		}))
+	log := &keyLog{}
+	for i := range 300 {
+		key := "k" + strconv.Itoa(i)
+		var v string
+		if err := group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
+			t.Fatal(err)
+		}
+		log.add(key)
+	}
+	ff := &fakeOwner{got: map[string]string{}}
+	fs := &fakeOwner{delay: 200 * time.Millisecond, got: map[string]string{}}
+	p := newPusher(self, testConfig(), &counters{},
+		func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+		func() map[string]peerGetter { return map[string]peerGetter{fast: ff, slow: fs} })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	alone, err := newRing([]string{self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := newRing([]string{self, fast, slow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toFast, toSlow := 0, 0
+	for _, key := range log.keys() {
+		switch {
+		case ownedBy(all, key, fast):
+			toFast++
+		case ownedBy(all, key, slow):
+			toSlow++
+		}
+	}
+	p.submit(pushJob{from: alone, to: all})
+	waitUntil(t, "the fast owner has its entries", func() bool { return len(ff.received()) == toFast })
+	if got := len(fs.received()); got > toSlow/2 {
+		t.Errorf("the slow owner had %d of its %d entries when the fast one had its %d: the fast one waited for it",
+			got, toSlow, toFast)
+	}
+}
