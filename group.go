@@ -107,7 +107,7 @@ func (h *handoffGetter) rebind(m *PeersManager, getter groupcache.Getter) bool {
 // returns the owner's error and does not load the key (see ownererror.go).
 func (h *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sink) error {
 	b := h.bound.Load()
-	if value, ok := pushedValue(ctx, h.group, key); ok {
+	if value, ok := storePushedValue(ctx, h.group, key); ok {
 		h.keys.add(key)
 		return dest.SetBytes(value) // a peer pushed it (push.go)
 	}

@@ -68,7 +68,8 @@ func pusherFrom(t *testing.T, ip, target string) *peerClient {
 // TestPushIsStoredOnlyFromPeersForItsOwner: a push from an address that is neither a
 // member nor a leaving peer is refused; from a peer, an entry of a group made by NewGroup
 // whose key this pod owns is stored as if loaded (a Get answers it without the getter),
-// and any other entry is dropped. No push counts as a peer's request, which keeps a drain
+// and any other entry is dropped, one for a key held already too (it keeps its value,
+// and counted as stored it made the receivers' count exceed what they stored). No push counts as a peer's request, which keeps a drain
 // going: a push to a leaving pod, from a peer that has not seen it leave, is answered
 // that it does not own the key, and its retries kept the drain going for 1.75 s more.
 func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
@@ -77,6 +78,11 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 	owned := keyOwnedBy(t, snap, target.self)
 	notOwned := keyOwnedBy(t, snap, net.JoinHostPort("127.0.0.2", strconv.Itoa(portOf(t, target.self))))
 	fresh := keyOwnedByPrefix(t, snap, target.self, "fresh-")
+	held := keyOwnedByPrefix(t, snap, target.self, "held-")
+	var v string
+	if err := target.group.Get(t.Context(), held, groupcache.StringSink(&v)); err != nil {
+		t.Fatal(err)
+	}
 	plain := newTestGroup(t, echoGetter) // made by groupcache.NewGroup
 	tests := []struct {
 		name      string
@@ -91,6 +97,8 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 			Stats{PushesRefused: 1}, "loaded " + owned},
 		{"a peer, a key this pod owns", "127.0.0.2", target.group.Name(), fresh, codes.OK,
 			Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed"},
+		{"a key this pod holds already", "127.0.0.2", target.group.Name(), held, codes.OK,
+			Stats{PushesDropped: 1}, "loaded " + held},
 		{"a key this pod does not own (yet)", "127.0.0.2", target.group.Name(), notOwned, codes.FailedPrecondition,
 			Stats{PushesDropped: 1}, ""},
 		{"a group not made by NewGroup", "127.0.0.2", plain.Name(), owned, codes.OK, Stats{PushesDropped: 1}, ""},
