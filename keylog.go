@@ -15,6 +15,11 @@ const (
 	maxLoggedBytes = 4 << 20
 )
 
+// maxLoggedKeyBytes is the longest key a log remembers: one key forgets at most a 64th
+// of the log's bytes of others. A peer's push may carry a key of megabytes (in the call's
+// metadata), and a key as long as the log's byte bound made it forget every other key.
+const maxLoggedKeyBytes = maxLoggedBytes / 64
+
 // keyLog is a bounded set of keys in the order they were added: a queue, oldest at
 // head, so that adding and forgetting cost the same whatever the keys' lengths. It is
 // safe for concurrent use.
@@ -27,11 +32,11 @@ type keyLog struct {
 }
 
 // add remembers key, forgetting the oldest keys while the log is over its bounds. A key
-// already in the log keeps its place; a key longer than maxLoggedBytes is not logged.
+// already in the log keeps its place; a key longer than maxLoggedKeyBytes is not logged.
 func (l *keyLog) add(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.known[key]; ok || len(key) > maxLoggedBytes {
+	if _, ok := l.known[key]; ok || len(key) > maxLoggedKeyBytes {
 		return
 	}
 	if l.known == nil {

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -258,5 +260,35 @@ func TestPushOfAKeyHeldButNotLoggedIsLogged(t *testing.T) {
 	}
 	if got := log.keys(); len(got) != 1 || got[0] != key {
 		t.Errorf("key log after the push = %q, want [%q]", got, key)
+	}
+}
+
+// TestPushOfALongKeyKeepsTheKeyLog: a push of one long key (a peer may send keys of
+// megabytes in the call's metadata) does not make the receiver forget the keys it had
+// logged, which it hands on at the next change. A key of up to the log's whole byte bound
+// was logged, and pushed out every other key.
+func TestPushOfALongKeyKeepsTheKeyLog(t *testing.T) {
+	target := startPushTarget(t)
+	snap := target.m.router.snapshot()
+	var keys []string
+	for i := range 100 {
+		key := keyOwnedByPrefix(t, snap, target.self, "short-"+strconv.Itoa(i)+"-")
+		var v string
+		if err := target.group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	long := keyOwnedByPrefix(t, snap, target.self, strings.Repeat("x", maxLoggedBytes-100))
+	if err := pusherFrom(t, "127.0.0.2", target.self).Push(requestContext(t, 5*time.Second), target.group.Name(), long, []byte("v")); err != nil {
+		t.Fatalf("Push of a long key: %v", err)
+	}
+	h, _ := newGroupNames.Load(target.group.Name())
+	logged := h.(*handoffGetter).keys.keys()
+	for _, key := range keys {
+		if !slices.Contains(logged, key) {
+			t.Fatalf("after the push of a %d-byte key the log holds %d keys; the %d loaded before it are gone",
+				len(long), len(logged), len(keys))
+		}
 	}
 }
