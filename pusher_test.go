@@ -438,36 +438,37 @@ func TestOneSlowPushDoesNotSkipItsOwner(t *testing.T) {
 
 // TestPusherStopsPromptlyWhileListingEntries: the pusher's goroutine returns within
 // 100 ms of the end of its context while it lists the entries of a change from full key
-// logs (ten groups of 65536 keys, sixteen changes merged). The listing went through every
-// key before looking at the context, hundreds of milliseconds that Close waited for.
+// logs (twenty groups of 65536 keys, sixteen changes merged), and well before the listing
+// would have ended (a quarter of its time, on a machine too busy for 100 ms). The listing
+// went through every key before looking at the context, for 400 ms here (seconds under
+// the race detector), which Close waited for.
 func TestPusherStopsPromptlyWhileListingEntries(t *testing.T) {
 	leakcheck.Check(t)
-	const within = 100 * time.Millisecond
 	self := "10.0.0.0:8080"
 	var members []string
 	for i := range 40 {
 		members = append(members, "10.0.0."+strconv.Itoa(i)+":8080")
 	}
-	logs := map[string]*keyLog{}
-	for g := range 10 {
-		l := &keyLog{}
-		for i := range maxLoggedKeys {
-			l.add(fmt.Sprintf("group-%d/key-%d", g, i))
-		}
-		logs["g"+strconv.Itoa(g)] = l
+	full := &keyLog{}
+	for i := range maxLoggedKeys {
+		full.add("key-" + strconv.Itoa(i))
 	}
+	logs := map[string]*keyLog{}
+	for g := range 20 { // twenty groups' names, one log: the listing's cost without twenty logs to fill
+		logs["g"+strconv.Itoa(g)] = full
+	}
+	var armed atomic.Bool
 	listing := make(chan struct{})
 	var once sync.Once
 	p := newPusher(self, testConfig(), &counters{},
-		func() map[string]*keyLog { once.Do(func() { close(listing) }); return logs },
+		func() map[string]*keyLog {
+			if armed.Load() {
+				once.Do(func() { close(listing) })
+			}
+			return logs
+		},
 		func() map[string]peerGetter { return nil })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.run(ctx)
-	}()
-	for i := range 16 { // sixteen changes, merged: each key is looked up in every ring
+	for i := range 16 { // sixteen changes, merged before the pusher runs: each key is looked up in every ring
 		from, err := newRing(members[:i+2])
 		if err != nil {
 			t.Fatal(err)
@@ -478,12 +479,24 @@ func TestPusherStopsPromptlyWhileListingEntries(t *testing.T) {
 		}
 		p.submit(pushJob{from: from, to: to})
 	}
-	<-listing
 	start := time.Now()
+	p.entries(context.Background(), p.next)
+	listed := time.Since(start)
+	within := max(100*time.Millisecond, listed/4)
+	armed.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	<-listing
+	start = time.Now()
 	cancel()
 	<-done
 	if took := time.Since(start); took > within {
-		t.Errorf("the pusher returned %v after its context ended, want at most %v", took, within)
+		t.Errorf("the pusher returned %v after its context ended, want at most %v (a whole listing takes %v)",
+			took, within, listed)
 	}
 }
 
