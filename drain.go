@@ -41,7 +41,8 @@ func (m *PeersManager) drain(ctx context.Context) bool {
 		if !now.Before(end) {
 			return true
 		}
-		if m.othersKnow() && now.Sub(time.Unix(0, m.stats.lastPeerRequest.Load())) >= drainQuiet && m.pusher.idleNow() {
+		if m.othersKnow() && now.Sub(time.Unix(0, m.stats.lastPeerRequest.Load())) >= drainQuiet && m.pushesStarted() &&
+			m.pusher.idleNow() {
 			return true
 		}
 		select {
@@ -51,6 +52,13 @@ func (m *PeersManager) drain(ctx context.Context) bool {
 			return false
 		}
 	}
+}
+
+// pushesStarted reports whether the pusher has the change that made the ring in force:
+// the router publishes a ring before setView hands its change to the pusher, and an idle
+// pusher in between has not started the pushes yet. It is read before the pusher's idleness.
+func (m *PeersManager) pushesStarted() bool {
+	return m.handed.Load() == m.router.snapshot().ring
 }
 
 // othersKnow reports whether no other pod routes keys to this one any more: its

@@ -32,15 +32,25 @@ func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache
 	if getter == nil {
 		panic("nil Getter")
 	}
+	g, handedOver := m.newGroup(name, cacheBytes, getter)
+	if handedOver { // outside newGroupMu: the logger may call back into the library
+		m.cfg.logger.Info("groupcache-k8s: NewGroup: the group's manager was closed; the group now loads "+
+			"through this one", "group", name)
+	}
+	return g
+}
+
+// newGroup is NewGroup under newGroupMu; it also reports whether it handed over a closed
+// manager's group.
+func (m *PeersManager) newGroup(name string, cacheBytes int64, getter groupcache.Getter) (*groupcache.Group, bool) {
 	newGroupMu.Lock()
 	defer newGroupMu.Unlock()
 	g := groupcache.GetGroup(name)
-	if g != nil {
+	handedOver := g != nil
+	if handedOver {
 		if h := handoffGroups[name]; h == nil || !h.rebind(m, getter) {
 			panic("duplicate registration of group " + name)
 		}
-		m.cfg.logger.Info("groupcache-k8s: NewGroup: the group's manager was closed; the group now loads "+
-			"through this one", "group", name)
 	} else {
 		h := &handoffGetter{group: name}
 		h.bound.Store(&boundGetter{m: m, getter: getter})
@@ -53,7 +63,7 @@ func (m *PeersManager) NewGroup(name string, cacheBytes int64, getter groupcache
 		slices.Sort(names)
 		m.groups.Store(&names)
 	}
-	return g
+	return g, handedOver
 }
 
 // Groups returns the names of the groups created with NewGroup, sorted.
@@ -107,7 +117,7 @@ func (h *handoffGetter) rebind(m *PeersManager, getter groupcache.Getter) bool {
 // returns the owner's error and does not load the key (see ownererror.go).
 func (h *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sink) error {
 	b := h.bound.Load()
-	if value, ok := pushedValue(ctx, h.group, key); ok {
+	if value, ok := storePushedValue(ctx, h.group, key); ok {
 		h.keys.add(key)
 		return dest.SetBytes(value) // a peer pushed it (push.go)
 	}

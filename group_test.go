@@ -6,8 +6,12 @@ package k8s
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/golang/groupcache"
 	"github.com/groupcache-k8s/k8s/internal/fakeapi"
@@ -118,5 +122,51 @@ func TestNewGroupAfterItsManagerClosed(t *testing.T) {
 	}
 	if b := handoffGroups[name].bound.Load(); b.m != second {
 		t.Error("NewGroup took the group of a manager that is still open")
+	}
+}
+
+// recordHook is a slog handler that calls f with each record.
+type recordHook struct{ f func(slog.Record) }
+
+func (h recordHook) Enabled(context.Context, slog.Level) bool { return true }
+func (h recordHook) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h recordHook) WithGroup(string) slog.Handler            { return h }
+func (h recordHook) Handle(_ context.Context, r slog.Record) error {
+	h.f(r)
+	return nil
+}
+
+// TestNewGroupLogsOutsideItsLock: the line NewGroup logs when it takes over a closed
+// manager's group is written after NewGroup has let go of its lock, so a logger that
+// calls back into the library (one that makes a group of its own on first use) works.
+// It was written under the lock every NewGroup and the pusher's listing take, and such a
+// logger deadlocked the process's NewGroup for good.
+func TestNewGroupLogsOutsideItsLock(t *testing.T) {
+	stream := func() *fakeapi.Stream { return fakeapi.Listing(10, readySlice("x", "10.0.0.1")) }
+	name := func(what string) string { return fmt.Sprintf("%s-%s#%d", t.Name(), what, groupSeq.Add(1)) }
+	handedOver, fromLogger := name("handed-over"), name("from-logger")
+	closed, _ := startManager(t, stream(), "10.0.0.1:8080")
+	closed.NewGroup(handedOver, 0, prefixGetter("closed:"))
+	closed.Close()
+	var m atomic.Pointer[PeersManager]
+	logger := slog.New(recordHook{func(r slog.Record) {
+		if strings.Contains(r.Message, "the group now loads through this one") {
+			m.Load().NewGroup(fromLogger, 0, prefixGetter("logger:"))
+		}
+	}})
+	mm, _ := startManager(t, stream(), "10.0.0.1:8080", WithLogger(logger))
+	m.Store(mm)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mm.NewGroup(handedOver, 0, prefixGetter("m:"))
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("NewGroup did not return within 5 s: its logger's call back into NewGroup waits for NewGroup's lock")
+	}
+	if groupcache.GetGroup(fromLogger) == nil {
+		t.Error("the logger's NewGroup made no group")
 	}
 }

@@ -15,6 +15,11 @@ const (
 	maxLoggedBytes = 4 << 20
 )
 
+// maxLoggedKeyBytes is the longest key a log remembers: one key forgets at most a 64th
+// of the log's bytes of others. A peer's push may carry a key of megabytes (in the call's
+// metadata), and a key as long as the log's byte bound made it forget every other key.
+const maxLoggedKeyBytes = maxLoggedBytes / 64
+
 // keyLog is the keys added lately, in a circular buffer, oldest at head: adding costs a
 // slot and a lock whatever the keys' lengths and however full the log is, since every load
 // of a group made by NewGroup adds its key. A key added again takes a new slot as the
@@ -28,9 +33,9 @@ type keyLog struct {
 }
 
 // add remembers key as the newest, forgetting the oldest keys while the log would be over
-// its bounds. A key longer than maxLoggedBytes is not logged.
+// its bounds. A key longer than maxLoggedKeyBytes is not logged.
 func (l *keyLog) add(key string) {
-	if len(key) > maxLoggedBytes {
+	if len(key) > maxLoggedKeyBytes {
 		return
 	}
 	l.mu.Lock()

@@ -9,7 +9,7 @@ import (
 
 // TestKeyLog: keys come back newest first, once each (the empty key is a key; a key added
 // again is as new as its last add); a full log forgets its oldest key; keys over the byte
-// bound push the oldest out.
+// bound push the oldest out; a key longer than maxLoggedKeyBytes is not logged.
 func TestKeyLog(t *testing.T) {
 	var l keyLog
 	for _, k := range []string{"a", "b", "a", "", "c"} {
@@ -20,20 +20,23 @@ func TestKeyLog(t *testing.T) {
 	}
 
 	var big keyLog
-	half := strings.Repeat("x", maxLoggedBytes/2)
+	long := strings.Repeat("x", maxLoggedKeyBytes-4)
 	big.add("a")
-	big.add(half + "1")
-	big.add(half + "2")                            // over the bound: "a" and then the first half go
-	big.add(strings.Repeat("y", maxLoggedBytes+1)) // longer than the bound: not logged
-	if got := big.keys(); len(got) != 1 || got[0] != half+"2" || big.bytes != len(half)+1 {
-		t.Errorf("a log over its byte bound keeps %d keys (%d bytes), want only the newest", len(got), big.bytes)
+	for i := range maxLoggedBytes/maxLoggedKeyBytes + 1 {
+		big.add(long + strconv.Itoa(1000+i)) // the last one over the bound: "a" and then the first long key go
+	}
+	big.add(strings.Repeat("y", maxLoggedKeyBytes+1)) // longer than a key may be: not logged
+	got := big.keys()
+	if n := maxLoggedBytes / maxLoggedKeyBytes; len(got) != n || got[0] != long+strconv.Itoa(1000+n) ||
+		big.bytes != n*maxLoggedKeyBytes {
+		t.Errorf("a log over its byte bound keeps %d keys (%d bytes), want the newest %d", len(got), big.bytes, n)
 	}
 
 	var full keyLog
 	for i := range maxLoggedKeys + 2 {
 		full.add(strconv.Itoa(i))
 	}
-	got := full.keys()
+	got = full.keys()
 	if len(got) != maxLoggedKeys || got[0] != strconv.Itoa(maxLoggedKeys+1) || got[len(got)-1] != "2" {
 		t.Errorf("a full log holds %d keys from %s to %s; want %d from %d to 2", len(got), got[0], got[len(got)-1],
 			maxLoggedKeys, maxLoggedKeys+1)

@@ -47,6 +47,10 @@ type PeersManager struct {
 	done      chan struct{} // closed once everything is stopped
 
 	stopPushing func() // ends the pusher's goroutine and waits for it
+	// handed is the last ring setView has dealt with: the pusher has the change that
+	// made it (or the change needed no push). Until it is the snapshot's ring, a change
+	// is published but its pushes have not started, and the drain must not end.
+	handed atomic.Pointer[ring]
 
 	drainAsked atomic.Bool        // Shutdown came before the stop began: drain first
 	drainCtx   context.Context    // ends when the drain must end early
@@ -275,14 +279,17 @@ func (m *PeersManager) shutdown(stopTimeout time.Duration) {
 }
 
 // setView is the watcher's onChange: the router applies v, and when the members
-// changed the manager logs them and tells WithPeersChanged, outside any lock.
+// changed the manager hands the change to the pusher, then logs the members and tells
+// WithPeersChanged, outside any lock.
 func (m *PeersManager) setView(v view) {
 	before := m.router.snapshot().ring
 	if members, changed := m.router.apply(v); changed {
-		m.cfg.logger.Info("groupcache peers changed", "peers", members, "leaving", v.leaving)
+		after := m.router.snapshot().ring // only this goroutine replaces it
 		if !m.cfg.handoff.Off && len(before.members()) > 0 {
-			m.pusher.submit(pushJob{from: before, to: m.router.snapshot().ring})
+			m.pusher.submit(pushJob{from: before, to: after})
 		}
+		m.handed.Store(after)
+		m.cfg.logger.Info("groupcache peers changed", "peers", members, "leaving", v.leaving)
 		m.peersChanged.tell(members)
 	}
 }

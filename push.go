@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
@@ -45,14 +46,16 @@ var errPushRefused = status.Error(codes.PermissionDenied,
 // owns the key in its ring. An entry for another group is dropped and answered with OK;
 // one for a key this pod does not own, with FailedPrecondition, which the sender retries
 // once (the change that makes this pod the owner may reach it a moment after the
-// sender). A key already cached here keeps its value.
+// sender). A key already cached here keeps its value, and the push counts as dropped.
 func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error) {
 	snap := s.routing()
 	if !fromPeer(ctx, snap.view, s.self) {
 		s.stats.pushesRefused.Add(1)
 		return nil, errPushRefused
 	}
-	s.served()
+	// Not a peer's request (served): the drain waits for the Gets and peeks of peers that
+	// still route to this pod; a push to a leaving pod comes from a peer that has not seen
+	// it leave, and is answered that the key is not this pod's.
 	md, _ := metadata.FromIncomingContext(ctx)
 	groups, keys := md.Get(pushGroupMD), md.Get(pushKeyMD)
 	if len(groups) != 1 || len(keys) != 1 {
@@ -73,7 +76,8 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	// owns the key: the peer client then answers with the pushed value instead of
 	// forwarding it (peerClient.Get), and groupcache keeps it as any peer's answer.
 	var discard []byte
-	pushed := context.WithValue(ctx, pushedKey{}, pushedEntry{group: name, key: key, value: in.GetValue()})
+	stored := new(atomic.Bool)
+	pushed := context.WithValue(ctx, pushedKey{}, pushedEntry{group: name, key: key, value: in.GetValue(), stored: stored})
 	if err := group.Get(pushed, key, groupcache.AllocatingByteSliceSink(&discard)); err != nil {
 		s.stats.pushesDropped.Add(1)
 		return &groupcachepb.GetResponse{}, nil
@@ -82,6 +86,10 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	// hot copy taken from its owner before this pod owned it. It is this pod's to hand on
 	// at the next change, and the log is what the pusher reads.
 	h.(*handoffGetter).keys.add(key)
+	if !stored.Load() { // held already, loaded meanwhile, or owned by another pod by now
+		s.stats.pushesDropped.Add(1)
+		return &groupcachepb.GetResponse{}, nil
+	}
 	s.stats.pushesReceived.Add(1)
 	s.stats.pushedBytesReceived.Add(int64(len(in.GetValue())))
 	return &groupcachepb.GetResponse{}, nil
@@ -96,6 +104,7 @@ type pushedKey struct{}
 type pushedEntry struct {
 	group, key string
 	value      []byte
+	stored     *atomic.Bool // set by the getter that returns value to be cached
 }
 
 // pushedValue returns the value pushed for key of group that ctx carries.
@@ -105,6 +114,18 @@ func pushedValue(ctx context.Context, group, key string) ([]byte, bool) {
 		return nil, false
 	}
 	return e.value, true
+}
+
+// storePushedValue is pushedValue for the getter of the group, which returns the value to
+// groupcache to keep in the group's main cache: the push counts as stored.
+func storePushedValue(ctx context.Context, group, key string) ([]byte, bool) {
+	value, ok := pushedValue(ctx, group, key)
+	if ok {
+		if e := ctx.Value(pushedKey{}).(pushedEntry); e.stored != nil {
+			e.stored.Store(true)
+		}
+	}
+	return value, ok
 }
 
 // fromPeer reports whether the call in ctx came from the address of a member or a

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,13 +70,21 @@ func pusherFrom(t *testing.T, ip, target string) *peerClient {
 // TestPushIsStoredOnlyFromPeersForItsOwner: a push from an address that is neither a
 // member nor a leaving peer is refused; from a peer, an entry of a group made by NewGroup
 // whose key this pod owns is stored as if loaded (a Get answers it without the getter),
-// and any other entry is dropped.
+// and any other entry is dropped, one for a key held already too (it keeps its value,
+// and counted as stored it made the receivers' count exceed what they stored). No push counts as a peer's request, which keeps a drain
+// going: a push to a leaving pod, from a peer that has not seen it leave, is answered
+// that it does not own the key, and its retries kept the drain going for 1.75 s more.
 func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 	target := startPushTarget(t)
 	snap := target.m.router.snapshot()
 	owned := keyOwnedBy(t, snap, target.self)
 	notOwned := keyOwnedBy(t, snap, net.JoinHostPort("127.0.0.2", strconv.Itoa(portOf(t, target.self))))
 	fresh := keyOwnedByPrefix(t, snap, target.self, "fresh-")
+	held := keyOwnedByPrefix(t, snap, target.self, "held-")
+	var v string
+	if err := target.group.Get(t.Context(), held, groupcache.StringSink(&v)); err != nil {
+		t.Fatal(err)
+	}
 	plain := newTestGroup(t, echoGetter) // made by groupcache.NewGroup
 	tests := []struct {
 		name      string
@@ -89,6 +99,8 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 			Stats{PushesRefused: 1}, "loaded " + owned},
 		{"a peer, a key this pod owns", "127.0.0.2", target.group.Name(), fresh, codes.OK,
 			Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed"},
+		{"a key this pod holds already", "127.0.0.2", target.group.Name(), held, codes.OK,
+			Stats{PushesDropped: 1}, "loaded " + held},
 		{"a key this pod does not own (yet)", "127.0.0.2", target.group.Name(), notOwned, codes.FailedPrecondition,
 			Stats{PushesDropped: 1}, ""},
 		{"a group not made by NewGroup", "127.0.0.2", plain.Name(), owned, codes.OK, Stats{PushesDropped: 1}, ""},
@@ -109,8 +121,8 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 			if got != tt.wantStats {
 				t.Errorf("push counters changed by %+v, want %+v", got, tt.wantStats)
 			}
-			if refused := tt.wantCode == codes.PermissionDenied; refused && target.m.stats.lastPeerRequest.Load() != lastRequest {
-				t.Error("a refused push counted as a peer's request (it would keep a drain going)")
+			if target.m.stats.lastPeerRequest.Load() != lastRequest {
+				t.Error("the push counted as a peer's Get or peek (it would keep a drain going)")
 			}
 			if tt.wantValue == "" {
 				return
@@ -248,5 +260,35 @@ func TestPushOfAKeyHeldButNotLoggedIsLogged(t *testing.T) {
 	}
 	if got := log.keys(); len(got) != 1 || got[0] != key {
 		t.Errorf("key log after the push = %q, want [%q]", got, key)
+	}
+}
+
+// TestPushOfALongKeyKeepsTheKeyLog: a push of one long key (a peer may send keys of
+// megabytes in the call's metadata) does not make the receiver forget the keys it had
+// logged, which it hands on at the next change. A key of up to the log's whole byte bound
+// was logged, and pushed out every other key.
+func TestPushOfALongKeyKeepsTheKeyLog(t *testing.T) {
+	target := startPushTarget(t)
+	snap := target.m.router.snapshot()
+	var keys []string
+	for i := range 100 {
+		key := keyOwnedByPrefix(t, snap, target.self, "short-"+strconv.Itoa(i)+"-")
+		var v string
+		if err := target.group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	long := keyOwnedByPrefix(t, snap, target.self, strings.Repeat("x", maxLoggedBytes-100))
+	if err := pusherFrom(t, "127.0.0.2", target.self).Push(requestContext(t, 5*time.Second), target.group.Name(), long, []byte("v")); err != nil {
+		t.Fatalf("Push of a long key: %v", err)
+	}
+	h, _ := newGroupNames.Load(target.group.Name())
+	logged := h.(*handoffGetter).keys.keys()
+	for _, key := range keys {
+		if !slices.Contains(logged, key) {
+			t.Fatalf("after the push of a %d-byte key the log holds %d keys; the %d loaded before it are gone",
+				len(long), len(logged), len(keys))
+		}
 	}
 }

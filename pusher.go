@@ -9,6 +9,7 @@ package k8s
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -70,7 +71,8 @@ func (w *pushWork) moved(key, self string) bool {
 // pusher runs the push work of a manager, from a goroutine of its own. A change that comes
 // while the work of earlier ones is unfinished is merged with it: the work that runs next
 // pushes what the earlier changes had not pushed yet, to the owners in the latest ring,
-// and skips the entries already handed to those owners. In a rolling update the changes
+// and skips the entries already handed to those owners (unless a change dropped the owner
+// from the ring since: one that comes back has lost them). In a rolling update the changes
 // come faster than a cache is pushed, and the entries an earlier change had moved were lost
 // to the push when a newer change ended its work.
 type pusher struct {
@@ -85,6 +87,11 @@ type pusher struct {
 	unfinished *pushWork     // the work of every change not yet pushed in full (next, or the one running)
 	idle       chan struct{} // closed while no work runs or waits
 	wake       chan struct{}
+
+	// left are the owners that some change since the run took its work dropped from the
+	// ring: what was delivered to them is forgotten, as a peer that comes back under the
+	// same address (a container restarted in place) has lost it.
+	left map[string]bool
 
 	// delivered holds the entries pushed since unfinished was last empty, with the owner
 	// each went to ("group\x00key" → owner); the run goroutine's only.
@@ -112,6 +119,16 @@ func (p *pusher) submit(j pushJob) {
 		w.froms = nil
 	}
 	p.unfinished, p.next = w, w
+	if j.from != nil {
+		for _, id := range j.from.members() {
+			if !slices.Contains(j.to.members(), id) {
+				if p.left == nil {
+					p.left = make(map[string]bool)
+				}
+				p.left[id] = true
+			}
+		}
+	}
 	select {
 	case <-p.idle:
 		p.idle = make(chan struct{})
@@ -164,8 +181,8 @@ func (p *pusher) run(ctx context.Context) {
 		}
 		for {
 			p.mu.Lock()
-			w := p.next
-			p.next = nil
+			w, left := p.next, p.left
+			p.next, p.left = nil, nil
 			if w == nil {
 				select {
 				case <-p.idle: // a wake left over from work the loop took already
@@ -176,6 +193,7 @@ func (p *pusher) run(ctx context.Context) {
 				break
 			}
 			p.mu.Unlock()
+			maps.DeleteFunc(p.delivered, func(_, owner string) bool { return left[owner] })
 			p.push(ctx, w)
 			p.mu.Lock()
 			if p.next == nil { // done, or cut short by the end of ctx or the budget
@@ -199,8 +217,11 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 	defer func() { p.stats.pushNanos.Add(int64(time.Since(start))) }()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b := &pushBatch{p: p, budget: pushBudget, due: time.Now(), skip: map[string]bool{}}
-	entries := p.entries(w)
+	b := &pushBatch{p: p, budget: pushBudget, due: time.Now(), skip: map[string]bool{}, timeouts: map[string]int{}}
+	entries := p.entries(ctx, w)
+	if ctx.Err() != nil {
+		return
+	}
 	for i := 0; ; i++ {
 		if !b.send(ctx, cancel, entries) || len(b.again) == 0 {
 			return // cut short (the entries left are the newer work's), or done
@@ -218,10 +239,16 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 	}
 }
 
+// entriesPerCheck is how many keys entries looks at between two checks of its context:
+// a key costs a lookup in each ring of the work, and full key logs take hundreds of
+// milliseconds, which Close must not wait for.
+const entriesPerCheck = 256
+
 // entries returns w's entries: their keys, values and owners, in the order of the
 // groups' names and of each key log, leaving out those already delivered to the same
-// owner. Values are read as the push reaches them (see pushEntry.read).
-func (p *pusher) entries(w *pushWork) []pushEntry {
+// owner. Values are read as the push reaches them (see pushBatch.sendOne). When ctx ends
+// it stops and returns what it has listed.
+func (p *pusher) entries(ctx context.Context, w *pushWork) []pushEntry {
 	clients := p.clients()
 	members := w.to.members()
 	groups := p.groups()
@@ -233,7 +260,10 @@ func (p *pusher) entries(w *pushWork) []pushEntry {
 	var out []pushEntry
 	for _, name := range names {
 		g := groupcache.GetGroup(name)
-		for _, key := range groups[name].keys() {
+		for i, key := range groups[name].keys() {
+			if i%entriesPerCheck == 0 && ctx.Err() != nil {
+				return out
+			}
 			if !w.moved(key, p.self) {
 				continue
 			}
@@ -262,46 +292,88 @@ type pushEntry struct {
 }
 
 // pushBatch is the state one push shares among its senders: the rate, the budget, the
-// owners skipped, and the entries to push again.
+// owners skipped or timing out, and the entries to push again.
 type pushBatch struct {
 	p      *pusher
 	mu     sync.Mutex
 	budget int64
 	due    time.Time // when the rate allows the next push; real time, whatever the manager's clock
 	skip   map[string]bool
-	again  []pushEntry
+	// timeouts counts, by owner, the pushes that timed out
+	timeouts map[string]int
+	again    []pushEntry
 }
 
 // send pushes entries, pushConcurrency at a time, and reports whether it went through
 // them all: it stops at the end of ctx, when the budget is spent, or when newer work
-// waits, and then cancels the pushes in flight (stop is ctx's cancel).
+// waits, and then cancels the pushes in flight (stop is ctx's cancel). Each owner's
+// entries go in their order, and a free slot goes to the owner with the fewest pushes in
+// flight: a slow owner holds a share of the slots, not all of them, and the other owners'
+// entries do not wait behind its own.
 func (b *pushBatch) send(ctx context.Context, stop context.CancelFunc, entries []pushEntry) bool {
-	queue := make(chan pushEntry)
-	var wg sync.WaitGroup
-	for range pushConcurrency {
-		wg.Go(func() {
-			for e := range queue {
-				b.sendOne(ctx, e)
-			}
-		})
-	}
-	complete := true
+	var owners []string // in the order of their first entry
+	lanes := make(map[string][]pushEntry)
 	for _, e := range entries {
+		if _, ok := lanes[e.owner]; !ok {
+			owners = append(owners, e.owner)
+		}
+		lanes[e.owner] = append(lanes[e.owner], e)
+	}
+	inFlight := make(map[string]int)
+	finished := make(chan string, pushConcurrency) // the owner of each push that returned
+	running, left := 0, len(entries)
+	complete := true
+	for left > 0 {
 		if ctx.Err() != nil || b.p.newer() || b.spent() {
 			complete = false
 			break
 		}
-		select {
-		case queue <- e:
-		case <-ctx.Done():
+		if running == pushConcurrency {
+			inFlight[<-finished]--
+			running--
+			continue
 		}
+		next := ""
+		for _, o := range owners {
+			if len(lanes[o]) == 0 {
+				continue
+			}
+			if b.skipped(o) { // its pushes would return at once
+				left -= len(lanes[o])
+				lanes[o] = nil
+				continue
+			}
+			if next == "" || inFlight[o] < inFlight[next] {
+				next = o
+			}
+		}
+		if next == "" {
+			break // the owners left were skipped
+		}
+		e := lanes[next][0]
+		lanes[next] = lanes[next][1:]
+		left--
+		inFlight[next]++
+		running++
+		go func() {
+			b.sendOne(ctx, e)
+			finished <- e.owner
+		}()
 	}
 	if !complete {
 		stop()
 	}
-	close(queue)
-	wg.Wait()
+	for ; running > 0; running-- {
+		<-finished
+	}
 	return complete && ctx.Err() == nil
+}
+
+// skipped reports whether the pushes to owner are skipped for the rest of the push.
+func (b *pushBatch) skipped(owner string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.skip[owner]
 }
 
 // spent reports whether the budget is spent.
@@ -313,9 +385,14 @@ func (b *pushBatch) spent() bool {
 
 // sendOne pushes e when the rate allows. An owner that answers that it does not own the
 // key yet, or that cannot be reached (a call fails at once: its liveness mark, a refused
-// connection), gets it again later; one that does not know pushes or does not answer in
-// time is skipped for the rest of the push and counted as one failure; other failures
-// are counted each.
+// connection), gets it again later; one that does not know pushes or refuses is skipped
+// for the rest of the push and counted as one failure; one that does not answer in time
+// is skipped once pushConcurrency of its pushes have timed out, each counted: a single
+// push times out when the owner is loading that key and the push waits for the load,
+// while its other pushes go through, and a frozen owner's pushes in flight time out
+// together. Counted over the push, not in a row, the timeouts cost at most what a frozen
+// owner's do, also for an owner that is slow now and then. Other failures are counted
+// each.
 func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 	b.mu.Lock()
 	if b.skip[e.owner] {
@@ -356,7 +433,15 @@ func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 		b.p.delivered[e.group+"\x00"+e.key] = e.owner
 	case codes.FailedPrecondition, codes.Unavailable:
 		b.again = append(b.again, e) // not the owner yet; or not reachable for a moment (marked, restarting)
-	case codes.Unimplemented, codes.DeadlineExceeded, codes.PermissionDenied:
+	case codes.DeadlineExceeded:
+		if b.skip[e.owner] {
+			break // one of the timeouts that skipped it, or in flight with them
+		}
+		stats.pushFailures.Add(1)
+		if b.timeouts[e.owner]++; b.timeouts[e.owner] >= pushConcurrency {
+			b.skip[e.owner] = true
+		}
+	case codes.Unimplemented, codes.PermissionDenied:
 		if !b.skip[e.owner] { // the pushes in flight to it fail too: one failure
 			stats.pushFailures.Add(1)
 			b.skip[e.owner] = true

@@ -7,6 +7,7 @@ package k8s
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"strconv"
@@ -33,6 +34,7 @@ type pushRecorder struct {
 	arrivals atomic.Int64  // pushes that reached the peer, stored or not yet
 	mu       sync.Mutex
 	pushes   map[string]string // "group/key" → value
+	stuck    string            // a key whose push waits until the sender gives up; mu guards it
 }
 
 func (r *pushRecorder) Get(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
@@ -52,12 +54,19 @@ func (r *pushRecorder) Push(ctx context.Context, in *groupcachepb.GetResponse) (
 	if r.refuse.Add(-1) >= 0 {
 		return nil, status.Error(codes.Unavailable, "out of reach for a moment")
 	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	r.mu.Lock()
+	stuck := r.stuck != "" && md.Get(pushKeyMD)[0] == r.stuck
+	r.mu.Unlock()
+	if stuck { // a load of the key runs here, longer than the sender waits
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	select { // the slow peer under test, not a synchronisation
 	case <-time.After(r.delay):
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pushes[md.Get(pushGroupMD)[0]+"/"+md.Get(pushKeyMD)[0]] = string(in.GetValue())
@@ -260,32 +269,6 @@ func TestQuickChangesPushEveryMovedEntry(t *testing.T) {
 	}
 }
 
-// TestPushToAPeerOutOfReachForAMoment: pushes that fail at once as Unavailable (the
-// owner's liveness mark, a refused connection) are pushed again later, and every entry
-// arrives. The owner used to be skipped for the rest of the change, and a leaving pod
-// whose peers had been marked a moment before handed over nothing.
-func TestPushToAPeerOutOfReachForAMoment(t *testing.T) {
-	s := startPushScene(t, true, []string{"127.0.0.1"})
-	s.peer.refuse.Store(20)
-	keys := s.load(t, 100)
-	s.setPods("127.0.0.1", "127.0.0.2")
-	s.waitChange(t)
-	moved := 0
-	got := s.peer.recorded()
-	for _, key := range keys {
-		if s.m.Owner(key) != s.other {
-			continue
-		}
-		moved++
-		if got[s.group.Name()+"/"+key] != "v:"+key {
-			t.Errorf("entry %q never reached its owner, out of reach for its first 20 pushes", key)
-		}
-	}
-	if moved == 0 {
-		t.Fatal("no key moved to the new pod")
-	}
-}
-
 // TestPushToAPeerOfAnOlderVersion: a peer that answers Unimplemented is skipped for the
 // rest of the change, one failure (the pushes already in flight to it fail with it);
 // nothing else fails.
@@ -363,6 +346,351 @@ func TestCloseIsPrompt(t *testing.T) {
 				t.Errorf("Close took %v, want at most %v", took, within)
 			}
 		})
+	}
+}
+
+// changeLogHold is a slog handler that, once armed, holds the line that logs a change of
+// the peers until the manager logs the end of its drain, or for at most hold: a logger
+// that writes slowly (a remote sink, a full pipe) while the drain runs.
+type changeLogHold struct {
+	armed   atomic.Bool
+	hold    time.Duration
+	drained chan struct{}
+	once    sync.Once
+}
+
+func (h *changeLogHold) Enabled(context.Context, slog.Level) bool { return true }
+func (h *changeLogHold) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *changeLogHold) WithGroup(string) slog.Handler            { return h }
+
+func (h *changeLogHold) Handle(_ context.Context, r slog.Record) error {
+	switch {
+	case r.Message == "drained":
+		h.once.Do(func() { close(h.drained) })
+	case r.Message == "groupcache peers changed" && h.armed.Load():
+		select {
+		case <-h.drained:
+		case <-time.After(h.hold):
+		}
+	}
+	return nil
+}
+
+// TestDrainWaitsForTheChangesPushesWhileItIsLogged: the drain does not end between the
+// router's publishing of the ring without this pod and the pusher's taking the change.
+// setView logged the change in between, and a drain that polled then saw the others
+// knowing, nobody asking and the pusher idle: it ended, and Shutdown cancelled the pushes
+// the change started a moment later, every entry of the leaving pod.
+func TestDrainWaitsForTheChangesPushesWhileItIsLogged(t *testing.T) {
+	hold := &changeLogHold{hold: time.Second, drained: make(chan struct{})}
+	s := startPushScene(t, true, []string{"127.0.0.1", "127.0.0.2"},
+		WithHandoff(Handoff{Drain: 10 * time.Second}), WithLogger(slog.New(hold)))
+	keys := s.load(t, 20)
+	hold.armed.Store(true)
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- s.m.Shutdown(context.Background()) }()
+	s.setPods("-127.0.0.1", "127.0.0.2")
+	if err := <-shutdown; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	got := s.peer.recorded()
+	missing := 0
+	for _, key := range keys {
+		if got[s.group.Name()+"/"+key] != "v:"+key {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of the %d entries were not handed over before Shutdown returned", missing, len(keys))
+	}
+}
+
+// TestOneSlowPushDoesNotSkipItsOwner: a push that times out because its receiver is
+// loading that key (the push waits for the load, as groupcache's Get does) costs that
+// entry, not the rest of the change's entries for the same owner, which other pushes are
+// reaching. A timeout skipped the owner for the rest of the change, as a frozen one is,
+// and a single backend call slower than the push timeout at the new owner lost every
+// entry the pusher had not reached yet.
+func TestOneSlowPushDoesNotSkipItsOwner(t *testing.T) {
+	s := startSlowPushScene(t, true, 50*time.Millisecond, []string{"127.0.0.1"})
+	keys := s.load(t, 800)
+	both, err := newRing([]string{s.self, s.other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moved []string // newest first, the order of the key log and of the pushes
+	for i := len(keys) - 1; i >= 0; i-- {
+		if ownedBy(both, keys[i], s.other) {
+			moved = append(moved, keys[i])
+		}
+	}
+	s.peer.mu.Lock()
+	s.peer.stuck = moved[0]
+	s.peer.mu.Unlock()
+	s.setPods("127.0.0.1", "127.0.0.2")
+	s.waitChange(t)
+	got := s.peer.recorded()
+	missing := 0
+	for _, key := range moved[1:] {
+		if _, ok := got[s.group.Name()+"/"+key]; !ok {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of the %d entries other than the slow one never reached their owner", missing, len(moved)-1)
+	}
+	assertCount(t, "Stats.PushFailures", s.m.Stats().PushFailures, 1)
+}
+
+// TestPusherStopsPromptlyWhileListingEntries: the pusher's goroutine returns within
+// 100 ms of the end of its context while it lists the entries of a change from full key
+// logs (twenty groups of 65536 keys, sixteen changes merged), and well before the listing
+// would have ended (a quarter of its time, on a machine too busy for 100 ms). The listing
+// went through every key before looking at the context, for 400 ms here (seconds under
+// the race detector), which Close waited for.
+func TestPusherStopsPromptlyWhileListingEntries(t *testing.T) {
+	leakcheck.Check(t)
+	self := "10.0.0.0:8080"
+	var members []string
+	for i := range 40 {
+		members = append(members, "10.0.0."+strconv.Itoa(i)+":8080")
+	}
+	full := &keyLog{}
+	for i := range maxLoggedKeys {
+		full.add("key-" + strconv.Itoa(i))
+	}
+	logs := map[string]*keyLog{}
+	for g := range 20 { // twenty groups' names, one log: the listing's cost without twenty logs to fill
+		logs["g"+strconv.Itoa(g)] = full
+	}
+	var armed atomic.Bool
+	listing := make(chan struct{})
+	var once sync.Once
+	p := newPusher(self, testConfig(), &counters{},
+		func() map[string]*keyLog {
+			if armed.Load() {
+				once.Do(func() { close(listing) })
+			}
+			return logs
+		},
+		func() map[string]peerGetter { return nil })
+	for i := range 16 { // sixteen changes, merged before the pusher runs: each key is looked up in every ring
+		from, err := newRing(members[:i+2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		to, err := newRing(members[1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.submit(pushJob{from: from, to: to})
+	}
+	start := time.Now()
+	p.entries(context.Background(), p.next)
+	listed := time.Since(start)
+	within := max(100*time.Millisecond, listed/4)
+	armed.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	<-listing
+	start = time.Now()
+	cancel()
+	<-done
+	if took := time.Since(start); took > within {
+		t.Errorf("the pusher returned %v after its context ended, want at most %v (a whole listing takes %v)",
+			took, within, listed)
+	}
+}
+
+// fakeOwner is a peer client that records the entries pushed to it, each push taking
+// delay: a peer as the pusher sees it, without a network.
+type fakeOwner struct {
+	delay time.Duration
+	mu    sync.Mutex
+	got   map[string]string // key → value
+}
+
+func (f *fakeOwner) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
+	return errNotCached
+}
+func (f *fakeOwner) Peek(context.Context, string, string) ([]byte, error) { return nil, errNotCached }
+func (f *fakeOwner) Close() error                                         { return nil }
+
+func (f *fakeOwner) Push(ctx context.Context, _, key string, value []byte) error {
+	select { // the slow peer under test, not a synchronisation
+	case <-time.After(f.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got[key] = string(value)
+	return nil
+}
+
+// restart forgets what the owner received: its process started again.
+func (f *fakeOwner) restart() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.got)
+}
+
+func (f *fakeOwner) received() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.got)
+}
+
+// TestOwnerBackAfterLeavingGetsItsEntriesAgain: an owner that leaves the ring and comes
+// back under the same address (a container restarted in place, a pod IP used again) while
+// the pushes of earlier changes still run has lost what it was pushed, and gets it again.
+// The pusher skipped the entries it had delivered to that address before, for as long as
+// changes kept merging, and the owner's share of them was lost.
+func TestOwnerBackAfterLeavingGetsItsEntriesAgain(t *testing.T) {
+	leakcheck.Check(t)
+	self, b, c := "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"
+	group := groupcache.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 1<<20,
+		groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
+			return dest.SetString("v:" + key)
+		}))
+	log := &keyLog{}
+	for i := range 600 {
+		key := "k" + strconv.Itoa(i)
+		var v string
+		if err := group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
+			t.Fatal(err)
+		}
+		log.add(key)
+	}
+	fb := &fakeOwner{got: map[string]string{}}
+	fc := &fakeOwner{delay: 50 * time.Millisecond, got: map[string]string{}} // keeps the work running
+	p := newPusher(self, testConfig(), &counters{},
+		func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+		func() map[string]peerGetter { return map[string]peerGetter{b: fb, c: fc} })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	ring := func(ids ...string) *ring {
+		r, err := newRing(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	alone, all, withoutB := ring(self), ring(self, b, c), ring(self, c)
+	p.submit(pushJob{from: alone, to: all})
+	waitUntil(t, "entries reach b", func() bool { return len(fb.received()) >= 20 })
+	p.submit(pushJob{from: all, to: withoutB})
+	fb.restart()
+	back := ring(self, b, c)
+	p.submit(pushJob{from: withoutB, to: back})
+	wait, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	p.waitIdle(wait)
+	got := fb.received()
+	missing, owned := 0, 0
+	for _, key := range log.keys() {
+		if ownedBy(back, key, b) {
+			owned++
+			if got[key] != "v:"+key {
+				missing++
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of the %d entries b owns after it came back never reached it again", missing, owned)
+	}
+}
+
+// TestSlowOwnerDoesNotHoldBackTheOthers: an owner that answers slowly, but in time, gets
+// no more than its share of the pushes in flight, and the entries of an owner that answers
+// at once reach it while the slow one's are still going. Every slot ended up waiting on the
+// slow owner, whose entries came in the same queue, and a leaving pod's drain ended with
+// the fast owner's entries undelivered too.
+func TestSlowOwnerDoesNotHoldBackTheOthers(t *testing.T) {
+	leakcheck.Check(t)
+	self, fast, slow := "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"
+	group := groupcache.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 1<<20,
+		groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
+			return dest.SetString("v:" + key)
+		}))
+	log := &keyLog{}
+	for i := range 300 {
+		key := "k" + strconv.Itoa(i)
+		var v string
+		if err := group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
+			t.Fatal(err)
+		}
+		log.add(key)
+	}
+	ff := &fakeOwner{got: map[string]string{}}
+	fs := &fakeOwner{delay: 200 * time.Millisecond, got: map[string]string{}}
+	p := newPusher(self, testConfig(), &counters{},
+		func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+		func() map[string]peerGetter { return map[string]peerGetter{fast: ff, slow: fs} })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	alone, err := newRing([]string{self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := newRing([]string{self, fast, slow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toFast, toSlow := 0, 0
+	for _, key := range log.keys() {
+		switch {
+		case ownedBy(all, key, fast):
+			toFast++
+		case ownedBy(all, key, slow):
+			toSlow++
+		}
+	}
+	p.submit(pushJob{from: alone, to: all})
+	waitUntil(t, "the fast owner has its entries", func() bool { return len(ff.received()) == toFast })
+	if got := len(fs.received()); got > toSlow/2 {
+		t.Errorf("the slow owner had %d of its %d entries when the fast one had its %d: the fast one waited for it",
+			got, toSlow, toFast)
+	}
+}
+
+// TestPushToAPeerOutOfReachForAMoment: pushes that fail at once as Unavailable (the
+// owner's liveness mark, a refused connection) are pushed again later, and every entry
+// arrives. The owner used to be skipped for the rest of the change, and a leaving pod
+// whose peers had been marked a moment before handed over nothing.
+func TestPushToAPeerOutOfReachForAMoment(t *testing.T) {
+	s := startPushScene(t, true, []string{"127.0.0.1"})
+	s.peer.refuse.Store(20)
+	keys := s.load(t, 100)
+	s.setPods("127.0.0.1", "127.0.0.2")
+	s.waitChange(t)
+	moved := 0
+	got := s.peer.recorded()
+	for _, key := range keys {
+		if s.m.Owner(key) != s.other {
+			continue
+		}
+		moved++
+		if got[s.group.Name()+"/"+key] != "v:"+key {
+			t.Errorf("entry %q never reached its owner, out of reach for its first 20 pushes", key)
+		}
+	}
+	if moved == 0 {
+		t.Fatal("no key moved to the new pod")
 	}
 }
 

@@ -48,7 +48,7 @@ type Stats struct {
 
 	// Entries other pods pushed to this one (push.go): stored as if loaded here (and their
 	// bytes), refused because the sender is not a peer, and dropped because the group was
-	// not made by NewGroup here or this pod does not own the key.
+	// not made by NewGroup here, this pod does not own the key, or it holds the key already.
 	PushesReceived      int64
 	PushedBytesReceived int64
 	PushesRefused       int64

@@ -116,7 +116,7 @@ var managerMetrics = []managerMetric{
 	newManagerMetric("pushes_refused_total", "Pushes refused because the sender is not a peer.",
 		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushesRefused) }),
 	newManagerMetric("pushes_dropped_total",
-		"Pushes dropped: a group not made by NewGroup here, or a key this pod does not own.",
+		"Pushes dropped: a group not made by NewGroup here, a key this pod does not own, or one it holds already.",
 		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushesDropped) }),
 	newManagerMetric("pushes_sent_total", "Entries this pod pushed to the new owners of their keys.",
 		prometheus.CounterValue, func(s k8s.Stats) float64 { return float64(s.PushesSent) }),

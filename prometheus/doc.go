@@ -34,7 +34,7 @@
 //	groupcache_k8s_pushes_received_total         counter  entries peers pushed here, stored as if loaded
 //	groupcache_k8s_pushed_bytes_received_total   counter  their bytes
 //	groupcache_k8s_pushes_refused_total          counter  pushes from an address that is not a peer
-//	groupcache_k8s_pushes_dropped_total          counter  pushes for a group or key this pod does not hold
+//	groupcache_k8s_pushes_dropped_total          counter  pushes not stored: no such group, not this pod's key, or held already
 //	groupcache_k8s_pushes_sent_total             counter  entries pushed to their keys' new owners
 //	groupcache_k8s_pushed_bytes_sent_total       counter  their bytes
 //	groupcache_k8s_push_failures_total           counter  pushes that failed
