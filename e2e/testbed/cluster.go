@@ -70,7 +70,7 @@ func Start(ctx context.Context, bins Binaries, progress io.Writer) (c *Cluster, 
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{Dir: dir, bins: bins, progress: progress, nextIP: 10}
+	c = &Cluster{Dir: dir, bins: bins, progress: progress, nextIP: firstPodIP}
 	defer func() {
 		if err != nil {
 			c.Stop()
