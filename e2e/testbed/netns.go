@@ -74,14 +74,17 @@ func BinariesFromEnv() (Binaries, error) {
 // builds the binaries (into a temporary directory it removes afterwards; the control plane
 // is cached), runs this same program again inside a private network namespace with
 // RunInNetNS, and returns the exit code to exit with. Errors are printed to standard error.
-func BuildAndRerun() int {
+func BuildAndRerun() int { return BuildAndRerunWith(BuildOptions{}) }
+
+// BuildAndRerunWith is BuildAndRerun with options for the build.
+func BuildAndRerunWith(opts BuildOptions) int {
 	tmp, err := os.MkdirTemp("", "groupcache-k8s-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	bins, err := Build(context.Background(), tmp, os.Stderr)
+	bins, err := BuildWith(context.Background(), tmp, os.Stderr, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
