@@ -20,9 +20,11 @@ type Usage struct {
 	// go_memstats_heap_alloc_bytes.
 	Goroutines int
 	HeapBytes  int64
-	// RSSBytes is its resident memory (VmRSS); CPU its user and system time since it started.
-	RSSBytes int64
-	CPU      time.Duration
+	// RSSBytes is its resident memory (VmRSS), AnonBytes the part of it that is its own
+	// (RssAnon: not the binary's pages, which every pod of a node shares); CPU its user and
+	// system time since it started.
+	RSSBytes, AnonBytes int64
+	CPU                 time.Duration
 	// Conns are its established TCP connections.
 	Conns Conns
 }
@@ -73,21 +75,34 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
-// procRSS reads VmRSS of pid from /proc/<pid>/status.
-func procRSS(pid int) (int64, error) {
+// procRSS reads VmRSS and RssAnon of pid from /proc/<pid>/status.
+func procRSS(pid int) (rss, anon int64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer f.Close()
+	found := 0
 	scanner := bufio.NewScanner(f)
 	for scanner.Scan() {
-		if v, ok := strings.CutPrefix(scanner.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
+		for _, field := range []struct {
+			name string
+			into *int64
+		}{{"VmRSS:", &rss}, {"RssAnon:", &anon}} {
+			if v, ok := strings.CutPrefix(scanner.Text(), field.name); ok {
+				kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				if err != nil {
+					return 0, 0, fmt.Errorf("/proc/%d/status: %s %v", pid, field.name, err)
+				}
+				*field.into = kb << 10
+				found++
+			}
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmRSS", pid)
+	if found != 2 {
+		return 0, 0, fmt.Errorf("/proc/%d/status: want VmRSS and RssAnon", pid)
+	}
+	return rss, anon, scanner.Err()
 }
 
 // tcpConn is one line of /proc/net/tcp: the two ports, and whether it is established.
@@ -204,7 +219,7 @@ func (p *Pod) Usage(ctx context.Context, adminPort int, table TCPTable) (Usage, 
 	if u.CPU, err = procCPU(pid); err != nil {
 		return u, err
 	}
-	if u.RSSBytes, err = procRSS(pid); err != nil {
+	if u.RSSBytes, u.AnonBytes, err = procRSS(pid); err != nil {
 		return u, err
 	}
 	if u.Conns, err = table.conns(pid); err != nil {

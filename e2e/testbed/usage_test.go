@@ -46,8 +46,8 @@ func TestProcReaders(t *testing.T) {
 	if _, err := procCPU(pid); err != nil {
 		t.Errorf("procCPU: %v", err)
 	}
-	if rss, err := procRSS(pid); err != nil || rss <= 0 {
-		t.Errorf("procRSS = %d, %v; want a positive size", rss, err)
+	if rss, anon, err := procRSS(pid); err != nil || anon <= 0 || rss < anon {
+		t.Errorf("procRSS = %d, %d, %v; want a positive anonymous part of no more than the whole", rss, anon, err)
 	}
 	table, err := ReadTCPTable()
 	if err != nil {

@@ -35,17 +35,53 @@ type goal struct {
 }
 
 func (r *results) goals() []goal {
-	rl := r.Rollout.Reloads
-	pct := 100 * float64(rl.Reloaded) / float64(max(1, rl.Keys))
-	return []goal{
-		{"no transient ring: during the rolling update and the scale-down no ring leaves out a pod that is still ready",
-			fmt.Sprintf("%d in the rolling update (%d rings checked), %d in the scale-down (%d rings checked)",
-				len(r.Rollout.Drops), r.Rollout.Rings, len(r.ScaleDown.Drops), r.ScaleDown.Rings),
-			len(r.Rollout.Drops) == 0 && len(r.ScaleDown.Drops) == 0},
-		{"rolling update under load: zero failed Gets", fmt.Sprintf("%d of %d failed", len(rl.Failures), rl.Gets), len(rl.Failures) == 0},
-		{fmt.Sprintf("rolling update: at most %.0f %% of the warm working set loaded again (the hand-off's goal)", maxReloadsPercent),
-			fmt.Sprintf("%d of %d keys (%.2f %%)", rl.Reloaded, rl.Keys, pct), pct <= maxReloadsPercent},
+	spans := r.spans()
+	var drops []string
+	ok := true
+	for _, x := range spans {
+		drops = append(drops, fmt.Sprintf("%d in the %s (%d rings checked)", len(x.s.Drops), x.name, x.s.Rings))
+		ok = ok && len(x.s.Drops) == 0
 	}
+	out := []goal{{"no transient ring: while many pods come and go at once, no ring leaves out a pod that is still ready",
+		strings.Join(drops, "; "), ok}}
+	for _, x := range r.rollouts() {
+		rl := x.r.Reloads
+		pct := 100 * float64(rl.Reloaded) / float64(max(1, rl.Keys))
+		out = append(out,
+			goal{fmt.Sprintf("%s under load: zero failed Gets", x.name), fmt.Sprintf("%d of %d failed", len(rl.Failures), rl.Gets), len(rl.Failures) == 0},
+			goal{fmt.Sprintf("%s: at most %.0f %% of the warm working set loaded again (the hand-off's goal)", x.name, maxReloadsPercent),
+				fmt.Sprintf("%d of %d keys (%.2f %%)", rl.Reloaded, rl.Keys, pct), pct <= maxReloadsPercent})
+	}
+	return out
+}
+
+// namedRollout is a rolling update and the name the report gives it.
+type namedRollout struct {
+	name string
+	r    rolloutResult
+}
+
+// rollouts are the rolling updates of the run, in order.
+func (r *results) rollouts() []namedRollout {
+	return []namedRollout{
+		{fmt.Sprintf("rolling update with maxSurge %d, maxUnavailable %d (25 %%)", r.Rollout.MaxSurge, r.Rollout.MaxUnavailable), r.Rollout},
+		{"rolling update with maxSurge 1, maxUnavailable 0", r.OneByOne},
+	}
+}
+
+// namedSpan is a span of many changes and the name the report gives it.
+type namedSpan struct {
+	name string
+	s    spanResult
+}
+
+// spans are the spans whose rings the run checked, in order.
+func (r *results) spans() []namedSpan {
+	var out []namedSpan
+	for _, x := range r.rollouts() {
+		out = append(out, namedSpan{x.name, x.r.spanResult})
+	}
+	return append(out, namedSpan{"scale-down at once", r.ScaleDown})
 }
 
 // failedGoals names the goals not met.
@@ -126,18 +162,12 @@ func render(r *results) ([]byte, error) {
 	w("")
 	w("| span | pods | took | rings reported | EndpointSlice events | slices before | slices after | transient rings |")
 	w("| --- | --- | ---: | ---: | ---: | --- | --- | ---: |")
-	for _, x := range []struct {
-		name string
-		s    spanResult
-	}{{"rolling update", r.Rollout.spanResult}, {"scale-down at once", r.ScaleDown}} {
+	for _, x := range r.spans() {
 		w("| %s | %d → %d | %.1f s | %d | %d | %s | %s | %d |", x.name, x.s.From, x.s.To, x.s.Took.Seconds(), x.s.Rings, x.s.SliceEvents,
 			sizes(x.s.SlicesBefore), sizes(x.s.SlicesAfter), len(x.s.Drops))
 	}
 	w("")
-	for _, x := range []struct {
-		name string
-		s    spanResult
-	}{{"rolling update", r.Rollout.spanResult}, {"scale-down", r.ScaleDown}} {
+	for _, x := range r.spans() {
 		if len(x.s.Drops) == 0 {
 			continue
 		}
@@ -163,43 +193,44 @@ func render(r *results) ([]byte, error) {
 	}
 
 	ro := r.Rollout
-	rl := ro.Reloads
 	w("## 3. Rolling update of all %d pods under load, with the hand-off", ro.From)
 	w("")
-	w("As a Deployment with maxSurge 25 %% and maxUnavailable 25 %% (%d and %d pods) rolls: up to %d new pods", ro.MaxSurge, ro.MaxUnavailable, ro.From+ro.MaxSurge)
-	w("starting at once, old pods deleted gracefully (a %s preStop, SIGTERM, the drain) as new ones turn", testbed.DefaultPreStop)
-	w("Ready. Meanwhile %d callers ask a working set of %d keys round-robin through every pod that", r.Opts.callers, rl.Keys)
-	w("takes traffic (warmed by one pass first; counted after two full passes once every ring had settled).")
+	w("First as a Deployment with its defaults rolls, maxSurge 25 %% and maxUnavailable 25 %% (%d and %d pods):", ro.MaxSurge, ro.MaxUnavailable)
+	w("new pods start while old ones are deleted gracefully (a %s preStop, SIGTERM, the drain), up to", testbed.DefaultPreStop)
+	w("%d pods not terminating at once; then, for comparison, once more with maxSurge 1 and maxUnavailable 0,", ro.From+ro.MaxSurge)
+	w("one pod at a time (an old pod is deleted as soon as its replacement is Ready, without waiting for")
+	w("any ring). Meanwhile %d callers ask a working set of %d fresh keys round-robin through every pod", r.Opts.callers, ro.Reloads.Keys)
+	w("that takes traffic, warmed by one pass first and counted after two full passes once every ring had")
+	w("settled.")
 	w("")
-	w("| rollout took | keys loaded again | Gets | failed | Get p50 | p99 | slowest |")
-	w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	w("| %.1f s | %d of %d (%.2f %%) | %d | %d | %.1f ms | %.1f ms | %.1f ms |", ro.Took.Seconds(), rl.Reloaded, rl.Keys,
-		100*float64(rl.Reloaded)/float64(max(1, rl.Keys)), rl.Gets, len(rl.Failures), testbed.Millis(rl.P50), testbed.Millis(rl.P99), testbed.Millis(rl.Max))
-	w("")
-	var h testbed.Stats
-	for _, st := range rl.Pods {
-		p := &h.Peers
-		p.PeekHits, p.PeekMisses, p.PeekErrors = p.PeekHits+st.Peers.PeekHits, p.PeekMisses+st.Peers.PeekMisses, p.PeekErrors+st.Peers.PeekErrors
-		p.PushesSent, p.PushFailures = p.PushesSent+st.Peers.PushesSent, p.PushFailures+st.Peers.PushFailures
-		p.PushesReceived, p.PushesRefused, p.PushesDropped = p.PushesReceived+st.Peers.PushesReceived, p.PushesRefused+st.Peers.PushesRefused, p.PushesDropped+st.Peers.PushesDropped
+	w("| rolling update | took | keys loaded again | Gets | failed | Get p50 | p99 | slowest |")
+	w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, x := range r.rollouts() {
+		rl := x.r.Reloads
+		w("| %s | %.1f s | %d of %d (%.2f %%) | %d | %d | %.1f ms | %.1f ms | %.1f ms |", x.name, x.r.Took.Seconds(), rl.Reloaded, rl.Keys,
+			100*float64(rl.Reloaded)/float64(max(1, rl.Keys)), rl.Gets, len(rl.Failures), testbed.Millis(rl.P50), testbed.Millis(rl.P99), testbed.Millis(rl.Max))
 	}
-	w("The hand-off's counters, summed over every pod the run started (over their lives): peeks of a key's")
-	w("previous owner %d hit, %d missed, %d failed; leaving pods' pushes %d sent (%d failed), %d received,", h.Peers.PeekHits, h.Peers.PeekMisses,
-		h.Peers.PeekErrors, h.Peers.PushesSent, h.Peers.PushFailures, h.Peers.PushesReceived)
-	w("%d refused, %d dropped.", h.Peers.PushesRefused, h.Peers.PushesDropped)
 	w("")
-	if len(rl.NewLoaders) > 0 {
-		w("Keys loaded again, by when they were first seen loaded by a new loader (after the update began) and")
-		w("by that loader: %s.", loadersSummary(rl, r.Rollout.Took))
-		w("")
-	}
-	if len(rl.Failures) > 0 {
-		w("Failed Gets (the first 5):")
-		w("")
-		for _, f := range rl.Failures[:min(5, len(rl.Failures))] {
-			w("- %s via %s at %s: %v", f.Key, f.Pod, f.At.Format("15:04:05.000"), f.Err)
+	for _, x := range r.rollouts() {
+		rl := x.r.Reloads
+		h := x.r.Handoff
+		w("**%s.** The hand-off's counters over the update, summed over every pod: peeks of a key's", x.name)
+		w("previous owner %d hit, %d missed, %d failed; leaving pods' pushes %d sent (%d failed), %d received,", h.PeekHits, h.PeekMisses, h.PeekErrors,
+			h.PushesSent, h.PushFailures, h.PushesReceived)
+		w("%d refused, %d dropped; %d requests served while draining.", h.PushesRefused, h.PushesDropped, h.DrainRequests)
+		if len(rl.NewLoaders) > 0 {
+			w("Keys loaded again, by when they were first seen loaded by a new loader (after the update began) and")
+			w("by that loader: %s.", loadersSummary(rl, x.r.Took))
 		}
 		w("")
+		if len(rl.Failures) > 0 {
+			w("Failed Gets (the first 5):")
+			w("")
+			for _, f := range rl.Failures[:min(5, len(rl.Failures))] {
+				w("- %s via %s at %s: %v", f.Key, f.Pod, f.At.Format("15:04:05.000"), f.Err)
+			}
+			w("")
+		}
 	}
 
 	w("## 4. The API server's cost per membership change")
@@ -226,13 +257,10 @@ func render(r *results) ([]byte, error) {
 	w("")
 	w("Over the large changes (no informers running; EndpointSlice watches only):")
 	w("")
-	w("| span | EndpointSlice events sent | bytes sent | mean endpoints per slice written |")
-	w("| --- | ---: | ---: | ---: |")
-	for _, x := range []struct {
-		name string
-		c    costRow
-	}{{"rolling update", ro.Cost}, {"scale-down", r.ScaleDown.Cost}} {
-		w("| %s | %.0f | %s | %.0f |", x.name, x.c.SliceEvents, mib(x.c.SliceBytes), x.c.SliceEndpoints)
+	w("| span | EndpointSlice events sent | bytes sent | slice events written | mean endpoints per slice written |")
+	w("| --- | ---: | ---: | ---: | ---: |")
+	for _, x := range r.spans() {
+		w("| %s | %.0f | %s | %d | %.0f |", x.name, x.s.Cost.SliceEvents, mib(x.s.Cost.SliceBytes), x.s.SliceEvents, x.s.Cost.SliceEndpoints)
 	}
 	w("")
 
@@ -241,7 +269,7 @@ func render(r *results) ([]byte, error) {
 	w("Read from outside each process: goroutines and heap (`go_memstats_heap_alloc_bytes`) from the")
 	w("pod's own `/metrics`, resident memory and CPU time from `/proc`, established TCP connections")
 	w("from its sockets: to and from other pods' gRPC port, and to the API server. *Before*: the %d", ro.From)
-	w("old pods under load just before the rolling update; *after*: the %d new ones once it had", ro.To)
+	w("old pods under load just before the first rolling update; *after*: the %d new ones once it had", ro.To)
 	w("settled. CPU: each pod's CPU time during the update (an old pod's until it exited, a new pod's")
 	w("since it started), over all %d pods.", len(ro.CPU))
 	w("")
@@ -257,6 +285,7 @@ func render(r *results) ([]byte, error) {
 	row("goroutines", func(u testbed.Usage) float64 { return float64(u.Goroutines) }, count)
 	row("heap", func(u testbed.Usage) float64 { return float64(u.HeapBytes) }, mib)
 	row("RSS", func(u testbed.Usage) float64 { return float64(u.RSSBytes) }, mib)
+	row("RSS of its own (anonymous)", func(u testbed.Usage) float64 { return float64(u.AnonBytes) }, mib)
 	row("connections to and from peers", func(u testbed.Usage) float64 { return float64(u.Conns.Peers) }, count)
 	row("connections to the API server", func(u testbed.Usage) float64 { return float64(u.Conns.API) }, count)
 	cpuP50, _, cpuMax := testbed.Percentiles(ro.CPU)
@@ -265,7 +294,7 @@ func render(r *results) ([]byte, error) {
 		cpuTotal += c
 	}
 	w("")
-	w("CPU during the rolling update: p50 %.2f s, max %.2f s per pod; %.1f s for all %d pods together,", cpuP50.Seconds(), cpuMax.Seconds(), cpuTotal.Seconds(), len(ro.CPU))
+	w("CPU during the first rolling update: p50 %.2f s, max %.2f s per pod; %.1f s for all %d pods together,", cpuP50.Seconds(), cpuMax.Seconds(), cpuTotal.Seconds(), len(ro.CPU))
 	w("over %.1f s. Ring rebuilds of each new pod from its start to the end: p50 %d, max %d.", ro.Took.Seconds(), p50int(ro.Rebuilds), slices.Max(append([]int64{0}, ro.Rebuilds...)))
 	w("")
 

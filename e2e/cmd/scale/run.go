@@ -29,8 +29,10 @@ type results struct {
 	Up          upResult
 	Convergence []changeSample
 	Cost        []costRow
-	Rollout     rolloutResult
-	ScaleDown   spanResult
+	// Rollout is the rolling update with the Deployment's defaults; OneByOne the one after
+	// it with maxSurge 1 and maxUnavailable 0, one pod at a time, for comparison.
+	Rollout, OneByOne rolloutResult
+	ScaleDown         spanResult
 }
 
 // upResult is the deployment coming up.
@@ -96,6 +98,30 @@ type rolloutResult struct {
 	CPU []time.Duration
 	// Rebuilds are the ring rebuilds of each new pod, from its start to the end.
 	Rebuilds []int64
+	// Handoff sums the hand-off's counters of every pod over the update: each pod's at the
+	// end (a deleted pod's at its exit) less its own at the start.
+	Handoff handoffCounters
+}
+
+// handoffCounters are the peeks and pushes of the hand-off.
+type handoffCounters struct {
+	PeekHits, PeekMisses, PeekErrors                            int64
+	PushesSent, PushFailures                                    int64
+	PushesReceived, PushesRefused, PushesDropped, DrainRequests int64
+}
+
+// add adds (sign 1) or subtracts (sign -1) the counters of st.
+func (h *handoffCounters) add(st testbed.Stats, sign int64) {
+	p := st.Peers
+	h.PeekHits += sign * p.PeekHits
+	h.PeekMisses += sign * p.PeekMisses
+	h.PeekErrors += sign * p.PeekErrors
+	h.PushesSent += sign * p.PushesSent
+	h.PushFailures += sign * p.PushFailures
+	h.PushesReceived += sign * p.PushesReceived
+	h.PushesRefused += sign * p.PushesRefused
+	h.PushesDropped += sign * p.PushesDropped
+	h.DrainRequests += sign * p.DrainRequests
 }
 
 // run starts the control plane, the app and its pods, and measures.
@@ -122,7 +148,7 @@ func run(ctx context.Context, o options) (*results, error) {
 		Options: testbed.PodOptions{Env: []string{"ADMIN_PORT=" + strconv.Itoa(o.adminPort)}}}
 	defer d.Stop()
 	s := &scale{o: o, cluster: cluster, app: app, d: d, slices: sliceLog, r: r}
-	for _, step := range []func(context.Context) error{s.up, s.converge, s.cost, s.rollout, s.scaleDown} {
+	for _, step := range []func(context.Context) error{s.up, s.converge, s.cost, s.rollout, s.oneByOne, s.scaleDown} {
 		if err := step(ctx); err != nil {
 			return nil, err
 		}
@@ -492,14 +518,24 @@ func (s *scale) usage(ctx context.Context, pods []*testbed.Pod) ([]testbed.Usage
 	return out, nil
 }
 
-// rollout replaces every pod with the Deployment's default surge and unavailability, under
-// load, and checks the rings it went through.
+// rollout replaces every pod with the Deployment's default surge and unavailability, 25 %
+// each, which Kubernetes rounds up and down.
 func (s *scale) rollout(ctx context.Context) error {
+	n := float64(len(s.d.Pods()))
+	return s.rollWith(ctx, &s.r.Rollout, int(math.Ceil(0.25*n)), int(math.Floor(0.25*n)), "roll-")
+}
+
+// oneByOne replaces every pod again, with maxSurge 1 and maxUnavailable 0.
+func (s *scale) oneByOne(ctx context.Context) error {
+	return s.rollWith(ctx, &s.r.OneByOne, 1, 0, "one-")
+}
+
+// rollWith replaces every pod with maxSurge and maxUnavailable, under a load of fresh keys
+// named prefix<i>, and checks the rings it went through.
+func (s *scale) rollWith(ctx context.Context, res *rolloutResult, maxSurge, maxUnavailable int, prefix string) error {
 	n := len(s.d.Pods())
-	// Kubernetes rounds maxSurge up and maxUnavailable down.
-	res := &s.r.Rollout
-	res.MaxSurge, res.MaxUnavailable = int(math.Ceil(0.25*float64(n))), int(math.Floor(0.25*float64(n)))
-	keys := testbed.Keys("roll-", max(1000, s.o.keysPerPod*n))
+	res.MaxSurge, res.MaxUnavailable = maxSurge, maxUnavailable
+	keys := testbed.Keys(prefix, max(1000, s.o.keysPerPod*n))
 	logf("rolling update of %d pods (maxSurge %d, maxUnavailable %d) under a load of %d keys, %d callers",
 		n, res.MaxSurge, res.MaxUnavailable, len(keys), s.o.callers)
 	old := s.d.Pods()
@@ -508,7 +544,13 @@ func (s *scale) rollout(ctx context.Context) error {
 	var before watchCost
 	var sliceMark int
 	change := func(ctx context.Context) error {
-		var err error
+		statsBefore, err := s.d.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		for _, st := range statsBefore {
+			res.Handoff.add(st, -1)
+		}
 		if res.Before, err = s.usage(ctx, old); err != nil {
 			return err
 		}
@@ -536,6 +578,9 @@ func (s *scale) rollout(ctx context.Context) error {
 	var err error
 	if res.Reloads, err = testbed.MeasureReloads(ctx, s.d, keys, s.o.callers, 1, change); err != nil {
 		return err
+	}
+	for _, st := range res.Reloads.Pods {
+		res.Handoff.add(st, 1)
 	}
 	after, err := s.watchCost(ctx)
 	if err != nil {
