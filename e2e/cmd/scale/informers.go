@@ -70,7 +70,7 @@ func startPodInformers(ctx context.Context, config *rest.Config, namespace strin
 		for typ, ok := range synced {
 			if !ok {
 				cancel()
-				return nil, fmt.Errorf("Pod informer for %v did not sync", typ)
+				return nil, fmt.Errorf("the Pod informer for %v did not sync", typ)
 			}
 		}
 	}
@@ -122,7 +122,7 @@ func (in *podInformers) wait(ctx context.Context, want []string) error {
 			select {
 			case <-changed:
 			case <-ctx.Done():
-				return fmt.Errorf("Pod informer %d holds %d peers, want %d: %w", i, len(peers), len(want), ctx.Err())
+				return fmt.Errorf("the Pod informer %d holds %d peers, want %d: %w", i, len(peers), len(want), ctx.Err())
 			}
 		}
 	}
