@@ -326,9 +326,10 @@ func extrapolate(w func(string, ...any), r *results) {
 		}
 		ours := c.SliceEvents / k / float64(c.SliceWatchers) * extrapolateTo * full
 		theirs := c.PodEvents / k / float64(c.PodWatchers) * extrapolateTo * (c.PodBytes / c.PodEvents)
-		w("- %s: this library about %s per change (%.2f events per watcher, each a full slice of about %s),", c.Kind, mib(ours),
+		w("- %s: this library at most %s per change (%.2f events per watcher, each at most a full slice: %s,", c.Kind, mib(ours),
 			c.SliceEvents/k/float64(c.SliceWatchers), kib(full))
-		w("  a Pod informer per pod about %s (%.2f events per watcher of about %s).", mib(theirs),
+		w("  the %s of an event here scaled from its slice's mean %.0f endpoints to %d, which also scales the parts", kib(perEvent), c.SliceEndpoints, maxPerSlice)
+		w("  that do not grow); a Pod informer per pod about %s (%.2f events per watcher of about %s).", mib(theirs),
 			c.PodEvents/k/float64(c.PodWatchers), kib(c.PodBytes/c.PodEvents))
 	}
 	if ro.Cost.SliceEvents > 0 {
@@ -338,7 +339,8 @@ func extrapolate(w func(string, ...any), r *results) {
 		}
 		total := ro.Cost.SliceBytes * scale * scale * fill
 		w("- A rolling update of all %d pods: the API server sent %s of EndpointSlice events for %d pods; at %d,", ro.From, mib(ro.Cost.SliceBytes), ro.From, extrapolateTo)
-		w("  %.1f× as many writes to %.1f× as many watchers, with full slices, is about %.1f GiB over the rollout.", scale, scale, total/(1<<30))
+		w("  %.1f× as many writes to %.1f× as many watchers, with full slices (scaled as above), is at most %.1f GiB over the", scale, scale, total/(1<<30))
+		w("  rollout, %.0f MiB a second if it takes as long as here.", total/(1<<20)/max(1, ro.Took.Seconds()))
 	}
 	rebuilds := float64(p50int(ro.Rebuilds))
 	if rebuilds > 0 {
