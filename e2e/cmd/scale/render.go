@@ -138,7 +138,8 @@ func render(r *results) ([]byte, error) {
 	w("")
 	w("Then membership changes one at a time, each timed from the Pod's status write (the kubelet's")
 	w("Ready or not Ready; for a delete, the API call that begins it) to the ring of every pod that")
-	w("must change, as each pod reports it (`TESTONLY_RING_HISTORY`). *Every ring*: the change is")
+	w("must change, as each pod reports it (`TESTONLY_RING_HISTORY`, stamped when the report reaches the test")
+	w("bed, which adds the test bed's own delay on a busy machine: the figures are upper bounds). *Every ring*: the change is")
 	w("complete when the last pod has it, one figure per change; *each ring*: every pod's ring, over")
 	w("all changes of the kind.")
 	w("")
@@ -340,7 +341,8 @@ func extrapolate(w func(string, ...any), r *results) {
 		total := ro.Cost.SliceBytes * scale * scale * fill
 		w("- A rolling update of all %d pods: the API server sent %s of EndpointSlice events for %d pods; at %d,", ro.From, mib(ro.Cost.SliceBytes), ro.From, extrapolateTo)
 		w("  %.1f× as many writes to %.1f× as many watchers, with full slices (scaled as above), is at most %.1f GiB over the", scale, scale, total/(1<<30))
-		w("  rollout, %.0f MiB a second if it takes as long as here.", total/(1<<20)/max(1, ro.Took.Seconds()))
+		w("  rollout: %.0f MiB a second if it takes as long as here (with a surge of 25 %%, a rollout takes about", total/(1<<20)/max(1, ro.Took.Seconds()))
+		w("  as many waves at any size).")
 	}
 	rebuilds := float64(p50int(ro.Rebuilds))
 	if rebuilds > 0 {
