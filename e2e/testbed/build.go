@@ -62,6 +62,9 @@ type BuildOptions struct {
 	// NoRace builds the example without the race detector, for runs that measure many pods:
 	// the detector multiplies each pod's CPU time and memory several times.
 	NoRace bool
+	// NoPrevious skips the example of PreviousVersion (Binaries.Previous stays empty), which
+	// only a rollout from the version before pushes needs.
+	NoPrevious bool
 }
 
 // Build builds the control plane, or finds it in the cache, and the example pod binary into
@@ -103,6 +106,9 @@ func BuildWith(ctx context.Context, tmpDir string, progress io.Writer, opts Buil
 		return bins, err
 	}
 	fmt.Fprintf(progress, "testbed: built example/cmd in %s\n", since(start))
+	if opts.NoPrevious {
+		return bins, nil
+	}
 	if bins.Previous, err = buildPrevious(ctx, cacheRoot, goVersion, progress); err != nil {
 		return bins, err
 	}

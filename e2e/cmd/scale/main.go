@@ -87,7 +87,7 @@ func main() {
 	}
 	if !testbed.InNetNS() {
 		// Without the race detector: it would multiply every pod's CPU time and memory.
-		os.Exit(testbed.BuildAndRerunWith(testbed.BuildOptions{NoRace: true}))
+		os.Exit(testbed.BuildAndRerunWith(testbed.BuildOptions{NoRace: true, NoPrevious: true}))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
