@@ -35,3 +35,21 @@ func TestEvidence(t *testing.T) {
 		t.Errorf("evidence = resourceVersions %v; want %v", got, want)
 	}
 }
+
+// TestFlagsNote: the report quotes the flags a run was given, all but -out, which names
+// where the report goes.
+func TestFlagsNote(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"-out", "../SCALE.md"}, ""},
+		{[]string{"-out=../SCALE.md", "-pods", "20"}, " -pods 20"},
+		{[]string{"-pods", "12", "-out", "x.md", "-max-endpoints-per-slice", "5"}, " -pods 12 -max-endpoints-per-slice 5"},
+	} {
+		if got := flagsNote(options{args: tc.args}); got != tc.want {
+			t.Errorf("flagsNote(%q) = %q; want %q", tc.args, got, tc.want)
+		}
+	}
+}

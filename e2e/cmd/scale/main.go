@@ -50,6 +50,8 @@ type options struct {
 	parallel    int
 	scaleDownTo int
 	adminPort   int
+	// args are the flags as given, for the report.
+	args []string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -76,6 +78,7 @@ func parseFlags(args []string) (options, error) {
 		o.scaleDownTo = max(2, o.pods/3)
 	}
 	o.adminPort = 9090
+	o.args = args
 	return o, nil
 }
 

@@ -376,13 +376,19 @@ func perSliceNote(o options) string {
 	return ""
 }
 
+// flagsNote is the run's flags as given, but -out, after a space; "" if none.
 func flagsNote(o options) string {
 	var parts []string
-	if o.pods != 150 {
-		parts = append(parts, fmt.Sprintf("-pods %d", o.pods))
-	}
-	if o.maxPerSlice > 0 {
-		parts = append(parts, fmt.Sprintf("-max-endpoints-per-slice %d", o.maxPerSlice))
+	for i := 0; i < len(o.args); i++ {
+		a := o.args[i]
+		if a == "-out" || a == "--out" {
+			i++ // and its value
+			continue
+		}
+		if strings.HasPrefix(a, "-out=") || strings.HasPrefix(a, "--out=") {
+			continue
+		}
+		parts = append(parts, a)
 	}
 	if len(parts) == 0 {
 		return ""
