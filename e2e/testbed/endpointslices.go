@@ -233,3 +233,24 @@ func sliceEvent(at time.Time, typ watch.EventType, s *discoveryv1.EndpointSlice)
 	}
 	return e
 }
+
+// SliceMoves counts, over events[from:], the endpoints that turned up in another slice than
+// the one that listed them last (before or after that slice dropped them), with events[:from]
+// telling where each was listed before: the EndpointSlice controller moving endpoints between
+// slices. Pod addresses are never given twice, so an address in a new slice is the same pod.
+func SliceMoves(events []SliceEvent, from int) int {
+	last := map[string]string{} // address -> the slice that listed it last
+	moves := 0
+	for i, e := range events {
+		if e.Type == watch.Deleted {
+			continue
+		}
+		for _, addr := range slices.Concat(e.Ready, e.NotReady) {
+			if was, ok := last[addr]; ok && was != e.Slice && i >= from {
+				moves++
+			}
+			last[addr] = e.Slice
+		}
+	}
+	return moves
+}

@@ -166,11 +166,11 @@ func render(r *results) ([]byte, error) {
 	w("Every ring every pod reported is checked against the ring it reported before: a peer left out")
 	w("must be a pod the test bed had made not ready or begun to delete before that ring (`testbed.TransientDrops`).")
 	w("")
-	w("| span | pods | took | rings reported | EndpointSlice events | slices before | slices after | transient rings |")
-	w("| --- | --- | ---: | ---: | ---: | --- | --- | ---: |")
+	w("| span | pods | took | rings reported | EndpointSlice writes | endpoints moved between slices | slices before | slices after | transient rings |")
+	w("| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |")
 	for _, x := range r.spans() {
-		w("| %s | %d → %d | %.1f s | %d | %d | %s | %s | %d |", x.name, x.s.From, x.s.To, x.s.Took.Seconds(), x.s.Rings, x.s.SliceEvents,
-			sizes(x.s.SlicesBefore), sizes(x.s.SlicesAfter), len(x.s.Drops))
+		w("| %s | %d → %d | %.1f s | %d | %d | %d | %s | %s | %d |", x.name, x.s.From, x.s.To, x.s.Took.Seconds(), x.s.Rings, x.s.SliceEvents,
+			x.s.Moves, sizes(x.s.SlicesBefore), sizes(x.s.SlicesAfter), len(x.s.Drops))
 	}
 	w("")
 	for _, x := range r.spans() {
@@ -223,7 +223,8 @@ func render(r *results) ([]byte, error) {
 		w("**%s.** The hand-off's counters over the update, summed over every pod: peeks of a key's", x.name)
 		w("previous owner %d hit, %d missed, %d failed; leaving pods' pushes %d sent (%d failed), %d received,", h.PeekHits, h.PeekMisses, h.PeekErrors,
 			h.PushesSent, h.PushFailures, h.PushesReceived)
-		w("%d refused, %d dropped; %d requests served while draining.", h.PushesRefused, h.PushesDropped, h.DrainRequests)
+		w("%d refused, %d dropped; %d requests served while draining. The machine's load average (1, 5, 15 min)", h.PushesRefused, h.PushesDropped, h.DrainRequests)
+		w("was %s as the update began and %s once it had settled, on %d cores.", x.r.LoadBefore, x.r.LoadAfter, runtime.NumCPU())
 		if len(rl.NewLoaders) > 0 {
 			w("Keys loaded again, by when they were first seen loaded by a new loader (after the update began) and")
 			w("by that loader: %s.", loadersSummary(rl, x.r.Took))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -76,9 +77,10 @@ type spanResult struct {
 	// touched the peer left out.
 	Drops    []testbed.Drop
 	Evidence [][]testbed.SliceEvent
-	// SliceEvents counts the EndpointSlice events of the span; SlicesBefore and SlicesAfter
-	// are the endpoints in each slice.
-	SliceEvents               int
+	// SliceEvents counts the EndpointSlice events of the span, Moves the endpoints among
+	// them that the controller moved to another slice; SlicesBefore and SlicesAfter are the
+	// endpoints in each slice.
+	SliceEvents, Moves        int
 	SlicesBefore, SlicesAfter []int
 	// Rings is how many rings the pods reported in the span; Cost what the API server sent.
 	Rings int
@@ -101,6 +103,22 @@ type rolloutResult struct {
 	// Handoff sums the hand-off's counters of every pod over the update: each pod's at the
 	// end (a deleted pod's at its exit) less its own at the start.
 	Handoff handoffCounters
+	// LoadBefore and LoadAfter are the machine's load averages (1, 5, 15 min) as the
+	// update began and once it had settled.
+	LoadBefore, LoadAfter string
+}
+
+// loadAverage returns the machine's load averages over 1, 5 and 15 minutes.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // handoffCounters are the peeks and pushes of the hand-off.
@@ -566,6 +584,7 @@ func (s *scale) rollWith(ctx context.Context, res *rolloutResult, maxSurge, maxU
 			return err
 		}
 		sliceMark = len(s.slices.Events())
+		res.LoadBefore = loadAverage()
 		spanStart = time.Now()
 		if err := s.d.RollOut(ctx, res.MaxSurge, res.MaxUnavailable); err != nil {
 			return err
@@ -579,6 +598,7 @@ func (s *scale) rollWith(ctx context.Context, res *rolloutResult, maxSurge, maxU
 	if res.Reloads, err = testbed.MeasureReloads(ctx, s.d, keys, s.o.callers, 1, change); err != nil {
 		return err
 	}
+	res.LoadAfter = loadAverage()
 	for _, st := range res.Reloads.Pods {
 		res.Handoff.add(st, 1)
 	}
@@ -624,16 +644,18 @@ func (s *scale) rollWith(ctx context.Context, res *rolloutResult, maxSurge, maxU
 // sliceMark on).
 func (s *scale) span(ctx context.Context, res *spanResult, from, to int, start time.Time, sliceMark int) error {
 	res.From, res.To = from, to
-	all := s.d.Started()
-	res.Drops = testbed.TransientDrops(all, start)
-	for _, p := range all {
+	pods := s.d.Started()
+	res.Drops = testbed.TransientDrops(pods, start)
+	for _, p := range pods {
 		for _, rc := range p.RingChanges() {
 			if rc.At.After(start) {
 				res.Rings++
 			}
 		}
 	}
-	events := s.slices.Events()[sliceMark:]
+	all := s.slices.Events()
+	res.Moves = testbed.SliceMoves(all, sliceMark)
+	events := all[sliceMark:]
 	res.SliceEvents = len(events)
 	res.Cost.SliceEndpoints = meanEndpoints(events)
 	for _, d := range res.Drops {
