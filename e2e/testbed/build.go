@@ -31,7 +31,6 @@ type Binaries struct {
 // keys over by the peek alone.
 const PreviousVersion = "2693114576675f6dfc51ae6b4c157e4be5e3789d"
 
-
 // component is one control-plane program built from a module under e2e/controlplane.
 type component struct {
 	name, version string
