@@ -1,5 +1,5 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
-.PHONY: test lint browser demo record bench fuzz
+.PHONY: test lint browser demo record bench fuzz scale
 
 # staticcheck of every module (lint), formatting, vet (of the benchmarks and the Prometheus
 # collector too), the library's and the collector's tests, then the end-to-end suite against a
@@ -79,6 +79,16 @@ record:
 BASELINE ?= $(shell git log -1 --format=%H -- BENCHMARKS.md)
 bench:
 	cd bench && go run ./cmd/report -out ../BENCHMARKS.md -baseline "$(BASELINE)"
+
+# 150 example pods (built without the race detector) on a real control plane on this machine:
+# convergence, transient rings, two rolling updates and a scale-down under load with the hand-off,
+# the API server's cost per membership change against a Pod informer per pod, and each pod's
+# costs, written to SCALE.md (BENCHMARKS.md, which `make bench` writes, links it; neither
+# writes the other's file). Not part of `make test`. SCALE_FLAGS="-pods 12
+# -max-endpoints-per-slice 5" makes a quick run with several EndpointSlices.
+SCALE_FLAGS ?=
+scale:
+	cd e2e && go run ./cmd/scale -out ../SCALE.md $(SCALE_FLAGS)
 
 # A minute of each fuzz target.
 fuzz:

@@ -18,7 +18,7 @@ import (
 type Binaries struct {
 	Etcd, APIServer, ControllerManager string
 	// Example is example/cmd from the example module (example/), built with the race
-	// detector: each pod runs it.
+	// detector unless BuildOptions.NoRace: each pod runs it.
 	Example string
 	// Previous is example/cmd of PreviousVersion, built the same way: the pods of a
 	// rollout from the version before the push (PodOptions.Previous).
@@ -30,7 +30,6 @@ type Binaries struct {
 // c2b0efa, right before it, does not), which answers a push with Unimplemented and hands
 // keys over by the peek alone.
 const PreviousVersion = "2693114576675f6dfc51ae6b4c157e4be5e3789d"
-
 
 // component is one control-plane program built from a module under e2e/controlplane.
 type component struct {
@@ -57,10 +56,25 @@ func E2EDir() string {
 // RootDir is the directory of the library's root module.
 func RootDir() string { return filepath.Dir(E2EDir()) }
 
+// BuildOptions change how Build builds the example.
+type BuildOptions struct {
+	// NoRace builds the example without the race detector, for runs that measure many pods:
+	// the detector multiplies each pod's CPU time and memory several times.
+	NoRace bool
+	// NoPrevious skips the example of PreviousVersion (Binaries.Previous stays empty), which
+	// only a rollout from the version before pushes needs.
+	NoPrevious bool
+}
+
 // Build builds the control plane, or finds it in the cache, and the example pod binary into
-// tmpDir. It prints one progress line per step to progress. It needs the module proxy, so it
-// runs before the test bed enters its network namespace.
+// tmpDir, with the race detector. It prints one progress line per step to progress. It needs
+// the module proxy, so it runs before the test bed enters its network namespace.
 func Build(ctx context.Context, tmpDir string, progress io.Writer) (Binaries, error) {
+	return BuildWith(ctx, tmpDir, progress, BuildOptions{})
+}
+
+// BuildWith is Build with options.
+func BuildWith(ctx context.Context, tmpDir string, progress io.Writer, opts BuildOptions) (Binaries, error) {
 	var bins Binaries
 	cacheRoot, err := os.UserCacheDir()
 	if err != nil {
@@ -81,11 +95,19 @@ func Build(ctx context.Context, tmpDir string, progress io.Writer) (Binaries, er
 
 	bins.Example = filepath.Join(tmpDir, "example")
 	start := time.Now()
-	fmt.Fprintf(progress, "testbed: building example/cmd with -race ...\n")
-	if err := goBuild(ctx, filepath.Join(RootDir(), "example"), "./cmd", bins.Example, exampleEnv(), "-race"); err != nil {
+	var flags []string
+	how := "without the race detector"
+	if !opts.NoRace {
+		flags, how = []string{"-race"}, "with -race"
+	}
+	fmt.Fprintf(progress, "testbed: building example/cmd %s ...\n", how)
+	if err := goBuild(ctx, filepath.Join(RootDir(), "example"), "./cmd", bins.Example, exampleEnv(), flags...); err != nil {
 		return bins, err
 	}
 	fmt.Fprintf(progress, "testbed: built example/cmd in %s\n", since(start))
+	if opts.NoPrevious {
+		return bins, nil
+	}
 	if bins.Previous, err = buildPrevious(ctx, cacheRoot, goVersion, progress); err != nil {
 		return bins, err
 	}

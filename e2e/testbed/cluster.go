@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -47,6 +48,7 @@ type Cluster struct {
 	PeerCA *CA
 
 	bins       Binaries
+	opts       StartOptions
 	progress   io.Writer
 	adminToken string
 	serverCA   *CA
@@ -59,10 +61,23 @@ type Cluster struct {
 	stopOnce  sync.Once
 }
 
+// StartOptions change how StartWith runs the control plane.
+type StartOptions struct {
+	// MaxEndpointsPerSlice is the EndpointSlice controller's --max-endpoints-per-slice; zero
+	// leaves its default, 100. A small value splits a Service of a few pods into several
+	// slices, as 100 does at more than 100 pods.
+	MaxEndpointsPerSlice int
+}
+
 // Start runs etcd, kube-apiserver and kube-controller-manager inside the current network
 // namespace and waits until the API server is ready and a Node exists. Call Stop when done,
 // also after a failure.
 func Start(ctx context.Context, bins Binaries, progress io.Writer) (c *Cluster, err error) {
+	return StartWith(ctx, bins, progress, StartOptions{})
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, bins Binaries, progress io.Writer, opts StartOptions) (c *Cluster, err error) {
 	if !InNetNS() {
 		return nil, fmt.Errorf("testbed: Start runs only inside the private network namespace (RunInNetNS)")
 	}
@@ -70,7 +85,7 @@ func Start(ctx context.Context, bins Binaries, progress io.Writer) (c *Cluster, 
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{Dir: dir, bins: bins, progress: progress, nextIP: 10}
+	c = &Cluster{Dir: dir, bins: bins, progress: progress, opts: opts, nextIP: firstPodIP}
 	defer func() {
 		if err != nil {
 			c.Stop()
@@ -181,9 +196,12 @@ func (c *Cluster) KillAPIServer() {
 }
 
 func (c *Cluster) startControllerManager() error {
-	p, err := startProcess("kube-controller-manager", c.path("controller-manager.log"), nil, nil, c.bins.ControllerManager,
-		"--kubeconfig="+c.AdminKubeconfig(), "--controllers=endpointslice-controller",
-		"--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false")
+	args := []string{"--kubeconfig=" + c.AdminKubeconfig(), "--controllers=endpointslice-controller",
+		"--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false"}
+	if n := c.opts.MaxEndpointsPerSlice; n > 0 {
+		args = append(args, "--max-endpoints-per-slice="+strconv.Itoa(n))
+	}
+	p, err := startProcess("kube-controller-manager", c.path("controller-manager.log"), nil, nil, c.bins.ControllerManager, args...)
 	if err != nil {
 		return err
 	}

@@ -42,3 +42,34 @@ func TestDeploymentStats(t *testing.T) {
 		t.Errorf("BackendLoads with a running pod that does not answer = %d, nil; want an error", total)
 	}
 }
+
+// TestRolloutStep: the steps of a Deployment's rolling update of 150 pods with its defaults
+// (maxSurge 25 % = 38, maxUnavailable 25 % = 37) and of 4 pods with maxSurge 1 and
+// maxUnavailable 0, as its controller takes them.
+func TestRolloutStep(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		n, surge, unavailable  int
+		old, created, ready    int
+		wantCreate, wantDelete int
+	}{
+		{"150: at the start, surge and delete the unavailable share", 150, 38, 37, 150, 0, 0, 38, 37},
+		{"150: after those deletes, create up to the surge again", 150, 38, 37, 113, 38, 0, 37, 0},
+		{"150: ten new pods Ready, ten more old pods go", 150, 38, 37, 113, 75, 10, 0, 10},
+		{"150: and as many new ones start", 150, 38, 37, 103, 75, 10, 10, 0},
+		{"150: every new pod created, 110 Ready: old ones go down to the floor", 150, 38, 37, 40, 150, 110, 0, 37},
+		{"150: the last old pods go", 150, 38, 37, 5, 150, 150, 0, 5},
+		{"150: done", 150, 38, 37, 0, 150, 150, 0, 0},
+		{"4, surge 1, none unavailable: one new pod first", 4, 1, 0, 4, 0, 0, 1, 0},
+		{"4, surge 1, none unavailable: no delete until it is Ready", 4, 1, 0, 4, 1, 0, 0, 0},
+		{"4, surge 1, none unavailable: then one old pod goes", 4, 1, 0, 4, 1, 1, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			create, del := rolloutStep(tc.n, tc.surge, tc.unavailable, tc.old, tc.created, tc.ready)
+			if create != tc.wantCreate || del != tc.wantDelete {
+				t.Errorf("rolloutStep(n %d, surge %d, unavailable %d, old %d, created %d, ready %d) = create %d, delete %d; want %d, %d",
+					tc.n, tc.surge, tc.unavailable, tc.old, tc.created, tc.ready, create, del, tc.wantCreate, tc.wantDelete)
+			}
+		})
+	}
+}

@@ -153,3 +153,104 @@ func (a *App) TimeNewService(ctx context.Context, want int) (time.Duration, erro
 		}
 	}
 }
+
+// SliceEvent is one EndpointSlice event as RecordSlices saw it.
+type SliceEvent struct {
+	At time.Time
+	// Type is ADDED, MODIFIED or DELETED; Slice the slice's name, ResourceVersion its version.
+	Type            watch.EventType
+	Slice           string
+	ResourceVersion string
+	// Ready are the first addresses of its ready endpoints (a missing condition is ready);
+	// NotReady those of the others, terminating ones included.
+	Ready, NotReady []string
+}
+
+// Holds reports whether the slice, at this event, lists addr, ready or not.
+func (e SliceEvent) Holds(addr string) bool {
+	return slices.Contains(e.Ready, addr) || slices.Contains(e.NotReady, addr)
+}
+
+// SliceLog is every EndpointSlice event of a namespace from RecordSlices on, for the
+// evidence of a transient ring: which slices changed, in which order.
+type SliceLog struct {
+	mu     sync.Mutex
+	events []SliceEvent
+}
+
+// Events returns the events so far, in the order they came.
+func (l *SliceLog) Events() []SliceEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
+// RecordSlices watches the EndpointSlices of namespace until ctx ends and records every
+// event; the slices that exist at the start are recorded as ADDED.
+func (c *Cluster) RecordSlices(ctx context.Context, namespace string) (*SliceLog, error) {
+	api := c.Admin.DiscoveryV1().EndpointSlices(namespace)
+	list, err := api.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	w, err := api.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return nil, err
+	}
+	l := &SliceLog{}
+	now := time.Now()
+	for i := range list.Items {
+		l.events = append(l.events, sliceEvent(now, watch.Added, &list.Items[i]))
+	}
+	go func() {
+		<-ctx.Done()
+		w.Stop()
+	}()
+	go func() {
+		for ev := range w.ResultChan() {
+			if s, ok := ev.Object.(*discoveryv1.EndpointSlice); ok {
+				e := sliceEvent(time.Now(), ev.Type, s)
+				l.mu.Lock()
+				l.events = append(l.events, e)
+				l.mu.Unlock()
+			}
+		}
+	}()
+	return l, nil
+}
+
+func sliceEvent(at time.Time, typ watch.EventType, s *discoveryv1.EndpointSlice) SliceEvent {
+	e := SliceEvent{At: at, Type: typ, Slice: s.Name, ResourceVersion: s.ResourceVersion}
+	for _, ep := range s.Endpoints {
+		if len(ep.Addresses) == 0 {
+			continue
+		}
+		if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+			e.Ready = append(e.Ready, ep.Addresses[0])
+		} else {
+			e.NotReady = append(e.NotReady, ep.Addresses[0])
+		}
+	}
+	return e
+}
+
+// SliceMoves counts, over events[from:], the endpoints that turned up in another slice than
+// the one that listed them last (before or after that slice dropped them), with events[:from]
+// telling where each was listed before: the EndpointSlice controller moving endpoints between
+// slices. Pod addresses are never given twice, so an address in a new slice is the same pod.
+func SliceMoves(events []SliceEvent, from int) int {
+	last := map[string]string{} // address -> the slice that listed it last
+	moves := 0
+	for i, e := range events {
+		if e.Type == watch.Deleted {
+			continue
+		}
+		for _, addr := range slices.Concat(e.Ready, e.NotReady) {
+			if was, ok := last[addr]; ok && was != e.Slice && i >= from {
+				moves++
+			}
+			last[addr] = e.Slice
+		}
+	}
+	return moves
+}

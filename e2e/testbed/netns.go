@@ -20,8 +20,9 @@ const (
 func InNetNS() bool { return os.Getenv(netnsEnv) == "1" }
 
 // RunInNetNS runs this same program again, with the same arguments, inside a new private
-// network namespace (unshare -rn, no privilege needed) whose loopback carries 192.0.2.0/24,
-// and returns its exit code. Signals this process gets are passed on, so the inner program
+// network namespace (unshare -rn, no privilege needed) whose loopback carries 192.0.2.0/24
+// and, for runs of more pods than that holds, 198.18.0.0/15 (the range set aside for
+// benchmarks, RFC 2544), and returns its exit code. Signals this process gets are passed on, so the inner program
 // can stop the control plane and remove its files on Ctrl-C. Nothing inside can reach the
 // network: build first.
 func RunInNetNS(bins Binaries) (int, error) {
@@ -33,7 +34,7 @@ func RunInNetNS(bins Binaries) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	const script = `ip link set lo up && ip addr add 192.0.2.1/24 dev lo && exec "$@"`
+	const script = `ip link set lo up && ip addr add 192.0.2.1/24 dev lo && ip addr add 198.18.0.1/15 dev lo && exec "$@"`
 	args := append([]string{"-rn", "sh", "-c", script, "sh", exe}, os.Args[1:]...)
 	cmd := exec.Command("unshare", args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -73,14 +74,17 @@ func BinariesFromEnv() (Binaries, error) {
 // builds the binaries (into a temporary directory it removes afterwards; the control plane
 // is cached), runs this same program again inside a private network namespace with
 // RunInNetNS, and returns the exit code to exit with. Errors are printed to standard error.
-func BuildAndRerun() int {
+func BuildAndRerun() int { return BuildAndRerunWith(BuildOptions{}) }
+
+// BuildAndRerunWith is BuildAndRerun with options for the build.
+func BuildAndRerunWith(opts BuildOptions) int {
 	tmp, err := os.MkdirTemp("", "groupcache-k8s-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	bins, err := Build(context.Background(), tmp, os.Stderr)
+	bins, err := BuildWith(context.Background(), tmp, os.Stderr, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -56,9 +56,18 @@ type Pod struct {
 	// exitStatePath is the file the example writes its exit state to; see ExitState.
 	exitStatePath string
 
-	mu      sync.Mutex
-	rings   []RingChange
-	changed chan struct{} // closed and replaced on every ring change
+	mu        sync.Mutex
+	rings     []RingChange
+	changed   chan struct{} // closed and replaced on every ring change
+	readiness []ReadinessChange
+}
+
+// ReadinessChange is a change of the pod's readiness the test bed made, stamped just before
+// its write to the API server: a status with Ready True or False, or the start of a graceful
+// delete (Ready false: its endpoint turns terminating).
+type ReadinessChange struct {
+	At    time.Time
+	Ready bool
 }
 
 // RingChange is one ring a pod published, as its /testonly/rings?since=N reported it, stamped
@@ -69,19 +78,18 @@ type RingChange struct {
 }
 
 // StartPod does what the scheduler and the kubelet would: it creates the Pod from the
-// manifest's template on NodeName with the next free 192.0.2.x address, starts the example
+// manifest's template on NodeName with the next free address (see podAddress), starts the example
 // binary bound to that address with the downward-API settings in its environment, waits until
 // it answers /healthz, asks its peer id (see PeerID), and then marks the Pod Running and Ready.
 func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod, error) {
 	c := a.c
 	c.mu.Lock()
-	if c.nextIP > 250 {
-		c.mu.Unlock()
-		return nil, fmt.Errorf("testbed: out of pod addresses")
-	}
-	ip := "192.0.2." + strconv.Itoa(c.nextIP)
+	ip, ok := podAddress(c.nextIP)
 	c.nextIP++
 	c.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("testbed: out of pod addresses")
+	}
 
 	pod := &corev1.Pod{ObjectMeta: *a.template.ObjectMeta.DeepCopy(), Spec: *a.template.Spec.DeepCopy()}
 	pod.Name, pod.Namespace = name, a.Namespace
@@ -154,6 +162,30 @@ func (a *App) StartPod(ctx context.Context, name string, opts PodOptions) (*Pod,
 	return p, nil
 }
 
+// Pod addresses: the first pods get 192.0.2.10 to 192.0.2.250, the ones after them
+// 198.18.1.10 and on, 240 to each 198.18.x.0/24; both ranges are on the namespace's loopback
+// (RunInNetNS). An address is never given twice in a cluster's life, so a peer id names one
+// pod.
+const (
+	firstPodIP, lastPodIP = 10, 250
+	podsPerBlock          = 240
+	lastBlock             = 255 // 198.18.255.x is the last /24 of 198.18.0.0/15 used
+)
+
+// podAddress returns the n-th pod address, n counting from firstPodIP, and false once they
+// are all taken.
+func podAddress(n int) (string, bool) {
+	if n <= lastPodIP {
+		return "192.0.2." + strconv.Itoa(n), true
+	}
+	k := n - lastPodIP - 1
+	block := 1 + k/podsPerBlock
+	if block > lastBlock {
+		return "", false
+	}
+	return fmt.Sprintf("198.18.%d.%d", block, firstPodIP+k%podsPerBlock), true
+}
+
 // GroupcacheAddr is the pod's gRPC address: its peer id, unless it runs HTTPPool.
 func (p *Pod) GroupcacheAddr() string { return net.JoinHostPort(p.IP, strconv.Itoa(GroupcachePort)) }
 
@@ -167,6 +199,7 @@ func (p *Pod) HTTPAddr() string { return net.JoinHostPort(p.IP, strconv.Itoa(HTT
 
 // patchStatus writes the status a kubelet would: Running with the pod's IP, Ready or not.
 func (p *Pod) patchStatus(ctx context.Context, ready bool) error {
+	p.noteReadiness(ready)
 	return PatchPodStatus(ctx, p.app.c.Admin, p.app.Namespace, p.Name, ready, p.IP)
 }
 
@@ -202,6 +235,21 @@ func PatchPodStatus(ctx context.Context, client kubernetes.Interface, namespace,
 	return nil
 }
 
+// noteReadiness records a change of readiness the test bed is about to write.
+func (p *Pod) noteReadiness(ready bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.readiness = append(p.readiness, ReadinessChange{At: time.Now(), Ready: ready})
+}
+
+// ReadinessChanges returns every change of readiness the test bed made to the pod, in order:
+// its first status, flips, and the start of its delete.
+func (p *Pod) ReadinessChanges() []ReadinessChange {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.readiness)
+}
+
 // SetReady sets the Pod's Ready condition, as a kubelet does when a readiness probe changes.
 func (p *Pod) SetReady(ctx context.Context, ready bool) error { return p.patchStatus(ctx, ready) }
 
@@ -209,6 +257,7 @@ func (p *Pod) SetReady(ctx context.Context, ready bool) error { return p.patchSt
 // EndpointSlice controller marks its endpoint terminating. The process keeps running until
 // FinishDelete, as a container keeps running during its grace period.
 func (p *Pod) BeginDelete(ctx context.Context) error {
+	p.noteReadiness(false)
 	grace := int64(30)
 	return p.app.c.Admin.CoreV1().Pods(p.app.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 }

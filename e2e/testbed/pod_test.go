@@ -50,3 +50,37 @@ func TestFollowRings(t *testing.T) {
 		t.Fatal("followRings went on after the process exited")
 	}
 }
+
+// TestPodAddress: 192.0.2.10 to .250 first, then 240 addresses in each 198.18.x.0/24 from
+// 198.18.1.10, none twice, until the range ends.
+func TestPodAddress(t *testing.T) {
+	for _, tc := range []struct {
+		n      int
+		want   string
+		wantOK bool
+	}{
+		{firstPodIP, "192.0.2.10", true},
+		{lastPodIP, "192.0.2.250", true},
+		{lastPodIP + 1, "198.18.1.10", true},
+		{lastPodIP + podsPerBlock, "198.18.1.249", true},
+		{lastPodIP + podsPerBlock + 1, "198.18.2.10", true},
+		{lastPodIP + lastBlock*podsPerBlock, "198.18.255.249", true},
+		{lastPodIP + lastBlock*podsPerBlock + 1, "", false},
+	} {
+		got, ok := podAddress(tc.n)
+		if got != tc.want || ok != tc.wantOK {
+			t.Errorf("podAddress(%d) = %q, %v; want %q, %v", tc.n, got, ok, tc.want, tc.wantOK)
+		}
+	}
+	seen := map[string]int{}
+	for n := firstPodIP; ; n++ {
+		ip, ok := podAddress(n)
+		if !ok {
+			break
+		}
+		if first, dup := seen[ip]; dup {
+			t.Fatalf("podAddress(%d) = %s, as podAddress(%d)", n, ip, first)
+		}
+		seen[ip] = n
+	}
+}

@@ -84,3 +84,62 @@ func (m RingMarks) Unchanged() error {
 	}
 	return nil
 }
+
+// Drop is a ring in which a pod left out a peer that its previous ring held while that
+// peer's pod was still ready: a transient ring, which moves the peer's keys away and back.
+type Drop struct {
+	// Pod is whose ring it was; At when it was reported.
+	Pod string
+	At  time.Time
+	// Peer is the peer id left out, PeerPod its pod's name ("" if none of the pods given).
+	Peer, PeerPod string
+	// Before and After are the ring before and the ring that left Peer out.
+	Before, After []string
+}
+
+// TransientDrops checks every ring each pod reported after since against the ring it
+// reported before it, and returns every peer left out whose pod had not been made not ready
+// (or begun its delete, see Pod.ReadinessChanges) after since and before the ring was
+// reported. pods must hold every pod that may be in a ring, gone ones too; a peer of none of
+// them is reported. Readiness changes before since do not excuse a drop: call it for a span
+// that starts with settled rings, and in which no pod turns ready again.
+func TransientDrops(pods []*Pod, since time.Time) []Drop {
+	byPeer := ByPeerID(pods)
+	var drops []Drop
+	for _, p := range pods {
+		changes := p.RingChanges()
+		for i := 1; i < len(changes); i++ {
+			before, after := changes[i-1], changes[i]
+			if !after.At.After(since) {
+				continue
+			}
+			for _, peer := range before.Peers {
+				if slices.Contains(after.Peers, peer) {
+					continue
+				}
+				q := byPeer[peer]
+				if q != nil && leftBetween(q, since, after.At) {
+					continue
+				}
+				d := Drop{Pod: p.Name, At: after.At, Peer: peer, Before: before.Peers, After: after.Peers}
+				if q != nil {
+					d.PeerPod = q.Name
+				}
+				drops = append(drops, d)
+			}
+		}
+	}
+	slices.SortFunc(drops, func(a, b Drop) int { return a.At.Compare(b.At) })
+	return drops
+}
+
+// leftBetween reports whether p was made not ready, or its delete began, after since and
+// before at.
+func leftBetween(p *Pod, since, at time.Time) bool {
+	for _, c := range p.ReadinessChanges() {
+		if !c.Ready && c.At.After(since) && c.At.Before(at) {
+			return true
+		}
+	}
+	return false
+}

@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -138,5 +139,65 @@ func TestLastRingAt(t *testing.T) {
 	p.addRings(t0.Add(time.Second), [][]string{{"y"}})
 	if at := p.LastRingAt(); !at.Equal(t0.Add(time.Second)) {
 		t.Errorf("LastRingAt = %s, want %s", at, t0.Add(time.Second))
+	}
+}
+
+// TestTransientDrops: a ring that leaves out a peer its previous ring held is a transient
+// ring unless that peer's pod was made not ready, or began its delete, after since and
+// before the ring; rings before since are not checked; a pod's first ring has nothing to
+// drop from.
+func TestTransientDrops(t *testing.T) {
+	since := t0.Add(10 * time.Second)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	for _, tc := range []struct {
+		name string
+		// rings of pod a, each [time in s, peers...] as pod names; b and c only take part
+		rings    [][]any
+		notReady map[string]int // pod name -> second it was made not ready
+		want     []string       // "pod a dropped X at s"
+	}{
+		{"rings that only grow", [][]any{{11, "a"}, {12, "a", "b"}, {13, "a", "b", "c"}}, nil, nil},
+		{"a ready peer dropped and taken back", [][]any{{9, "a", "b", "c"}, {12, "a", "c"}, {13, "a", "b", "c"}}, nil,
+			[]string{"a dropped b at 12"}},
+		{"a peer dropped after it was made not ready", [][]any{{9, "a", "b", "c"}, {12, "a", "c"}}, map[string]int{"b": 11}, nil},
+		{"a peer dropped before it was made not ready", [][]any{{9, "a", "b", "c"}, {12, "a", "c"}}, map[string]int{"b": 13},
+			[]string{"a dropped b at 12"}},
+		{"not ready before since does not excuse a drop", [][]any{{9, "a", "b", "c"}, {12, "a", "c"}}, map[string]int{"b": 5},
+			[]string{"a dropped b at 12"}},
+		{"a drop before since is not checked", [][]any{{8, "a", "b", "c"}, {9, "a", "c"}}, nil, nil},
+		{"a peer of no pod given", [][]any{{9, "a", "x"}, {12, "a"}}, nil, []string{"a dropped x at 12"}},
+		{"two peers dropped at once", [][]any{{9, "a", "b", "c"}, {12, "a"}}, map[string]int{"c": 11},
+			[]string{"a dropped b at 12"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pods := map[string]*Pod{"a": fakePod("a", "192.0.2.10"), "b": fakePod("b", "192.0.2.11"), "c": fakePod("c", "192.0.2.12")}
+			id := func(name string) string {
+				if p, ok := pods[name]; ok {
+					return p.PeerID()
+				}
+				return "198.18.1.10:8081"
+			}
+			for _, r := range tc.rings {
+				var peers []string
+				for _, name := range r[1:] {
+					peers = append(peers, id(name.(string)))
+				}
+				pods["a"].addRings(at(r[0].(int)), [][]string{peers})
+			}
+			for name, s := range tc.notReady {
+				pods[name].readiness = append(pods[name].readiness, ReadinessChange{At: at(s), Ready: false})
+			}
+			var got []string
+			for _, d := range TransientDrops([]*Pod{pods["a"], pods["b"], pods["c"]}, since) {
+				name := d.PeerPod
+				if name == "" {
+					name = "x"
+				}
+				got = append(got, fmt.Sprintf("%s dropped %s at %d", d.Pod, name, int(d.At.Sub(t0)/time.Second)))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("TransientDrops = %q; want %q", got, tc.want)
+			}
+		})
 	}
 }
