@@ -553,44 +553,19 @@ func (f *fakeOwner) received() map[string]string {
 func TestOwnerBackAfterLeavingGetsItsEntriesAgain(t *testing.T) {
 	leakcheck.Check(t)
 	self, b, c := "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"
-	group := groupcache.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 1<<20,
-		groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
-			return dest.SetString("v:" + key)
-		}))
-	log := &keyLog{}
-	for i := range 600 {
-		key := "k" + strconv.Itoa(i)
-		var v string
-		if err := group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
-			t.Fatal(err)
-		}
-		log.add(key)
-	}
+	group, log := loggedGroup(t, 600)
 	fb := &fakeOwner{got: map[string]string{}}
 	fc := &fakeOwner{delay: 50 * time.Millisecond, got: map[string]string{}} // keeps the work running
 	p := newPusher(self, testConfig(), &counters{},
 		func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
 		func() map[string]peerGetter { return map[string]peerGetter{b: fb, c: fc} })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.run(ctx)
-	}()
-	defer func() { cancel(); <-done }()
-	ring := func(ids ...string) *ring {
-		r, err := newRing(ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	alone, all, withoutB := ring(self), ring(self, b, c), ring(self, c)
+	runPusher(t, p)
+	alone, all, withoutB := testRing(t, self), testRing(t, self, b, c), testRing(t, self, c)
 	p.submit(pushJob{from: alone, to: all})
 	waitUntil(t, "entries reach b", func() bool { return len(fb.received()) >= 20 })
 	p.submit(pushJob{from: all, to: withoutB})
 	fb.restart()
-	back := ring(self, b, c)
+	back := testRing(t, self, b, c)
 	p.submit(pushJob{from: withoutB, to: back})
 	wait, stop := context.WithTimeout(context.Background(), 30*time.Second)
 	defer stop()
@@ -618,39 +593,14 @@ func TestOwnerBackAfterLeavingGetsItsEntriesAgain(t *testing.T) {
 func TestSlowOwnerDoesNotHoldBackTheOthers(t *testing.T) {
 	leakcheck.Check(t)
 	self, fast, slow := "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"
-	group := groupcache.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 1<<20,
-		groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
-			return dest.SetString("v:" + key)
-		}))
-	log := &keyLog{}
-	for i := range 300 {
-		key := "k" + strconv.Itoa(i)
-		var v string
-		if err := group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
-			t.Fatal(err)
-		}
-		log.add(key)
-	}
+	group, log := loggedGroup(t, 300)
 	ff := &fakeOwner{got: map[string]string{}}
 	fs := &fakeOwner{delay: 200 * time.Millisecond, got: map[string]string{}}
 	p := newPusher(self, testConfig(), &counters{},
 		func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
 		func() map[string]peerGetter { return map[string]peerGetter{fast: ff, slow: fs} })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.run(ctx)
-	}()
-	defer func() { cancel(); <-done }()
-	alone, err := newRing([]string{self})
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := newRing([]string{self, fast, slow})
-	if err != nil {
-		t.Fatal(err)
-	}
+	runPusher(t, p)
+	alone, all := testRing(t, self), testRing(t, self, fast, slow)
 	toFast, toSlow := 0, 0
 	for _, key := range log.keys() {
 		switch {
@@ -699,14 +649,7 @@ func TestPushToAPeerOutOfReachForAMoment(t *testing.T) {
 // whichever change moved it; a key a owns in the last ring is not; with no ring before
 // (from nil), or more changes than maxMergedChanges, every key a does not own is.
 func TestPushWorkMerges(t *testing.T) {
-	mustRing := func(ids ...string) *ring {
-		r, err := newRing(ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	a, ab, abc, bc := mustRing("a"), mustRing("a", "b"), mustRing("a", "b", "c"), mustRing("b", "c")
+	a, ab, abc, bc := testRing(t, "a"), testRing(t, "a", "b"), testRing(t, "a", "b", "c"), testRing(t, "b", "c")
 	many := make([]pushJob, maxMergedChanges+1)
 	for i := range many {
 		many[i] = pushJob{from: bc, to: abc}
@@ -745,4 +688,45 @@ func TestPushWorkMerges(t *testing.T) {
 			t.Logf("%d of 2000 keys pushed", pushed)
 		})
 	}
+}
+
+// testRing is the ring of ids.
+func testRing(t *testing.T, ids ...string) *ring {
+	t.Helper()
+	r, err := newRing(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// loggedGroup returns a group made by groupcache.NewGroup that holds k0…k(n-1), loaded,
+// and a key log of them, as a group made by NewGroup would have.
+func loggedGroup(t *testing.T, n int) (*groupcache.Group, *keyLog) {
+	t.Helper()
+	group := groupcache.NewGroup(fmt.Sprintf("%s#%d", t.Name(), groupSeq.Add(1)), 1<<20,
+		groupcache.GetterFunc(func(_ context.Context, key string, dest groupcache.Sink) error {
+			return dest.SetString("v:" + key)
+		}))
+	log := &keyLog{}
+	for i := range n {
+		key := "k" + strconv.Itoa(i)
+		var v string
+		if err := group.Get(t.Context(), key, groupcache.StringSink(&v)); err != nil {
+			t.Fatal(err)
+		}
+		log.add(key)
+	}
+	return group, log
+}
+
+// runPusher runs p until the test ends.
+func runPusher(t *testing.T, p *pusher) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 }
