@@ -67,6 +67,9 @@ type StartOptions struct {
 	// leaves its default, 100. A small value splits a Service of a few pods into several
 	// slices, as 100 does at more than 100 pods.
 	MaxEndpointsPerSlice int
+	// KeepFiles leaves the cluster's directory (every process's log) in place at Stop, for
+	// reading after a run; Stop says where it is.
+	KeepFiles bool
 }
 
 // Start runs etcd, kube-apiserver and kube-controller-manager inside the current network
@@ -239,6 +242,10 @@ func (c *Cluster) Stop() {
 			if p != nil {
 				p.stop(10 * time.Second)
 			}
+		}
+		if c.opts.KeepFiles {
+			fmt.Fprintf(c.progress, "testbed: the cluster's files (every process's log) are kept in %s\n", c.Dir)
+			return
 		}
 		os.RemoveAll(c.Dir)
 	})

@@ -72,9 +72,20 @@ import (
 )
 
 func main() {
-	var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	// LOG_LEVEL (debug, info, warn, error; default info): debug shows each push and peek
+	// with its key.
+	opts := &slog.HandlerOptions{}
+	if v := os.Getenv("LOG_LEVEL"); v != "" {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			fmt.Fprintln(os.Stderr, "LOG_LEVEL:", err)
+			os.Exit(2)
+		}
+		opts.Level = level
+	}
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, opts)
 	if os.Getenv("LOG_FORMAT") == "json" {
-		handler = slog.NewJSONHandler(os.Stderr, nil)
+		handler = slog.NewJSONHandler(os.Stderr, opts)
 	}
 	logger := slog.New(handler)
 	if err := run(logger); err != nil {

@@ -30,11 +30,16 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/groupcache-k8s/k8s/e2e/testbed"
 )
+
+// stepNames are the steps a run may make after the pods are up, in their usual order.
+var stepNames = []string{"converge", "cost", "rollout", "one-by-one", "scale-down"}
 
 // options are the command's flags.
 type options struct {
@@ -50,6 +55,9 @@ type options struct {
 	parallel    int
 	scaleDownTo int
 	adminPort   int
+	steps       string
+	logLevel    string
+	keepFiles   bool
 	// args are the flags as given, for the report.
 	args []string
 }
@@ -68,11 +76,19 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.callers, "callers", 8, "Gets the load generator has in flight at once")
 	fs.IntVar(&o.parallel, "parallel", 16, "pods started at once when the deployment first comes up")
 	fs.IntVar(&o.scaleDownTo, "scale-down-to", 0, "pods left by the scale-down; 0 is a third of -pods")
+	fs.StringVar(&o.steps, "steps", strings.Join(stepNames, ","), "the steps to run after the pods are up, comma-separated, in their order (a part of the report for a look at one)")
+	fs.StringVar(&o.logLevel, "log-level", "", "the pods' LOG_LEVEL (debug logs each push and peek with its key); empty keeps the example's default")
+	fs.BoolVar(&o.keepFiles, "keep-files", false, "keep the control plane's and every pod's log after the run, and say where")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if o.pods < 4 {
 		return o, fmt.Errorf("-pods %d: want at least 4", o.pods)
+	}
+	for name := range strings.SplitSeq(o.steps, ",") {
+		if !slices.Contains(stepNames, strings.TrimSpace(name)) {
+			return o, fmt.Errorf("-steps: unknown step %q (known: %s)", name, strings.Join(stepNames, ", "))
+		}
 	}
 	if o.scaleDownTo == 0 {
 		o.scaleDownTo = max(2, o.pods/3)

@@ -149,7 +149,7 @@ func run(ctx context.Context, o options) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	cluster, err := testbed.StartWith(ctx, bins, os.Stderr, testbed.StartOptions{MaxEndpointsPerSlice: o.maxPerSlice})
+	cluster, err := testbed.StartWith(ctx, bins, os.Stderr, testbed.StartOptions{MaxEndpointsPerSlice: o.maxPerSlice, KeepFiles: o.keepFiles})
 	if err != nil {
 		return nil, err
 	}
@@ -162,16 +162,38 @@ func run(ctx context.Context, o options) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &testbed.Deployment{App: app, Name: "pod",
-		Options: testbed.PodOptions{Env: []string{"ADMIN_PORT=" + strconv.Itoa(o.adminPort)}}}
+	env := []string{"ADMIN_PORT=" + strconv.Itoa(o.adminPort)}
+	if o.logLevel != "" {
+		env = append(env, "LOG_LEVEL="+o.logLevel)
+	}
+	d := &testbed.Deployment{App: app, Name: "pod", Options: testbed.PodOptions{Env: env}}
 	defer d.Stop()
 	s := &scale{o: o, cluster: cluster, app: app, d: d, slices: sliceLog, r: r}
-	for _, step := range []func(context.Context) error{s.up, s.converge, s.cost, s.rollout, s.oneByOne, s.scaleDown} {
+	steps, err := s.steps(o.steps)
+	if err != nil {
+		return nil, err
+	}
+	for _, step := range append([]func(context.Context) error{s.up}, steps...) {
 		if err := step(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return r, nil
+}
+
+// steps returns the steps named in list, comma-separated, in its order.
+func (s *scale) steps(list string) ([]func(context.Context) error, error) {
+	byName := map[string]func(context.Context) error{"converge": s.converge, "cost": s.cost,
+		"rollout": s.rollout, "one-by-one": s.oneByOne, "scale-down": s.scaleDown}
+	var out []func(context.Context) error
+	for name := range strings.SplitSeq(list, ",") {
+		step, ok := byName[strings.TrimSpace(name)]
+		if !ok { // parseFlags checked the names
+			return nil, fmt.Errorf("-steps: unknown step %q", name)
+		}
+		out = append(out, step)
+	}
+	return out, nil
 }
 
 // scale is the run's state.
