@@ -17,8 +17,8 @@ const (
 )
 
 // drain keeps the server answering peers until the others know this pod is leaving,
-// have stopped asking, and this pod has pushed its entries to their new owners (the
-// change of the ring that dropped it started the pushes, see pusher.go), or until the
+// have stopped asking, and this pod has pushed its entries to their new owners (it
+// starts the pushes, to the owners in its ring without itself, see pusher.leave), or until the
 // drain bound, and reports true; or until ctx
 // ends, and reports false. The ring and clients stay as they are, so the process's own
 // Gets keep working too.
@@ -27,8 +27,9 @@ func (m *PeersManager) drain(ctx context.Context) bool {
 	if h.Off || h.Drain <= 0 {
 		return true
 	}
-	m.stats.draining.Store(true)
+	m.stats.draining.Store(true) // from now on pushes to this pod are refused (push.go)
 	defer m.stats.draining.Store(false)
+	m.pusher.leave(m.router.snapshot().ring)
 	start := m.cfg.clock.Now()
 	m.cfg.logger.Info("draining: serving peers until they stop asking", "self", m.self, "max", h.Drain)
 	defer func() {

@@ -33,6 +33,11 @@ const (
 	defaultDrain = 15 * time.Second
 )
 
+// maxPeeks is the most previous owners one load peeks, newest first, within one peek
+// timeout: in a rolling update a key changes owners several times, and its most recent
+// previous owner may have exited, or have been asked before the entry reached it.
+const maxPeeks = 3
+
 // maxPastRings is the most past rings a pod remembers within the window.
 const maxPastRings = 8
 
@@ -114,19 +119,29 @@ type handoffState struct {
 // the window and whose owner is one of peers (the ring's members and leaving peers).
 // Peers known to be gone are never returned. It returns "" when there is none.
 func (h *handoffState) previousOwner(key string, peers map[string]peerGetter, now time.Time, window time.Duration) string {
+	if ids := h.previousOwners(key, peers, now, window, 1); len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
+}
+
+// previousOwners returns the key's previous owners within the window, as previousOwner
+// finds the most recent, newest first, each once, at most n of them.
+func (h *handoffState) previousOwners(key string, peers map[string]peerGetter, now time.Time, window time.Duration, n int) []string {
+	var out []string
 	for _, p := range h.past {
-		if !p.until.IsZero() && now.Sub(p.until) >= window {
+		if !p.until.IsZero() && now.Sub(p.until) >= window || len(out) == n {
 			break // older rings were replaced even earlier
 		}
 		i := p.ring.owner(key)
 		if i < 0 {
 			continue
 		}
-		if id := p.ring.members()[i]; id != h.self && peers[id] != nil {
-			return id
+		if id := p.ring.members()[i]; id != h.self && peers[id] != nil && !slices.Contains(out, id) {
+			out = append(out, id)
 		}
 	}
-	return ""
+	return out
 }
 
 // nextPast returns the past rings after a change from the view old (with ring oldRing,
@@ -165,9 +180,9 @@ func nextPast(past []pastRing, old, next view, membersChanged bool, oldRing, oth
 	return out, nextOthers
 }
 
-// ringWithout returns the ring of members without self.
-func ringWithout(members []string, self string) *ring {
-	r, _ := newRing(slices.DeleteFunc(slices.Clone(members), func(id string) bool { return id == self }))
+// ringWithout returns the ring of members without the ids of drop.
+func ringWithout(members []string, drop ...string) *ring {
+	r, _ := newRing(slices.DeleteFunc(slices.Clone(members), func(id string) bool { return slices.Contains(drop, id) }))
 	return r // a subset of a valid ring: cannot fail
 }
 

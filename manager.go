@@ -36,6 +36,7 @@ type PeersManager struct {
 	stats   counters     // shared with the watcher, the router and the server
 	guard   loopGuard    // keys in flight between this manager's clients and server
 	svc     *getService
+	storing storingPushes // keys svc stores for a leaving peer, answered locally meanwhile
 	route   *serviceRoute // where svc serves, for Close to detach it
 	server  *grpcServer   // nil with WithGRPCServer
 
@@ -152,6 +153,7 @@ func NewPeersManager(ctx context.Context, client kubernetes.Interface, serviceNa
 // registration. On failure it leaves nothing behind.
 func (m *PeersManager) startServing() error {
 	m.svc = newGetService(&m.stats, &m.guard, m.cfg)
+	m.svc.storing = &m.storing
 	m.svc.routing, m.svc.self = m.router.snapshot, m.self
 	if m.cfg.registrar != nil {
 		route, err := attachService(m.cfg.registrar, m.svc)
@@ -189,6 +191,9 @@ func (m *PeersManager) stopServing(timeout time.Duration) {
 // PickPeer returns the client of the peer that owns key, or (nil, false) when this
 // pod owns it. It takes no lock and allocates nothing.
 func (m *PeersManager) PickPeer(key string) (groupcache.ProtoGetter, bool) {
+	if m.storing.has(key) {
+		return nil, false // a leaving peer's push is being stored here (push.go)
+	}
 	return m.router.snapshot().pick(key)
 }
 

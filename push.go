@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/golang/groupcache"
@@ -26,15 +27,29 @@ import (
 // not know it answer codes.Unimplemented.
 const pushMethod = "/" + grpcServiceName + "/Push"
 
-// The metadata keys of a push; "-bin" keys carry any bytes.
+// The metadata keys of a push; "-bin" keys carry any bytes. pushLeavingMD, present, says
+// that the sender is shutting down and hands over what it holds.
 const (
-	pushGroupMD = "groupcache-push-group-bin"
-	pushKeyMD   = "groupcache-push-key-bin"
+	pushGroupMD   = "groupcache-push-group-bin"
+	pushKeyMD     = "groupcache-push-key-bin"
+	pushLeavingMD = "groupcache-push-leaving"
 )
 
 // errNotOwner answers a push for a key this pod does not own in its ring: often one it is
 // about to own, in a change it has not seen yet.
 var errNotOwner = status.Error(codes.FailedPrecondition, "groupcache-k8s: this pod does not own the key (yet)")
+
+// errLeaving answers a push to a pod that is shutting down: the sender pushes the entry
+// to its owner in the ring without this pod (pusher.go).
+var errLeaving = status.Error(codes.FailedPrecondition, leavingMessage)
+
+const leavingMessage = "groupcache-k8s: this pod is leaving and takes no pushes"
+
+// isLeaving reports whether err is a peer's answer that it is leaving.
+func isLeaving(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.FailedPrecondition && st.Message() == leavingMessage
+}
 
 // errPushRefused answers a push from an address that is not a peer.
 var errPushRefused = status.Error(codes.PermissionDenied,
@@ -43,13 +58,15 @@ var errPushRefused = status.Error(codes.PermissionDenied,
 // Push stores a peer's entry in the group's cache, as a load of the key here would: only
 // if the sender is a peer (its address is a member or a leaving peer of this pod's view;
 // pods dial their peers from their own IP), the group was made by NewGroup and this pod
-// owns the key in its ring. An entry for another group is dropped and answered with OK;
-// one for a key this pod does not own, with FailedPrecondition, which the sender retries
-// once (the change that makes this pod the owner may reach it a moment after the
-// sender). A key already cached here keeps its value, and the push counts as dropped.
+// owns the key in its ring, and it is not shutting down. An entry for another group is
+// dropped and answered with OK; one for a key this pod does not own, or sent while it
+// shuts down, with FailedPrecondition, which the sender retries (the change that makes
+// this pod the owner, or that drops it, may reach the sender or this pod a moment after
+// the other). A key already cached here keeps its value, and the push counts as dropped.
 func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*groupcachepb.GetResponse, error) {
 	snap := s.routing()
-	if !fromPeer(ctx, snap.view, s.self) {
+	sender, ok := senderPeer(ctx, snap.view, s.self)
+	if !ok {
 		s.stats.pushesRefused.Add(1)
 		return nil, errPushRefused
 	}
@@ -68,8 +85,25 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 		s.stats.pushesDropped.Add(1)
 		return &groupcachepb.GetResponse{}, nil
 	}
-	if snap.self < 0 || snap.ring.owner(key) != snap.self {
+	if s.stats.draining.Load() {
 		s.stats.pushesDropped.Add(1)
+		s.logger.DebugContext(ctx, "push refused: this pod is leaving", "group", name, "key", key)
+		return nil, errLeaving // it handed its entries over already: one stored now would be lost
+	}
+	owner := snap.ring.owner(key)
+	switch {
+	case snap.self >= 0 && owner == snap.self:
+	case snap.self >= 0 && owner >= 0 && snap.ring.members()[owner] == sender && len(md.Get(pushLeavingMD)) > 0:
+		// The sender is leaving and hands over a key it still owns in this pod's ring: this
+		// pod has not seen it leave yet, and on a busy node may not before the sender is
+		// gone. Stored here as loaded (groupcache's picker answers the key locally while it
+		// is stored), it is handed on at the change that drops the sender, if this pod is
+		// not the key's next owner (pushWork.moved).
+		s.storing.add(key)
+		defer s.storing.done(key)
+	default:
+		s.stats.pushesDropped.Add(1)
+		s.logger.DebugContext(ctx, "push refused: not the key's owner (yet)", "group", name, "key", key)
 		return nil, errNotOwner // the sender may try again once this pod has seen the change
 	}
 	// group.Get asks the picker again, which may see a later ring in which another pod
@@ -80,6 +114,7 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	pushed := context.WithValue(ctx, pushedKey{}, pushedEntry{group: name, key: key, value: in.GetValue(), stored: stored})
 	if err := group.Get(pushed, key, groupcache.AllocatingByteSliceSink(&discard)); err != nil {
 		s.stats.pushesDropped.Add(1)
+		s.logger.DebugContext(ctx, "push dropped: storing it failed", "group", name, "key", key, "error", err)
 		return &groupcachepb.GetResponse{}, nil
 	}
 	// The getter logs the keys it stores. A key held already did not pass through it: a
@@ -88,9 +123,11 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	h.(*handoffGetter).keys.add(key)
 	if !stored.Load() { // held already, loaded meanwhile, or owned by another pod by now
 		s.stats.pushesDropped.Add(1)
+		s.logger.DebugContext(ctx, "push dropped: held already, or owned by another pod by now", "group", name, "key", key)
 		return &groupcachepb.GetResponse{}, nil
 	}
 	s.stats.pushesReceived.Add(1)
+	s.logger.DebugContext(ctx, "push stored", "group", name, "key", key)
 	s.stats.pushedBytesReceived.Add(int64(len(in.GetValue())))
 	return &groupcachepb.GetResponse{}, nil
 }
@@ -132,17 +169,25 @@ func storePushedValue(ctx context.Context, group, key string) ([]byte, bool) {
 // leaving peer of v other than self ("ip:port"): another container of this pod shares
 // its address and is no peer.
 func fromPeer(ctx context.Context, v view, self string) bool {
+	_, ok := senderPeer(ctx, v, self)
+	return ok
+}
+
+// senderPeer returns the id of the member or leaving peer of v, other than self, whose
+// address the call in ctx came from (pods dial their peers from their own IP), and
+// whether there is one.
+func senderPeer(ctx context.Context, v view, self string) (string, bool) {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
-		return false
+		return "", false
 	}
 	host, _, err := net.SplitHostPort(p.Addr.String())
 	if err != nil {
-		return false
+		return "", false
 	}
 	from, err := netip.ParseAddr(host)
 	if err != nil {
-		return false
+		return "", false
 	}
 	from = from.Unmap()
 	isFrom := func(id string) bool {
@@ -150,9 +195,54 @@ func fromPeer(ctx context.Context, v view, self string) bool {
 		return err == nil && ap.Addr().Unmap() == from
 	}
 	if isFrom(self) {
+		return "", false
+	}
+	for _, ids := range [][]string{v.members, v.leaving} {
+		if i := slices.IndexFunc(ids, isFrom); i >= 0 {
+			return ids[i], true
+		}
+	}
+	return "", false
+}
+
+// storingPushes holds the keys whose pushed entries this pod stores right now though its
+// ring routes them to a peer, the leaving sender: PickPeer answers them locally meanwhile,
+// so that groupcache keeps each entry in its group's main cache. A load of the same key
+// at that moment joins the push's (groupcache loads a key once at a time) and gets the
+// pushed value. The check costs PickPeer one atomic load while nothing is stored.
+type storingPushes struct {
+	n    atomic.Int32
+	mu   sync.Mutex
+	keys map[string]int
+}
+
+func (s *storingPushes) add(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil {
+		s.keys = make(map[string]int)
+	}
+	s.keys[key]++
+	s.n.Add(1)
+}
+
+func (s *storingPushes) done(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys[key]--; s.keys[key] <= 0 {
+		delete(s.keys, key)
+	}
+	s.n.Add(-1)
+}
+
+// has reports whether an entry of key is being stored.
+func (s *storingPushes) has(key string) bool {
+	if s.n.Load() == 0 {
 		return false
 	}
-	return slices.ContainsFunc(v.members, isFrom) || slices.ContainsFunc(v.leaving, isFrom)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys[key] > 0
 }
 
 // Push hands the peer the value of key in group, which the peer stores if it owns the

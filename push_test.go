@@ -21,6 +21,7 @@ import (
 	"github.com/groupcache-k8s/k8s/internal/fakeapi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
@@ -38,7 +39,7 @@ func startPushTarget(t *testing.T) pushTarget {
 	t.Helper()
 	port := strconv.Itoa(freePort(t))
 	self := net.JoinHostPort("127.0.0.1", port)
-	m, _, err := newManager(t.Context(), t, fakeapi.Listing(10, readySlice("cache-x1", "127.0.0.1", "127.0.0.2")), self,
+	m, _, err := newManager(t.Context(), t, fakeapi.Listing(10, readySlice("cache-x1", "127.0.0.1", "127.0.0.2", "127.0.0.3")), self,
 		WithoutPeerPickerRegistration(), noHandoff)
 	if err != nil {
 		t.Fatal(err)
@@ -73,14 +74,17 @@ func pusherFrom(t *testing.T, ip, target string) *peerClient {
 // and any other entry is dropped, one for a key held already too (it keeps its value,
 // and counted as stored it made the receivers' count exceed what they stored). No push counts as a peer's request, which keeps a drain
 // going: a push to a leaving pod, from a peer that has not seen it leave, is answered
-// that it does not own the key, and its retries kept the drain going for 1.75 s more.
+// that it does not own the key, and its retries kept the drain going for seconds more.
 func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 	target := startPushTarget(t)
 	snap := target.m.router.snapshot()
 	owned := keyOwnedBy(t, snap, target.self)
 	notOwned := keyOwnedBy(t, snap, net.JoinHostPort("127.0.0.2", strconv.Itoa(portOf(t, target.self))))
+	notOwnedFresh := keyOwnedByPrefix(t, snap, net.JoinHostPort("127.0.0.2", strconv.Itoa(portOf(t, target.self))), "fresh-")
+	third := keyOwnedBy(t, snap, net.JoinHostPort("127.0.0.3", strconv.Itoa(portOf(t, target.self))))
 	fresh := keyOwnedByPrefix(t, snap, target.self, "fresh-")
 	held := keyOwnedByPrefix(t, snap, target.self, "held-")
+	leaving := keyOwnedByPrefix(t, snap, target.self, "leaving-")
 	var v string
 	if err := target.group.Get(t.Context(), held, groupcache.StringSink(&v)); err != nil {
 		t.Fatal(err)
@@ -94,22 +98,38 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 		wantCode  codes.Code
 		wantStats Stats  // the change of the push counters
 		wantValue string // what a Get of key returns afterwards, "" to skip
+		draining  bool   // the push comes while the target shuts down
+		leaving   bool   // the sender says it is leaving
 	}{
-		{"not a peer", "127.0.0.3", target.group.Name(), owned, codes.PermissionDenied,
-			Stats{PushesRefused: 1}, "loaded " + owned},
+		{"not a peer", "127.0.0.4", target.group.Name(), owned, codes.PermissionDenied,
+			Stats{PushesRefused: 1}, "loaded " + owned, false, false},
 		{"a peer, a key this pod owns", "127.0.0.2", target.group.Name(), fresh, codes.OK,
-			Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed"},
+			Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed", false, false},
 		{"a key this pod holds already", "127.0.0.2", target.group.Name(), held, codes.OK,
-			Stats{PushesDropped: 1}, "loaded " + held},
+			Stats{PushesDropped: 1}, "loaded " + held, false, false},
 		{"a key this pod does not own (yet)", "127.0.0.2", target.group.Name(), notOwned, codes.FailedPrecondition,
-			Stats{PushesDropped: 1}, ""},
-		{"a group not made by NewGroup", "127.0.0.2", plain.Name(), owned, codes.OK, Stats{PushesDropped: 1}, ""},
-		{"no such group", "127.0.0.2", "no-such-group", owned, codes.OK, Stats{PushesDropped: 1}, ""},
+			Stats{PushesDropped: 1}, "", false, false},
+		{"a group not made by NewGroup", "127.0.0.2", plain.Name(), owned, codes.OK, Stats{PushesDropped: 1}, "", false, false},
+		{"while this pod shuts down: it handed its entries over already", "127.0.0.2", target.group.Name(), leaving,
+			codes.FailedPrecondition, Stats{PushesDropped: 1}, "loaded " + leaving, true, false},
+		{"no such group", "127.0.0.2", "no-such-group", owned, codes.OK, Stats{PushesDropped: 1}, "", false, false},
+		{"from a leaving peer, a key it still owns in this pod's ring", "127.0.0.2", target.group.Name(), notOwnedFresh,
+			codes.OK, Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed", false, true},
+		{"from a leaving peer, a key a third pod owns in this pod's ring", "127.0.0.2", target.group.Name(), third,
+			codes.FailedPrecondition, Stats{PushesDropped: 1}, "", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.draining {
+				target.m.stats.draining.Store(true)
+				defer target.m.stats.draining.Store(false)
+			}
 			before, lastRequest := target.m.Stats(), target.m.stats.lastPeerRequest.Load()
-			err := pusherFrom(t, tt.from, target.self).Push(requestContext(t, 5*time.Second), tt.group, tt.key, []byte("pushed"))
+			ctx := requestContext(t, 5*time.Second)
+			if tt.leaving {
+				ctx = metadata.AppendToOutgoingContext(ctx, pushLeavingMD, "1")
+			}
+			err := pusherFrom(t, tt.from, target.self).Push(ctx, tt.group, tt.key, []byte("pushed"))
 			if status.Code(err) != tt.wantCode {
 				t.Fatalf("Push = %v, want %v", err, tt.wantCode)
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang/groupcache"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -52,20 +53,32 @@ type pushJob struct {
 }
 
 // pushWork is what the changes not yet pushed in full ask for: the entries whose key self
-// owned in any ring of froms (every entry it holds, with all) and does not own in to go to
-// their owners in to.
+// owned in any ring of froms, or whose owner there is no member of to (every entry it
+// holds, with all), and that self does not own in to, go to their owners in to. leaving
+// says that self is shutting down (its pushes say so, see push.go).
 type pushWork struct {
-	froms []*ring
-	all   bool
-	to    *ring
+	froms   []*ring
+	all     bool
+	to      *ring
+	leaving bool
 }
 
-// moved reports whether key is an entry w pushes.
+// moved reports whether key is an entry w pushes. Besides the keys self owned, those of an
+// owner that left move: self holds such an entry when the owner pushed it here while
+// leaving, before this pod had seen it leave, and it goes on to the key's next owner.
 func (w *pushWork) moved(key, self string) bool {
 	if ownedBy(w.to, key, self) {
 		return false
 	}
-	return w.all || slices.ContainsFunc(w.froms, func(r *ring) bool { return ownedBy(r, key, self) })
+	return w.all || slices.ContainsFunc(w.froms, func(r *ring) bool {
+		o := r.owner(key)
+		if o < 0 {
+			return false
+		}
+		id := r.members()[o]
+		_, stays := slices.BinarySearch(w.to.members(), id)
+		return id == self || !stays
+	})
 }
 
 // pusher runs the push work of a manager, from a goroutine of its own. A change that comes
@@ -93,6 +106,10 @@ type pusher struct {
 	// same address (a container restarted in place) has lost it.
 	left map[string]bool
 
+	// leaving is set once this pod shuts down (leave): from then on every change pushes
+	// every entry it holds to the owners in the ring without it.
+	leaving bool
+
 	// delivered holds the entries pushed since unfinished was last empty, with the owner
 	// each went to ("group\x00key" → owner); the run goroutine's only.
 	delivered map[string]string
@@ -106,11 +123,30 @@ func newPusher(self string, cfg *config, stats *counters, groups func() map[stri
 	return p
 }
 
+// leave hands every entry this pod holds to its owner in current without this pod, and
+// every later change's to the owners in that change's ring without it: the pod is shutting
+// down. It does not wait for the change that drops this pod from its own ring: on a busy
+// node the watch shows it seconds late, or not before the drain ends, and the pod then
+// handed over nothing.
+func (p *pusher) leave(current *ring) {
+	p.mu.Lock()
+	p.leaving = true
+	p.mu.Unlock()
+	p.submit(pushJob{to: current})
+}
+
 // submit merges the change j into the unfinished work, makes that the next work to run,
-// and ends the work running.
+// and ends the work running. Once the pod is leaving, j pushes every entry it holds, to
+// the owners in j's ring without this pod.
 func (p *pusher) submit(j pushJob) {
 	p.mu.Lock()
-	w := &pushWork{to: j.to}
+	if p.leaving {
+		j.from = nil
+		if slices.Contains(j.to.members(), p.self) {
+			j.to = ringWithout(j.to.members(), p.self)
+		}
+	}
+	w := &pushWork{to: j.to, leaving: p.leaving}
 	if u := p.unfinished; u != nil {
 		w.froms, w.all = slices.Clone(u.froms), u.all
 	}
@@ -207,8 +243,11 @@ func (p *pusher) run(ctx context.Context) {
 
 // pushRetries are the waits before the pusher pushes again the entries whose new owner
 // had not seen the change yet: the same watch event reaches every pod within tens of
-// milliseconds, and a pod busy serving may take a few hundred.
-var pushRetries = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
+// milliseconds, a pod busy serving may take a few hundred, and while a rolling update
+// starts dozens of pods at once on the same nodes, seconds (150 pods on two cores: up to
+// ten). The retries span 11.75 s, within a drain's default 15 s.
+var pushRetries = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+	2 * time.Second, 4 * time.Second, 4 * time.Second}
 
 // push pushes w's entries, pushConcurrency at a time, until they are done, the budget is
 // spent, newer work waits, or ctx ends.
@@ -217,11 +256,14 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 	defer func() { p.stats.pushNanos.Add(int64(time.Since(start))) }()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b := &pushBatch{p: p, budget: pushBudget, due: time.Now(), skip: map[string]bool{}, timeouts: map[string]int{}}
+	b := &pushBatch{p: p, budget: pushBudget, due: time.Now(), skip: map[string]bool{}, timeouts: map[string]int{},
+		leaving: w.leaving, leavers: map[string]bool{}, unreachable: map[string]bool{}}
 	entries := p.entries(ctx, w)
 	if ctx.Err() != nil {
 		return
 	}
+	to := w.to
+	unreachableRounds := map[string]int{}
 	for i := 0; ; i++ {
 		if !b.send(ctx, cancel, entries) || len(b.again) == 0 {
 			return // cut short (the entries left are the newer work's), or done
@@ -236,7 +278,39 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 			return
 		}
 		entries, b.again = b.again, nil
+		for o := range b.unreachable {
+			// A leaving pod's view may be stale: an owner it cannot reach in two rounds
+			// (0.75 s) has often exited, and its keys are its next owner's.
+			if unreachableRounds[o]++; w.leaving && unreachableRounds[o] >= 2 {
+				b.leavers[o] = true
+			}
+		}
+		clear(b.unreachable)
+		if len(b.leavers) > 0 { // owners that answered they are leaving: their next owners
+			to = ringWithout(to.members(), append(slices.Collect(maps.Keys(b.leavers)), p.self)...)
+			entries = p.reroute(entries, to)
+			clear(b.leavers)
+		}
 	}
+}
+
+// reroute returns entries with the owners they have in to; an entry with none there, or
+// whose owner there is this pod, is left out.
+func (p *pusher) reroute(entries []pushEntry, to *ring) []pushEntry {
+	clients := p.clients()
+	var out []pushEntry
+	for _, e := range entries {
+		o := to.owner(e.key)
+		if o < 0 || to.members()[o] == p.self {
+			continue
+		}
+		e.owner = to.members()[o]
+		if c, ok := clients[e.owner].(entryPusher); ok {
+			e.to = c
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // entriesPerCheck is how many keys entries looks at between two checks of its context:
@@ -302,6 +376,12 @@ type pushBatch struct {
 	// timeouts counts, by owner, the pushes that timed out
 	timeouts map[string]int
 	again    []pushEntry
+	// leaving says that this pod is shutting down, which its pushes tell the owners;
+	// leavers are the owners that answered that they are leaving themselves.
+	leaving bool
+	leavers map[string]bool
+	// unreachable are the owners that could not be reached in this round.
+	unreachable map[string]bool
 }
 
 // send pushes entries, pushConcurrency at a time, and reports whether it went through
@@ -402,6 +482,7 @@ func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 	b.mu.Unlock()
 	value, ok := cachedValue(e.g, e.key)
 	if !ok {
+		b.p.cfg.logger.DebugContext(ctx, "not pushed: no longer cached", "group", e.group, "key", e.key)
 		return // evicted since it was loaded
 	}
 	b.mu.Lock()
@@ -418,12 +499,16 @@ func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	if b.leaving {
+		pctx = metadata.AppendToOutgoingContext(pctx, pushLeavingMD, "1")
+	}
 	err := e.to.Push(pctx, e.group, e.key, value)
 	cancel()
 	if ctx.Err() != nil {
 		return // cut short: newer work pushes it, or the pusher stopped
 	}
 	stats := b.p.stats
+	b.p.cfg.logger.DebugContext(ctx, "pushed", "group", e.group, "key", e.key, "to", e.owner, "code", status.Code(err))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch code := status.Code(err); code {
@@ -432,7 +517,15 @@ func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 		stats.pushedBytesSent.Add(int64(len(value)))
 		b.p.delivered[e.group+"\x00"+e.key] = e.owner
 	case codes.FailedPrecondition, codes.Unavailable:
-		b.again = append(b.again, e) // not the owner yet; or not reachable for a moment (marked, restarting)
+		// not the owner yet; leaving (then to the next owner); or not reachable for a
+		// moment (marked, restarting)
+		if isLeaving(err) {
+			b.leavers[e.owner] = true
+		}
+		if code == codes.Unavailable {
+			b.unreachable[e.owner] = true
+		}
+		b.again = append(b.again, e)
 	case codes.DeadlineExceeded:
 		if b.skip[e.owner] {
 			break // one of the timeouts that skipped it, or in flight with them

@@ -228,42 +228,55 @@ func (r *router) windowEnded() {
 }
 
 // peekPrevious is the hand-off of a load: when this pod owns key, and the key's owner
-// changed within the window, it asks the previous owner for the value, once, within
-// the peek timeout. Within the window, a key this pod does not own (a peer asked for it
-// while the rings disagree) is peeked from its owner in this pod's ring instead. It
-// reports false when there was no one to ask or the peek missed, failed or timed out;
-// the value is then loaded as usual.
+// changed within the window, it asks the previous owners for the value, the most recent
+// first (at most maxPeeks of them), until one has it, all within one peek timeout.
+// Within the window, a key this pod does not own (a peer asked for it while the rings
+// disagree) is peeked from its owner in this pod's ring instead. It reports false when
+// there was no one to ask or the peeks missed, failed or timed out; the value is then
+// loaded as usual.
 func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
 	s := r.snap.Load()
 	if s.handoff == nil || s.self < 0 {
 		return nil, false
 	}
-	var id string
+	var ids []string
 	if owner := s.ring.owner(key); owner != s.self {
 		// A key this pod does not own is loaded here when a peer asked for it while the
 		// rings disagree (the loop guard does not forward it) or after a failed call to
 		// its owner: its owner in this pod's ring, often a pod that is leaving, may hold it.
-		id = s.ring.members()[owner]
+		ids = []string{s.ring.members()[owner]}
 	} else {
-		id = s.handoff.previousOwner(key, s.clients, r.cfg.clock.Now(), r.cfg.handoff.Window)
+		ids = s.handoff.previousOwners(key, s.clients, r.cfg.clock.Now(), r.cfg.handoff.Window, maxPeeks)
 	}
-	peer := s.clients[id]
-	if peer == nil {
+	if len(ids) == 0 || s.clients[ids[0]] == nil {
+		r.cfg.logger.DebugContext(ctx, "no previous owner to peek", "group", group, "key", key)
 		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.handoff.PeekTimeout)
 	defer cancel()
-	value, err := peer.Peek(ctx, group, key)
-	switch code := status.Code(err); {
-	case err == nil:
-		r.stats.peekHits.Add(1)
-		return value, true
-	case code == codes.NotFound || code == codes.Unimplemented: // not cached there, or an older peer
-		r.stats.peekMisses.Add(1)
-	default:
+	failed := false
+	for _, id := range ids {
+		value, err := s.clients[id].Peek(ctx, group, key)
+		switch code := status.Code(err); {
+		case err == nil:
+			r.stats.peekHits.Add(1)
+			r.cfg.logger.DebugContext(ctx, "peek hit", "peer", id, "group", group, "key", key)
+			return value, true
+		case code == codes.NotFound || code == codes.Unimplemented: // not cached there, or an older peer
+			r.cfg.logger.DebugContext(ctx, "peek missed", "peer", id, "group", group, "key", key)
+		default:
+			failed = true
+			r.cfg.logger.DebugContext(ctx, "peeking a key's previous owner failed", "peer", id,
+				"group", group, "key", key, "error", err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if failed {
 		r.stats.peekErrors.Add(1)
-		r.cfg.logger.DebugContext(ctx, "peeking a key's previous owner failed; loading it", "peer", id,
-			"group", group, "error", err)
+	} else {
+		r.stats.peekMisses.Add(1)
 	}
 	return nil, false
 }

@@ -116,12 +116,13 @@ type getService struct {
 	clock   clock
 	routing func() *snapshot // the manager's routing state: who is a peer, which keys are self's
 	self    string           // this pod's peer id, which is no peer of its own
+	storing *storingPushes   // the keys a push stores while the ring routes them away (push.go)
 }
 
 // newGetService returns the service of a manager with these counters, loop guard and
 // configuration.
 func newGetService(stats *counters, guard *loopGuard, cfg *config) *getService {
-	return &getService{stats: stats, guard: guard, logger: cfg.logger, clock: cfg.clock,
+	return &getService{stats: stats, guard: guard, logger: cfg.logger, clock: cfg.clock, storing: &storingPushes{},
 		routing: func() *snapshot { return &snapshot{ring: emptyRing, self: -1} }}
 }
 
