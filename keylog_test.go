@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -70,7 +72,53 @@ func TestKeyLogLongKeysStayCheap(t *testing.T) {
 // BenchmarkKeyLogAdd: what a load through NewGroup's getter pays to log its key, in a log
 // that is full (every add forgets the oldest).
 func BenchmarkKeyLogAdd(b *testing.B) {
-	var l keyLog
+	l, keys := fullKeyLog()
+	i := 0
+	for b.Loop() {
+		l.add(keys[i%len(keys)])
+		i++
+	}
+	b.StopTimer()
+	if got := l.keys()[0]; got != keys[(i-1)%len(keys)] {
+		b.Errorf("newest key %q, want %q, the last added", got, keys[(i-1)%len(keys)])
+	}
+}
+
+// BenchmarkKeyLogAddParallel is BenchmarkKeyLogAdd from GOMAXPROCS goroutines at once, as
+// concurrent loads of one group add their keys.
+func BenchmarkKeyLogAddParallel(b *testing.B) {
+	l, keys := fullKeyLog()
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		last []string // each goroutine's last key added
+	)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		first := int(next.Add(1)) * 7919
+		i := first
+		for ; pb.Next(); i++ {
+			l.add(keys[i%len(keys)])
+		}
+		if i > first { // this goroutine added
+			mu.Lock()
+			defer mu.Unlock()
+			last = append(last, keys[(i-1)%len(keys)])
+		}
+	})
+	b.StopTimer()
+	got := l.keys()
+	for _, key := range last {
+		if !slices.Contains(got, key) {
+			b.Errorf("the log lost %q, the last key one goroutine added", key)
+		}
+	}
+}
+
+// fullKeyLog returns a log holding maxLoggedKeys keys, and twice as many keys to add, the
+// first half those of the log.
+func fullKeyLog() (*keyLog, []string) {
+	l := new(keyLog)
 	keys := make([]string, 2*maxLoggedKeys)
 	for i := range keys {
 		keys[i] = "user:" + strconv.Itoa(i)
@@ -78,8 +126,5 @@ func BenchmarkKeyLogAdd(b *testing.B) {
 			l.add(keys[i])
 		}
 	}
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		l.add(keys[i%len(keys)])
-	}
+	return l, keys
 }
