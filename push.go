@@ -112,7 +112,7 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	var discard []byte
 	stored := new(atomic.Bool)
 	pushed := context.WithValue(ctx, pushedKey{}, pushedEntry{group: name, key: key, value: in.GetValue(), stored: stored})
-	if err := group.Get(pushed, key, groupcache.AllocatingByteSliceSink(&discard)); err != nil {
+	if err := getPushed(pushed, group, key, groupcache.AllocatingByteSliceSink(&discard)); err != nil {
 		s.stats.pushesDropped.Add(1)
 		s.logger.DebugContext(ctx, "push dropped: storing it failed", "group", name, "key", key, "error", err)
 		return &groupcachepb.GetResponse{}, nil
@@ -144,25 +144,48 @@ type pushedEntry struct {
 	stored     *atomic.Bool // set by the getter that returns value to be cached
 }
 
-// pushedValue returns the value pushed for key of group that ctx carries.
-func pushedValue(ctx context.Context, group, key string) ([]byte, bool) {
+// pushesStoring is how many Push calls of this process are inside getPushed: the only
+// calls whose context carries a pushed entry. While it is zero no getter or peer client is
+// given such a context, and pushedValue answers without looking into the context it is
+// given, which every load through a group made by NewGroup asks it.
+var pushesStoring atomic.Int64
+
+// getPushed is group.Get of key with ctx, which carries the pushed entry of key, counted in
+// pushesStoring while it runs (groupcache calls the getter and the peer client of the load
+// in it, with ctx).
+func getPushed(ctx context.Context, group *groupcache.Group, key string, dest groupcache.Sink) error {
+	pushesStoring.Add(1)
+	defer pushesStoring.Add(-1)
+	return group.Get(ctx, key, dest)
+}
+
+// pushedFor returns the entry pushed for key of group that ctx carries. Only a context
+// given to getPushed, or derived from one, carries an entry.
+func pushedFor(ctx context.Context, group, key string) (pushedEntry, bool) {
+	if pushesStoring.Load() == 0 { // no push is being stored: ctx carries none
+		return pushedEntry{}, false
+	}
 	e, ok := ctx.Value(pushedKey{}).(pushedEntry)
 	if !ok || e.group != group || e.key != key {
-		return nil, false
+		return pushedEntry{}, false
 	}
-	return e.value, true
+	return e, true
+}
+
+// pushedValue returns the value pushed for key of group that ctx carries.
+func pushedValue(ctx context.Context, group, key string) ([]byte, bool) {
+	e, ok := pushedFor(ctx, group, key)
+	return e.value, ok
 }
 
 // storePushedValue is pushedValue for the getter of the group, which returns the value to
 // groupcache to keep in the group's main cache: the push counts as stored.
 func storePushedValue(ctx context.Context, group, key string) ([]byte, bool) {
-	value, ok := pushedValue(ctx, group, key)
-	if ok {
-		if e := ctx.Value(pushedKey{}).(pushedEntry); e.stored != nil {
-			e.stored.Store(true)
-		}
+	e, ok := pushedFor(ctx, group, key)
+	if ok && e.stored != nil {
+		e.stored.Store(true)
 	}
-	return value, ok
+	return e.value, ok
 }
 
 // fromPeer reports whether the call in ctx came from the address of a member or a
