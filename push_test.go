@@ -239,7 +239,7 @@ func TestPushNotForwardedWhenTheKeyMovesOnMeanwhile(t *testing.T) {
 		return dest.SetString("loaded " + key)
 	})
 	pushed := context.WithValue(requestContext(t, 5*time.Second), pushedKey{},
-		pushedEntry{group: group.Name(), key: "k", value: []byte("pushed")})
+		&pushedEntry{group: group.Name(), key: "k", value: []byte("pushed")})
 	storingPush(t) // as getPushed does around the group.Get that calls the peer client
 	var out groupcachepb.GetResponse
 	if err := p.client.Get(pushed, getRequest(group.Name(), "k"), &out); err != nil {
@@ -298,9 +298,9 @@ func TestPushedValueOnlyWhileAPushIsStored(t *testing.T) {
 			if tt.storing {
 				storingPush(t)
 			}
-			stored := new(atomic.Bool)
-			ctx := &askCounter{Context: context.WithValue(t.Context(), pushedKey{},
-				pushedEntry{group: "g", key: "k", value: []byte("pushed"), stored: stored})}
+			entry := &pushedEntry{group: "g", key: "k", value: []byte("pushed")}
+			stored := &entry.stored
+			ctx := &askCounter{Context: context.WithValue(t.Context(), pushedKey{}, entry)}
 			value, ok := pushedValue(ctx, tt.group, tt.key)
 			if got := string(value); ok != (tt.want != "") || got != tt.want {
 				t.Errorf("pushedValue = %q, %v; want %q", got, ok, tt.want)
