@@ -130,11 +130,12 @@ func (h *handoffGetter) Get(ctx context.Context, key string, dest groupcache.Sin
 		return dest.SetBytes(value)
 	}
 	err := b.getter.Get(ctx, key, dest)
-	if isContextError(err) && ctx.Err() == nil {
-		return getterContextError{err} // the getter's own deadline, not its caller's
-	}
 	if err == nil {
 		h.keys.add(key)
+		return nil
+	}
+	if isContextError(err) && ctx.Err() == nil {
+		return getterContextError{err} // the getter's own deadline, not its caller's
 	}
 	return err
 }
