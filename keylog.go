@@ -43,6 +43,16 @@ func (l *keyLog) add(key string) {
 		return
 	}
 	l.mu.Lock()
+	if l.n == maxLoggedKeys { // full, as a pod's log is once it has run a while
+		if oldest := l.ring[l.head]; l.bytes-len(oldest)+len(key) <= maxLoggedBytes {
+			// The newest takes the oldest's slot: the slot after it is the oldest now.
+			l.ring[l.head] = key
+			l.head = (l.head + 1) & (maxLoggedKeys - 1)
+			l.bytes += len(key) - len(oldest)
+			l.mu.Unlock()
+			return
+		}
+	}
 	mask := len(l.ring) - 1
 	for l.n > 0 && (l.n == maxLoggedKeys || l.bytes+len(key) > maxLoggedBytes) {
 		l.bytes -= len(l.ring[l.head])

@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,44 @@ func TestKeyLog(t *testing.T) {
 	full.add("0") // forgotten, so new again
 	if got := full.keys(); got[0] != "0" || got[len(got)-1] != "3" {
 		t.Errorf("after re-adding a forgotten key: newest %s, oldest %s; want 0 and 3", got[0], got[len(got)-1])
+	}
+}
+
+// TestKeyLogFullOnBothBounds: in a log full on both bounds at once (maxLoggedKeys keys of
+// 64 bytes), a new key takes the oldest's slot when it is no longer than the oldest, and
+// forgets one more key when it is.
+func TestKeyLogFullOnBothBounds(t *testing.T) {
+	key := func(i int) string { return fmt.Sprintf("%064d", i) }
+	tests := []struct {
+		name       string
+		add        string
+		wantKeys   int
+		wantOldest string
+	}{
+		{name: "as long as the oldest", add: strings.Repeat("n", 64), wantKeys: maxLoggedKeys, wantOldest: key(1)},
+		{name: "shorter", add: "new", wantKeys: maxLoggedKeys, wantOldest: key(1)},
+		{name: "longer", add: strings.Repeat("n", 100), wantKeys: maxLoggedKeys - 1, wantOldest: key(2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l keyLog
+			for i := range maxLoggedKeys {
+				l.add(key(i))
+			}
+			if l.bytes != maxLoggedBytes {
+				t.Fatalf("the log holds %d bytes, want %d: not full on both bounds", l.bytes, maxLoggedBytes)
+			}
+			l.add(tt.add)
+			got := l.keys()
+			if len(got) != tt.wantKeys || got[0] != tt.add || got[len(got)-1] != tt.wantOldest {
+				t.Errorf("%d keys from %.8s… to %.8s…, want %d from %.8s… to %.8s…", len(got), got[0], got[len(got)-1],
+					tt.wantKeys, tt.add, tt.wantOldest)
+			}
+			wantBytes := (tt.wantKeys-1)*64 + len(tt.add)
+			if l.bytes != wantBytes {
+				t.Errorf("the log counts %d bytes, want %d", l.bytes, wantBytes)
+			}
+		})
 	}
 }
 
