@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang/groupcache"
 	"github.com/groupcache-k8s/k8s/internal/fakeapi"
+	"google.golang.org/grpc"
 )
 
 // panicOf returns what f panicked with, or nil if it returned.
@@ -170,3 +173,126 @@ func TestNewGroupLogsOutsideItsLock(t *testing.T) {
 		t.Error("the logger's NewGroup made no group")
 	}
 }
+
+// handoffGetterImpls are the cases of BenchmarkHandoffGetter and its parallel variant,
+// the reference first: `benchstat -col /impl` compares handoff with bare.
+//   - impl=bare: the user's getter, called directly: what groupcache.NewGroup's load calls.
+//   - impl=handoff: the getter NewGroup installs for it (handoffGetter.Get), which calls it.
+var handoffGetterImpls = []string{"bare", "handoff"}
+
+// BenchmarkHandoffGetter: what the getter NewGroup installs adds to a load outside
+// membership changes, one load at a time. The manager runs with its defaults, alone and
+// ready in its Service from the first LIST, so no hand-off window is open and no owner's
+// error waits; the user's getter answers a 100-byte value at once. The keys cycle through
+// twice as many as the key log holds, so every logged key forgets the oldest, and every
+// load's context carries a few values, as a request's does. A case fails unless the
+// getter answered the last load and, through the hand-off, the log holds its key.
+func BenchmarkHandoffGetter(b *testing.B) { benchmarkHandoffGetter(b, false) }
+
+// BenchmarkHandoffGetterParallel is BenchmarkHandoffGetter with loads from GOMAXPROCS
+// goroutines at once, into the one key log of the group.
+func BenchmarkHandoffGetterParallel(b *testing.B) { benchmarkHandoffGetter(b, true) }
+
+func benchmarkHandoffGetter(b *testing.B, parallel bool) {
+	stream := fakeapi.Listing(10, readySlice("x", "10.0.0.1"))
+	m, api, err := newManager(b.Context(), b, stream, "10.0.0.1:8080",
+		WithGRPCServer(grpc.NewServer()), WithoutPeerPickerRegistration())
+	if err != nil {
+		b.Fatalf("NewPeersManager: %v", err)
+	}
+	api.WaitCaughtUp(b)
+	if s := m.router.snap.Load(); s.self < 0 || s.handoff != nil {
+		b.Fatalf("the pod is member %d of its ring, hand-off window open: %v; want a member outside the window",
+			s.self, s.handoff != nil)
+	}
+	value := strings.Repeat("v", 100)
+	bare := groupcache.GetterFunc(func(_ context.Context, _ string, dest groupcache.Sink) error {
+		return dest.SetString(value)
+	})
+	name := fmt.Sprintf("%s#%d", b.Name(), groupSeq.Add(1))
+	m.NewGroup(name, 0, bare)
+	h, _ := newGroupNames.Load(name)
+	handoff := h.(*handoffGetter)
+	keys := make([]string, 2*maxLoggedKeys)
+	for i := range keys {
+		keys[i] = "user:" + strconv.Itoa(i)
+	}
+	ctx := b.Context()
+	for i := range 5 {
+		ctx = context.WithValue(ctx, benchContextKey(i), i)
+	}
+	getters := map[string]groupcache.Getter{"bare": bare, "handoff": handoff}
+	for _, impl := range handoffGetterImpls {
+		b.Run("impl="+impl, func(b *testing.B) {
+			getter := getters[impl]
+			// check fails b unless the getter answered the last load into buf and, through
+			// the hand-off, the log holds the last keys loaded.
+			check := func(buf []byte, last ...string) {
+				if string(buf) != value {
+					b.Errorf("the last load answered %q, want the getter's value", buf)
+				}
+				if impl != "handoff" {
+					return
+				}
+				logged := handoff.keys.keys()
+				for _, key := range last {
+					if !slices.Contains(logged, key) {
+						b.Errorf("the log lost %q, the last key loaded", key)
+					}
+				}
+			}
+			// Each goroutine loads into a buffer of its own, so that a load allocates nothing
+			// of the benchmark's.
+			buf := make([]byte, len(value))
+			sink := groupcache.TruncatingByteSliceSink(&buf)
+			for _, key := range keys[:maxLoggedKeys] { // fills the log
+				if err := getter.Get(ctx, key, sink); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			if !parallel {
+				i := maxLoggedKeys
+				for ; b.Loop(); i++ {
+					if err := getter.Get(ctx, keys[i%len(keys)], sink); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				check(buf, keys[(i-1)%len(keys)])
+				return
+			}
+			var (
+				next atomic.Int64
+				mu   sync.Mutex
+				last []string // each goroutine's last key loaded
+			)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]byte, len(value))
+				sink := groupcache.TruncatingByteSliceSink(&buf)
+				first := int(next.Add(1)) * 7919
+				i := first
+				for ; pb.Next(); i++ {
+					if err := getter.Get(ctx, keys[i%len(keys)], sink); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+				if i > first { // this goroutine loaded
+					mu.Lock()
+					defer mu.Unlock()
+					last = append(last, keys[(i-1)%len(keys)])
+					if string(buf) != value {
+						b.Errorf("the last load answered %q, want the getter's value", buf)
+					}
+				}
+			})
+			b.StopTimer()
+			check(buf, last...)
+		})
+	}
+}
+
+// benchContextKey are the keys of the values in BenchmarkHandoffGetter's context.
+type benchContextKey int

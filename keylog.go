@@ -26,11 +26,15 @@ const maxLoggedKeyBytes = maxLoggedBytes / 64
 // newest; keys returns each key once. It is safe for concurrent use.
 type keyLog struct {
 	mu    sync.Mutex
-	ring  []string // ring[(head+i) % len(ring)] for i < n are the keys, oldest first
+	ring  []string // ring[(head+i) & (len(ring)-1)] for i < n are the keys, oldest first
 	head  int
 	n     int
 	bytes int // of the keys in the buffer
 }
+
+// The buffer's length is a power of two (it starts at 64 and doubles up to maxLoggedKeys),
+// so that a slot's index is a mask, not a division, on every add.
+var _ = [1]struct{}{}[maxLoggedKeys&(maxLoggedKeys-1)] // maxLoggedKeys is a power of two
 
 // add remembers key as the newest, forgetting the oldest keys while the log would be over
 // its bounds. A key longer than maxLoggedKeyBytes is not logged.
@@ -39,23 +43,34 @@ func (l *keyLog) add(key string) {
 		return
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	if l.n == maxLoggedKeys { // full, as a pod's log is once it has run a while
+		if oldest := l.ring[l.head]; l.bytes-len(oldest)+len(key) <= maxLoggedBytes {
+			// The newest takes the oldest's slot: the slot after it is the oldest now.
+			l.ring[l.head] = key
+			l.head = (l.head + 1) & (maxLoggedKeys - 1)
+			l.bytes += len(key) - len(oldest)
+			l.mu.Unlock()
+			return
+		}
+	}
+	mask := len(l.ring) - 1
 	for l.n > 0 && (l.n == maxLoggedKeys || l.bytes+len(key) > maxLoggedBytes) {
 		l.bytes -= len(l.ring[l.head])
 		l.ring[l.head] = ""
-		l.head = (l.head + 1) % len(l.ring)
+		l.head = (l.head + 1) & mask
 		l.n--
 	}
 	if l.n == len(l.ring) { // full below maxLoggedKeys: grow, oldest first at 0
 		grown := make([]string, min(max(2*len(l.ring), 64), maxLoggedKeys))
 		for i := range l.n {
-			grown[i] = l.ring[(l.head+i)%len(l.ring)]
+			grown[i] = l.ring[(l.head+i)&mask]
 		}
-		l.ring, l.head = grown, 0
+		l.ring, l.head, mask = grown, 0, len(grown)-1
 	}
-	l.ring[(l.head+l.n)%len(l.ring)] = key
+	l.ring[(l.head+l.n)&mask] = key
 	l.n++
 	l.bytes += len(key)
+	l.mu.Unlock() // not deferred: nothing above panics, and a load pays for every add
 }
 
 // keys returns the keys in the log, newest first, each once: the entries most likely
@@ -66,7 +81,7 @@ func (l *keyLog) keys() []string {
 	out := make([]string, 0, l.n)
 	seen := make(map[string]struct{}, l.n)
 	for i := l.n - 1; i >= 0; i-- {
-		key := l.ring[(l.head+i)%len(l.ring)]
+		key := l.ring[(l.head+i)&(len(l.ring)-1)]
 		if _, dup := seen[key]; !dup {
 			seen[key] = struct{}{}
 			out = append(out, key)

@@ -1,9 +1,12 @@
 package k8s
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -47,6 +50,44 @@ func TestKeyLog(t *testing.T) {
 	}
 }
 
+// TestKeyLogFullOnBothBounds: in a log full on both bounds at once (maxLoggedKeys keys of
+// 64 bytes), a new key takes the oldest's slot when it is no longer than the oldest, and
+// forgets one more key when it is.
+func TestKeyLogFullOnBothBounds(t *testing.T) {
+	key := func(i int) string { return fmt.Sprintf("%064d", i) }
+	tests := []struct {
+		name       string
+		add        string
+		wantKeys   int
+		wantOldest string
+	}{
+		{name: "as long as the oldest", add: strings.Repeat("n", 64), wantKeys: maxLoggedKeys, wantOldest: key(1)},
+		{name: "shorter", add: "new", wantKeys: maxLoggedKeys, wantOldest: key(1)},
+		{name: "longer", add: strings.Repeat("n", 100), wantKeys: maxLoggedKeys - 1, wantOldest: key(2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l keyLog
+			for i := range maxLoggedKeys {
+				l.add(key(i))
+			}
+			if l.bytes != maxLoggedBytes {
+				t.Fatalf("the log holds %d bytes, want %d: not full on both bounds", l.bytes, maxLoggedBytes)
+			}
+			l.add(tt.add)
+			got := l.keys()
+			if len(got) != tt.wantKeys || got[0] != tt.add || got[len(got)-1] != tt.wantOldest {
+				t.Errorf("%d keys from %.8s… to %.8s…, want %d from %.8s… to %.8s…", len(got), got[0], got[len(got)-1],
+					tt.wantKeys, tt.add, tt.wantOldest)
+			}
+			wantBytes := (tt.wantKeys-1)*64 + len(tt.add)
+			if l.bytes != wantBytes {
+				t.Errorf("the log counts %d bytes, want %d", l.bytes, wantBytes)
+			}
+		})
+	}
+}
+
 // TestKeyLogLongKeysStayCheap: once long keys fill the byte bound, adding a key costs no
 // more than at the start. The log used to walk every slot forgotten by size on each add,
 // under the lock every load takes, so adds grew slower with every key forgotten.
@@ -70,7 +111,53 @@ func TestKeyLogLongKeysStayCheap(t *testing.T) {
 // BenchmarkKeyLogAdd: what a load through NewGroup's getter pays to log its key, in a log
 // that is full (every add forgets the oldest).
 func BenchmarkKeyLogAdd(b *testing.B) {
-	var l keyLog
+	l, keys := fullKeyLog()
+	i := 0
+	for b.Loop() {
+		l.add(keys[i%len(keys)])
+		i++
+	}
+	b.StopTimer()
+	if got := l.keys()[0]; got != keys[(i-1)%len(keys)] {
+		b.Errorf("newest key %q, want %q, the last added", got, keys[(i-1)%len(keys)])
+	}
+}
+
+// BenchmarkKeyLogAddParallel is BenchmarkKeyLogAdd from GOMAXPROCS goroutines at once, as
+// concurrent loads of one group add their keys.
+func BenchmarkKeyLogAddParallel(b *testing.B) {
+	l, keys := fullKeyLog()
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		last []string // each goroutine's last key added
+	)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		first := int(next.Add(1)) * 7919
+		i := first
+		for ; pb.Next(); i++ {
+			l.add(keys[i%len(keys)])
+		}
+		if i > first { // this goroutine added
+			mu.Lock()
+			defer mu.Unlock()
+			last = append(last, keys[(i-1)%len(keys)])
+		}
+	})
+	b.StopTimer()
+	got := l.keys()
+	for _, key := range last {
+		if !slices.Contains(got, key) {
+			b.Errorf("the log lost %q, the last key one goroutine added", key)
+		}
+	}
+}
+
+// fullKeyLog returns a log holding maxLoggedKeys keys, and twice as many keys to add, the
+// first half those of the log.
+func fullKeyLog() (*keyLog, []string) {
+	l := new(keyLog)
 	keys := make([]string, 2*maxLoggedKeys)
 	for i := range keys {
 		keys[i] = "user:" + strconv.Itoa(i)
@@ -78,8 +165,5 @@ func BenchmarkKeyLogAdd(b *testing.B) {
 			l.add(keys[i])
 		}
 	}
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		l.add(keys[i%len(keys)])
-	}
+	return l, keys
 }

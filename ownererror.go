@@ -111,11 +111,17 @@ func (o *ownerErrors) put(group, key string, err error) bool {
 }
 
 // take returns and forgets the owner's error kept for the load of key in group within
-// ownerErrorTTL, or nil.
+// ownerErrorTTL, or nil. Small enough to be inlined: a load with no error waiting pays
+// one atomic load.
 func (o *ownerErrors) take(group, key string) error {
 	if o.n.Load() == 0 {
 		return nil
 	}
+	return o.takeWaiting(group, key)
+}
+
+// takeWaiting is take once some error waits.
+func (o *ownerErrors) takeWaiting(group, key string) error {
 	now := o.now()
 	o.mu.Lock()
 	defer o.mu.Unlock()

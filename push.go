@@ -110,9 +110,9 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	// owns the key: the peer client then answers with the pushed value instead of
 	// forwarding it (peerClient.Get), and groupcache keeps it as any peer's answer.
 	var discard []byte
-	stored := new(atomic.Bool)
-	pushed := context.WithValue(ctx, pushedKey{}, pushedEntry{group: name, key: key, value: in.GetValue(), stored: stored})
-	if err := group.Get(pushed, key, groupcache.AllocatingByteSliceSink(&discard)); err != nil {
+	entry := &pushedEntry{group: name, key: key, value: in.GetValue()}
+	pushed := context.WithValue(ctx, pushedKey{}, entry)
+	if err := getPushed(pushed, group, key, groupcache.AllocatingByteSliceSink(&discard)); err != nil {
 		s.stats.pushesDropped.Add(1)
 		s.logger.DebugContext(ctx, "push dropped: storing it failed", "group", name, "key", key, "error", err)
 		return &groupcachepb.GetResponse{}, nil
@@ -121,7 +121,7 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	// hot copy taken from its owner before this pod owned it. It is this pod's to hand on
 	// at the next change, and the log is what the pusher reads.
 	h.(*handoffGetter).keys.add(key)
-	if !stored.Load() { // held already, loaded meanwhile, or owned by another pod by now
+	if !entry.stored.Load() { // held already, loaded meanwhile, or owned by another pod by now
 		s.stats.pushesDropped.Add(1)
 		s.logger.DebugContext(ctx, "push dropped: held already, or owned by another pod by now", "group", name, "key", key)
 		return &groupcachepb.GetResponse{}, nil
@@ -132,7 +132,7 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	return &groupcachepb.GetResponse{}, nil
 }
 
-// pushedKey is the context key of the entry a push stores.
+// pushedKey is the context key of the entry a push stores, a *pushedEntry.
 type pushedKey struct{}
 
 // pushedEntry is a pushed entry, on its way to its group's getter (group.go), which
@@ -141,28 +141,61 @@ type pushedKey struct{}
 type pushedEntry struct {
 	group, key string
 	value      []byte
-	stored     *atomic.Bool // set by the getter that returns value to be cached
+	stored     atomic.Bool // set by the getter that returns value to be cached
+}
+
+// pushesStoring is how many Push calls of this process are inside getPushed: the only
+// calls whose context carries a pushed entry. While it is zero no getter or peer client is
+// given such a context, and pushedValue answers without looking into the context it is
+// given, which every load through a group made by NewGroup asks it.
+var pushesStoring atomic.Int64
+
+// getPushed is group.Get of key with ctx, which carries the pushed entry of key, counted in
+// pushesStoring while it runs (groupcache calls the getter and the peer client of the load
+// in it, with ctx).
+func getPushed(ctx context.Context, group *groupcache.Group, key string, dest groupcache.Sink) error {
+	pushesStoring.Add(1)
+	defer pushesStoring.Add(-1)
+	return group.Get(ctx, key, dest)
+}
+
+// pushedFor returns the entry pushed for key of group that ctx carries, or nil. Only a
+// context given to getPushed, or derived from one, carries an entry: while no push is being
+// stored, pushedFor answers without looking into ctx. It is small enough to be inlined, so
+// that a load pays one atomic load for it.
+func pushedFor(ctx context.Context, group, key string) *pushedEntry {
+	if pushesStoring.Load() == 0 {
+		return nil
+	}
+	return pushedIn(ctx, group, key)
+}
+
+// pushedIn returns the entry pushed for key of group that ctx carries, or nil.
+func pushedIn(ctx context.Context, group, key string) *pushedEntry {
+	e, _ := ctx.Value(pushedKey{}).(*pushedEntry)
+	if e == nil || e.group != group || e.key != key {
+		return nil
+	}
+	return e
 }
 
 // pushedValue returns the value pushed for key of group that ctx carries.
 func pushedValue(ctx context.Context, group, key string) ([]byte, bool) {
-	e, ok := ctx.Value(pushedKey{}).(pushedEntry)
-	if !ok || e.group != group || e.key != key {
-		return nil, false
+	if e := pushedFor(ctx, group, key); e != nil {
+		return e.value, true
 	}
-	return e.value, true
+	return nil, false
 }
 
 // storePushedValue is pushedValue for the getter of the group, which returns the value to
 // groupcache to keep in the group's main cache: the push counts as stored.
 func storePushedValue(ctx context.Context, group, key string) ([]byte, bool) {
-	value, ok := pushedValue(ctx, group, key)
-	if ok {
-		if e := ctx.Value(pushedKey{}).(pushedEntry); e.stored != nil {
-			e.stored.Store(true)
-		}
+	e := pushedFor(ctx, group, key)
+	if e == nil {
+		return nil, false
 	}
-	return value, ok
+	e.stored.Store(true)
+	return e.value, true
 }
 
 // fromPeer reports whether the call in ctx came from the address of a member or a

@@ -239,7 +239,8 @@ func TestPushNotForwardedWhenTheKeyMovesOnMeanwhile(t *testing.T) {
 		return dest.SetString("loaded " + key)
 	})
 	pushed := context.WithValue(requestContext(t, 5*time.Second), pushedKey{},
-		pushedEntry{group: group.Name(), key: "k", value: []byte("pushed")})
+		&pushedEntry{group: group.Name(), key: "k", value: []byte("pushed")})
+	storingPush(t) // as getPushed does around the group.Get that calls the peer client
 	var out groupcachepb.GetResponse
 	if err := p.client.Get(pushed, getRequest(group.Name(), "k"), &out); err != nil {
 		t.Fatalf("Get with a pushed entry: %v", err)
@@ -254,6 +255,71 @@ func TestPushNotForwardedWhenTheKeyMovesOnMeanwhile(t *testing.T) {
 		t.Errorf("Get of another key = %q, %v; want the peer's load", out.GetValue(), err)
 	}
 	assertCount(t, "peer RPCs", p.client.stats.peerRPCs.Load(), 1)
+}
+
+// storingPush counts a push as being stored (in getPushed) until the test ends.
+func storingPush(t *testing.T) {
+	pushesStoring.Add(1)
+	t.Cleanup(func() { pushesStoring.Add(-1) })
+}
+
+// askCounter is a context that counts the lookups of a pushed entry in it.
+type askCounter struct {
+	context.Context
+	asked int
+}
+
+func (c *askCounter) Value(key any) any {
+	if key == (pushedKey{}) {
+		c.asked++
+	}
+	return c.Context.Value(key)
+}
+
+// TestPushedValueOnlyWhileAPushIsStored: the getter and the peer client find the entry a
+// context carries for their group and key, and store it, only while a push is being stored
+// (getPushed); while none is, they do not look into the context at all, as every load of
+// a group made by NewGroup asks.
+func TestPushedValueOnlyWhileAPushIsStored(t *testing.T) {
+	tests := []struct {
+		name       string
+		storing    bool // a push is being stored
+		group, key string
+		want       string // the value found, "" for none
+		wantAsked  int    // lookups of the entry in the context
+	}{
+		{name: "no push being stored", group: "g", key: "k", wantAsked: 0},
+		{name: "its group and key", storing: true, group: "g", key: "k", want: "pushed", wantAsked: 1},
+		{name: "another key", storing: true, group: "g", key: "other", wantAsked: 1},
+		{name: "another group", storing: true, group: "other", key: "k", wantAsked: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.storing {
+				storingPush(t)
+			}
+			entry := &pushedEntry{group: "g", key: "k", value: []byte("pushed")}
+			stored := &entry.stored
+			ctx := &askCounter{Context: context.WithValue(t.Context(), pushedKey{}, entry)}
+			value, ok := pushedValue(ctx, tt.group, tt.key)
+			if got := string(value); ok != (tt.want != "") || got != tt.want {
+				t.Errorf("pushedValue = %q, %v; want %q", got, ok, tt.want)
+			}
+			if stored.Load() {
+				t.Error("pushedValue counted the push as stored")
+			}
+			value, ok = storePushedValue(ctx, tt.group, tt.key)
+			if got := string(value); ok != (tt.want != "") || got != tt.want {
+				t.Errorf("storePushedValue = %q, %v; want %q", got, ok, tt.want)
+			}
+			if stored.Load() != (tt.want != "") {
+				t.Errorf("the push counts as stored: %v, want %v", stored.Load(), tt.want != "")
+			}
+			if ctx.asked != 2*tt.wantAsked {
+				t.Errorf("the two calls looked into the context %d times, want %d", ctx.asked, 2*tt.wantAsked)
+			}
+		})
+	}
 }
 
 // TestPushOfAKeyHeldButNotLoggedIsLogged: a pushed key this pod holds already, not through

@@ -16,7 +16,7 @@ import (
 // exactly opts (after quietLogs, which a WithLogger in opts overrides), against a fake
 // API server that answers from stream. It returns what NewPeersManager returns, and the
 // server. The test's cleanup closes the manager, if it started, and then the server.
-func newManager(ctx context.Context, t *testing.T, stream *fakeapi.Stream, self string, opts ...Option) (*PeersManager, *fakeapi.Server, error) {
+func newManager(ctx context.Context, t testing.TB, stream *fakeapi.Stream, self string, opts ...Option) (*PeersManager, *fakeapi.Server, error) {
 	t.Helper()
 	api := fakeapi.Start(t, testNamespace, stream)
 	opts = append([]Option{quietLogs}, opts...)
@@ -37,7 +37,7 @@ func quietOptions(opts ...Option) []Option {
 // startManager starts a manager for self against a fake API server that answers from
 // stream, with quietOptions(opts...). It closes the manager when the test ends, and then
 // checks that nothing the test started is left running.
-func startManager(t *testing.T, stream *fakeapi.Stream, self string, opts ...Option) (*PeersManager, *fakeapi.Server) {
+func startManager(t testing.TB, stream *fakeapi.Stream, self string, opts ...Option) (*PeersManager, *fakeapi.Server) {
 	t.Helper()
 	leakcheck.Check(t)
 	m, api, err := newManager(t.Context(), t, stream, self, quietOptions(opts...)...)
@@ -61,7 +61,7 @@ func startFromStream(t *testing.T, name, self string, opts ...Option) (*PeersMan
 	return m, api, clk
 }
 
-func portOf(t *testing.T, self string) int {
+func portOf(t testing.TB, self string) int {
 	ap, err := parseSelf(self)
 	if err != nil {
 		t.Fatal(err)
