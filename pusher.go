@@ -287,7 +287,9 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 		}
 		clear(b.unreachable)
 		if len(b.leavers) > 0 { // owners that answered they are leaving: their next owners
-			to = ringWithout(to.members(), append(slices.Collect(maps.Keys(b.leavers)), p.self)...)
+			// Not without self: a pod that stays keeps the keys it owns past the leavers
+			// (reroute leaves them out), and a leaving pod's to holds no self (submit).
+			to = ringWithout(to.members(), slices.Collect(maps.Keys(b.leavers))...)
 			entries = p.reroute(entries, to)
 			clear(b.leavers)
 		}

@@ -616,6 +616,44 @@ func TestShutdownPushesPastOwnersThatAreGone(t *testing.T) {
 	}
 }
 
+// TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain: a pod that stays pushes past an
+// owner that answers that it is leaving to the key's owner in the ring without that one,
+// and keeps the entries it owns itself there. The ring past the leaver left this pod out
+// too: its own keys went to another pod, which does not own them and refuses them until
+// the retries run out.
+func TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		from, to *ring
+	}{
+		{"b and c join, b leaving", testRing(t, "a"), testRing(t, "a", "b", "c")},
+		{"d leaves, b leaving", testRing(t, "a", "b", "c", "d"), testRing(t, "a", "b", "c")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			group, log := loggedGroup(t, 200)
+			b, c := &fakeOwner{answer: errLeaving, got: map[string]string{}}, &fakeOwner{got: map[string]string{}}
+			p := newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+				func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
+			runPusher(t, p)
+			p.submit(pushJob{from: tc.from, to: tc.to})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			p.waitIdle(ctx)
+			got, past := c.received(), testRing(t, "a", "c")
+			for i := range 200 {
+				key := "k" + strconv.Itoa(i)
+				moved := (&pushWork{froms: []*ring{tc.from}, to: tc.to}).moved(key, "a")
+				want := moved && ownedBy(past, key, "c")
+				if _, pushed := got[key]; pushed != want {
+					t.Errorf("entry %q pushed to c: %v, want %v (owner without b: c %v, moved by the change %v)",
+						key, pushed, want, ownedBy(past, key, "c"), moved)
+				}
+			}
+		})
+	}
+}
+
 // TestOwnerBackAfterLeavingGetsItsEntriesAgain: an owner that leaves the ring and comes
 // back under the same address (a container restarted in place, a pod IP used again) while
 // the pushes of earlier changes still run has lost what it was pushed, and gets it again.
