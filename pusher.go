@@ -140,6 +140,7 @@ func (p *pusher) leave(current *ring) {
 // the owners in j's ring without this pod.
 func (p *pusher) submit(j pushJob) {
 	p.mu.Lock()
+	p.forgetLeft(j)
 	if p.leaving {
 		j.from = nil
 		if slices.Contains(j.to.members(), p.self) {
@@ -155,16 +156,6 @@ func (p *pusher) submit(j pushJob) {
 		w.froms = nil
 	}
 	p.unfinished, p.next = w, w
-	if j.from != nil {
-		for _, id := range j.from.members() {
-			if !slices.Contains(j.to.members(), id) {
-				if p.left == nil {
-					p.left = make(map[string]bool)
-				}
-				p.left[id] = true
-			}
-		}
-	}
 	select {
 	case <-p.idle:
 		p.idle = make(chan struct{})
@@ -174,6 +165,23 @@ func (p *pusher) submit(j pushJob) {
 	select {
 	case p.wake <- struct{}{}:
 	default:
+	}
+}
+
+// forgetLeft marks the owners that the change j dropped from the ring, also while this
+// pod is leaving (its work then pushes every entry, but what it delivered to an owner
+// that comes back is lost all the same). p.mu is held.
+func (p *pusher) forgetLeft(j pushJob) {
+	if j.from == nil {
+		return
+	}
+	for _, id := range j.from.members() {
+		if !slices.Contains(j.to.members(), id) {
+			if p.left == nil {
+				p.left = make(map[string]bool)
+			}
+			p.left[id] = true
+		}
 	}
 }
 

@@ -643,8 +643,9 @@ func TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain(t *testing.T) {
 			got, past := c.received(), testRing(t, "a", "c")
 			for i := range 200 {
 				key := "k" + strconv.Itoa(i)
+				// Pushed to c: c's own in to, and b's whose owner without b is c.
 				moved := (&pushWork{froms: []*ring{tc.from}, to: tc.to}).moved(key, "a")
-				want := moved && ownedBy(past, key, "c")
+				want := moved && (ownedBy(tc.to, key, "c") || ownedBy(tc.to, key, "b") && ownedBy(past, key, "c"))
 				if _, pushed := got[key]; pushed != want {
 					t.Errorf("entry %q pushed to c: %v, want %v (owner without b: c %v, moved by the change %v)",
 						key, pushed, want, ownedBy(past, key, "c"), moved)
@@ -660,37 +661,55 @@ func TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain(t *testing.T) {
 // The pusher skipped the entries it had delivered to that address before, for as long as
 // changes kept merging, and the owner's share of them was lost.
 func TestOwnerBackAfterLeavingGetsItsEntriesAgain(t *testing.T) {
-	leakcheck.Check(t)
 	self, b, c := "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"
-	group, log := loggedGroup(t, 600)
-	fb := &fakeOwner{got: map[string]string{}}
-	fc := &fakeOwner{delay: 50 * time.Millisecond, got: map[string]string{}} // keeps the work running
-	p := newPusher(self, testConfig(), &counters{},
-		func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
-		func() map[string]peerGetter { return map[string]peerGetter{b: fb, c: fc} })
-	runPusher(t, p)
-	alone, all, withoutB := testRing(t, self), testRing(t, self, b, c), testRing(t, self, c)
-	p.submit(pushJob{from: alone, to: all})
-	waitUntil(t, "entries reach b", func() bool { return len(fb.received()) >= 20 })
-	p.submit(pushJob{from: all, to: withoutB})
-	fb.restart()
-	back := testRing(t, self, b, c)
-	p.submit(pushJob{from: withoutB, to: back})
-	wait, stop := context.WithTimeout(context.Background(), 30*time.Second)
-	defer stop()
-	p.waitIdle(wait)
-	got := fb.received()
-	missing, owned := 0, 0
-	for _, key := range log.keys() {
-		if ownedBy(back, key, b) {
-			owned++
-			if got[key] != "v:"+key {
-				missing++
+	for _, tc := range []struct {
+		name    string
+		leaving bool // self shuts down first: it pushes every entry to the ring without it
+	}{
+		{"a pod that stays", false},
+		{"a pod that shuts down", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			group, log := loggedGroup(t, 600)
+			fb := &fakeOwner{got: map[string]string{}}
+			fc := &fakeOwner{delay: 50 * time.Millisecond, got: map[string]string{}} // keeps the work running
+			p := newPusher(self, testConfig(), &counters{},
+				func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+				func() map[string]peerGetter { return map[string]peerGetter{b: fb, c: fc} })
+			runPusher(t, p)
+			alone, all, withoutB := testRing(t, self), testRing(t, self, b, c), testRing(t, self, c)
+			if tc.leaving {
+				p.leave(all)
+			} else {
+				p.submit(pushJob{from: alone, to: all})
 			}
-		}
-	}
-	if missing > 0 {
-		t.Errorf("%d of the %d entries b owns after it came back never reached it again", missing, owned)
+			waitUntil(t, "entries reach b", func() bool { return len(fb.received()) >= 20 })
+			p.submit(pushJob{from: all, to: withoutB})
+			fb.restart()
+			back := testRing(t, self, b, c)
+			p.submit(pushJob{from: withoutB, to: back})
+			wait, stop := context.WithTimeout(context.Background(), 30*time.Second)
+			defer stop()
+			p.waitIdle(wait)
+			owners := back
+			if tc.leaving {
+				owners = ringWithout(back.members(), self)
+			}
+			got := fb.received()
+			missing, owned := 0, 0
+			for _, key := range log.keys() {
+				if ownedBy(owners, key, b) {
+					owned++
+					if got[key] != "v:"+key {
+						missing++
+					}
+				}
+			}
+			if missing > 0 {
+				t.Errorf("%d of the %d entries b owns after it came back never reached it again", missing, owned)
+			}
+		})
 	}
 }
 
