@@ -109,6 +109,8 @@ type pusher struct {
 	// leaving is set once this pod shuts down (leave): from then on every change pushes
 	// every entry it holds to the owners in the ring without it.
 	leaving bool
+	// latest is the ring of the last change submitted, nil before the first.
+	latest *ring
 
 	// delivered holds the entries pushed since unfinished was last empty, with the owner
 	// each went to ("group\x00key" → owner); the run goroutine's only.
@@ -127,12 +129,19 @@ func newPusher(self string, cfg *config, stats *counters, groups func() map[stri
 // every later change's to the owners in that change's ring without it: the pod is shutting
 // down. It does not wait for the change that drops this pod from its own ring: on a busy
 // node the watch shows it seconds late, or not before the drain ends, and the pod then
-// handed over nothing.
+// handed over nothing. current is the ring in force when the pod had no change submitted
+// yet; after one, leave goes by the latest change's ring, which a change handed over while
+// the caller read current may have made newer (a ring newer than that one has its change
+// on the way, which submit merges).
 func (p *pusher) leave(current *ring) {
 	p.mu.Lock()
 	p.leaving = true
+	if p.latest != nil {
+		current = p.latest
+	}
+	p.merge(pushJob{to: current})
 	p.mu.Unlock()
-	p.submit(pushJob{to: current})
+	p.wakeUp()
 }
 
 // submit merges the change j into the unfinished work, makes that the next work to run,
@@ -140,7 +149,17 @@ func (p *pusher) leave(current *ring) {
 // the owners in j's ring without this pod.
 func (p *pusher) submit(j pushJob) {
 	p.mu.Lock()
+	p.merge(j)
+	p.mu.Unlock()
+	p.wakeUp()
+}
+
+// merge is submit's work under p.mu, which it holds.
+func (p *pusher) merge(j pushJob) {
 	p.forgetLeft(j)
+	if j.from != nil {
+		p.latest = j.to
+	}
 	if p.leaving {
 		j.from = nil
 		if slices.Contains(j.to.members(), p.self) {
@@ -161,7 +180,10 @@ func (p *pusher) submit(j pushJob) {
 		p.idle = make(chan struct{})
 	default:
 	}
-	p.mu.Unlock()
+}
+
+// wakeUp tells the run goroutine that work waits.
+func (p *pusher) wakeUp() {
 	select {
 	case p.wake <- struct{}{}:
 	default:

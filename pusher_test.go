@@ -655,6 +655,44 @@ func TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain(t *testing.T) {
 	}
 }
 
+// TestLeavePushesToTheLatestRing: the work of leave pushes to the latest ring without this
+// pod. The drain reads the ring for leave while the watch may hand the pusher a newer
+// change: leave then brought back the older ring, and until the next change the entries
+// went to owners of that ring, which refused the keys a newer pod owns until the retries
+// ran out.
+func TestLeavePushesToTheLatestRing(t *testing.T) {
+	a, ab, abc := testRing(t, "a"), testRing(t, "a", "b"), testRing(t, "a", "b", "c")
+	cases := []struct {
+		name   string
+		before []pushJob
+		leave  *ring
+		after  []pushJob
+		want   []string
+	}{
+		{"no change before", nil, ab, nil, []string{"b"}},
+		{"with the ring of the last change", []pushJob{{from: ab, to: abc}}, abc, nil, []string{"b", "c"}},
+		{"with a ring older than the last change's", []pushJob{{from: ab, to: abc}}, ab, nil, []string{"b", "c"}},
+		{"with a ring whose change comes next", []pushJob{{from: a, to: ab}}, abc, []pushJob{{from: ab, to: abc}},
+			[]string{"b", "c"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return nil },
+				func() map[string]peerGetter { return nil })
+			for _, j := range tc.before {
+				p.submit(j)
+			}
+			p.leave(tc.leave)
+			for _, j := range tc.after {
+				p.submit(j)
+			}
+			if got := p.next.to.members(); !slices.Equal(got, tc.want) || !p.next.all {
+				t.Errorf("the work pushes every entry: %v, to %v; want true, to %v", p.next.all, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestOwnerBackAfterLeavingGetsItsEntriesAgain: an owner that leaves the ring and comes
 // back under the same address (a container restarted in place, a pod IP used again) while
 // the pushes of earlier changes still run has lost what it was pushed, and gets it again.
