@@ -320,29 +320,38 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 			// Not without self: a pod that stays keeps the keys it owns past the leavers
 			// (reroute leaves them out), and a leaving pod's to holds no self (submit).
 			to = ringWithout(to.members(), slices.Collect(maps.Keys(b.leavers))...)
-			entries = p.reroute(entries, to)
+			var lost int
+			entries, lost = p.reroute(entries, to)
+			p.stats.pushFailures.Add(int64(lost))
 			clear(b.leavers)
 		}
 	}
 }
 
-// reroute returns entries with the owners they have in to; an entry with none there, or
-// whose owner there is this pod, is left out.
-func (p *pusher) reroute(entries []pushEntry, to *ring) []pushEntry {
+// reroute returns entries with the owners they have in to, and how many have no owner
+// there that it can push to (to is empty, or the owner has no client): those are lost.
+// An entry whose owner there is this pod stays here, and is left out too.
+func (p *pusher) reroute(entries []pushEntry, to *ring) (out []pushEntry, lost int) {
 	clients := p.clients()
-	var out []pushEntry
 	for _, e := range entries {
 		o := to.owner(e.key)
-		if o < 0 || to.members()[o] == p.self {
+		if o >= 0 && to.members()[o] == p.self {
+			continue
+		}
+		if o < 0 {
+			lost++
 			continue
 		}
 		e.owner = to.members()[o]
-		if c, ok := clients[e.owner].(entryPusher); ok {
-			e.to = c
-			out = append(out, e)
+		c, ok := clients[e.owner].(entryPusher)
+		if !ok {
+			lost++
+			continue
 		}
+		e.to = c
+		out = append(out, e)
 	}
-	return out
+	return out, lost
 }
 
 // entriesPerCheck is how many keys entries looks at between two checks of its context:

@@ -616,6 +616,37 @@ func TestShutdownPushesPastOwnersThatAreGone(t *testing.T) {
 	}
 }
 
+// TestShutdownWithEveryOwnerGoneCountsTheEntriesFailed: a pod that shuts down while every
+// other pod of its ring is leaving or out of reach pushes its entries nowhere, and counts
+// each as a failed push. The ring past those owners was empty, and the entries were
+// dropped without a count: PushFailures said the hand-over went well.
+func TestShutdownWithEveryOwnerGoneCountsTheEntriesFailed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer error // of b and c
+	}{
+		{"every owner leaving too", errLeaving},
+		{"every owner exited", status.Error(codes.Unavailable, "connection refused")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			group, log := loggedGroup(t, 100)
+			b, c := &fakeOwner{answer: tc.answer, got: map[string]string{}}, &fakeOwner{answer: tc.answer, got: map[string]string{}}
+			stats := &counters{}
+			p := newPusher("a", testConfig(), stats, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+				func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
+			runPusher(t, p)
+			p.leave(testRing(t, "a", "b", "c"))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			p.waitIdle(ctx)
+			if got := stats.pushFailures.Load(); got != 100 {
+				t.Errorf("PushFailures = %d after 100 entries reached no owner, want 100", got)
+			}
+		})
+	}
+}
+
 // TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain: a pod that stays pushes past an
 // owner that answers that it is leaving to the key's owner in the ring without that one,
 // and keeps the entries it owns itself there. The ring past the leaver left this pod out
