@@ -112,8 +112,9 @@ type pusher struct {
 	// latest is the ring of the last change submitted, nil before the first.
 	latest *ring
 
-	// delivered holds the entries pushed since unfinished was last empty, with the owner
-	// each went to ("group\x00key" → owner); the run goroutine's only.
+	// delivered holds the entries pushed since unfinished was last empty, or since this
+	// pod was last in its own ring, with the owner each went to ("group\x00key" → owner);
+	// the run goroutine's only.
 	delivered map[string]string
 }
 
@@ -264,7 +265,12 @@ func (p *pusher) run(ctx context.Context) {
 			p.mu.Lock()
 			if p.next == nil { // done, or cut short by the end of ctx or the budget
 				p.unfinished = nil
-				clear(p.delivered)
+				// A pod out of its own ring (leaving, or not ready) remembers what it
+				// delivered: each later change pushes it every entry it holds, and only
+				// those whose owner changed need to go again.
+				if slices.Contains(w.to.members(), p.self) {
+					clear(p.delivered)
+				}
 			}
 			p.mu.Unlock()
 		}

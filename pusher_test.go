@@ -616,6 +616,67 @@ func TestShutdownPushesPastOwnersThatAreGone(t *testing.T) {
 	}
 }
 
+// TestLeavingPodPushesEachEntryOnce: a pod out of its own ring pushes each entry once to
+// its owner, and again only when a later change gives it another owner. Every change that
+// came after a push had finished pushed every entry it held again (Shutdown's pushes after
+// the change that dropped it, each change of a rolling update during its drain): the
+// owners dropped them as held already, and the drain waited for each round.
+func TestLeavingPodPushesEachEntryOnce(t *testing.T) {
+	abc, bc, abcd, bcd := testRing(t, "a", "b", "c"), testRing(t, "b", "c"), testRing(t, "a", "b", "c", "d"), testRing(t, "b", "c", "d")
+	owners := func(r *ring) map[string]string {
+		out := map[string]string{}
+		for i := range 100 {
+			key := "k" + strconv.Itoa(i)
+			if o := r.owner(key); o >= 0 {
+				out[key] = r.members()[o]
+			}
+		}
+		return out
+	}
+	changedOwner := 0 // the entries whose owner d is in bcd, not in bc
+	for key, o := range owners(bcd) {
+		if owners(bc)[key] != o {
+			changedOwner++
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []func(p *pusher) // each step, then the pusher runs until idle
+		want  int64             // pushes sent in all
+	}{
+		{"Shutdown, then a pod joins", []func(p *pusher){
+			func(p *pusher) { p.leave(abc) },
+			func(p *pusher) { p.submit(pushJob{from: abc, to: abcd}) },
+		}, 100 + int64(changedOwner)},
+		{"the change that drops it, then Shutdown", []func(p *pusher){
+			func(p *pusher) { p.submit(pushJob{from: abc, to: bc}) },
+			func(p *pusher) { p.leave(bc) },
+		}, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			group, log := loggedGroup(t, 100)
+			clients := map[string]peerGetter{}
+			for _, id := range []string{"b", "c", "d"} {
+				clients[id] = &fakeOwner{got: map[string]string{}}
+			}
+			stats := &counters{}
+			p := newPusher("a", testConfig(), stats, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+				func() map[string]peerGetter { return clients })
+			runPusher(t, p)
+			for _, step := range tc.steps {
+				step(p)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				p.waitIdle(ctx)
+				cancel()
+			}
+			if got := stats.pushesSent.Load(); got != tc.want {
+				t.Errorf("%d pushes sent, want %d: each entry once, and again when its owner changed", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestShutdownWithEveryOwnerGoneCountsTheEntriesFailed: a pod that shuts down while every
 // other pod of its ring is leaving or out of reach pushes its entries nowhere, and counts
 // each as a failed push. The ring past those owners was empty, and the entries were
