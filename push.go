@@ -6,6 +6,7 @@ package k8s
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -242,40 +243,46 @@ func senderPeer(ctx context.Context, v view, self string) (string, bool) {
 // ring routes them to a peer, the leaving sender: PickPeer answers them locally meanwhile,
 // so that groupcache keeps each entry in its group's main cache. A load of the same key
 // at that moment joins the push's (groupcache loads a key once at a time) and gets the
-// pushed value. The check costs PickPeer one atomic load while nothing is stored.
+// pushed value. Each push replaces the set with a new one, and PickPeer's check takes no
+// lock: one atomic load while nothing is stored, and a lookup in the set while anything is.
 type storingPushes struct {
-	n    atomic.Int32
-	mu   sync.Mutex
-	keys map[string]int
+	mu   sync.Mutex                     // held by the pushes that replace keys
+	keys atomic.Pointer[map[string]int] // key → pushes storing it; never edited; nil when empty
 }
 
 func (s *storingPushes) add(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.keys == nil {
-		s.keys = make(map[string]int)
+	keys := map[string]int{}
+	if old := s.keys.Load(); old != nil {
+		keys = maps.Clone(*old)
 	}
-	s.keys[key]++
-	s.n.Add(1)
+	keys[key]++
+	s.keys.Store(&keys)
 }
 
 func (s *storingPushes) done(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.keys[key]--; s.keys[key] <= 0 {
-		delete(s.keys, key)
+	old := s.keys.Load()
+	if old == nil {
+		return
 	}
-	s.n.Add(-1)
+	keys := maps.Clone(*old)
+	if keys[key]--; keys[key] <= 0 {
+		delete(keys, key)
+	}
+	if len(keys) == 0 {
+		s.keys.Store(nil)
+		return
+	}
+	s.keys.Store(&keys)
 }
 
 // has reports whether an entry of key is being stored.
 func (s *storingPushes) has(key string) bool {
-	if s.n.Load() == 0 {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys[key] > 0
+	keys := s.keys.Load()
+	return keys != nil && (*keys)[key] > 0
 }
 
 // Push hands the peer the value of key in group, which the peer stores if it owns the

@@ -378,3 +378,44 @@ func TestPushOfALongKeyKeepsTheKeyLog(t *testing.T) {
 		}
 	}
 }
+
+// TestStoringPushes: a key is stored while a push of it runs, once per push, and PickPeer's
+// check does not wait for a push that adds or drops a key meanwhile. It took the set's
+// lock while any push was stored, and during a hand-over every Get of the receiver did.
+func TestStoringPushes(t *testing.T) {
+	cases := []struct {
+		name       string
+		add, done  []string
+		key        string
+		wantStored bool
+	}{
+		{"nothing stored", nil, nil, "k", false},
+		{"stored", []string{"k"}, nil, "k", true},
+		{"another key stored", []string{"j"}, nil, "k", false},
+		{"stored twice, one done", []string{"k", "k"}, []string{"k"}, "k", true},
+		{"stored twice, both done", []string{"k", "k"}, []string{"k", "k"}, "k", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var s storingPushes
+			for _, k := range tc.add {
+				s.add(k)
+			}
+			for _, k := range tc.done {
+				s.done(k)
+			}
+			s.mu.Lock() // a push adding or dropping a key meanwhile
+			answer := make(chan bool, 1)
+			go func() { answer <- s.has(tc.key) }()
+			select {
+			case got := <-answer:
+				if got != tc.wantStored {
+					t.Errorf("has(%q) = %v, want %v", tc.key, got, tc.wantStored)
+				}
+			case <-time.After(5 * time.Second):
+				t.Errorf("has(%q) waited for a push's change of the set", tc.key)
+			}
+			s.mu.Unlock()
+		})
+	}
+}

@@ -109,9 +109,12 @@ type pusher struct {
 	// leaving is set once this pod shuts down (leave): from then on every change pushes
 	// every entry it holds to the owners in the ring without it.
 	leaving bool
+	// latest is the ring of the last change submitted, nil before the first.
+	latest *ring
 
-	// delivered holds the entries pushed since unfinished was last empty, with the owner
-	// each went to ("group\x00key" → owner); the run goroutine's only.
+	// delivered holds the entries pushed since unfinished was last empty, or since this
+	// pod was last in its own ring, with the owner each went to ("group\x00key" → owner);
+	// the run goroutine's only.
 	delivered map[string]string
 }
 
@@ -127,12 +130,19 @@ func newPusher(self string, cfg *config, stats *counters, groups func() map[stri
 // every later change's to the owners in that change's ring without it: the pod is shutting
 // down. It does not wait for the change that drops this pod from its own ring: on a busy
 // node the watch shows it seconds late, or not before the drain ends, and the pod then
-// handed over nothing.
+// handed over nothing. current is the ring in force when the pod had no change submitted
+// yet; after one, leave goes by the latest change's ring, which a change handed over while
+// the caller read current may have made newer (a ring newer than that one has its change
+// on the way, which submit merges).
 func (p *pusher) leave(current *ring) {
 	p.mu.Lock()
 	p.leaving = true
+	if p.latest != nil {
+		current = p.latest
+	}
+	p.merge(pushJob{to: current})
 	p.mu.Unlock()
-	p.submit(pushJob{to: current})
+	p.wakeUp()
 }
 
 // submit merges the change j into the unfinished work, makes that the next work to run,
@@ -140,6 +150,17 @@ func (p *pusher) leave(current *ring) {
 // the owners in j's ring without this pod.
 func (p *pusher) submit(j pushJob) {
 	p.mu.Lock()
+	p.merge(j)
+	p.mu.Unlock()
+	p.wakeUp()
+}
+
+// merge is submit's work under p.mu, which it holds.
+func (p *pusher) merge(j pushJob) {
+	p.forgetLeft(j)
+	if j.from != nil {
+		p.latest = j.to
+	}
 	if p.leaving {
 		j.from = nil
 		if slices.Contains(j.to.members(), p.self) {
@@ -155,25 +176,35 @@ func (p *pusher) submit(j pushJob) {
 		w.froms = nil
 	}
 	p.unfinished, p.next = w, w
-	if j.from != nil {
-		for _, id := range j.from.members() {
-			if !slices.Contains(j.to.members(), id) {
-				if p.left == nil {
-					p.left = make(map[string]bool)
-				}
-				p.left[id] = true
-			}
-		}
-	}
 	select {
 	case <-p.idle:
 		p.idle = make(chan struct{})
 	default:
 	}
-	p.mu.Unlock()
+}
+
+// wakeUp tells the run goroutine that work waits.
+func (p *pusher) wakeUp() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
+	}
+}
+
+// forgetLeft marks the owners that the change j dropped from the ring, also while this
+// pod is leaving (its work then pushes every entry, but what it delivered to an owner
+// that comes back is lost all the same). p.mu is held.
+func (p *pusher) forgetLeft(j pushJob) {
+	if j.from == nil {
+		return
+	}
+	for _, id := range j.from.members() {
+		if !slices.Contains(j.to.members(), id) {
+			if p.left == nil {
+				p.left = make(map[string]bool)
+			}
+			p.left[id] = true
+		}
 	}
 }
 
@@ -234,7 +265,12 @@ func (p *pusher) run(ctx context.Context) {
 			p.mu.Lock()
 			if p.next == nil { // done, or cut short by the end of ctx or the budget
 				p.unfinished = nil
-				clear(p.delivered)
+				// A pod out of its own ring (leaving, or not ready) remembers what it
+				// delivered: each later change pushes it every entry it holds, and only
+				// those whose owner changed need to go again.
+				if slices.Contains(w.to.members(), p.self) {
+					clear(p.delivered)
+				}
 			}
 			p.mu.Unlock()
 		}
@@ -287,30 +323,41 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 		}
 		clear(b.unreachable)
 		if len(b.leavers) > 0 { // owners that answered they are leaving: their next owners
-			to = ringWithout(to.members(), append(slices.Collect(maps.Keys(b.leavers)), p.self)...)
-			entries = p.reroute(entries, to)
+			// Not without self: a pod that stays keeps the keys it owns past the leavers
+			// (reroute leaves them out), and a leaving pod's to holds no self (submit).
+			to = ringWithout(to.members(), slices.Collect(maps.Keys(b.leavers))...)
+			var lost int
+			entries, lost = p.reroute(entries, to)
+			p.stats.pushFailures.Add(int64(lost))
 			clear(b.leavers)
 		}
 	}
 }
 
-// reroute returns entries with the owners they have in to; an entry with none there, or
-// whose owner there is this pod, is left out.
-func (p *pusher) reroute(entries []pushEntry, to *ring) []pushEntry {
+// reroute returns entries with the owners they have in to, and how many have no owner
+// there that it can push to (to is empty, or the owner has no client): those are lost.
+// An entry whose owner there is this pod stays here, and is left out too.
+func (p *pusher) reroute(entries []pushEntry, to *ring) (out []pushEntry, lost int) {
 	clients := p.clients()
-	var out []pushEntry
 	for _, e := range entries {
 		o := to.owner(e.key)
-		if o < 0 || to.members()[o] == p.self {
+		if o >= 0 && to.members()[o] == p.self {
+			continue
+		}
+		if o < 0 {
+			lost++
 			continue
 		}
 		e.owner = to.members()[o]
-		if c, ok := clients[e.owner].(entryPusher); ok {
-			e.to = c
-			out = append(out, e)
+		c, ok := clients[e.owner].(entryPusher)
+		if !ok {
+			lost++
+			continue
 		}
+		e.to = c
+		out = append(out, e)
 	}
-	return out
+	return out, lost
 }
 
 // entriesPerCheck is how many keys entries looks at between two checks of its context:

@@ -616,43 +616,230 @@ func TestShutdownPushesPastOwnersThatAreGone(t *testing.T) {
 	}
 }
 
+// TestLeavingPodPushesEachEntryOnce: a pod out of its own ring pushes each entry once to
+// its owner, and again only when a later change gives it another owner. Every change that
+// came after a push had finished pushed every entry it held again (Shutdown's pushes after
+// the change that dropped it, each change of a rolling update during its drain): the
+// owners dropped them as held already, and the drain waited for each round.
+func TestLeavingPodPushesEachEntryOnce(t *testing.T) {
+	abc, bc, abcd, bcd := testRing(t, "a", "b", "c"), testRing(t, "b", "c"), testRing(t, "a", "b", "c", "d"), testRing(t, "b", "c", "d")
+	owners := func(r *ring) map[string]string {
+		out := map[string]string{}
+		for i := range 100 {
+			key := "k" + strconv.Itoa(i)
+			if o := r.owner(key); o >= 0 {
+				out[key] = r.members()[o]
+			}
+		}
+		return out
+	}
+	changedOwner := 0 // the entries whose owner d is in bcd, not in bc
+	for key, o := range owners(bcd) {
+		if owners(bc)[key] != o {
+			changedOwner++
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []func(p *pusher) // each step, then the pusher runs until idle
+		want  int64             // pushes sent in all
+	}{
+		{"Shutdown, then a pod joins", []func(p *pusher){
+			func(p *pusher) { p.leave(abc) },
+			func(p *pusher) { p.submit(pushJob{from: abc, to: abcd}) },
+		}, 100 + int64(changedOwner)},
+		{"the change that drops it, then Shutdown", []func(p *pusher){
+			func(p *pusher) { p.submit(pushJob{from: abc, to: bc}) },
+			func(p *pusher) { p.leave(bc) },
+		}, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			group, log := loggedGroup(t, 100)
+			clients := map[string]peerGetter{}
+			for _, id := range []string{"b", "c", "d"} {
+				clients[id] = &fakeOwner{got: map[string]string{}}
+			}
+			stats := &counters{}
+			p := newPusher("a", testConfig(), stats, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+				func() map[string]peerGetter { return clients })
+			runPusher(t, p)
+			for _, step := range tc.steps {
+				step(p)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				p.waitIdle(ctx)
+				cancel()
+			}
+			if got := stats.pushesSent.Load(); got != tc.want {
+				t.Errorf("%d pushes sent, want %d: each entry once, and again when its owner changed", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestShutdownWithEveryOwnerGoneCountsTheEntriesFailed: a pod that shuts down while every
+// other pod of its ring is leaving or out of reach pushes its entries nowhere, and counts
+// each as a failed push. The ring past those owners was empty, and the entries were
+// dropped without a count: PushFailures said the hand-over went well.
+func TestShutdownWithEveryOwnerGoneCountsTheEntriesFailed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer error // of b and c
+	}{
+		{"every owner leaving too", errLeaving},
+		{"every owner exited", status.Error(codes.Unavailable, "connection refused")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			group, log := loggedGroup(t, 100)
+			b, c := &fakeOwner{answer: tc.answer, got: map[string]string{}}, &fakeOwner{answer: tc.answer, got: map[string]string{}}
+			stats := &counters{}
+			p := newPusher("a", testConfig(), stats, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+				func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
+			runPusher(t, p)
+			p.leave(testRing(t, "a", "b", "c"))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			p.waitIdle(ctx)
+			if got := stats.pushFailures.Load(); got != 100 {
+				t.Errorf("PushFailures = %d after 100 entries reached no owner, want 100", got)
+			}
+		})
+	}
+}
+
+// TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain: a pod that stays pushes past an
+// owner that answers that it is leaving to the key's owner in the ring without that one,
+// and keeps the entries it owns itself there. The ring past the leaver left this pod out
+// too: its own keys went to another pod, which does not own them and refuses them until
+// the retries run out.
+func TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		from, to *ring
+	}{
+		{"b and c join, b leaving", testRing(t, "a"), testRing(t, "a", "b", "c")},
+		{"d leaves, b leaving", testRing(t, "a", "b", "c", "d"), testRing(t, "a", "b", "c")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			group, log := loggedGroup(t, 200)
+			b, c := &fakeOwner{answer: errLeaving, got: map[string]string{}}, &fakeOwner{got: map[string]string{}}
+			p := newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+				func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
+			runPusher(t, p)
+			p.submit(pushJob{from: tc.from, to: tc.to})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			p.waitIdle(ctx)
+			got, past := c.received(), testRing(t, "a", "c")
+			for i := range 200 {
+				key := "k" + strconv.Itoa(i)
+				// Pushed to c: c's own in to, and b's whose owner without b is c.
+				moved := (&pushWork{froms: []*ring{tc.from}, to: tc.to}).moved(key, "a")
+				want := moved && (ownedBy(tc.to, key, "c") || ownedBy(tc.to, key, "b") && ownedBy(past, key, "c"))
+				if _, pushed := got[key]; pushed != want {
+					t.Errorf("entry %q pushed to c: %v, want %v (owner without b: c %v, moved by the change %v)",
+						key, pushed, want, ownedBy(past, key, "c"), moved)
+				}
+			}
+		})
+	}
+}
+
+// TestLeavePushesToTheLatestRing: the work of leave pushes to the latest ring without this
+// pod. The drain reads the ring for leave while the watch may hand the pusher a newer
+// change: leave then brought back the older ring, and until the next change the entries
+// went to owners of that ring, which refused the keys a newer pod owns until the retries
+// ran out.
+func TestLeavePushesToTheLatestRing(t *testing.T) {
+	a, ab, abc := testRing(t, "a"), testRing(t, "a", "b"), testRing(t, "a", "b", "c")
+	cases := []struct {
+		name   string
+		before []pushJob
+		leave  *ring
+		after  []pushJob
+		want   []string
+	}{
+		{"no change before", nil, ab, nil, []string{"b"}},
+		{"with the ring of the last change", []pushJob{{from: ab, to: abc}}, abc, nil, []string{"b", "c"}},
+		{"with a ring older than the last change's", []pushJob{{from: ab, to: abc}}, ab, nil, []string{"b", "c"}},
+		{"with a ring whose change comes next", []pushJob{{from: a, to: ab}}, abc, []pushJob{{from: ab, to: abc}},
+			[]string{"b", "c"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return nil },
+				func() map[string]peerGetter { return nil })
+			for _, j := range tc.before {
+				p.submit(j)
+			}
+			p.leave(tc.leave)
+			for _, j := range tc.after {
+				p.submit(j)
+			}
+			if got := p.next.to.members(); !slices.Equal(got, tc.want) || !p.next.all {
+				t.Errorf("the work pushes every entry: %v, to %v; want true, to %v", p.next.all, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestOwnerBackAfterLeavingGetsItsEntriesAgain: an owner that leaves the ring and comes
 // back under the same address (a container restarted in place, a pod IP used again) while
 // the pushes of earlier changes still run has lost what it was pushed, and gets it again.
 // The pusher skipped the entries it had delivered to that address before, for as long as
 // changes kept merging, and the owner's share of them was lost.
 func TestOwnerBackAfterLeavingGetsItsEntriesAgain(t *testing.T) {
-	leakcheck.Check(t)
 	self, b, c := "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"
-	group, log := loggedGroup(t, 600)
-	fb := &fakeOwner{got: map[string]string{}}
-	fc := &fakeOwner{delay: 50 * time.Millisecond, got: map[string]string{}} // keeps the work running
-	p := newPusher(self, testConfig(), &counters{},
-		func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
-		func() map[string]peerGetter { return map[string]peerGetter{b: fb, c: fc} })
-	runPusher(t, p)
-	alone, all, withoutB := testRing(t, self), testRing(t, self, b, c), testRing(t, self, c)
-	p.submit(pushJob{from: alone, to: all})
-	waitUntil(t, "entries reach b", func() bool { return len(fb.received()) >= 20 })
-	p.submit(pushJob{from: all, to: withoutB})
-	fb.restart()
-	back := testRing(t, self, b, c)
-	p.submit(pushJob{from: withoutB, to: back})
-	wait, stop := context.WithTimeout(context.Background(), 30*time.Second)
-	defer stop()
-	p.waitIdle(wait)
-	got := fb.received()
-	missing, owned := 0, 0
-	for _, key := range log.keys() {
-		if ownedBy(back, key, b) {
-			owned++
-			if got[key] != "v:"+key {
-				missing++
+	for _, tc := range []struct {
+		name    string
+		leaving bool // self shuts down first: it pushes every entry to the ring without it
+	}{
+		{"a pod that stays", false},
+		{"a pod that shuts down", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			group, log := loggedGroup(t, 600)
+			fb := &fakeOwner{got: map[string]string{}}
+			fc := &fakeOwner{delay: 50 * time.Millisecond, got: map[string]string{}} // keeps the work running
+			p := newPusher(self, testConfig(), &counters{},
+				func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+				func() map[string]peerGetter { return map[string]peerGetter{b: fb, c: fc} })
+			runPusher(t, p)
+			alone, all, withoutB := testRing(t, self), testRing(t, self, b, c), testRing(t, self, c)
+			if tc.leaving {
+				p.leave(all)
+			} else {
+				p.submit(pushJob{from: alone, to: all})
 			}
-		}
-	}
-	if missing > 0 {
-		t.Errorf("%d of the %d entries b owns after it came back never reached it again", missing, owned)
+			waitUntil(t, "entries reach b", func() bool { return len(fb.received()) >= 20 })
+			p.submit(pushJob{from: all, to: withoutB})
+			fb.restart()
+			back := testRing(t, self, b, c)
+			p.submit(pushJob{from: withoutB, to: back})
+			wait, stop := context.WithTimeout(context.Background(), 30*time.Second)
+			defer stop()
+			p.waitIdle(wait)
+			owners := back
+			if tc.leaving {
+				owners = ringWithout(back.members(), self)
+			}
+			got := fb.received()
+			missing, owned := 0, 0
+			for _, key := range log.keys() {
+				if ownedBy(owners, key, b) {
+					owned++
+					if got[key] != "v:"+key {
+						missing++
+					}
+				}
+			}
+			if missing > 0 {
+				t.Errorf("%d of the %d entries b owns after it came back never reached it again", missing, owned)
+			}
+		})
 	}
 }
 
