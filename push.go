@@ -6,6 +6,7 @@ package k8s
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"net"
 	"net/netip"
@@ -88,7 +89,9 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	}
 	if s.stats.draining.Load() {
 		s.stats.pushesDropped.Add(1)
-		s.logger.DebugContext(ctx, "push refused: this pod is leaving", "group", name, "key", key)
+		if s.logger.Enabled(ctx, slog.LevelDebug) { // checked first: the arguments would allocate even with debug off
+			s.logger.DebugContext(ctx, "push refused: this pod is leaving", "group", name, "key", key)
+		}
 		return nil, errLeaving // it handed its entries over already: one stored now would be lost
 	}
 	owner := snap.ring.owner(key)
@@ -104,7 +107,9 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 		defer s.storing.done(key)
 	default:
 		s.stats.pushesDropped.Add(1)
-		s.logger.DebugContext(ctx, "push refused: not the key's owner (yet)", "group", name, "key", key)
+		if s.logger.Enabled(ctx, slog.LevelDebug) {
+			s.logger.DebugContext(ctx, "push refused: not the key's owner (yet)", "group", name, "key", key)
+		}
 		return nil, errNotOwner // the sender may try again once this pod has seen the change
 	}
 	// group.Get asks the picker again, which may see a later ring in which another pod
@@ -115,7 +120,9 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	pushed := context.WithValue(ctx, pushedKey{}, entry)
 	if err := getPushed(pushed, group, key, groupcache.AllocatingByteSliceSink(&discard)); err != nil {
 		s.stats.pushesDropped.Add(1)
-		s.logger.DebugContext(ctx, "push dropped: storing it failed", "group", name, "key", key, "error", err)
+		if s.logger.Enabled(ctx, slog.LevelDebug) {
+			s.logger.DebugContext(ctx, "push dropped: storing it failed", "group", name, "key", key, "error", err)
+		}
 		return &groupcachepb.GetResponse{}, nil
 	}
 	// The getter logs the keys it stores. A key held already did not pass through it: a
@@ -124,11 +131,15 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	h.(*handoffGetter).keys.add(key)
 	if !entry.stored.Load() { // held already, loaded meanwhile, or owned by another pod by now
 		s.stats.pushesDropped.Add(1)
-		s.logger.DebugContext(ctx, "push dropped: held already, or owned by another pod by now", "group", name, "key", key)
+		if s.logger.Enabled(ctx, slog.LevelDebug) {
+			s.logger.DebugContext(ctx, "push dropped: held already, or owned by another pod by now", "group", name, "key", key)
+		}
 		return &groupcachepb.GetResponse{}, nil
 	}
 	s.stats.pushesReceived.Add(1)
-	s.logger.DebugContext(ctx, "push stored", "group", name, "key", key)
+	if s.logger.Enabled(ctx, slog.LevelDebug) {
+		s.logger.DebugContext(ctx, "push stored", "group", name, "key", key)
+	}
 	s.stats.pushedBytesReceived.Add(int64(len(in.GetValue())))
 	return &groupcachepb.GetResponse{}, nil
 }

@@ -9,6 +9,7 @@ package k8s
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -529,7 +530,9 @@ func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 	b.mu.Unlock()
 	value, ok := cachedValue(e.g, e.key)
 	if !ok {
-		b.p.cfg.logger.DebugContext(ctx, "not pushed: no longer cached", "group", e.group, "key", e.key)
+		if b.p.cfg.logger.Enabled(ctx, slog.LevelDebug) { // checked first: the arguments would allocate even with debug off
+			b.p.cfg.logger.DebugContext(ctx, "not pushed: no longer cached", "group", e.group, "key", e.key)
+		}
 		return // evicted since it was loaded
 	}
 	b.mu.Lock()
@@ -555,7 +558,9 @@ func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 		return // cut short: newer work pushes it, or the pusher stopped
 	}
 	stats := b.p.stats
-	b.p.cfg.logger.DebugContext(ctx, "pushed", "group", e.group, "key", e.key, "to", e.owner, "code", status.Code(err))
+	if b.p.cfg.logger.Enabled(ctx, slog.LevelDebug) {
+		b.p.cfg.logger.DebugContext(ctx, "pushed", "group", e.group, "key", e.key, "to", e.owner, "code", status.Code(err))
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch code := status.Code(err); code {

@@ -6,6 +6,7 @@ package k8s
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -249,7 +250,9 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		ids = s.handoff.previousOwners(key, s.clients, r.cfg.clock.Now(), r.cfg.handoff.Window, maxPeeks)
 	}
 	if len(ids) == 0 || s.clients[ids[0]] == nil {
-		r.cfg.logger.DebugContext(ctx, "no previous owner to peek", "group", group, "key", key)
+		if r.cfg.logger.Enabled(ctx, slog.LevelDebug) { // checked first: the arguments would allocate even with debug off
+			r.cfg.logger.DebugContext(ctx, "no previous owner to peek", "group", group, "key", key)
+		}
 		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.handoff.PeekTimeout)
@@ -260,14 +263,20 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		switch code := status.Code(err); {
 		case err == nil:
 			r.stats.peekHits.Add(1)
-			r.cfg.logger.DebugContext(ctx, "peek hit", "peer", id, "group", group, "key", key)
+			if r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
+				r.cfg.logger.DebugContext(ctx, "peek hit", "peer", id, "group", group, "key", key)
+			}
 			return value, true
 		case code == codes.NotFound || code == codes.Unimplemented: // not cached there, or an older peer
-			r.cfg.logger.DebugContext(ctx, "peek missed", "peer", id, "group", group, "key", key)
+			if r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
+				r.cfg.logger.DebugContext(ctx, "peek missed", "peer", id, "group", group, "key", key)
+			}
 		default:
 			failed = true
-			r.cfg.logger.DebugContext(ctx, "peeking a key's previous owner failed", "peer", id,
-				"group", group, "key", key, "error", err)
+			if r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
+				r.cfg.logger.DebugContext(ctx, "peeking a key's previous owner failed", "peer", id,
+					"group", group, "key", key, "error", err)
+			}
 		}
 		if ctx.Err() != nil {
 			break
