@@ -593,16 +593,8 @@ func TestShutdownPushesPastOwnersThatAreGone(t *testing.T) {
 		{"an owner that exited", status.Error(codes.Unavailable, "connection refused")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			leakcheck.Check(t)
-			group, log := loggedGroup(t, 100)
 			b, c := &fakeOwner{answer: tc.answer, got: map[string]string{}}, &fakeOwner{got: map[string]string{}}
-			p := newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
-				func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
-			runPusher(t, p)
-			p.leave(testRing(t, "a", "b", "c"))
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			p.waitIdle(ctx)
+			shutDownAmong(t, b, c, 10*time.Second)
 			got := c.received()
 			for i := range 100 {
 				if key := "k" + strconv.Itoa(i); got[key] != "v:"+key {
@@ -677,6 +669,23 @@ func TestLeavingPodPushesEachEntryOnce(t *testing.T) {
 	}
 }
 
+// shutDownAmong runs the pusher of pod a, which holds k0…k99 of one group, in the ring of
+// a, b and c, has it leave, and waits up to within for its pushes; it returns its counters.
+func shutDownAmong(t *testing.T, b, c *fakeOwner, within time.Duration) *counters {
+	t.Helper()
+	leakcheck.Check(t)
+	group, log := loggedGroup(t, 100)
+	stats := &counters{}
+	p := newPusher("a", testConfig(), stats, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+		func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
+	runPusher(t, p)
+	p.leave(testRing(t, "a", "b", "c"))
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	p.waitIdle(ctx)
+	return stats
+}
+
 // TestShutdownWithEveryOwnerGoneCountsTheEntriesFailed: a pod that shuts down while every
 // other pod of its ring is leaving or out of reach pushes its entries nowhere, and counts
 // each as a failed push. The ring past those owners was empty, and the entries were
@@ -690,17 +699,8 @@ func TestShutdownWithEveryOwnerGoneCountsTheEntriesFailed(t *testing.T) {
 		{"every owner exited", status.Error(codes.Unavailable, "connection refused")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			leakcheck.Check(t)
-			group, log := loggedGroup(t, 100)
 			b, c := &fakeOwner{answer: tc.answer, got: map[string]string{}}, &fakeOwner{answer: tc.answer, got: map[string]string{}}
-			stats := &counters{}
-			p := newPusher("a", testConfig(), stats, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
-				func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
-			runPusher(t, p)
-			p.leave(testRing(t, "a", "b", "c"))
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			p.waitIdle(ctx)
+			stats := shutDownAmong(t, b, c, 20*time.Second)
 			if got := stats.pushFailures.Load(); got != 100 {
 				t.Errorf("PushFailures = %d after 100 entries reached no owner, want 100", got)
 			}
