@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"sync"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -148,7 +149,9 @@ func fillTable(members []string) []uint16 {
 	// lowest[s] is the lowest ring point in slot s's range: the point's offset within the
 	// range in the high 48 bits and its member index in the low 16, so that equal offsets
 	// go to the id that sorts first.
-	lowest := make([]uint64, tableSize)
+	scratch := scratchPool.Get().(*tableScratch)
+	defer scratchPool.Put(scratch)
+	lowest, next := scratch.lowest, scratch.next
 	for s := range lowest {
 		lowest[s] = noPoint
 	}
@@ -166,7 +169,6 @@ func fillTable(members []string) []uint16 {
 	// lowest point still belongs to a peer below capacity; it links to itself when s is
 	// such a slot. Links only skip dead slots, so the walk can shortcut them (path
 	// halving, as in union-find), and filling the table costs about one step per slot.
-	next := make([]int32, tableSize)
 	owners := make([]bool, n) // members with at least one point left
 	haveOwners := 0
 	for s, p := range lowest {
@@ -213,6 +215,18 @@ func fillTable(members []string) []uint16 {
 	}
 	return table
 }
+
+// tableScratch is fillTable's working memory, reused across builds: the table is
+// rebuilt at every membership change, and allocating and clearing these 768 KiB each time
+// cost about as much as filling them.
+type tableScratch struct {
+	lowest []uint64 // tableSize
+	next   []int32  // tableSize
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &tableScratch{lowest: make([]uint64, tableSize), next: make([]int32, tableSize)}
+}}
 
 // splitMix64 returns output v of the SplitMix64 generator seeded with seed (Steele,
 // Lea and Flood, "Fast Splittable Pseudorandom Number Generators", OOPSLA 2014).

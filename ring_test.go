@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -242,6 +243,28 @@ func TestRingIgnoresInputOrder(t *testing.T) {
 
 // TestRingBalance checks exactly, on table slots, that no peer owns more than 1.05 times
 // its fair share, and that every peer owns some keys.
+// TestRingSameAfterOtherBuilds: the working memory fillTable reuses leaves nothing behind.
+// Every ring is built fresh once, then again, concurrently, after and between builds of
+// rings of other sizes; each rebuild must equal its fresh table slot for slot.
+func TestRingSameAfterOtherBuilds(t *testing.T) {
+	sizes := []int{1, 2, 3, 10, 150, 1000}
+	fresh := map[int][]uint16{}
+	for _, n := range sizes {
+		fresh[n] = fillTable(testPeers(n, 7))
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		for _, n := range slices.Backward(sizes) {
+			wg.Go(func() {
+				if got := fillTable(testPeers(n, 7)); !slices.Equal(got, fresh[n]) {
+					t.Errorf("N=%d: the table rebuilt after other builds differs from the one built first", n)
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
 func TestRingBalance(t *testing.T) {
 	for _, n := range pickerSizes {
 		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
