@@ -34,7 +34,7 @@
 // not count) and /healthz.
 //
 // Test-only: settings named TESTONLY_ (TESTONLY_TRANSPORT, TESTONLY_RING_HISTORY,
-// TESTONLY_EXIT_STATE, TESTONLY_BACKEND_KEYS) turn on features that exist for the end-to-end tests and the benchmark
+// TESTONLY_EXIT_STATE, TESTONLY_BACKEND_KEYS, TESTONLY_CPU_PROFILE) turn on features that exist for the end-to-end tests and the benchmark
 // comparison, not for users; a deployment leaves them unset, and the endpoints they add are
 // under /testonly/. They are described in testonly.go, and each lives in a testonly_*.go file
 // of its own.
@@ -146,7 +146,7 @@ func restConfig() (*rest.Config, error) {
 	return rest.InClusterConfig()
 }
 
-func run(logger *slog.Logger) error {
+func run(logger *slog.Logger) (err error) {
 	s, err := readSettings()
 	if err != nil {
 		return err
@@ -154,6 +154,13 @@ func run(logger *slog.Logger) error {
 	testOnly, err := readTestOnly()
 	if err != nil {
 		return err
+	}
+	if testOnly.cpuProfile != "" {
+		stopProfile, perr := startCPUProfiles(testOnly.cpuProfile, s.podName, cpuProfilePeriod)
+		if perr != nil {
+			return perr
+		}
+		defer func() { err = errors.Join(err, stopProfile()) }()
 	}
 	cfg, err := restConfig()
 	if err != nil {

@@ -23,11 +23,15 @@ import (
 //	TESTONLY_BACKEND_KEYS  "on" makes the backend take 3 s to load keys that start with "slow-"
 //	                       and have no record of keys that start with "missing-"
 //	                       (testonly_backend.go); default off
+//	TESTONLY_CPU_PROFILE   a directory into which the example writes CPU profiles of its
+//	                       whole run, one per 10 s, <POD_NAME>-<unix ms>.pprof
+//	                       (testonly_cpuprofile.go); default none
 type testOnlySettings struct {
 	httpPool    bool   // TESTONLY_TRANSPORT=httppool
 	ringHistory bool   // TESTONLY_RING_HISTORY=on
 	exitState   string // TESTONLY_EXIT_STATE, a file name; "" for none
 	backendKeys bool   // TESTONLY_BACKEND_KEYS=on
+	cpuProfile  string // TESTONLY_CPU_PROFILE, a directory; "" for none
 }
 
 // readTestOnly reads the test-only settings. A value it does not know is an error naming
@@ -49,6 +53,7 @@ func readTestOnly() (testOnlySettings, error) {
 		return t, fmt.Errorf("TESTONLY_RING_HISTORY=%q: want on or off", v)
 	}
 	t.exitState = os.Getenv("TESTONLY_EXIT_STATE")
+	t.cpuProfile = os.Getenv("TESTONLY_CPU_PROFILE")
 	switch v := os.Getenv("TESTONLY_BACKEND_KEYS"); v {
 	case "", "off":
 	case "on":

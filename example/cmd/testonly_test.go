@@ -23,9 +23,10 @@ func TestReadTestOnly(t *testing.T) {
 		{"the ring history off", map[string]string{"TESTONLY_RING_HISTORY": "off"}, testOnlySettings{}, ""},
 		{"the ring history, yes", map[string]string{"TESTONLY_RING_HISTORY": "yes"}, testOnlySettings{}, "TESTONLY_RING_HISTORY"},
 		{"the exit state", map[string]string{"TESTONLY_EXIT_STATE": "/run/exit.json"}, testOnlySettings{exitState: "/run/exit.json"}, ""},
+		{"the CPU profile", map[string]string{"TESTONLY_CPU_PROFILE": "/run/profiles"}, testOnlySettings{cpuProfile: "/run/profiles"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, name := range []string{"TESTONLY_TRANSPORT", "TESTONLY_RING_HISTORY", "TESTONLY_EXIT_STATE"} {
+			for _, name := range []string{"TESTONLY_TRANSPORT", "TESTONLY_RING_HISTORY", "TESTONLY_EXIT_STATE", "TESTONLY_CPU_PROFILE"} {
 				t.Setenv(name, tc.env[name])
 			}
 			got, err := readTestOnly()

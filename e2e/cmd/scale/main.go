@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -58,6 +59,7 @@ type options struct {
 	steps       string
 	logLevel    string
 	keepFiles   bool
+	cpuProfiles string
 	// args are the flags as given, for the report.
 	args []string
 }
@@ -79,6 +81,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.steps, "steps", strings.Join(stepNames, ","), "the steps to run after the pods are up, comma-separated, in their order (a part of the report for a look at one)")
 	fs.StringVar(&o.logLevel, "log-level", "", "the pods' LOG_LEVEL (debug logs each push and peek with its key); empty keeps the example's default")
 	fs.BoolVar(&o.keepFiles, "keep-files", false, "keep the control plane's and every pod's log after the run, and say where")
+	fs.StringVar(&o.cpuProfiles, "cpu-profiles", "", "a directory (made if missing) for CPU profiles of every pod, one per 10 s of its life, <pod>-<unix ms at its start>.pprof (go tool pprof -top adds up the files it is given); profiling costs CPU of its own")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -89,6 +92,13 @@ func parseFlags(args []string) (options, error) {
 		if !slices.Contains(stepNames, strings.TrimSpace(name)) {
 			return o, fmt.Errorf("-steps: unknown step %q (known: %s)", name, strings.Join(stepNames, ", "))
 		}
+	}
+	if o.cpuProfiles != "" {
+		dir, err := filepath.Abs(o.cpuProfiles)
+		if err != nil {
+			return o, fmt.Errorf("-cpu-profiles: %v", err)
+		}
+		o.cpuProfiles = dir
 	}
 	if o.scaleDownTo == 0 {
 		o.scaleDownTo = max(2, o.pods/3)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,4 +26,29 @@ func TestParseFlagsSteps(t *testing.T) {
 			t.Errorf("parseFlags(-steps %q) = %v; want %q", tc.steps, err, tc.wantErr)
 		}
 	}
+}
+
+// TestParseFlagsCPUProfiles: the directory of the pods' CPU profiles is made absolute, since
+// the pods do not run in the command's directory; none by default.
+func TestParseFlagsCPUProfiles(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"-cpu-profiles", "/tmp/profiles"}, "/tmp/profiles"},
+		{[]string{"-cpu-profiles", "profiles"}, filepath.Join(must(os.Getwd()), "profiles")},
+	} {
+		o, err := parseFlags(tc.args)
+		if err != nil || o.cpuProfiles != tc.want {
+			t.Errorf("parseFlags(%q): cpuProfiles %q, %v; want %q", tc.args, o.cpuProfiles, err, tc.want)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

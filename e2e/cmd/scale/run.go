@@ -166,6 +166,12 @@ func run(ctx context.Context, o options) (*results, error) {
 	if o.logLevel != "" {
 		env = append(env, "LOG_LEVEL="+o.logLevel)
 	}
+	if o.cpuProfiles != "" {
+		if err := os.MkdirAll(o.cpuProfiles, 0o755); err != nil {
+			return nil, fmt.Errorf("-cpu-profiles: %v", err)
+		}
+		env = append(env, "TESTONLY_CPU_PROFILE="+o.cpuProfiles)
+	}
 	d := &testbed.Deployment{App: app, Name: "pod", Options: testbed.PodOptions{Env: env}}
 	defer d.Stop()
 	s := &scale{o: o, cluster: cluster, app: app, d: d, slices: sliceLog, r: r}
