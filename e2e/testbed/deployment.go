@@ -219,6 +219,9 @@ func (d *Deployment) finishDelete(ctx context.Context, p *Pod, begin, dropped ti
 	}
 	sigterm := time.Now()
 	if err := p.FinishDelete(ctx); err != nil {
+		if p.ExitError() == nil {
+			return err // the removal's
+		}
 		return fmt.Errorf("pod %s exited with %v after SIGTERM; want a clean exit; log ends:\n%s", p.Name, err, p.Log(10))
 	}
 	exited := time.Since(sigterm)

@@ -200,7 +200,9 @@ func (p *Pod) HTTPAddr() string { return net.JoinHostPort(p.IP, strconv.Itoa(HTT
 // patchStatus writes the status a kubelet would: Running with the pod's IP, Ready or not.
 func (p *Pod) patchStatus(ctx context.Context, ready bool) error {
 	p.noteReadiness(ready)
-	return PatchPodStatus(ctx, p.app.c.Admin, p.app.Namespace, p.Name, ready, p.IP)
+	return retryBusy(ctx, func(ctx context.Context) error {
+		return PatchPodStatus(ctx, p.app.c.Admin, p.app.Namespace, p.Name, ready, p.IP)
+	})
 }
 
 // PatchPodStatus writes the status a kubelet writes once a pod's containers run: phase
@@ -259,17 +261,22 @@ func (p *Pod) SetReady(ctx context.Context, ready bool) error { return p.patchSt
 func (p *Pod) BeginDelete(ctx context.Context) error {
 	p.noteReadiness(false)
 	grace := int64(30)
-	return p.app.c.Admin.CoreV1().Pods(p.app.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+	return retryBusy(ctx, func(ctx context.Context) error {
+		return p.app.c.Admin.CoreV1().Pods(p.app.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+	})
 }
 
 // FinishDelete does the kubelet's part of a graceful delete: SIGTERM, wait for the process to
-// exit, then remove the Pod object. It returns the process's exit error.
+// exit, then remove the Pod object. It returns the process's exit error (ExitError), or the
+// removal's error, which names the removal.
 func (p *Pod) FinishDelete(ctx context.Context) error {
 	p.proc.stop(30 * time.Second)
 	zero := int64(0)
-	err := p.app.c.Admin.CoreV1().Pods(p.app.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	err := retryBusy(ctx, func(ctx context.Context) error {
+		return p.app.c.Admin.CoreV1().Pods(p.app.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return err
+		return fmt.Errorf("remove pod %s once its process had exited: %w", p.Name, err)
 	}
 	return p.proc.err
 }
