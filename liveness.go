@@ -54,8 +54,9 @@ const pingMethod = "/" + grpcServiceName + "/Ping"
 // peerHealth is what one peer client knows of its peer's liveness: the calls outstanding,
 // so that they can be failed at once, and whether the peer is marked unavailable.
 type peerHealth struct {
-	unavailable atomic.Bool  // set while the peer does not answer pings
-	marks       atomic.Int64 // times the peer was marked unavailable
+	unavailable atomic.Bool   // set while the peer does not answer pings
+	marks       atomic.Int64  // times the peer was marked unavailable
+	wake        *livenessWake // the router's; nil in tests of the health alone
 
 	mu         sync.Mutex
 	cancels    []context.CancelFunc // of the calls outstanding, by slot; nil for a free slot
@@ -82,6 +83,7 @@ func (h *peerHealth) begin(cancel context.CancelFunc) (int, int64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.inflight++
+	h.wake.poke() // after the count: see watchLiveness
 	slot := len(h.cancels)
 	if n := len(h.free); n > 0 {
 		slot = h.free[n-1]
@@ -137,11 +139,14 @@ func (h *peerHealth) markUnavailable() bool {
 // have waited for it for suspectAfter with none answered and no byte coming in, and no
 // ping or re-check is under way. Calls that ended unanswered (their callers' deadlines
 // were short) keep the count going across the gaps between them: callers asking a frozen
-// peer now and then, each for less than suspectAfter, still get it marked.
-func (h *peerHealth) suspect(now time.Time, received int64) bool {
+// peer now and then, each for less than suspectAfter, still get it marked. It also reports
+// whether the peer needs the next look: false when no call waits for it, none ended
+// unanswered since the last look and no ping is under way, so that a look later than the
+// next tick would find what the tick would have found.
+func (h *peerHealth) suspect(now time.Time, received int64) (ping, busy bool) {
 	if h.pinging {
 		if !h.pingDone.Load() {
-			return false
+			return false, true
 		}
 		h.pinging = false
 		if h.pingOK.Load() {
@@ -154,20 +159,21 @@ func (h *peerHealth) suspect(now time.Time, received int64) bool {
 	answered := completed != h.seen || received != h.seenRead
 	gaveUp := unanswered != h.seenGaveUp
 	h.seen, h.seenRead, h.seenGaveUp = completed, received, unanswered
+	busy = inflight > 0 || gaveUp
 	switch {
 	case answered: // count afresh from now, if calls still wait
 		h.since = time.Time{}
 		if inflight > 0 {
 			h.since = now
 		}
-		return false
+		return false, busy
 	case inflight == 0 && !gaveUp:
-		return false // nothing asked since the last look; the count goes on when something is
+		return false, false // nothing asked since the last look; the count goes on when something is
 	case h.since.IsZero():
 		h.since = now
-		return false
+		return false, busy
 	}
-	return !h.unavailable.Load() && now.Sub(h.since) >= suspectAfter
+	return !h.unavailable.Load() && now.Sub(h.since) >= suspectAfter, busy
 }
 
 // alive reports whether err, the outcome of a ping, shows that the peer answered. Only
@@ -276,8 +282,10 @@ func (p *peerClient) background(f func()) {
 
 // watchLiveness looks at the peers that clients returns every livenessTick and pings
 // the suspect ones, until ctx ends. It is the router's liveness goroutine: the only
-// reader and writer of the peers' suspect state.
-func watchLiveness(ctx context.Context, clients func() []peerGetter) {
+// reader and writer of the peers' suspect state. While no call waits for any peer it
+// sleeps until one begins (wake): an idle pod of a large fleet would otherwise wake ten
+// times a second to look at every peer, and 150 such pods on a node keep its CPUs busy.
+func watchLiveness(ctx context.Context, clients func() []peerGetter, wake *livenessWake) {
 	ticker := time.NewTicker(livenessTick)
 	defer ticker.Stop()
 	for {
@@ -285,11 +293,58 @@ func watchLiveness(ctx context.Context, clients func() []peerGetter) {
 		case <-ctx.Done():
 			return
 		case now := <-ticker.C:
-			for _, c := range clients() {
-				if p, ok := c.(*peerClient); ok && p.health.suspect(now, p.received.Load()) {
-					p.checkSuspect()
-				}
+			if look(now, clients()) {
+				continue
 			}
+			// Say so before looking again: a call that begins after that look's count
+			// finds the flag set and wakes this goroutine (begin counts, then pokes).
+			wake.idle.Store(true)
+			if look(time.Now(), clients()) {
+				wake.idle.Store(false)
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake.ch:
+			}
+			ticker.Reset(livenessTick)
+		}
+	}
+}
+
+// look is one look of the liveness goroutine at the peers of clients at now: it pings the
+// suspect ones and reports whether any needs the next look.
+func look(now time.Time, clients []peerGetter) (busy bool) {
+	for _, c := range clients {
+		p, ok := c.(*peerClient)
+		if !ok {
+			continue
+		}
+		ping, needed := p.health.suspect(now, p.received.Load())
+		if ping {
+			p.checkSuspect()
+		}
+		busy = busy || needed || ping
+	}
+	return busy
+}
+
+// livenessWake is how a call that begins wakes the liveness goroutine sleeping because no
+// call was outstanding. A call pays one atomic load while the goroutine is awake.
+type livenessWake struct {
+	idle atomic.Bool   // set while the goroutine sleeps or is about to
+	ch   chan struct{} // buffered 1
+}
+
+func newLivenessWake() *livenessWake { return &livenessWake{ch: make(chan struct{}, 1)} }
+
+// poke wakes the liveness goroutine if it sleeps. w may be nil.
+func (w *livenessWake) poke() {
+	if w != nil && w.idle.Load() && w.idle.CompareAndSwap(true, false) {
+		select {
+		case w.ch <- struct{}{}:
+		default:
 		}
 	}
 }

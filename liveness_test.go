@@ -361,23 +361,24 @@ func TestSuspect(t *testing.T) {
 		read        int64 // bytes read from the peer before the look
 		unavailable bool
 		want        bool
+		quiet       bool // the look finds that the peer needs no next look
 	}
 	tests := []struct {
 		name  string
 		steps []step
 	}{
-		{"no call outstanding", []step{{at: at(0)}, {at: at(time.Second)}}},
+		{"no call outstanding", []step{{at: at(0), quiet: true}, {at: at(time.Second), quiet: true}}},
 		{"one call outstanding for suspectAfter", []step{
 			{at: at(0), begin: 1}, {at: at(suspectAfter - time.Millisecond)}, {at: at(suspectAfter), want: true}}},
 		{"calls finishing meanwhile count afresh", []step{
 			{at: at(0), begin: 2}, {at: at(suspectAfter), end: 1}, {at: at(2*suspectAfter - time.Millisecond)},
 			{at: at(2 * suspectAfter), want: true}}},
-		{"calls finished", []step{{at: at(0), begin: 1}, {at: at(suspectAfter), end: 1}, {at: at(time.Second)}}},
+		{"calls finished", []step{{at: at(0), begin: 1}, {at: at(suspectAfter), end: 1, quiet: true}, {at: at(time.Second), quiet: true}}},
 		{"calls asked now and then, each ended unanswered", []step{
-			{at: at(0), begin: 1}, {at: at(livenessTick), gaveUp: 1}, {at: at(2 * livenessTick)},
+			{at: at(0), begin: 1}, {at: at(livenessTick), gaveUp: 1}, {at: at(2 * livenessTick), quiet: true},
 			{at: at(suspectAfter - time.Millisecond), begin: 1}, {at: at(suspectAfter), want: true}}},
 		{"an answer after calls ended unanswered counts afresh", []step{
-			{at: at(0), begin: 1}, {at: at(livenessTick), gaveUp: 1}, {at: at(2 * livenessTick), begin: 1, end: 1},
+			{at: at(0), begin: 1}, {at: at(livenessTick), gaveUp: 1}, {at: at(2 * livenessTick), begin: 1, end: 1, quiet: true},
 			{at: at(suspectAfter), begin: 1}, {at: at(2*livenessTick + suspectAfter), want: false}, {at: at(suspectAfter + suspectAfter), want: true}}},
 		{"calls ended unanswered show nothing", []step{
 			{at: at(0), begin: 3}, {at: at(suspectAfter / 2), gaveUp: 1}, {at: at(suspectAfter - time.Millisecond), gaveUp: 1},
@@ -407,12 +408,45 @@ func TestSuspect(t *testing.T) {
 					open = open[1:]
 				}
 				h.unavailable.Store(st.unavailable)
-				if got := h.suspect(st.at, read); got != st.want {
-					t.Errorf("step %d: suspect = %v, want %v", i, got, st.want)
+				if got, busy := h.suspect(st.at, read); got != st.want || busy == st.quiet {
+					t.Errorf("step %d: suspect = %v, needs the next look %v; want %v, %v", i, got, busy, st.want, !st.quiet)
 				}
 			}
 		})
 	}
+}
+
+// TestLivenessSleepsUntilACallBegins: once no call waits for any peer, the liveness goroutine
+// stops looking (an idle pod of a large fleet looked at every peer ten times a second); a
+// call that begins wakes it, and it looks every tick again while the call waits.
+func TestLivenessSleepsUntilACallBegins(t *testing.T) {
+	cfg := testConfig()
+	p := newPeerClient("a:1", newTestChannel(t, cfg), cfg, &counters{}, &loopGuard{})
+	t.Cleanup(func() { p.Close() })
+	wake := newLivenessWake()
+	p.health.wake = wake
+	var looks atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchLiveness(ctx, func() []peerGetter { looks.Add(1); return []peerGetter{p} }, wake)
+	}()
+	defer func() { cancel(); <-done }()
+
+	waitUntil(t, "the goroutine sleeps", wake.idle.Load)
+	asleep := looks.Load()
+	time.Sleep(5 * livenessTick) // a window in which ticks would have looked
+	if got := looks.Load(); got != asleep {
+		t.Errorf("while no call waited: %d looks in 5 ticks; want none", got-asleep)
+	}
+	slot, _, _ := p.health.begin(func() {})
+	waitUntil(t, "the call wakes it", func() bool { return looks.Load() >= asleep+3 })
+	if wake.idle.Load() {
+		t.Error("the goroutine is marked asleep while a call waits")
+	}
+	p.health.end(slot, true)
+	waitUntil(t, "the goroutine sleeps again", wake.idle.Load)
 }
 
 // TestAlive: which outcomes of a ping show the peer answered.

@@ -30,6 +30,7 @@ type router struct {
 
 	stopLiveness context.CancelFunc // ends the liveness goroutine (liveness.go)
 	livenessDone chan struct{}      // closed when it has ended
+	wake         *livenessWake      // wakes the liveness goroutine when a call begins
 
 	mu        sync.Mutex // guards the rest, and the publishing of snapshots
 	retiring  map[string]*retiringClient
@@ -59,13 +60,13 @@ var emptyRing, _ = newRing(nil)
 // every key is local.
 func newRouter(self string, cfg *config, stats *counters, guard *loopGuard, channel *peerChannel) *router {
 	r := &router{self: self, cfg: cfg, stats: stats, guard: guard, channel: channel,
-		retiring: make(map[string]*retiringClient), livenessDone: make(chan struct{})}
+		retiring: make(map[string]*retiringClient), livenessDone: make(chan struct{}), wake: newLivenessWake()}
 	r.snap.Store(&snapshot{ring: emptyRing, self: -1})
 	var ctx context.Context
 	ctx, r.stopLiveness = context.WithCancel(context.Background())
 	go func() {
 		defer close(r.livenessDone)
-		watchLiveness(ctx, r.watchedClients)
+		watchLiveness(ctx, r.watchedClients, r.wake)
 	}()
 	return r
 }
@@ -162,7 +163,9 @@ func (r *router) clientFor(id string, current map[string]peerGetter) peerGetter 
 		delete(r.retiring, id)
 		return rc.client
 	}
-	return newPeerClient(id, r.channel, r.cfg, r.stats, r.guard)
+	c := newPeerClient(id, r.channel, r.cfg, r.stats, r.guard)
+	c.health.wake = r.wake
+	return c
 }
 
 // retire closes c after the grace period, unless id comes back first. r.mu is held.
