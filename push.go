@@ -30,11 +30,14 @@ import (
 const pushMethod = "/" + grpcServiceName + "/Push"
 
 // The metadata keys of a push; "-bin" keys carry any bytes. pushLeavingMD, present, says
-// that the sender is shutting down and hands over what it holds.
+// that the sender is shutting down and hands over what it holds; pushPastMD, one value
+// per peer id, names the owners the sender pushed the entry past, because they answered
+// that they are leaving or, to a leaving sender, could not be reached.
 const (
 	pushGroupMD   = "groupcache-push-group-bin"
 	pushKeyMD     = "groupcache-push-key-bin"
 	pushLeavingMD = "groupcache-push-leaving"
+	pushPastMD    = "groupcache-push-past"
 )
 
 // errNotOwner answers a push for a key this pod does not own in its ring: often one it is
@@ -60,7 +63,9 @@ var errPushRefused = status.Error(codes.PermissionDenied,
 // Push stores a peer's entry in the group's cache, as a load of the key here would: only
 // if the sender is a peer (its address is a member or a leaving peer of this pod's view;
 // pods dial their peers from their own IP), the group was made by NewGroup and this pod
-// owns the key in its ring, and it is not shutting down. An entry for another group is
+// owns the key in its ring (or the key's owner there is leaving, by the sender's word: the
+// sender itself, saying it is leaving, or an owner it says it pushed the entry past), and
+// it is not shutting down. An entry for another group is
 // dropped and answered with OK; one for a key this pod does not own, or sent while it
 // shuts down, with FailedPrecondition, which the sender retries (the change that makes
 // this pod the owner, or that drops it, may reach the sender or this pod a moment after
@@ -97,12 +102,15 @@ func (s *getService) Push(ctx context.Context, in *groupcachepb.GetResponse) (*g
 	owner := snap.ring.owner(key)
 	switch {
 	case snap.self >= 0 && owner == snap.self:
-	case snap.self >= 0 && owner >= 0 && snap.ring.members()[owner] == sender && len(md.Get(pushLeavingMD)) > 0:
-		// The sender is leaving and hands over a key it still owns in this pod's ring: this
-		// pod has not seen it leave yet, and on a busy node may not before the sender is
-		// gone. Stored here as loaded (groupcache's picker answers the key locally while it
-		// is stored), it is handed on at the change that drops the sender, if this pod is
-		// not the key's next owner (pushWork.moved).
+	case snap.self >= 0 && owner >= 0 && (snap.ring.members()[owner] == sender && len(md.Get(pushLeavingMD)) > 0 ||
+		slices.Contains(md.Get(pushPastMD), snap.ring.members()[owner])):
+		// The key's owner in this pod's ring is leaving, by the sender's word: the sender
+		// itself, handing over what it holds, or an owner that answered the sender that it
+		// is leaving (or that a leaving sender could not reach). This pod has not seen it
+		// leave yet, and on a busy node may not before the sender or that owner is gone.
+		// Stored here as loaded (groupcache's picker answers the key locally while it is
+		// stored), it is handed on at the change that drops that owner, if this pod is not
+		// the key's next owner (pushWork.moved).
 		s.storing.add(key)
 		defer s.storing.done(key)
 	default:

@@ -75,13 +75,18 @@ func pusherFrom(t *testing.T, ip, target string) *peerClient {
 // and counted as stored it made the receivers' count exceed what they stored). No push counts as a peer's request, which keeps a drain
 // going: a push to a leaving pod, from a peer that has not seen it leave, is answered
 // that it does not own the key, and its retries kept the drain going for seconds more.
+// A key whose owner here the sender pushed it past (it answered that it is leaving) is
+// stored: at 150 pods, receivers that had not yet seen that owner leave refused such
+// entries until the sender's retries ran out, and the keys were loaded again.
 func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 	target := startPushTarget(t)
 	snap := target.m.router.snapshot()
 	owned := keyOwnedBy(t, snap, target.self)
 	notOwned := keyOwnedBy(t, snap, net.JoinHostPort("127.0.0.2", strconv.Itoa(portOf(t, target.self))))
 	notOwnedFresh := keyOwnedByPrefix(t, snap, net.JoinHostPort("127.0.0.2", strconv.Itoa(portOf(t, target.self))), "fresh-")
-	third := keyOwnedBy(t, snap, net.JoinHostPort("127.0.0.3", strconv.Itoa(portOf(t, target.self))))
+	thirdID := net.JoinHostPort("127.0.0.3", strconv.Itoa(portOf(t, target.self)))
+	third := keyOwnedBy(t, snap, thirdID)
+	pastThird := keyOwnedByPrefix(t, snap, thirdID, "past-")
 	fresh := keyOwnedByPrefix(t, snap, target.self, "fresh-")
 	held := keyOwnedByPrefix(t, snap, target.self, "held-")
 	leaving := keyOwnedByPrefix(t, snap, target.self, "leaving-")
@@ -100,23 +105,28 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 		wantValue string // what a Get of key returns afterwards, "" to skip
 		draining  bool   // the push comes while the target shuts down
 		leaving   bool   // the sender says it is leaving
+		past      string // the owner the sender says it pushed the entry past; "" for none
 	}{
 		{"not a peer", "127.0.0.4", target.group.Name(), owned, codes.PermissionDenied,
-			Stats{PushesRefused: 1}, "loaded " + owned, false, false},
+			Stats{PushesRefused: 1}, "loaded " + owned, false, false, ""},
 		{"a peer, a key this pod owns", "127.0.0.2", target.group.Name(), fresh, codes.OK,
-			Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed", false, false},
+			Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed", false, false, ""},
 		{"a key this pod holds already", "127.0.0.2", target.group.Name(), held, codes.OK,
-			Stats{PushesDropped: 1}, "loaded " + held, false, false},
+			Stats{PushesDropped: 1}, "loaded " + held, false, false, ""},
 		{"a key this pod does not own (yet)", "127.0.0.2", target.group.Name(), notOwned, codes.FailedPrecondition,
-			Stats{PushesDropped: 1}, "", false, false},
-		{"a group not made by NewGroup", "127.0.0.2", plain.Name(), owned, codes.OK, Stats{PushesDropped: 1}, "", false, false},
+			Stats{PushesDropped: 1}, "", false, false, ""},
+		{"a group not made by NewGroup", "127.0.0.2", plain.Name(), owned, codes.OK, Stats{PushesDropped: 1}, "", false, false, ""},
 		{"while this pod shuts down: it handed its entries over already", "127.0.0.2", target.group.Name(), leaving,
-			codes.FailedPrecondition, Stats{PushesDropped: 1}, "loaded " + leaving, true, false},
-		{"no such group", "127.0.0.2", "no-such-group", owned, codes.OK, Stats{PushesDropped: 1}, "", false, false},
+			codes.FailedPrecondition, Stats{PushesDropped: 1}, "loaded " + leaving, true, false, ""},
+		{"no such group", "127.0.0.2", "no-such-group", owned, codes.OK, Stats{PushesDropped: 1}, "", false, false, ""},
 		{"from a leaving peer, a key it still owns in this pod's ring", "127.0.0.2", target.group.Name(), notOwnedFresh,
-			codes.OK, Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed", false, true},
+			codes.OK, Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed", false, true, ""},
 		{"from a leaving peer, a key a third pod owns in this pod's ring", "127.0.0.2", target.group.Name(), third,
-			codes.FailedPrecondition, Stats{PushesDropped: 1}, "", false, true},
+			codes.FailedPrecondition, Stats{PushesDropped: 1}, "", false, true, ""},
+		{"a key whose owner in this pod's ring the sender pushed it past", "127.0.0.2", target.group.Name(), pastThird,
+			codes.OK, Stats{PushesReceived: 1, PushedBytesReceived: int64(len("pushed"))}, "pushed", false, false, thirdID},
+		{"pushed past a pod that is not the key's owner here", "127.0.0.2", target.group.Name(), third,
+			codes.FailedPrecondition, Stats{PushesDropped: 1}, "", false, true, "127.0.0.2:1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +138,9 @@ func TestPushIsStoredOnlyFromPeersForItsOwner(t *testing.T) {
 			ctx := requestContext(t, 5*time.Second)
 			if tt.leaving {
 				ctx = metadata.AppendToOutgoingContext(ctx, pushLeavingMD, "1")
+			}
+			if tt.past != "" {
+				ctx = metadata.AppendToOutgoingContext(ctx, pushPastMD, tt.past)
 			}
 			err := pusherFrom(t, tt.from, target.self).Push(ctx, tt.group, tt.key, []byte("pushed"))
 			if status.Code(err) != tt.wantCode {

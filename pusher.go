@@ -326,9 +326,10 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 		if len(b.leavers) > 0 { // owners that answered they are leaving: their next owners
 			// Not without self: a pod that stays keeps the keys it owns past the leavers
 			// (reroute leaves them out), and a leaving pod's to holds no self (submit).
-			to = ringWithout(to.members(), slices.Collect(maps.Keys(b.leavers))...)
+			gone := slices.Collect(maps.Keys(b.leavers))
+			to = ringWithout(to.members(), gone...)
 			var lost int
-			entries, lost = p.reroute(entries, to)
+			entries, lost = p.reroute(entries, to, gone)
 			p.stats.pushFailures.Add(int64(lost))
 			clear(b.leavers)
 		}
@@ -337,8 +338,9 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 
 // reroute returns entries with the owners they have in to, and how many have no owner
 // there that it can push to (to is empty, or the owner has no client): those are lost.
-// An entry whose owner there is this pod stays here, and is left out too.
-func (p *pusher) reroute(entries []pushEntry, to *ring) (out []pushEntry, lost int) {
+// An entry whose owner there is this pod stays here, and is left out too. An entry whose
+// owner was one of gone (the owners pushed past) records it in its past.
+func (p *pusher) reroute(entries []pushEntry, to *ring, gone []string) (out []pushEntry, lost int) {
 	clients := p.clients()
 	for _, e := range entries {
 		o := to.owner(e.key)
@@ -348,6 +350,9 @@ func (p *pusher) reroute(entries []pushEntry, to *ring) (out []pushEntry, lost i
 		if o < 0 {
 			lost++
 			continue
+		}
+		if slices.Contains(gone, e.owner) {
+			e.past = append(slices.Clip(e.past), e.owner)
 		}
 		e.owner = to.members()[o]
 		c, ok := clients[e.owner].(entryPusher)
@@ -411,6 +416,10 @@ type pushEntry struct {
 	owner      string
 	g          *groupcache.Group
 	group, key string
+	// past are the owners the entry was pushed past (they answered that they are
+	// leaving, or a leaving pod could not reach them), which the push tells its owner:
+	// an owner whose ring still gives the key to one of them stores it (getService.Push).
+	past []string
 }
 
 // pushBatch is the state one push shares among its senders: the rate, the budget, the
@@ -551,6 +560,9 @@ func (b *pushBatch) sendOne(ctx context.Context, e pushEntry) {
 	pctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	if b.leaving {
 		pctx = metadata.AppendToOutgoingContext(pctx, pushLeavingMD, "1")
+	}
+	for _, id := range e.past {
+		pctx = metadata.AppendToOutgoingContext(pctx, pushPastMD, id)
 	}
 	err := e.to.Push(pctx, e.group, e.key, value)
 	cancel()

@@ -539,6 +539,8 @@ type fakeOwner struct {
 	got    map[string]string // key → value
 	// leavingFlags counts the pushes received that said their sender was leaving.
 	leavingFlags int
+	// past holds, by key, the owners each push received said it went past.
+	past map[string][]string
 }
 
 func (f *fakeOwner) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
@@ -559,8 +561,15 @@ func (f *fakeOwner) Push(ctx context.Context, _, key string, value []byte) error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.got[key] = string(value)
-	if md, _ := metadata.FromOutgoingContext(ctx); len(md.Get(pushLeavingMD)) > 0 {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	if len(md.Get(pushLeavingMD)) > 0 {
 		f.leavingFlags++
+	}
+	if past := md.Get(pushPastMD); len(past) > 0 {
+		if f.past == nil {
+			f.past = map[string][]string{}
+		}
+		f.past[key] = past
 	}
 	return nil
 }
@@ -603,6 +612,18 @@ func TestShutdownPushesPastOwnersThatAreGone(t *testing.T) {
 			}
 			if c.leavingFlags != len(got) {
 				t.Errorf("%d of the %d pushes said the sender was leaving; want all", c.leavingFlags, len(got))
+			}
+			// Each entry says whether it went past b, so that c stores it while its own
+			// ring still gives the key to b.
+			withB := testRing(t, "b", "c")
+			for key := range got {
+				want := []string(nil)
+				if ownedBy(withB, key, "b") {
+					want = []string{"b"}
+				}
+				if past := c.past[key]; !slices.Equal(past, want) {
+					t.Errorf("the push of %q said it went past %q; want %q", key, past, want)
+				}
 			}
 		})
 	}
