@@ -114,6 +114,29 @@ type handoffState struct {
 	past []pastRing
 }
 
+// successor returns where gone's entry of key went if gone is no longer there (its
+// process exited, or it does not answer): its owner in the newest past ring whose owner
+// was gone, once gone is taken out of that ring, which is where gone, leaving, pushed it
+// (it hands its entries to the owners in its ring without itself) and where another
+// holder pushed it past gone. It returns "" when that owner is self or not one of peers.
+// without returns a ring without one of its members (ringWithout, or a memo of it).
+func (h *handoffState) successor(key, gone string, peers map[string]peerGetter, without func(*ring, string) *ring) string {
+	for _, p := range h.past {
+		o := p.ring.owner(key)
+		if o < 0 || p.ring.members()[o] != gone {
+			continue
+		}
+		r := without(p.ring, gone)
+		if o := r.owner(key); o >= 0 {
+			if id := r.members()[o]; id != h.self && peers[id] != nil {
+				return id
+			}
+		}
+		return ""
+	}
+	return ""
+}
+
 // previousOwner returns the id of the key's most recent previous owner within the
 // window: the owner, other than self, under the newest past ring that is still within
 // the window and whose owner is one of peers (the ring's members and leaving peers).

@@ -30,6 +30,7 @@ type router struct {
 
 	stopLiveness context.CancelFunc // ends the liveness goroutine (liveness.go)
 	livenessDone chan struct{}      // closed when it has ended
+	withouts     sync.Map           // withoutKey → *ring: ringWithout's memo (see ringWithout); emptied at each view
 	wake         *livenessWake      // wakes the liveness goroutine when a call begins
 
 	mu        sync.Mutex // guards the rest, and the publishing of snapshots
@@ -138,6 +139,7 @@ func (r *router) apply(v view) ([]string, bool) {
 		r.scheduleWindowEnd()
 	}
 	r.snap.Store(next)
+	r.withouts.Clear() // rings of past views; a load that still holds one builds it again
 	for id, c := range old.clients {
 		if _, ok := next.clients[id]; !ok {
 			r.retire(id, c)
@@ -235,16 +237,18 @@ func (r *router) windowEnded() {
 // changed within the window, it asks the previous owners for the value, the most recent
 // first (at most maxPeeks of them), until one has it, all within one peek timeout.
 // Within the window, a key this pod does not own (a peer asked for it while the rings
-// disagree) is peeked from its owner in this pod's ring instead. It reports false when
-// there was no one to ask or the peeks missed, failed or timed out; the value is then
-// loaded as usual.
+// disagree) is peeked from its owner in this pod's ring instead. A previous owner that is
+// gone (Unavailable) is followed by its successor (handoffState.successor), where its
+// entries went. It reports false when there was no one to ask or the peeks missed, failed
+// or timed out; the value is then loaded as usual.
 func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
 	s := r.snap.Load()
 	if s.handoff == nil || s.self < 0 {
 		return nil, false
 	}
 	var ids []string
-	if owner := s.ring.owner(key); owner != s.self {
+	owned := s.ring.owner(key) == s.self
+	if owner := s.ring.owner(key); !owned {
 		// A key this pod does not own is loaded here when a peer asked for it while the
 		// rings disagree (the loop guard does not forward it) or after a failed call to
 		// its owner: its owner in this pod's ring, often a pod that is leaving, may hold it.
@@ -261,7 +265,8 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.handoff.PeekTimeout)
 	defer cancel()
 	failed := false
-	for _, id := range ids {
+	for i := 0; i < len(ids); i++ {
+		id := ids[i]
 		value, err := s.clients[id].Peek(ctx, group, key)
 		switch code := status.Code(err); {
 		case err == nil:
@@ -280,6 +285,15 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 				r.cfg.logger.DebugContext(ctx, "peeking a key's previous owner failed", "peer", id,
 					"group", group, "key", key, "error", err)
 			}
+			if code != codes.Unavailable || !owned {
+				break
+			}
+			// Gone (exited, or marked as not answering): it handed the entry to its
+			// successor, or another holder pushed it there past it. Asked next, in place
+			// of the oldest previous owner if there are maxPeeks.
+			if next := s.handoff.successor(key, id, s.clients, r.ringWithout); next != "" && !slices.Contains(ids, next) {
+				ids = slices.Insert(slices.Clone(ids), i+1, next)[:min(len(ids)+1, maxPeeks)]
+			}
 		}
 		if ctx.Err() != nil {
 			break
@@ -291,6 +305,24 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		r.stats.peekMisses.Add(1)
 	}
 	return nil, false
+}
+
+// withoutKey names a ring without one of its members.
+type withoutKey struct {
+	ring *ring
+	gone string
+}
+
+// ringWithout returns rg without gone, built once per view: the loads that peek a gone
+// owner's successor meanwhile share it (a build takes about a millisecond at 150 peers).
+// It is safe for concurrent use.
+func (r *router) ringWithout(rg *ring, gone string) *ring {
+	k := withoutKey{rg, gone}
+	if v, ok := r.withouts.Load(k); ok {
+		return v.(*ring)
+	}
+	v, _ := r.withouts.LoadOrStore(k, ringWithout(rg.members(), gone))
+	return v.(*ring)
 }
 
 // stop publishes the empty snapshot, so that every key is local from now on, and

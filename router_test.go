@@ -4,10 +4,18 @@ package k8s
 // changed, and that nothing is published after stop.
 
 import (
+	"context"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestRouterApply: a sequence of views, each applied in turn. After each, the router
@@ -89,4 +97,84 @@ func TestWindowEndAfterStopPublishesNothing(t *testing.T) {
 		t.Errorf("%d timers armed after stop", pending)
 	}
 	r.closeClients()
+}
+
+// fakePeeker is a peer as the peek sees it: its answer to every peek, and how many it got.
+type fakePeeker struct {
+	value []byte
+	err   error
+	asked atomic.Int32
+}
+
+func (f *fakePeeker) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
+	return errNotCached
+}
+func (f *fakePeeker) Peek(context.Context, string, string) ([]byte, error) {
+	f.asked.Add(1)
+	return f.value, f.err
+}
+func (f *fakePeeker) Close() error { return nil }
+
+// TestPeekFollowsAGoneOwnerToItsSuccessor: a load whose previous owner is gone (Unavailable:
+// it exited, or is marked as not answering) peeks the key's owner in that past ring without
+// it, where the gone owner, leaving, pushed its entries. At 150 pods most keys loaded again in
+// a rollout were held there while the new owner's only previous owner had exited. A previous
+// owner that answers (a miss) is not followed, nor is a successor that is this pod.
+func TestPeekFollowsAGoneOwnerToItsSuccessor(t *testing.T) {
+	unavailable := status.Error(codes.Unavailable, "connection refused")
+	past := testRing(t, "a:1", "b:1", "c:1", "g:1") // the others' ring while s was not ready
+	now := testRing(t, "a:1", "b:1", "c:1", "s:1")
+	// key returns a key that s owns now, that g owned under past, and whose owner in past
+	// without g is successor.
+	key := func(successor string) string {
+		without := testRing(t, "a:1", "b:1", "c:1")
+		for i := range 100000 {
+			k := "k" + strconv.Itoa(i)
+			if ownedBy(now, k, "s:1") && ownedBy(past, k, "g:1") && ownedBy(without, k, successor) {
+				return k
+			}
+		}
+		t.Fatalf("no key for successor %s", successor)
+		return ""
+	}
+	for _, tc := range []struct {
+		name      string
+		gone      error // g's answer
+		successor string
+		want      string // the value peeked; "" for none
+		wantAsked string // the peers asked, in order
+	}{
+		{"gone: its successor has the entry", unavailable, "b:1", "v", "g:1 b:1"},
+		{"a miss is not followed", errNotCached, "b:1", "", "g:1"},
+		{"a timeout is not followed", status.Error(codes.DeadlineExceeded, "slow"), "b:1", "", "g:1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(WithHandoff(Handoff{PeekTimeout: time.Second}), withClock(newFakeClock()))
+			r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+			t.Cleanup(func() { r.stop(); r.closeClients() })
+			peers := map[string]*fakePeeker{"a:1": {err: errNotCached}, "b:1": {err: errNotCached},
+				"c:1": {err: errNotCached}, "g:1": {err: tc.gone}}
+			peers[tc.successor].value, peers[tc.successor].err = []byte("v"), nil
+			clients := map[string]peerGetter{}
+			for id, p := range peers {
+				clients[id] = p
+			}
+			r.snap.Store(&snapshot{ring: now, self: slices.Index(now.members(), "s:1"), clients: clients,
+				handoff: &handoffState{self: "s:1", past: []pastRing{{ring: past}}}})
+			k := key(tc.successor)
+			value, ok := r.peekPrevious(t.Context(), "g", k)
+			if string(value) != tc.want || ok != (tc.want != "") {
+				t.Errorf("peekPrevious(%s) = %q, %v; want %q", k, value, ok, tc.want)
+			}
+			var asked []string
+			for _, id := range []string{"g:1", "a:1", "b:1", "c:1"} {
+				if peers[id].asked.Load() > 0 {
+					asked = append(asked, id)
+				}
+			}
+			if got := strings.Join(asked, " "); got != tc.wantAsked {
+				t.Errorf("peers asked: %s; want %s", got, tc.wantAsked)
+			}
+		})
+	}
 }
