@@ -142,15 +142,18 @@ func (h *handoffState) successor(key, gone string, peers map[string]peerGetter, 
 // the window and whose owner is one of peers (the ring's members and leaving peers).
 // Peers known to be gone are never returned. It returns "" when there is none.
 func (h *handoffState) previousOwner(key string, peers map[string]peerGetter, now time.Time, window time.Duration) string {
-	if ids := h.previousOwners(key, peers, now, window, 1); len(ids) > 0 {
+	if ids := h.previousOwners(key, peers, now, window, 1, nil); len(ids) > 0 {
 		return ids[0]
 	}
 	return ""
 }
 
 // previousOwners returns the key's previous owners within the window, as previousOwner
-// finds the most recent, newest first, each once, at most n of them.
-func (h *handoffState) previousOwners(key string, peers map[string]peerGetter, now time.Time, window time.Duration, n int) []string {
+// finds the most recent, newest first, each once, at most n of them. With without (a
+// ringWithout), an owner known to be gone (no longer one of peers) is replaced by its
+// successor in that ring (see successor), where its entries went.
+func (h *handoffState) previousOwners(key string, peers map[string]peerGetter, now time.Time, window time.Duration, n int,
+	without func(*ring, string) *ring) []string {
 	var out []string
 	for _, p := range h.past {
 		if !p.until.IsZero() && now.Sub(p.until) >= window || len(out) == n {
@@ -160,7 +163,13 @@ func (h *handoffState) previousOwners(key string, peers map[string]peerGetter, n
 		if i < 0 {
 			continue
 		}
-		if id := p.ring.members()[i]; id != h.self && peers[id] != nil && !slices.Contains(out, id) {
+		id := p.ring.members()[i]
+		if id != h.self && peers[id] == nil && without != nil {
+			if r := without(p.ring, id); r.owner(key) >= 0 {
+				id = r.members()[r.owner(key)]
+			}
+		}
+		if id != h.self && peers[id] != nil && !slices.Contains(out, id) {
 			out = append(out, id)
 		}
 	}

@@ -195,7 +195,11 @@ func TestPeekPreviousOwner(t *testing.T) {
 		{name: "hit: a leaving peer is peeked", preload: true,
 			key: func() string { return keyOwnedBefore(map[string]string{all: o}) }, want: "old:", wantPeek: [3]int64{1, 0, 0}},
 		{name: "a gone peer is not asked",
-			key: func() string { return keyOwnedBefore(map[string]string{all: u, others: u}) }, want: "new:"},
+			key: func() string { return keyOwnedBefore(map[string]string{all: u, others: u, n + "," + o + "," + b: n}) }, want: "new:"},
+		{name: "a gone peer's successor, where its entries went, is asked instead", preload: true,
+			key: func() string {
+				return keyOwnedBefore(map[string]string{all: u, others: u, n + "," + o + "," + b: o, o + "," + b: o})
+			}, want: "old:", wantPeek: [3]int64{1, 0, 0}},
 	})
 
 	// The window closes: no more peeks, even of a key the leaving peer holds.

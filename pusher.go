@@ -117,12 +117,18 @@ type pusher struct {
 	// pod was last in its own ring, with the owner each went to ("group\x00key" → owner);
 	// the run goroutine's only.
 	delivered map[string]string
+
+	// gone are the owners that answered that they are leaving (or that this pod, leaving,
+	// could not reach twice), until a ring without them comes: later work pushes past them
+	// from the start instead of asking them again, which took a retry round each while a
+	// rolling update's stale rings still held them. The run goroutine's only.
+	gone map[string]bool
 }
 
 func newPusher(self string, cfg *config, stats *counters, groups func() map[string]*keyLog,
 	clients func() map[string]peerGetter) *pusher {
 	p := &pusher{self: self, groups: groups, clients: clients, cfg: cfg, stats: stats,
-		idle: make(chan struct{}), wake: make(chan struct{}, 1), delivered: map[string]string{}}
+		idle: make(chan struct{}), wake: make(chan struct{}, 1), delivered: map[string]string{}, gone: map[string]bool{}}
 	close(p.idle)
 	return p
 }
@@ -300,6 +306,17 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 		return
 	}
 	to := w.to
+	if gone := p.stillGone(to); len(gone) > 0 {
+		to = ringWithout(to.members(), gone...)
+		var lost int
+		entries, lost = p.reroute(entries, to, gone)
+		p.stats.pushFailures.Add(int64(lost))
+	}
+	defer func() {
+		for id := range b.leavers {
+			p.gone[id] = true
+		}
+	}()
 	unreachableRounds := map[string]int{}
 	for i := 0; ; i++ {
 		if !b.send(ctx, cancel, entries) || len(b.again) == 0 {
@@ -327,6 +344,9 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 			// Not without self: a pod that stays keeps the keys it owns past the leavers
 			// (reroute leaves them out), and a leaving pod's to holds no self (submit).
 			gone := slices.Collect(maps.Keys(b.leavers))
+			for _, id := range gone {
+				p.gone[id] = true
+			}
 			to = ringWithout(to.members(), gone...)
 			var lost int
 			entries, lost = p.reroute(entries, to, gone)
@@ -334,6 +354,20 @@ func (p *pusher) push(ctx context.Context, w *pushWork) {
 			clear(b.leavers)
 		}
 	}
+}
+
+// stillGone returns the owners known to be leaving (gone) that are members of to, and
+// forgets those that are not: an owner back in a later ring is a new process.
+func (p *pusher) stillGone(to *ring) []string {
+	var out []string
+	for id := range p.gone {
+		if _, ok := slices.BinarySearch(to.members(), id); ok {
+			out = append(out, id)
+		} else {
+			delete(p.gone, id)
+		}
+	}
+	return out
 }
 
 // reroute returns entries with the owners they have in to, and how many have no owner

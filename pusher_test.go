@@ -534,13 +534,15 @@ func TestPusherStopsPromptlyWhileListingEntries(t *testing.T) {
 // delay: a peer as the pusher sees it, without a network.
 type fakeOwner struct {
 	delay  time.Duration
-	answer error // if set, every push fails with it
+	answer error // if set, every push fails with it; under mu once pushes run
 	mu     sync.Mutex
 	got    map[string]string // key → value
 	// leavingFlags counts the pushes received that said their sender was leaving.
 	leavingFlags int
 	// past holds, by key, the owners each push received said it went past.
 	past map[string][]string
+	// pushes counts every push that reached it, answered or refused.
+	pushes atomic.Int64
 }
 
 func (f *fakeOwner) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
@@ -555,11 +557,12 @@ func (f *fakeOwner) Push(ctx context.Context, _, key string, value []byte) error
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	f.pushes.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.answer != nil {
 		return f.answer
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.got[key] = string(value)
 	md, _ := metadata.FromOutgoingContext(ctx)
 	if len(md.Get(pushLeavingMD)) > 0 {
@@ -765,6 +768,57 @@ func TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLaterWorkGoesPastOwnersThatSaidTheyAreLeaving: once an owner has answered that it is
+// leaving, later changes whose rings still hold it push its keys past it from the start,
+// naming it, and do not ask it again; an owner that a ring left out and a later one holds
+// again is a new process, asked again. In a 150-pod rollout a leaving pod's rings held
+// owners that had said so seconds before, and each change spent a retry round asking them.
+func TestLaterWorkGoesPastOwnersThatSaidTheyAreLeaving(t *testing.T) {
+	leakcheck.Check(t)
+	group, log := loggedGroup(t, 200)
+	b, c := &fakeOwner{answer: errLeaving, got: map[string]string{}}, &fakeOwner{got: map[string]string{}}
+	p := newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+		func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
+	runPusher(t, p)
+	idle := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		p.waitIdle(ctx)
+	}
+	p.leave(testRing(t, "a", "b")) // a shuts down; b answers that it is leaving too
+	idle()
+	asked := b.pushes.Load()
+	if asked == 0 {
+		t.Fatal("b was never asked")
+	}
+	p.submit(pushJob{from: testRing(t, "a", "b"), to: testRing(t, "a", "b", "c")}) // c joins; b is still in the ring
+	idle()
+	if got := b.pushes.Load(); got != asked {
+		t.Errorf("b, which had said it was leaving, was asked %d more times; want none", got-asked)
+	}
+	got := c.received()
+	if len(got) != 200 {
+		t.Errorf("c got %d of the 200 entries; want all, b's past b", len(got))
+	}
+	withB := testRing(t, "b", "c")
+	for key := range got {
+		if want := ownedBy(withB, key, "b"); want != slices.Equal(c.past[key], []string{"b"}) {
+			t.Errorf("the push of %q to c named %q as gone past; want b: %v", key, c.past[key], want)
+		}
+	}
+	p.submit(pushJob{from: testRing(t, "a", "b", "c"), to: testRing(t, "a", "c")}) // b's endpoint is gone
+	idle()
+	b.mu.Lock()
+	b.answer = nil // a new process at b's address
+	b.mu.Unlock()
+	p.submit(pushJob{from: testRing(t, "a", "c"), to: testRing(t, "a", "b", "c")})
+	idle()
+	if b.pushes.Load() == asked {
+		t.Error("b, back in the ring after a ring without it, was not asked again")
 	}
 }
 

@@ -254,7 +254,7 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		// its owner: its owner in this pod's ring, often a pod that is leaving, may hold it.
 		ids = []string{s.ring.members()[owner]}
 	} else {
-		ids = s.handoff.previousOwners(key, s.clients, r.cfg.clock.Now(), r.cfg.handoff.Window, maxPeeks)
+		ids = s.handoff.previousOwners(key, s.clients, r.cfg.clock.Now(), r.cfg.handoff.Window, maxPeeks, r.ringWithout)
 	}
 	if len(ids) == 0 || s.clients[ids[0]] == nil {
 		if r.cfg.logger.Enabled(ctx, slog.LevelDebug) { // checked first: the arguments would allocate even with debug off

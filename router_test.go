@@ -119,7 +119,8 @@ func (f *fakePeeker) Close() error { return nil }
 // it exited, or is marked as not answering) peeks the key's owner in that past ring without
 // it, where the gone owner, leaving, pushed its entries. At 150 pods most keys loaded again in
 // a rollout were held there while the new owner's only previous owner had exited. A previous
-// owner that answers (a miss) is not followed, nor is a successor that is this pod.
+// owner no longer in the view is replaced by its successor at once. A previous owner that
+// answers (a miss), or does not in time, is not followed.
 func TestPeekFollowsAGoneOwnerToItsSuccessor(t *testing.T) {
 	unavailable := status.Error(codes.Unavailable, "connection refused")
 	past := testRing(t, "a:1", "b:1", "c:1", "g:1") // the others' ring while s was not ready
@@ -139,7 +140,7 @@ func TestPeekFollowsAGoneOwnerToItsSuccessor(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name      string
-		gone      error // g's answer
+		gone      error // g's answer; nil when g is no longer a peer
 		successor string
 		want      string // the value peeked; "" for none
 		wantAsked string // the peers asked, in order
@@ -147,6 +148,7 @@ func TestPeekFollowsAGoneOwnerToItsSuccessor(t *testing.T) {
 		{"gone: its successor has the entry", unavailable, "b:1", "v", "g:1 b:1"},
 		{"a miss is not followed", errNotCached, "b:1", "", "g:1"},
 		{"a timeout is not followed", status.Error(codes.DeadlineExceeded, "slow"), "b:1", "", "g:1"},
+		{"gone from the view: its successor is asked instead", nil, "c:1", "v", "c:1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(WithHandoff(Handoff{PeekTimeout: time.Second}), withClock(newFakeClock()))
@@ -157,7 +159,9 @@ func TestPeekFollowsAGoneOwnerToItsSuccessor(t *testing.T) {
 			peers[tc.successor].value, peers[tc.successor].err = []byte("v"), nil
 			clients := map[string]peerGetter{}
 			for id, p := range peers {
-				clients[id] = p
+				if id != "g:1" || tc.gone != nil { // no error: g has left the view, and has no client
+					clients[id] = p
+				}
 			}
 			r.snap.Store(&snapshot{ring: now, self: slices.Index(now.members(), "s:1"), clients: clients,
 				handoff: &handoffState{self: "s:1", past: []pastRing{{ring: past}}}})
