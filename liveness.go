@@ -297,7 +297,10 @@ func watchLiveness(ctx context.Context, clients func() []peerGetter, wake *liven
 				continue
 			}
 			// Say so before looking again: a call that begins after that look's count
-			// finds the flag set and wakes this goroutine (begin counts, then pokes).
+			// finds the flag set and wakes this goroutine (begin counts, then pokes, under
+			// the lock the look takes). A call to a client that look did not list starts
+			// after the router published it, which it did after clients() returned the
+			// list, so it finds the flag set too.
 			wake.idle.Store(true)
 			if look(time.Now(), clients()) {
 				wake.idle.Store(false)

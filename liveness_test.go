@@ -425,17 +425,36 @@ func TestLivenessSleepsUntilACallBegins(t *testing.T) {
 	t.Cleanup(func() { p.Close() })
 	wake := newLivenessWake()
 	p.health.wake = wake
+	// The goroutine says it is idle before its last look: looks counts the looks, and
+	// lastLook gets the count at the first look made once it said so, the one after which
+	// it sleeps. Waiting for the flag alone read the count before that look, on a loaded
+	// machine.
 	var looks atomic.Int64
+	lastLook := make(chan int64, 1)
+	clients := func() []peerGetter {
+		n := looks.Add(1)
+		if wake.idle.Load() {
+			select {
+			case lastLook <- n:
+			default:
+			}
+		}
+		return []peerGetter{p}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		watchLiveness(ctx, func() []peerGetter { looks.Add(1); return []peerGetter{p} }, wake)
+		watchLiveness(ctx, clients, wake)
 	}()
 	defer func() { cancel(); <-done }()
 
-	waitUntil(t, "the goroutine sleeps", wake.idle.Load)
-	asleep := looks.Load()
+	var asleep int64
+	select {
+	case asleep = <-lastLook:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the goroutine did not go to sleep within 10 s")
+	}
 	time.Sleep(5 * livenessTick) // a window in which ticks would have looked
 	if got := looks.Load(); got != asleep {
 		t.Errorf("while no call waited: %d looks in 5 ticks; want none", got-asleep)

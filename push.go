@@ -259,7 +259,8 @@ func senderPeer(ctx context.Context, v view, self string) (string, bool) {
 }
 
 // storingPushes holds the keys whose pushed entries this pod stores right now though its
-// ring routes them to a peer, the leaving sender: PickPeer answers them locally meanwhile,
+// ring routes them to a peer that is leaving by the sender's word (the leaving sender, or
+// an owner the sender pushed the entry past): PickPeer answers them locally meanwhile,
 // so that groupcache keeps each entry in its group's main cache. A load of the same key
 // at that moment joins the push's (groupcache loads a key once at a time) and gets the
 // pushed value. Each push replaces the set with a new one, and PickPeer's check takes no

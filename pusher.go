@@ -66,7 +66,8 @@ type pushWork struct {
 
 // moved reports whether key is an entry w pushes. Besides the keys self owned, those of an
 // owner that left move: self holds such an entry when the owner pushed it here while
-// leaving, before this pod had seen it leave, and it goes on to the key's next owner.
+// leaving, or a peer pushed it here past that owner, before this pod had seen it leave,
+// and it goes on to the key's next owner.
 func (w *pushWork) moved(key, self string) bool {
 	if ownedBy(w.to, key, self) {
 		return false

@@ -241,8 +241,6 @@ func TestRingIgnoresInputOrder(t *testing.T) {
 	}
 }
 
-// TestRingBalance checks exactly, on table slots, that no peer owns more than 1.05 times
-// its fair share, and that every peer owns some keys.
 // TestRingSameAfterOtherBuilds: the working memory fillTable reuses leaves nothing behind.
 // Every ring is built fresh once, then again, concurrently, after and between builds of
 // rings of other sizes; each rebuild must equal its fresh table slot for slot.
@@ -265,6 +263,8 @@ func TestRingSameAfterOtherBuilds(t *testing.T) {
 	wg.Wait()
 }
 
+// TestRingBalance checks exactly, on table slots, that no peer owns more than 1.05 times
+// its fair share, and that every peer owns some keys.
 func TestRingBalance(t *testing.T) {
 	for _, n := range pickerSizes {
 		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {

@@ -267,8 +267,8 @@ func (p *Pod) BeginDelete(ctx context.Context) error {
 }
 
 // FinishDelete does the kubelet's part of a graceful delete: SIGTERM, wait for the process to
-// exit, then remove the Pod object. It returns the process's exit error (ExitError), or the
-// removal's error, which names the removal.
+// exit, then remove the Pod object. It returns the process's exit error (ExitError), the
+// removal's error, which names the removal, or both joined when both failed.
 func (p *Pod) FinishDelete(ctx context.Context) error {
 	p.proc.stop(30 * time.Second)
 	zero := int64(0)
@@ -276,7 +276,7 @@ func (p *Pod) FinishDelete(ctx context.Context) error {
 		return p.app.c.Admin.CoreV1().Pods(p.app.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 	})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove pod %s once its process had exited: %w", p.Name, err)
+		return errors.Join(p.proc.err, fmt.Errorf("remove pod %s once its process had exited: %w", p.Name, err))
 	}
 	return p.proc.err
 }

@@ -2,11 +2,18 @@ package testbed
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // TestFollowRings: a pod's rings come from the example's test-only /testonly/rings?since=N,
@@ -82,5 +89,47 @@ func TestPodAddress(t *testing.T) {
 			t.Fatalf("podAddress(%d) = %s, as podAddress(%d)", n, ip, first)
 		}
 		seen[ip] = n
+	}
+}
+
+// TestFinishDeleteReportsBothAnUncleanExitAndAFailedRemoval: FinishDelete returns the
+// process's exit error and the removal's, each when it is one; an unclean exit was lost
+// when the removal failed too, and the test bed reported the removal's error as the exit.
+func TestFinishDeleteReportsBothAnUncleanExitAndAFailedRemoval(t *testing.T) {
+	pods := schema.GroupResource{Resource: "pods"}
+	exited := errors.New("exit status 1")
+	forbidden := apierrors.NewForbidden(pods, "pod-1", errors.New("no"))
+	for _, tc := range []struct {
+		name            string
+		exit, removal   error
+		wantExit        bool // the error returned is the exit's
+		wantRemovalFail bool // the error returned names the failed removal
+	}{
+		{"clean exit, removed", nil, nil, false, false},
+		{"clean exit, already removed", nil, apierrors.NewNotFound(pods, "pod-1"), false, false},
+		{"unclean exit, removed", exited, nil, true, false},
+		{"clean exit, removal failed", nil, forbidden, false, true},
+		{"unclean exit, removal failed", exited, forbidden, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := fake.NewClientset()
+			cs.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, tc.removal
+			})
+			p := fakePod("pod-1", "127.0.0.1")
+			p.app = &App{c: &Cluster{Admin: cs}, Namespace: "ns"}
+			p.proc.err = tc.exit
+			close(p.proc.done)
+			err := p.FinishDelete(context.Background())
+			if got := tc.exit != nil && errors.Is(err, tc.exit); got != tc.wantExit {
+				t.Errorf("FinishDelete = %v; the exit's error in it: %v, want %v", err, got, tc.wantExit)
+			}
+			if got := tc.removal != nil && errors.Is(err, tc.removal); got != tc.wantRemovalFail {
+				t.Errorf("FinishDelete = %v; the removal's error in it: %v, want %v", err, got, tc.wantRemovalFail)
+			}
+			if (err == nil) != (tc.exit == nil && !tc.wantRemovalFail) {
+				t.Errorf("FinishDelete = %v", err)
+			}
+		})
 	}
 }
