@@ -194,8 +194,11 @@ func TestPeekPreviousOwner(t *testing.T) {
 	run([]step{
 		{name: "hit: a leaving peer is peeked", preload: true,
 			key: func() string { return keyOwnedBefore(map[string]string{all: o}) }, want: "old:", wantPeek: [3]int64{1, 0, 0}},
+		// U would answer a miss; its successors, N and B, are self and gone.
 		{name: "a gone peer is not asked",
-			key: func() string { return keyOwnedBefore(map[string]string{all: u, others: u, n + "," + o + "," + b: n}) }, want: "new:"},
+			key: func() string {
+				return keyOwnedBefore(map[string]string{all: u, others: u, n + "," + o + "," + b: n, o + "," + b: b})
+			}, want: "new:"},
 		{name: "a gone peer's successor, where its entries went, is asked instead", preload: true,
 			key: func() string {
 				return keyOwnedBefore(map[string]string{all: u, others: u, n + "," + o + "," + b: o, o + "," + b: o})

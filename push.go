@@ -32,7 +32,8 @@ const pushMethod = "/" + grpcServiceName + "/Push"
 // The metadata keys of a push; "-bin" keys carry any bytes. pushLeavingMD, present, says
 // that the sender is shutting down and hands over what it holds; pushPastMD, one value
 // per peer id, names the owners the sender pushed the entry past, because they answered
-// that they are leaving or, to a leaving sender, could not be reached.
+// that they are leaving or, to a leaving sender, could not be reached, and the key's owners
+// in the sender's earlier rings that its new ring left out.
 const (
 	pushGroupMD   = "groupcache-push-group-bin"
 	pushKeyMD     = "groupcache-push-key-bin"
@@ -64,7 +65,8 @@ var errPushRefused = status.Error(codes.PermissionDenied,
 // if the sender is a peer (its address is a member or a leaving peer of this pod's view;
 // pods dial their peers from their own IP), the group was made by NewGroup and this pod
 // owns the key in its ring (or the key's owner there is leaving, by the sender's word: the
-// sender itself, saying it is leaving, or an owner it says it pushed the entry past), and
+// sender itself, saying it is leaving, or an owner it says it pushed the entry past or saw
+// leave), and
 // it is not shutting down. An entry for another group is
 // dropped and answered with OK; one for a key this pod does not own, or sent while it
 // shuts down, with FailedPrecondition, which the sender retries (the change that makes

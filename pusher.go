@@ -438,8 +438,26 @@ func (p *pusher) entries(ctx context.Context, w *pushWork) []pushEntry {
 				continue
 			}
 			if to, ok := clients[owner].(entryPusher); ok {
-				out = append(out, pushEntry{to: to, owner: owner, g: g, group: name, key: key})
+				out = append(out, pushEntry{to: to, owner: owner, g: g, group: name, key: key, past: w.left(key, p.self)})
 			}
+		}
+	}
+	return out
+}
+
+// left returns the owners key had in w's from-rings, other than self, that are not
+// members of w.to: they left, and an owner that has not seen them leave yet stores the
+// entry all the same when the push names them (getService.Push).
+func (w *pushWork) left(key, self string) []string {
+	var out []string
+	for _, r := range w.froms {
+		o := r.owner(key)
+		if o < 0 {
+			continue
+		}
+		id := r.members()[o]
+		if _, stays := slices.BinarySearch(w.to.members(), id); !stays && id != self && !slices.Contains(out, id) {
+			out = append(out, id)
 		}
 	}
 	return out
@@ -452,8 +470,9 @@ type pushEntry struct {
 	g          *groupcache.Group
 	group, key string
 	// past are the owners the entry was pushed past (they answered that they are
-	// leaving, or a leaving pod could not reach them), which the push tells its owner:
-	// an owner whose ring still gives the key to one of them stores it (getService.Push).
+	// leaving, or a leaving pod could not reach them) and those it had in the change's
+	// earlier rings that the new ring left out, which the push tells its owner: an owner
+	// whose ring still gives the key to one of them stores it (getService.Push).
 	past []string
 }
 

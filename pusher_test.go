@@ -771,6 +771,40 @@ func TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain(t *testing.T) {
 	}
 }
 
+// TestPushNamesTheOwnerThatLeft: an entry whose owner left in the change (it held the entry
+// because that owner pushed it here) is pushed to its next owner naming the owner that left,
+// so that a next owner whose ring still holds it stores the entry; an entry this pod owned
+// names no one. Receivers that had not yet seen an owner leave refused such entries as "not
+// the owner yet" until the retries ran out.
+func TestPushNamesTheOwnerThatLeft(t *testing.T) {
+	leakcheck.Check(t)
+	group, log := loggedGroup(t, 200)
+	c := &fakeOwner{got: map[string]string{}}
+	p := newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+		func() map[string]peerGetter { return map[string]peerGetter{"c": c} })
+	runPusher(t, p)
+	from, to := testRing(t, "a", "b"), testRing(t, "a", "c") // b leaves, c joins
+	p.submit(pushJob{from: from, to: to})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p.waitIdle(ctx)
+	got := c.received()
+	var fromB int
+	for key := range got {
+		want := []string(nil)
+		if ownedBy(from, key, "b") {
+			want = []string{"b"}
+			fromB++
+		}
+		if !slices.Equal(c.past[key], want) {
+			t.Errorf("the push of %q named %q as gone; want %q", key, c.past[key], want)
+		}
+	}
+	if fromB == 0 || fromB == len(got) {
+		t.Errorf("%d of the %d entries pushed were b's; want some of each", fromB, len(got))
+	}
+}
+
 // TestLaterWorkGoesPastOwnersThatSaidTheyAreLeaving: once an owner has answered that it is
 // leaving, later changes whose rings still hold it push its keys past it from the start,
 // naming it, and do not ask it again; an owner that a ring left out and a later one holds
