@@ -285,13 +285,23 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 				r.cfg.logger.DebugContext(ctx, "peeking a key's previous owner failed", "peer", id,
 					"group", group, "key", key, "error", err)
 			}
-			if code != codes.Unavailable || !owned {
+			if code != codes.Unavailable {
 				break
 			}
 			// Gone (exited, or marked as not answering): it handed the entry to its
 			// successor, or another holder pushed it there past it. Asked next, in place
 			// of the oldest previous owner if there are maxPeeks.
-			if next := s.handoff.successor(key, id, s.clients, r.ringWithout); next != "" && !slices.Contains(ids, next) {
+			next := ""
+			if owned {
+				next = s.handoff.successor(key, id, s.clients, r.ringWithout)
+			} else if rw := r.ringWithout(s.ring, id); rw.owner(key) >= 0 {
+				// The owner in this pod's ring, which a busy watch still shows after it
+				// exited: its successor there.
+				if next = rw.members()[rw.owner(key)]; next == r.self || s.clients[next] == nil {
+					next = ""
+				}
+			}
+			if next != "" && !slices.Contains(ids, next) {
 				ids = slices.Insert(slices.Clone(ids), i+1, next)[:min(len(ids)+1, maxPeeks)]
 			}
 		}

@@ -182,3 +182,32 @@ func TestPeekFollowsAGoneOwnerToItsSuccessor(t *testing.T) {
 		})
 	}
 }
+
+// TestPeekOfAKeyThisPodDoesNotOwnFollowsAGoneOwner: a key this pod loads though its ring gives
+// it to another pod (its Get to that owner failed) is peeked from that owner and, when the owner
+// is gone (Unavailable), from the owner's successor in this pod's ring. At 150 pods most keys
+// loaded again in a rollout were asked through pods whose stale rings still named an owner that
+// had exited; its successor held the entry.
+func TestPeekOfAKeyThisPodDoesNotOwnFollowsAGoneOwner(t *testing.T) {
+	now := testRing(t, "a:1", "b:1", "g:1", "s:1")
+	without := testRing(t, "a:1", "b:1", "s:1")
+	var key string
+	for i := 0; key == ""; i++ {
+		if k := "k" + strconv.Itoa(i); ownedBy(now, k, "g:1") && ownedBy(without, k, "b:1") {
+			key = k
+		}
+	}
+	cfg := testConfig(WithHandoff(Handoff{PeekTimeout: time.Second}), withClock(newFakeClock()))
+	r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() })
+	g, b := &fakePeeker{err: status.Error(codes.Unavailable, "connection refused")}, &fakePeeker{value: []byte("v")}
+	r.snap.Store(&snapshot{ring: now, self: slices.Index(now.members(), "s:1"),
+		clients: map[string]peerGetter{"a:1": &fakePeeker{err: errNotCached}, "b:1": b, "g:1": g},
+		handoff: &handoffState{self: "s:1", past: []pastRing{{ring: testRing(t, "a:1", "b:1", "g:1")}}}})
+	if value, ok := r.peekPrevious(t.Context(), "g", key); string(value) != "v" || !ok {
+		t.Errorf("peekPrevious(%s) = %q, %v; want the successor's v", key, value, ok)
+	}
+	if g.asked.Load() != 1 || b.asked.Load() != 1 {
+		t.Errorf("the gone owner was asked %d times and its successor %d; want once each", g.asked.Load(), b.asked.Load())
+	}
+}
