@@ -114,27 +114,16 @@ type handoffState struct {
 	past []pastRing
 }
 
-// successor returns where gone's entry of key went if gone is no longer there (its
-// process exited, or it does not answer): its owner in the newest past ring whose owner
-// was gone, once gone is taken out of that ring, which is where gone, leaving, pushed it
-// (it hands its entries to the owners in its ring without itself) and where another
-// holder pushed it past gone. It returns "" when that owner is self or not one of peers.
-// without returns a ring without one of its members (ringWithout, or a memo of it).
-func (h *handoffState) successor(key, gone string, peers map[string]peerGetter, without func(*ring, string) *ring) string {
+// ownedIn returns the newest past ring in which id owns key, or nil: the ring by which id,
+// if it left, handed the key's entry to its successor, the key's owner in that ring
+// without it (a leaving pod pushes to the owners in its ring without itself).
+func (h *handoffState) ownedIn(key, id string) *ring {
 	for _, p := range h.past {
-		o := p.ring.owner(key)
-		if o < 0 || p.ring.members()[o] != gone {
-			continue
+		if o := p.ring.owner(key); o >= 0 && p.ring.members()[o] == id {
+			return p.ring
 		}
-		r := without(p.ring, gone)
-		if o := r.owner(key); o >= 0 {
-			if id := r.members()[o]; id != h.self && peers[id] != nil {
-				return id
-			}
-		}
-		return ""
 	}
-	return ""
+	return nil
 }
 
 // previousOwner returns the id of the key's most recent previous owner within the
@@ -151,9 +140,9 @@ func (h *handoffState) previousOwner(key string, peers map[string]peerGetter, no
 // previousOwners returns the key's previous owners within the window, as previousOwner
 // finds the most recent, newest first, each once, at most n of them. With without (a
 // ringWithout), an owner known to be gone (no longer one of peers) is replaced by its
-// successor in that ring (see successor), where its entries went.
+// successor in that ring (see ownedIn), where its entries went.
 func (h *handoffState) previousOwners(key string, peers map[string]peerGetter, now time.Time, window time.Duration, n int,
-	without func(*ring, string) *ring) []string {
+	without func(*ring, ...string) *ring) []string {
 	var out []string
 	for _, p := range h.past {
 		if !p.until.IsZero() && now.Sub(p.until) >= window || len(out) == n {
@@ -166,7 +155,7 @@ func (h *handoffState) previousOwners(key string, peers map[string]peerGetter, n
 		id := p.ring.members()[i]
 		if id != h.self && peers[id] == nil && without != nil {
 			if r := without(p.ring, id); r.owner(key) >= 0 {
-				id = r.members()[r.owner(key)]
+				id = r.members()[r.owner(key)] // gone: its successor (see ownedIn)
 			}
 		}
 		if id != h.self && peers[id] != nil && !slices.Contains(out, id) {

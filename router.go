@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,6 +266,9 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.handoff.PeekTimeout)
 	defer cancel()
 	failed := false
+	var gone []string    // the owners found gone in a row, each the successor of the one before
+	var base *ring       // the ring the first of them owned the key in
+	var following string // the successor asked next
 	for i := 0; i < len(ids); i++ {
 		id := ids[i]
 		value, err := s.clients[id].Peek(ctx, group, key)
@@ -289,20 +293,25 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 				break
 			}
 			// Gone (exited, or marked as not answering): it handed the entry to its
-			// successor, or another holder pushed it there past it. Asked next, in place
-			// of the oldest previous owner if there are maxPeeks.
-			next := ""
-			if owned {
-				next = s.handoff.successor(key, id, s.clients, r.ringWithout)
-			} else if rw := r.ringWithout(s.ring, id); rw.owner(key) >= 0 {
-				// The owner in this pod's ring, which a busy watch still shows after it
-				// exited: its successor there.
-				if next = rw.members()[rw.owner(key)]; next == r.self || s.clients[next] == nil {
-					next = ""
+			// successor, the key's owner in its ring without it, or another holder pushed it
+			// there past it; if that one is gone too, to the next. Asked next, in place of
+			// the oldest previous owner if there are maxPeeks.
+			if id != following {
+				gone, base = gone[:0], s.ring // the owner in this pod's ring, which a busy watch still shows
+				if owned {
+					base = s.handoff.ownedIn(key, id)
 				}
 			}
-			if next != "" && !slices.Contains(ids, next) {
-				ids = slices.Insert(slices.Clone(ids), i+1, next)[:min(len(ids)+1, maxPeeks)]
+			if base == nil {
+				break
+			}
+			gone = append(gone, id)
+			if rw := r.ringWithout(base, gone...); rw.owner(key) >= 0 {
+				next := rw.members()[rw.owner(key)]
+				if next != r.self && s.clients[next] != nil && !slices.Contains(ids, next) {
+					ids = slices.Insert(slices.Clone(ids), i+1, next)[:min(len(ids)+1, maxPeeks)]
+					following = next
+				}
 			}
 		}
 		if ctx.Err() != nil {
@@ -317,21 +326,26 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 	return nil, false
 }
 
-// withoutKey names a ring without one of its members.
+// withoutKey names a ring without some of its members.
 type withoutKey struct {
 	ring *ring
-	gone string
+	gone string // their ids, each followed by a NUL
 }
 
-// ringWithout returns rg without gone, built once per view: the loads that peek a gone
-// owner's successor meanwhile share it (a build takes about a millisecond at 150 peers).
-// It is safe for concurrent use.
-func (r *router) ringWithout(rg *ring, gone string) *ring {
-	k := withoutKey{rg, gone}
+// ringWithout returns rg without the members gone, built once per view: the loads that
+// peek a gone owner's successor meanwhile share it (a build takes about a millisecond at
+// 150 peers). It is safe for concurrent use.
+func (r *router) ringWithout(rg *ring, gone ...string) *ring {
+	var b strings.Builder
+	for _, id := range gone {
+		b.WriteString(id)
+		b.WriteByte(0)
+	}
+	k := withoutKey{rg, b.String()}
 	if v, ok := r.withouts.Load(k); ok {
 		return v.(*ring)
 	}
-	v, _ := r.withouts.LoadOrStore(k, ringWithout(rg.members(), gone))
+	v, _ := r.withouts.LoadOrStore(k, ringWithout(rg.members(), gone...))
 	return v.(*ring)
 }
 

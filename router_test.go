@@ -211,3 +211,44 @@ func TestPeekOfAKeyThisPodDoesNotOwnFollowsAGoneOwner(t *testing.T) {
 		t.Errorf("the gone owner was asked %d times and its successor %d; want once each", g.asked.Load(), b.asked.Load())
 	}
 }
+
+// TestPeekFollowsSuccessorsThatAreGoneToo: when a gone previous owner's successor is gone too
+// (in a rolling update a quarter of the pods leave at once, and entries hop from one leaving
+// pod to the next), the next successor, the key's owner in that ring without both, is asked.
+func TestPeekFollowsSuccessorsThatAreGoneToo(t *testing.T) {
+	past := testRing(t, "a:1", "b:1", "c:1", "g:1")
+	now := testRing(t, "a:1", "b:1", "c:1", "s:1")
+	var key, first, second string
+	for i := 0; key == ""; i++ {
+		k := "k" + strconv.Itoa(i)
+		if !ownedBy(now, k, "s:1") || !ownedBy(past, k, "g:1") {
+			continue
+		}
+		w1 := testRing(t, "a:1", "b:1", "c:1")
+		first = w1.members()[w1.owner(k)]
+		w2 := ringWithout(w1.members(), first)
+		key, second = k, w2.members()[w2.owner(k)]
+	}
+	cfg := testConfig(WithHandoff(Handoff{PeekTimeout: time.Second}), withClock(newFakeClock()))
+	r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() })
+	unavailable := status.Error(codes.Unavailable, "connection refused")
+	peers := map[string]*fakePeeker{"a:1": {err: errNotCached}, "b:1": {err: errNotCached}, "c:1": {err: errNotCached},
+		"g:1": {err: unavailable}}
+	peers[first].err = unavailable
+	peers[second].value, peers[second].err = []byte("v"), nil
+	clients := map[string]peerGetter{}
+	for id, p := range peers {
+		clients[id] = p
+	}
+	r.snap.Store(&snapshot{ring: now, self: slices.Index(now.members(), "s:1"), clients: clients,
+		handoff: &handoffState{self: "s:1", past: []pastRing{{ring: past}}}})
+	if value, ok := r.peekPrevious(t.Context(), "g", key); string(value) != "v" || !ok {
+		t.Errorf("peekPrevious(%s) = %q, %v; want v from %s, the successor of g's successor %s", key, value, ok, second, first)
+	}
+	for id, want := range map[string]int32{"g:1": 1, first: 1, second: 1} {
+		if got := peers[id].asked.Load(); got != want {
+			t.Errorf("%s asked %d times; want %d", id, got, want)
+		}
+	}
+}
