@@ -732,6 +732,19 @@ func TestShutdownWithEveryOwnerGoneCountsTheEntriesFailed(t *testing.T) {
 	}
 }
 
+// pusherAmongLeavingB returns a running pusher of pod a, holding 200 logged entries, whose
+// peers are b, which answers every push that it is leaving, and c.
+func pusherAmongLeavingB(t *testing.T) (p *pusher, b, c *fakeOwner) {
+	t.Helper()
+	leakcheck.Check(t)
+	group, log := loggedGroup(t, 200)
+	b, c = &fakeOwner{answer: errLeaving, got: map[string]string{}}, &fakeOwner{got: map[string]string{}}
+	p = newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
+		func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
+	runPusher(t, p)
+	return p, b, c
+}
+
 // TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain: a pod that stays pushes past an
 // owner that answers that it is leaving to the key's owner in the ring without that one,
 // and keeps the entries it owns itself there. The ring past the leaver left this pod out
@@ -746,12 +759,7 @@ func TestPushPastALeavingOwnerKeepsWhatThisPodOwnsAgain(t *testing.T) {
 		{"d leaves, b leaving", testRing(t, "a", "b", "c", "d"), testRing(t, "a", "b", "c")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			leakcheck.Check(t)
-			group, log := loggedGroup(t, 200)
-			b, c := &fakeOwner{answer: errLeaving, got: map[string]string{}}, &fakeOwner{got: map[string]string{}}
-			p := newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
-				func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
-			runPusher(t, p)
+			p, _, c := pusherAmongLeavingB(t)
 			p.submit(pushJob{from: tc.from, to: tc.to})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -811,12 +819,7 @@ func TestPushNamesTheOwnerThatLeft(t *testing.T) {
 // again is a new process, asked again. In a 150-pod rollout a leaving pod's rings held
 // owners that had said so seconds before, and each change spent a retry round asking them.
 func TestLaterWorkGoesPastOwnersThatSaidTheyAreLeaving(t *testing.T) {
-	leakcheck.Check(t)
-	group, log := loggedGroup(t, 200)
-	b, c := &fakeOwner{answer: errLeaving, got: map[string]string{}}, &fakeOwner{got: map[string]string{}}
-	p := newPusher("a", testConfig(), &counters{}, func() map[string]*keyLog { return map[string]*keyLog{group.Name(): log} },
-		func() map[string]peerGetter { return map[string]peerGetter{"b": b, "c": c} })
-	runPusher(t, p)
+	p, b, c := pusherAmongLeavingB(t)
 	idle := func() {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
