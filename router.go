@@ -248,8 +248,9 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		return nil, false
 	}
 	var ids []string
-	owned := s.ring.owner(key) == s.self
-	if owner := s.ring.owner(key); !owned {
+	owner := s.ring.owner(key)
+	owned := owner == s.self
+	if !owned {
 		// A key this pod does not own is loaded here when a peer asked for it while the
 		// rings disagree (the loop guard does not forward it) or after a failed call to
 		// its owner: its owner in this pod's ring, often a pod that is leaving, may hold it.
