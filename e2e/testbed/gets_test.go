@@ -28,6 +28,7 @@ func (g *gauge) add(n int) {
 type loader struct {
 	name             string
 	wrong            map[string]bool
+	delay            map[string]time.Duration // how long the answer for a key takes
 	gauge            *gauge
 	mu               sync.Mutex
 	timeouts, served []string
@@ -44,6 +45,7 @@ func (l *loader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(2 * time.Millisecond) // long enough for Gets sent together to overlap
 		l.gauge.add(-1)
 	}
+	time.Sleep(l.delay[key])
 	value := WantValue(key)
 	if l.wrong[key] {
 		value = "stale"

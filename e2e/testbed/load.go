@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -29,6 +30,20 @@ type Load struct {
 	failures []LoadFailure
 	loaders  map[string][]string // by key, every pod named as its loader, in the order seen
 	loads    []Loaded            // when each of those was first seen
+	slowest  []SlowGet           // the keptSlowest slowest Gets so far, slowest first
+}
+
+// keptSlowest is how many of its slowest Gets a Load keeps.
+const keptSlowest = 10
+
+// SlowGet is one of the slowest Gets of a Load: when it started, the key, the pod asked, how
+// long it took, and the answer (its owner and loader) or the error.
+type SlowGet struct {
+	Start    time.Time
+	Key, Pod string
+	Took     time.Duration
+	Result   GetResult
+	Err      error
 }
 
 // LoadFailure is a Get of a Load that failed or returned a wrong value.
@@ -106,17 +121,22 @@ func (l *Load) call(ctx context.Context) {
 		if err == nil && r.Value != WantValue(key) {
 			err = fmt.Errorf("Get(%q) through %s = %q, want %q", key, p.Name, r.Value, WantValue(key))
 		}
-		l.record(n, key, p, r, took, err)
+		l.record(n, key, p, r, start, took, err)
 	}
 }
 
-// record counts Get n, which took took, and what it told.
-func (l *Load) record(n int, key string, p *Pod, r GetResult, took time.Duration, err error) {
+// record counts Get n, which started at start and took took, and what it told.
+func (l *Load) record(n int, key string, p *Pod, r GetResult, start time.Time, took time.Duration, err error) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gets++
 	l.took = append(l.took, took)
+	if len(l.slowest) < keptSlowest || took > l.slowest[len(l.slowest)-1].Took {
+		i, _ := slices.BinarySearchFunc(l.slowest, took, func(g SlowGet, d time.Duration) int { return cmp.Compare(d, g.Took) })
+		l.slowest = slices.Insert(l.slowest, i, SlowGet{Start: start, Key: key, Pod: p.Name, Took: took, Result: r, Err: err})
+		l.slowest = l.slowest[:min(len(l.slowest), keptSlowest)]
+	}
 	if err != nil {
 		l.failures = append(l.failures, LoadFailure{At: now, Key: key, Pod: p.Name, Err: err})
 	} else if !slices.Contains(l.loaders[key], r.LoadedBy) {
@@ -193,6 +213,13 @@ func (l *Load) Failures() []LoadFailure {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.failures)
+}
+
+// Slowest returns the slowest Gets so far (at most ten), slowest first.
+func (l *Load) Slowest() []SlowGet {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.slowest)
 }
 
 // Loads returns, for each key and each pod named as its loader, the first answer that named

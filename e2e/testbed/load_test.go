@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -133,6 +134,40 @@ func TestLoad(t *testing.T) {
 	}
 	if durations := load.Durations(); len(durations) != gets || gets < 5*len(keys) {
 		t.Errorf("%d Gets, %d durations; want one each and at least 5 passes of %d", gets, len(durations), len(keys))
+	}
+}
+
+// TestLoadKeepsTheSlowestGets: of all its Gets a Load keeps the ten slowest, slowest first,
+// with the key, the pod asked, when each started and what it answered.
+func TestLoadKeepsTheSlowestGets(t *testing.T) {
+	delay := map[string]time.Duration{"k-1": 300 * time.Millisecond, "k-3": 150 * time.Millisecond}
+	pod := fakeExample(t, "a", &loader{name: "a", delay: delay})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	load := StartLoad(ctx, Keys("k-", 6), 2, pod)
+	if err := load.WaitPasses(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	load.Stop()
+	slowest := load.Slowest()
+	if len(slowest) != keptSlowest {
+		t.Fatalf("%d Gets kept of %d; want %d", len(slowest), load.Gets(), keptSlowest)
+	}
+	if !slices.IsSortedFunc(slowest, func(a, b SlowGet) int { return cmp.Compare(b.Took, a.Took) }) {
+		t.Errorf("slowest = %+v; want slowest first", slowest)
+	}
+	for i, g := range slowest {
+		want := "k-1"
+		if i >= 3 {
+			want = "k-3" // three passes: three Gets of each delayed key
+		}
+		if i < 6 && (g.Key != want || g.Took < delay[want]) {
+			t.Errorf("slowest[%d] = %s after %s; want %s, at least %s", i, g.Key, g.Took, want, delay[want])
+		}
+		if g.Pod != "a" || g.Result.ServedBy != "a" || g.Err != nil || g.Start.Before(start) {
+			t.Errorf("slowest[%d] = %+v; want asked through a after %s, answered by a", i, g, start.Format(time.StampMilli))
+		}
 	}
 }
 

@@ -23,6 +23,8 @@ type Reloads struct {
 	Gets          int
 	P50, P99, Max time.Duration
 	Failures      []LoadFailure
+	// Slowest are the slowest Gets (see Load.Slowest), slowest first.
+	Slowest []SlowGet
 	// NewLoaders are the answers, from the start of the change on, that named a pod as the
 	// loader of a key for the first time: a value loaded again, and by whom.
 	NewLoaders []Loaded
@@ -78,5 +80,6 @@ func MeasureReloads(ctx context.Context, d *Deployment, keys []string, callers, 
 	r.Reloaded = r.After - r.Before
 	r.Gets, r.Failures, r.NewLoaders = load.Gets(), load.Failures(), load.Loads()[seen:]
 	r.P50, r.P99, r.Max = Percentiles(load.Durations())
+	r.Slowest = load.Slowest()
 	return r, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"maps"
 	"os"
@@ -230,6 +231,17 @@ func render(r *results) ([]byte, error) {
 			w("by that loader: %s.", loadersSummary(rl, x.r.Took))
 		}
 		w("")
+		if len(x.r.Slowest) > 0 {
+			w("The slowest Gets, each with when it started after the update began, the pod asked and its")
+			w("readiness (in a rolling update a pod turns not ready when its delete begins), the key's owner")
+			w("in that pod's ring and the pod that loaded the value:")
+			w("")
+			for _, g := range x.r.Slowest[:min(5, len(x.r.Slowest))] {
+				w("- %.0f ms at %+.1f s through %s (%s): owner %s, loaded by %s%s", testbed.Millis(g.Took), g.At.Seconds(),
+					g.Pod, g.PodState, cmp.Or(g.Owner, "?"), cmp.Or(g.Loader, "?"), map[bool]string{true: ", failed: " + g.Fail}[g.Fail != ""])
+			}
+			w("")
+		}
 		if len(rl.Failures) > 0 {
 			w("Failed Gets (the first 5):")
 			w("")

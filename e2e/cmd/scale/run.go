@@ -106,6 +106,8 @@ type rolloutResult struct {
 	// LoadBefore and LoadAfter are the machine's load averages (1, 5, 15 min) as the
 	// update began and once it had settled.
 	LoadBefore, LoadAfter string
+	// Slowest are the slowest Gets of the load, from its warm pass to the end.
+	Slowest []slowGet
 }
 
 // loadAverage returns the machine's load averages over 1, 5 and 15 minutes.
@@ -627,6 +629,11 @@ func (s *scale) rollWith(ctx context.Context, res *rolloutResult, maxSurge, maxU
 		return err
 	}
 	res.LoadAfter = loadAverage()
+	names, readiness := map[string]string{}, map[string][]testbed.ReadinessChange{}
+	for _, p := range s.d.Started() {
+		names[p.PeerID()], readiness[p.Name] = p.Name, p.ReadinessChanges()
+	}
+	res.Slowest = describeSlowGets(res.Reloads.Slowest, names, readiness, spanStart)
 	for _, st := range res.Reloads.Pods {
 		res.Handoff.add(st, 1)
 	}
