@@ -24,7 +24,8 @@ const (
 	// miss"), and within a zone the network's round trip comes on top. A pod that has just started, though, makes its first peeks while
 	// its connections and runtime warm up: in the e2e suite (two cores, race detector,
 	// six pods under load) peeks of 20 ms timed out there, those of 50 ms never did. No
-	// failing peer makes a load wait longer than this.
+	// peer that fails silently makes a load wait longer than this after the answers
+	// before it.
 	defaultPeekTimeout = 50 * time.Millisecond
 	// defaultDrain bounds how long Shutdown keeps serving peers after this pod's manager
 	// is told to stop, so that the new owners of its keys can peek them. With Kubernetes' default
@@ -33,12 +34,15 @@ const (
 	defaultDrain = 15 * time.Second
 )
 
-// maxPeeks is the most previous owners one load peeks, newest first, within one peek
-// timeout: in a rolling update a key changes owners several times, and its most recent
-// previous owner may have exited, or have been asked before the entry reached it.
+// maxPeeks is the most previous owners one load peeks, newest first, each within a peek
+// timeout of its own: in a rolling update a key changes owners several times, and its most
+// recent previous owner may have exited, or have been asked before the entry reached it.
 const maxPeeks = 3
 
-// maxPastRings is the most past rings a pod remembers within the window.
+// maxPastRings is the most past rings a pod remembers within the window, besides the
+// newest ring the others used without it (pastRing.without), which it keeps within the
+// window whatever came since: at 150 pods a rolling update changes the ring every second or
+// two, and the keys a pod took when it joined are found only in that ring.
 const maxPastRings = 8
 
 // Handoff sets the warm hand-off of a PeersManager (WithHandoff). A zero duration takes
@@ -53,8 +57,11 @@ type Handoff struct {
 	// terminationGracePeriodSeconds, so that a leaving pod can be peeked for as long as
 	// it may live).
 	Window time.Duration
-	// PeekTimeout bounds one peek (default 50 ms); on a timeout the key is loaded. No
-	// failing peer makes a load wait longer than this.
+	// PeekTimeout bounds the answer of each previous owner a load peeks (default 50 ms);
+	// on a timeout the key is loaded. A load peeks at most three peers, the next only
+	// after an answer (a miss, or a refusal from a pod that is gone): no peer that fails
+	// silently (frozen, partitioned) makes it wait longer than PeekTimeout after the
+	// answers before it, and it waits at most three PeekTimeouts in all.
 	PeekTimeout time.Duration
 	// Drain bounds how long Shutdown keeps serving peers' Gets and peeks (default 15 s,
 	// which fits Kubernetes' default grace period of 30 s with a preStop sleep of up to
@@ -105,6 +112,10 @@ func WithHandoff(h Handoff) Option {
 type pastRing struct {
 	ring  *ring
 	until time.Time // when it was replaced; zero while the other pods still use it
+	// without marks a ring the others used while this pod was not one of them (before it
+	// was ready, or while it was not): the previous owners of the keys it took by
+	// joining.
+	without bool
 }
 
 // handoffState is what a pod needs to find the previous owner of a key: the rings used
@@ -181,21 +192,26 @@ func nextPast(past []pastRing, old, next view, membersChanged bool, oldRing, oth
 		if nextOthers == nil || membersChanged {
 			nextOthers = ringWithout(next.members, self)
 		}
-		out = append(out, pastRing{ring: nextOthers})
+		out = append(out, pastRing{ring: nextOthers, without: true})
 	}
 	if others != nil && others != nextOthers {
-		out = append(out, pastRing{ring: others, until: now})
+		out = append(out, pastRing{ring: others, until: now, without: true})
 	}
 	switch {
 	case membersChanged && oldRing != nil && len(oldRing.members()) > 0:
 		out = append(out, pastRing{ring: oldRing, until: now})
 	case next.selfReady && withSelf && others == nil && (oldRing == nil || len(oldRing.members()) == 0):
-		out = append(out, pastRing{ring: ringWithout(next.members, self), until: now})
+		out = append(out, pastRing{ring: ringWithout(next.members, self), until: now, without: true})
 	}
+	keptWithout := slices.ContainsFunc(out, func(p pastRing) bool { return p.without })
 	for _, p := range past {
-		if p.until.IsZero() || now.Sub(p.until) >= window || len(out) == maxPastRings {
+		if p.until.IsZero() || now.Sub(p.until) >= window {
 			continue // the live others' ring was handled above
 		}
+		if len(out) >= maxPastRings && (!p.without || keptWithout) {
+			continue
+		}
+		keptWithout = keptWithout || p.without
 		out = append(out, p)
 	}
 	return out, nextOthers

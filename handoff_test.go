@@ -397,6 +397,16 @@ func TestNextPast(t *testing.T) {
 		{name: "at most maxPastRings", past: tenRecent,
 			old: view{members: []string{"a", "s"}, selfReady: true}, next: view{members: []string{"s"}, selfReady: true},
 			oldRing: ringOf("a", "s"), want: []string{"a,s@0", "a,s@0", "a,s@1", "a,s@2", "a,s@3", "a,s@4", "a,s@5", "a,s@6"}},
+		{name: "beyond maxPastRings, the newest ring the others used without self",
+			past: append(slices.Clone(tenRecent), pastRing{ring: ab, until: now.Add(-20 * time.Second), without: true},
+				pastRing{ring: ringOf("b"), until: now.Add(-30 * time.Second), without: true}),
+			old: view{members: []string{"a", "s"}, selfReady: true}, next: view{members: []string{"s"}, selfReady: true},
+			oldRing: ringOf("a", "s"), want: []string{"a,s@0", "a,s@0", "a,s@1", "a,s@2", "a,s@3", "a,s@4", "a,s@5", "a,s@6", "a,b@20"}},
+		{name: "a ring without self among the newest: no other kept beyond maxPastRings",
+			past: append([]pastRing{{ring: ab, until: now.Add(-time.Second), without: true}}, append(slices.Clone(tenRecent),
+				pastRing{ring: ringOf("b"), until: now.Add(-30 * time.Second), without: true})...),
+			old: view{members: []string{"a", "s"}, selfReady: true}, next: view{members: []string{"s"}, selfReady: true},
+			oldRing: ringOf("a", "s"), want: []string{"a,s@0", "a,b@1", "a,s@0", "a,s@1", "a,s@2", "a,s@3", "a,s@4", "a,s@5"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -236,7 +236,10 @@ func (r *router) windowEnded() {
 
 // peekPrevious is the hand-off of a load: when this pod owns key, and the key's owner
 // changed within the window, it asks the previous owners for the value, the most recent
-// first (at most maxPeeks of them), until one has it, all within one peek timeout.
+// first (at most maxPeeks of them), until one has it. Each has the peek timeout to
+// answer; one that does not answer in time ends the peek, so a load waits at most one
+// peek timeout more than the answers before it took (misses, refusals), and at most
+// maxPeeks peek timeouts in all.
 // Within the window, a key this pod does not own (a peer asked for it while the rings
 // disagree) is peeked from its owner in this pod's ring instead. A previous owner that is
 // gone (Unavailable) is followed by its successor (handoffState.successor), where its
@@ -264,15 +267,16 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		}
 		return nil, false
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.handoff.PeekTimeout)
-	defer cancel()
 	failed := false
 	var gone []string    // the owners found gone in a row, each the successor of the one before
 	var base *ring       // the ring the first of them owned the key in
 	var following string // the successor asked next
 	for i := 0; i < len(ids); i++ {
 		id := ids[i]
-		value, err := s.clients[id].Peek(ctx, group, key)
+		peekCtx, cancel := context.WithTimeout(ctx, r.cfg.handoff.PeekTimeout)
+		value, err := s.clients[id].Peek(peekCtx, group, key)
+		timedOut := peekCtx.Err() != nil
+		cancel()
 		switch code := status.Code(err); {
 		case err == nil:
 			r.stats.peekHits.Add(1)
@@ -304,19 +308,30 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 				}
 			}
 			if base == nil {
+				r.debugNoSuccessor(ctx, group, key, id, "no past ring in which it owns the key")
 				break
 			}
 			gone = append(gone, id)
 			if rw := r.ringWithout(base, gone...); rw.owner(key) >= 0 {
-				next := rw.members()[rw.owner(key)]
-				if next != r.self && s.clients[next] != nil && !slices.Contains(ids, next) {
+				switch next := rw.members()[rw.owner(key)]; {
+				case next == r.self:
+					r.debugNoSuccessor(ctx, group, key, id, "its successor is this pod")
+				case s.clients[next] == nil:
+					r.debugNoSuccessor(ctx, group, key, id, "its successor "+next+" is gone")
+				case slices.Contains(ids, next):
+					r.debugNoSuccessor(ctx, group, key, id, "its successor "+next+" is asked already")
+				default:
 					ids = slices.Insert(slices.Clone(ids), i+1, next)[:min(len(ids)+1, maxPeeks)]
 					following = next
 				}
 			}
 		}
-		if ctx.Err() != nil {
-			break
+		if timedOut || ctx.Err() != nil {
+			if i+1 < len(ids) && r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
+				r.cfg.logger.DebugContext(ctx, "peek timed out before asking every previous owner", "group", group, "key", key,
+					"asked", ids[:i+1], "left", ids[i+1:])
+			}
+			break // a peer that does not answer in time ends the peek: the key is loaded
 		}
 	}
 	if failed {
@@ -325,6 +340,13 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		r.stats.peekMisses.Add(1)
 	}
 	return nil, false
+}
+
+// debugNoSuccessor logs, at debug level, why the peek of a gone owner asks no successor.
+func (r *router) debugNoSuccessor(ctx context.Context, group, key, gone, why string) {
+	if r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
+		r.cfg.logger.DebugContext(ctx, "no successor of a gone owner to peek", "peer", gone, "group", group, "key", key, "why", why)
+	}
 }
 
 // withoutKey names a ring without some of its members.

@@ -103,15 +103,21 @@ func TestWindowEndAfterStopPublishesNothing(t *testing.T) {
 type fakePeeker struct {
 	value []byte
 	err   error
+	after time.Duration // how long it takes to answer; the peek's deadline may come first
 	asked atomic.Int32
 }
 
 func (f *fakePeeker) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
 	return errNotCached
 }
-func (f *fakePeeker) Peek(context.Context, string, string) ([]byte, error) {
+func (f *fakePeeker) Peek(ctx context.Context, _, _ string) ([]byte, error) {
 	f.asked.Add(1)
-	return f.value, f.err
+	select {
+	case <-time.After(f.after):
+		return f.value, f.err
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 }
 func (f *fakePeeker) Close() error { return nil }
 
@@ -178,6 +184,82 @@ func TestPeekFollowsAGoneOwnerToItsSuccessor(t *testing.T) {
 			}
 			if got := strings.Join(asked, " "); got != tc.wantAsked {
 				t.Errorf("peers asked: %s; want %s", got, tc.wantAsked)
+			}
+		})
+	}
+}
+
+// TestPeekFindsTheOwnerFromBeforeThisPodJoinedAfterManyChanges: a key this pod took when it
+// joined is peeked from its owner in the ring the others used before, however many changes
+// came since within the window. At 150 pods a rolling update changes the ring every second or
+// two; the pod kept only its eight newest rings, found no previous owner for the keys it took
+// by joining, and loaded them again.
+func TestPeekFindsTheOwnerFromBeforeThisPodJoinedAfterManyChanges(t *testing.T) {
+	before, after, busier := testRing(t, "a:1", "b:1"), testRing(t, "a:1", "b:1", "s:1"), testRing(t, "a:1", "b:1", "s:1", "x:1")
+	k := ""
+	for i := 0; k == ""; i++ {
+		if c := "k" + strconv.Itoa(i); ownedBy(before, c, "a:1") && ownedBy(after, c, "s:1") && ownedBy(busier, c, "s:1") {
+			k = c
+		}
+	}
+	cfg := testConfig(WithHandoff(Handoff{Window: time.Minute, PeekTimeout: time.Second}), withClock(newFakeClock()))
+	r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() })
+	r.apply(view{members: []string{"a:1", "b:1", "s:1"}}) // not ready: the others use a, b
+	r.apply(view{members: []string{"a:1", "b:1", "s:1"}, selfReady: true})
+	for i := range 2 * maxPastRings { // x comes and goes: k stays this pod's
+		members := []string{"a:1", "b:1", "s:1"}
+		if i%2 == 0 {
+			members = append(members, "x:1")
+		}
+		r.apply(view{members: members, selfReady: true})
+	}
+	a := &fakePeeker{value: []byte("v")}
+	s := *r.snapshot()
+	s.clients = map[string]peerGetter{"a:1": a, "b:1": &fakePeeker{err: errNotCached}, "x:1": &fakePeeker{err: errNotCached}}
+	r.snap.Store(&s)
+	if value, ok := r.peekPrevious(t.Context(), "g", k); string(value) != "v" || !ok || a.asked.Load() != 1 {
+		t.Errorf("after %d changes, peekPrevious(%s) = %q, %v, a asked %d times; want a's value, a asked once",
+			2*maxPastRings, k, value, ok, a.asked.Load())
+	}
+}
+
+// TestPeekGivesEachPeerItsOwnTimeout: each peer a peek asks has the whole peek timeout to
+// answer. At 150 pods on a busy node, a gone owner's refusal took most of the 50 ms the
+// peeks of a load shared, its successor, which held the entry, was left a few milliseconds,
+// and the key was loaded again. A peer that does not answer in time still ends the peek.
+func TestPeekGivesEachPeerItsOwnTimeout(t *testing.T) {
+	const timeout = time.Second
+	unavailable := status.Error(codes.Unavailable, "connection refused")
+	past, now := testRing(t, "a:1", "g:1"), testRing(t, "a:1", "s:1")
+	k := ""
+	for i := 0; k == ""; i++ {
+		if c := "k" + strconv.Itoa(i); ownedBy(past, c, "g:1") && ownedBy(now, c, "s:1") {
+			k = c
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		g, a       *fakePeeker // a is g's successor in past without g
+		want       string
+		wantAskedA bool
+	}{
+		{"gone after most of the timeout: the successor has a timeout of its own",
+			&fakePeeker{err: unavailable, after: timeout * 7 / 10}, &fakePeeker{value: []byte("v"), after: timeout / 2}, "v", true},
+		{"no answer in time ends the peek",
+			&fakePeeker{err: unavailable, after: 2 * timeout}, &fakePeeker{value: []byte("v")}, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(WithHandoff(Handoff{PeekTimeout: timeout}), withClock(newFakeClock()))
+			r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+			t.Cleanup(func() { r.stop(); r.closeClients() })
+			r.snap.Store(&snapshot{ring: now, self: slices.Index(now.members(), "s:1"),
+				clients: map[string]peerGetter{"a:1": tc.a, "g:1": tc.g},
+				handoff: &handoffState{self: "s:1", past: []pastRing{{ring: past}}}})
+			value, ok := r.peekPrevious(t.Context(), "g", k)
+			if string(value) != tc.want || ok != (tc.want != "") || (tc.a.asked.Load() > 0) != tc.wantAskedA {
+				t.Errorf("peekPrevious(%s) = %q, %v, successor asked %d times; want %q, asked: %v",
+					k, value, ok, tc.a.asked.Load(), tc.want, tc.wantAskedA)
 			}
 		})
 	}
