@@ -248,6 +248,9 @@ func (r *router) windowEnded() {
 func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
 	s := r.snap.Load()
 	if s.handoff == nil || s.self < 0 {
+		if s.handoff != nil && r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
+			r.cfg.logger.DebugContext(ctx, "no peek: this pod is not in its ring", "group", group, "key", key)
+		}
 		return nil, false
 	}
 	var ids []string
