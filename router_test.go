@@ -245,9 +245,9 @@ func TestPeekGivesEachPeerItsOwnTimeout(t *testing.T) {
 		wantAskedA bool
 	}{
 		{"gone after most of the timeout: the successor has a timeout of its own",
-			&fakePeeker{err: unavailable, after: timeout * 7 / 10}, &fakePeeker{value: []byte("v"), after: timeout / 2}, "v", true},
+			&fakePeeker{err: unavailable, after: timeout * 8 / 10}, &fakePeeker{value: []byte("v"), after: timeout * 3 / 10}, "v", true},
 		{"no answer in time ends the peek",
-			&fakePeeker{err: unavailable, after: 2 * timeout}, &fakePeeker{value: []byte("v")}, "", false},
+			&fakePeeker{err: unavailable, after: timeout * 3 / 2}, &fakePeeker{value: []byte("v")}, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(WithHandoff(Handoff{PeekTimeout: timeout}), withClock(newFakeClock()))
