@@ -311,18 +311,18 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 				}
 			}
 			if base == nil {
-				r.debugNoSuccessor(ctx, group, key, id, "no past ring in which it owns the key")
+				r.debugNoSuccessor(ctx, group, key, id, "", "no past ring in which it owns the key")
 				break
 			}
 			gone = append(gone, id)
 			if rw := r.ringWithout(base, gone...); rw.owner(key) >= 0 {
 				switch next := rw.members()[rw.owner(key)]; {
 				case next == r.self:
-					r.debugNoSuccessor(ctx, group, key, id, "its successor is this pod")
+					r.debugNoSuccessor(ctx, group, key, id, next, "its successor is this pod")
 				case s.clients[next] == nil:
-					r.debugNoSuccessor(ctx, group, key, id, "its successor "+next+" is gone")
+					r.debugNoSuccessor(ctx, group, key, id, next, "its successor is gone")
 				case slices.Contains(ids, next):
-					r.debugNoSuccessor(ctx, group, key, id, "its successor "+next+" is asked already")
+					r.debugNoSuccessor(ctx, group, key, id, next, "its successor is asked already")
 				default:
 					ids = slices.Insert(slices.Clone(ids), i+1, next)[:min(len(ids)+1, maxPeeks)]
 					following = next
@@ -345,10 +345,12 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 	return nil, false
 }
 
-// debugNoSuccessor logs, at debug level, why the peek of a gone owner asks no successor.
-func (r *router) debugNoSuccessor(ctx context.Context, group, key, gone, why string) {
+// debugNoSuccessor logs, at debug level, why the peek of a gone owner asks no successor
+// (successor, if known).
+func (r *router) debugNoSuccessor(ctx context.Context, group, key, gone, successor, why string) {
 	if r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
-		r.cfg.logger.DebugContext(ctx, "no successor of a gone owner to peek", "peer", gone, "group", group, "key", key, "why", why)
+		r.cfg.logger.DebugContext(ctx, "no successor of a gone owner to peek", "peer", gone, "successor", successor,
+			"group", group, "key", key, "why", why)
 	}
 }
 
