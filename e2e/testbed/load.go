@@ -46,9 +46,11 @@ type SlowGet struct {
 	Err      error
 }
 
-// LoadFailure is a Get of a Load that failed or returned a wrong value.
+// LoadFailure is a Get of a Load that failed or returned a wrong value: when it ended, how
+// long it took, the key, the pod asked and the error.
 type LoadFailure struct {
 	At       time.Time
+	Took     time.Duration
 	Key, Pod string
 	Err      error
 }
@@ -138,7 +140,7 @@ func (l *Load) record(n int, key string, p *Pod, r GetResult, start time.Time, t
 		l.slowest = l.slowest[:min(len(l.slowest), keptSlowest)]
 	}
 	if err != nil {
-		l.failures = append(l.failures, LoadFailure{At: now, Key: key, Pod: p.Name, Err: err})
+		l.failures = append(l.failures, LoadFailure{At: now, Took: took, Key: key, Pod: p.Name, Err: err})
 	} else if !slices.Contains(l.loaders[key], r.LoadedBy) {
 		l.loaders[key] = append(l.loaders[key], r.LoadedBy)
 		l.loads = append(l.loads, Loaded{At: now, Key: key, LoadedBy: r.LoadedBy, Via: p.Name})

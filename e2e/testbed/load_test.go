@@ -201,6 +201,9 @@ func TestLoadFailures(t *testing.T) {
 		if errors.Is(f.Err, context.Canceled) {
 			t.Errorf("a Get cut short by Stop counted as a failure: %+v", f)
 		}
+		if f.Took <= 0 || f.At.IsZero() {
+			t.Errorf("failure %+v: want when it ended and how long it took", f)
+		}
 	}
 	if wrongKeys == 0 || unreachable < 3 {
 		t.Errorf("%d wrong values of k-1 and %d Gets to the pod that is gone failed; want at least 1 and 3", wrongKeys, unreachable)

@@ -237,16 +237,17 @@ func render(r *results) ([]byte, error) {
 			w("in that pod's ring and the pod that loaded the value:")
 			w("")
 			for _, g := range x.r.Slowest[:min(5, len(x.r.Slowest))] {
-				w("- %.0f ms at %+.1f s through %s (%s): owner %s, loaded by %s%s", testbed.Millis(g.Took), g.At.Seconds(),
-					g.Pod, g.PodState, cmp.Or(g.Owner, "?"), cmp.Or(g.Loader, "?"), map[bool]string{true: ", failed: " + g.Fail}[g.Fail != ""])
+				w("- %.0f ms at %+.1f s, %s through %s (%s): owner %s, loaded by %s%s", testbed.Millis(g.Took), g.At.Seconds(),
+					g.Key, g.Pod, g.PodState, cmp.Or(g.Owner, "?"), cmp.Or(g.Loader, "?"), map[bool]string{true: ", failed: " + g.Fail}[g.Fail != ""])
 			}
 			w("")
 		}
 		if len(rl.Failures) > 0 {
-			w("Failed Gets (the first 5):")
+			w("Failed Gets (the first 5), each with when it started after the update began and the pod")
+			w("asked, with its readiness as above:")
 			w("")
-			for _, f := range rl.Failures[:min(5, len(rl.Failures))] {
-				w("- %s via %s at %s: %v", f.Key, f.Pod, f.At.Format("15:04:05.000"), f.Err)
+			for _, f := range x.r.Failed {
+				w("- %s at %+.1f s through %s (%s), after %.0f ms: %s", f.Key, f.At.Seconds(), f.Pod, f.PodState, testbed.Millis(f.Took), f.Fail)
 			}
 			w("")
 		}

@@ -106,8 +106,9 @@ type rolloutResult struct {
 	// LoadBefore and LoadAfter are the machine's load averages (1, 5, 15 min) as the
 	// update began and once it had settled.
 	LoadBefore, LoadAfter string
-	// Slowest are the slowest Gets of the load, from its warm pass to the end.
-	Slowest []slowGet
+	// Slowest are the slowest Gets of the load, from its warm pass to the end; Failed the
+	// first failed Gets, told the same way.
+	Slowest, Failed []slowGet
 }
 
 // loadAverage returns the machine's load averages over 1, 5 and 15 minutes.
@@ -634,6 +635,11 @@ func (s *scale) rollWith(ctx context.Context, res *rolloutResult, maxSurge, maxU
 		names[p.PeerID()], readiness[p.Name] = p.Name, p.ReadinessChanges()
 	}
 	res.Slowest = describeSlowGets(res.Reloads.Slowest, names, readiness, spanStart)
+	var failed []testbed.SlowGet
+	for _, f := range res.Reloads.Failures[:min(5, len(res.Reloads.Failures))] {
+		failed = append(failed, testbed.SlowGet{Start: f.At.Add(-f.Took), Key: f.Key, Pod: f.Pod, Took: f.Took, Err: f.Err})
+	}
+	res.Failed = describeSlowGets(failed, names, readiness, spanStart)
 	for _, st := range res.Reloads.Pods {
 		res.Handoff.add(st, 1)
 	}
