@@ -148,10 +148,16 @@ func (h *handoffState) previousOwner(key string, peers map[string]peerGetter, no
 	return ""
 }
 
+// maxGoneInARow is the most owners gone from the view, each the successor of the one
+// before, that previousOwners passes over in one past ring: in a rolling update the owner
+// of a key in a ring a minute old, and that owner's successor, have often both exited.
+const maxGoneInARow = 4
+
 // previousOwners returns the key's previous owners within the window, as previousOwner
 // finds the most recent, newest first, each once, at most n of them. With without (a
 // ringWithout), an owner known to be gone (no longer one of peers) is replaced by its
-// successor in that ring (see ownedIn), where its entries went.
+// successor in that ring (see ownedIn), where its entries went, and that one by its own if
+// it is gone too (at most maxGoneInARow of them).
 func (h *handoffState) previousOwners(key string, peers map[string]peerGetter, now time.Time, window time.Duration, n int,
 	without func(*ring, ...string) *ring) []string {
 	var out []string
@@ -164,10 +170,14 @@ func (h *handoffState) previousOwners(key string, peers map[string]peerGetter, n
 			continue
 		}
 		id := p.ring.members()[i]
-		if id != h.self && peers[id] == nil && without != nil {
-			if r := without(p.ring, id); r.owner(key) >= 0 {
-				id = r.members()[r.owner(key)] // gone: its successor (see ownedIn)
+		var gone []string
+		for id != h.self && peers[id] == nil && without != nil && len(gone) < maxGoneInARow {
+			gone = append(gone, id)
+			r := without(p.ring, gone...)
+			if r.owner(key) < 0 {
+				break
 			}
+			id = r.members()[r.owner(key)] // gone: its successor (see ownedIn)
 		}
 		if id != h.self && peers[id] != nil && !slices.Contains(out, id) {
 			out = append(out, id)

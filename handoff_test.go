@@ -194,11 +194,12 @@ func TestPeekPreviousOwner(t *testing.T) {
 	run([]step{
 		{name: "hit: a leaving peer is peeked", preload: true,
 			key: func() string { return keyOwnedBefore(map[string]string{all: o}) }, want: "old:", wantPeek: [3]int64{1, 0, 0}},
-		// U would answer a miss; its successors, N and B, are self and gone.
-		{name: "a gone peer is not asked",
+		// U would answer a miss; its successors, N and B, are self and gone; B's successor
+		// in the others' ring, O, is asked, and has not loaded the key.
+		{name: "a gone peer is not asked, nor its gone successor: the next one is",
 			key: func() string {
-				return keyOwnedBefore(map[string]string{all: u, others: u, n + "," + o + "," + b: n, o + "," + b: b})
-			}, want: "new:"},
+				return keyOwnedBefore(map[string]string{all: u, others: u, n + "," + o + "," + b: n, o + "," + b: b, o: o})
+			}, want: "new:", wantPeek: [3]int64{0, 1, 0}},
 		{name: "a gone peer's successor, where its entries went, is asked instead", preload: true,
 			key: func() string {
 				return keyOwnedBefore(map[string]string{all: u, others: u, n + "," + o + "," + b: o, o + "," + b: o})
@@ -353,6 +354,33 @@ func (p failingPicker) PickPeer(string) (groupcache.ProtoGetter, bool) { return 
 func (p failingPicker) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
 	p.calls.Add(1)
 	return errors.New("failingPicker: no peer")
+}
+
+// TestPreviousOwnersPassOverOwnersGoneInARow: a previous owner gone from the view is replaced
+// by its successor in that ring, and that one by its own if it is gone too. At 150 pods a new
+// pod's ring from before it joined named an owner that had exited, whose successor had exited
+// too; the pod found no previous owner and loaded the key again.
+func TestPreviousOwnersPassOverOwnersGoneInARow(t *testing.T) {
+	past := testRing(t, "a:1", "b:1", "c:1", "g1:1", "g2:1")
+	without1, without2 := testRing(t, "a:1", "b:1", "c:1", "g2:1"), testRing(t, "a:1", "b:1", "c:1")
+	without := func(rg *ring, gone ...string) *ring { return ringWithout(rg.members(), gone...) }
+	h := &handoffState{self: "s:1", past: []pastRing{{ring: past}}}
+	peers := map[string]peerGetter{"a:1": &fakePeeker{}, "b:1": &fakePeeker{}, "c:1": &fakePeeker{}}
+	found := 0
+	for i := 0; i < 100000 && found < 3; i++ {
+		k := "k" + strconv.Itoa(i)
+		if !ownedBy(past, k, "g1:1") || !ownedBy(without1, k, "g2:1") {
+			continue
+		}
+		found++
+		want := without2.members()[without2.owner(k)]
+		if got := h.previousOwners(k, peers, time.Time{}, time.Minute, maxPeeks, without); !slices.Equal(got, []string{want}) {
+			t.Errorf("previousOwners(%s) = %v; want [%s]: the successor of g1's successor g2, both gone", k, got, want)
+		}
+	}
+	if found == 0 {
+		t.Fatal("no key owned by g1, then by g2")
+	}
 }
 
 // TestNextPast: which rings a pod remembers after each kind of change.
