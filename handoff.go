@@ -148,18 +148,16 @@ func (h *handoffState) previousOwner(key string, peers map[string]peerGetter, no
 	return ""
 }
 
-// maxGoneInARow is the most owners gone from the view, each the successor of the one
-// before, that previousOwners passes over in one past ring: in a rolling update the owner
-// of a key in a ring a minute old, and that owner's successor, have often both exited.
-const maxGoneInARow = 4
-
 // previousOwners returns the key's previous owners within the window, as previousOwner
-// finds the most recent, newest first, each once, at most n of them. With without (a
-// ringWithout), an owner known to be gone (no longer one of peers) is replaced by its
-// successor in that ring (see ownedIn), where its entries went, and that one by its own if
-// it is gone too (at most maxGoneInARow of them).
+// finds the most recent, newest first, each once, at most n of them. With without, which
+// returns a past ring without its members gone (neither self nor one of peers; see
+// goneFrom), an owner gone is replaced by its owner in that ring: the first of its
+// successors still there, where its entries went (see ownedIn). In a rolling update the
+// owner of a key in a ring a minute old, and that owner's successor, have often both
+// exited. without is called at most once per past ring, with no key: its rings can be
+// shared by every load of a view.
 func (h *handoffState) previousOwners(key string, peers map[string]peerGetter, now time.Time, window time.Duration, n int,
-	without func(*ring, ...string) *ring) []string {
+	without func(*ring) *ring) []string {
 	var out []string
 	for _, p := range h.past {
 		if !p.until.IsZero() && now.Sub(p.until) >= window || len(out) == n {
@@ -170,20 +168,27 @@ func (h *handoffState) previousOwners(key string, peers map[string]peerGetter, n
 			continue
 		}
 		id := p.ring.members()[i]
-		var gone []string
-		for id != h.self && peers[id] == nil && without != nil && len(gone) < maxGoneInARow {
-			gone = append(gone, id)
-			r := without(p.ring, gone...)
-			if r.owner(key) < 0 {
-				break
+		if id != h.self && peers[id] == nil && without != nil {
+			if r := without(p.ring); r.owner(key) >= 0 {
+				id = r.members()[r.owner(key)] // gone: the first successor still there
 			}
-			id = r.members()[r.owner(key)] // gone: its successor (see ownedIn)
 		}
 		if id != h.self && peers[id] != nil && !slices.Contains(out, id) {
 			out = append(out, id)
 		}
 	}
 	return out
+}
+
+// goneFrom returns the members of rg that are gone: neither self nor one of peers.
+func goneFrom(rg *ring, peers map[string]peerGetter, self string) []string {
+	var gone []string
+	for _, id := range rg.members() {
+		if id != self && peers[id] == nil {
+			gone = append(gone, id)
+		}
+	}
+	return gone
 }
 
 // nextPast returns the past rings after a change from the view old (with ring oldRing,

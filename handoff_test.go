@@ -363,9 +363,9 @@ func (p failingPicker) Get(context.Context, *groupcachepb.GetRequest, *groupcach
 func TestPreviousOwnersPassOverOwnersGoneInARow(t *testing.T) {
 	past := testRing(t, "a:1", "b:1", "c:1", "g1:1", "g2:1")
 	without1, without2 := testRing(t, "a:1", "b:1", "c:1", "g2:1"), testRing(t, "a:1", "b:1", "c:1")
-	without := func(rg *ring, gone ...string) *ring { return ringWithout(rg.members(), gone...) }
 	h := &handoffState{self: "s:1", past: []pastRing{{ring: past}}}
 	peers := map[string]peerGetter{"a:1": &fakePeeker{}, "b:1": &fakePeeker{}, "c:1": &fakePeeker{}}
+	without := func(rg *ring) *ring { return ringWithout(rg.members(), goneFrom(rg, peers, h.self)...) }
 	found := 0
 	for i := 0; i < 100000 && found < 3; i++ {
 		k := "k" + strconv.Itoa(i)

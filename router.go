@@ -31,7 +31,7 @@ type router struct {
 
 	stopLiveness context.CancelFunc // ends the liveness goroutine (liveness.go)
 	livenessDone chan struct{}      // closed when it has ended
-	withouts     sync.Map           // withoutKey → *ring: ringWithout's memo (see ringWithout); emptied at each view
+	withouts     sync.Map           // withoutKey → *ring: the memo of ringWithout and ringWithoutGone; emptied at each view
 	wake         *livenessWake      // wakes the liveness goroutine when a call begins
 
 	mu        sync.Mutex // guards the rest, and the publishing of snapshots
@@ -262,7 +262,8 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		// its owner: its owner in this pod's ring, often a pod that is leaving, may hold it.
 		ids = []string{s.ring.members()[owner]}
 	} else {
-		ids = s.handoff.previousOwners(key, s.clients, r.cfg.clock.Now(), r.cfg.handoff.Window, maxPeeks, r.ringWithout)
+		ids = s.handoff.previousOwners(key, s.clients, r.cfg.clock.Now(), r.cfg.handoff.Window, maxPeeks,
+			func(rg *ring) *ring { return r.ringWithoutGone(rg, s) })
 	}
 	if len(ids) == 0 || s.clients[ids[0]] == nil {
 		if r.cfg.logger.Enabled(ctx, slog.LevelDebug) { // checked first: the arguments would allocate even with debug off
@@ -357,7 +358,8 @@ func (r *router) debugNoSuccessor(ctx context.Context, group, key, gone, success
 // withoutKey names a ring without some of its members.
 type withoutKey struct {
 	ring *ring
-	gone string // their ids, each followed by a NUL
+	gone string    // their ids, each followed by a NUL
+	in   *snapshot // if not nil, instead: its members gone from this snapshot (see goneFrom)
 }
 
 // ringWithout returns rg without the members gone, built once per view: the loads that
@@ -369,11 +371,23 @@ func (r *router) ringWithout(rg *ring, gone ...string) *ring {
 		b.WriteString(id)
 		b.WriteByte(0)
 	}
-	k := withoutKey{rg, b.String()}
+	k := withoutKey{ring: rg, gone: b.String()}
 	if v, ok := r.withouts.Load(k); ok {
 		return v.(*ring)
 	}
 	v, _ := r.withouts.LoadOrStore(k, ringWithout(rg.members(), gone...))
+	return v.(*ring)
+}
+
+// ringWithoutGone returns rg without its members gone from s (goneFrom), built once per
+// ring and snapshot, whatever keys the loads look up: a view's loads build at most one
+// such ring per past ring. It is safe for concurrent use.
+func (r *router) ringWithoutGone(rg *ring, s *snapshot) *ring {
+	k := withoutKey{ring: rg, in: s}
+	if v, ok := r.withouts.Load(k); ok {
+		return v.(*ring)
+	}
+	v, _ := r.withouts.LoadOrStore(k, ringWithout(rg.members(), goneFrom(rg, s.clients, r.self)...))
 	return v.(*ring)
 }
 
