@@ -246,7 +246,9 @@ func TestPeekGivesEachPeerItsOwnTimeout(t *testing.T) {
 		wantAskedA bool
 	}{
 		{"gone after most of the timeout: the successor has a timeout of its own",
-			&fakePeeker{err: unavailable, after: timeout * 8 / 10}, &fakePeeker{value: []byte("v"), after: timeout * 3 / 10}, "v", true},
+			// Each answers 400 ms before its deadline, a margin for a loaded machine under
+			// -race; with one timeout shared, the successor would be 200 ms late.
+			&fakePeeker{err: unavailable, after: timeout * 6 / 10}, &fakePeeker{value: []byte("v"), after: timeout * 6 / 10}, "v", true},
 		{"no answer in time ends the peek",
 			&fakePeeker{err: unavailable, after: timeout * 3 / 2}, &fakePeeker{value: []byte("v")}, "", false},
 	} {
