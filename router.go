@@ -242,8 +242,8 @@ func (r *router) windowEnded() {
 // maxPeeks peek timeouts in all.
 // Within the window, a key this pod does not own (a peer asked for it while the rings
 // disagree) is peeked from its owner in this pod's ring instead. A previous owner that is
-// gone (Unavailable) is followed by its successor (handoffState.successor), where its
-// entries went. It reports false when there was no one to ask or the peeks missed, failed
+// gone (Unavailable) is followed by its successor, the key's owner in the ring it owned
+// the key in (handoffState.ownedIn) without it, where its entries went. It reports false when there was no one to ask or the peeks missed, failed
 // or timed out; the value is then loaded as usual.
 func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
 	s := r.snap.Load()
@@ -371,23 +371,23 @@ func (r *router) ringWithout(rg *ring, gone ...string) *ring {
 		b.WriteString(id)
 		b.WriteByte(0)
 	}
-	k := withoutKey{ring: rg, gone: b.String()}
-	if v, ok := r.withouts.Load(k); ok {
-		return v.(*ring)
-	}
-	v, _ := r.withouts.LoadOrStore(k, ringWithout(rg.members(), gone...))
-	return v.(*ring)
+	return r.memoRing(withoutKey{ring: rg, gone: b.String()}, func() []string { return gone })
 }
 
 // ringWithoutGone returns rg without its members gone from s (goneFrom), built once per
 // ring and snapshot, whatever keys the loads look up: a view's loads build at most one
 // such ring per past ring. It is safe for concurrent use.
 func (r *router) ringWithoutGone(rg *ring, s *snapshot) *ring {
-	k := withoutKey{ring: rg, in: s}
+	return r.memoRing(withoutKey{ring: rg, in: s}, func() []string { return goneFrom(rg, s.clients, r.self) })
+}
+
+// memoRing returns the ring k names from the memo, or builds it, k.ring without the ids
+// gone returns, and keeps it until the next view.
+func (r *router) memoRing(k withoutKey, gone func() []string) *ring {
 	if v, ok := r.withouts.Load(k); ok {
 		return v.(*ring)
 	}
-	v, _ := r.withouts.LoadOrStore(k, ringWithout(rg.members(), goneFrom(rg, s.clients, r.self)...))
+	v, _ := r.withouts.LoadOrStore(k, ringWithout(k.ring.members(), gone()...))
 	return v.(*ring)
 }
 
