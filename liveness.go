@@ -1,10 +1,12 @@
 package k8s
 
 // Liveness: a peer that stops answering (a frozen node, a partition: its connection stays
-// open and nothing comes back) is noticed within about a second, its calls fail at once
-// so that groupcache loads their keys locally, and it is used again as soon as it
-// answers. Kubernetes keeps such a pod's endpoint ready for 40 s or more, and grpc's
-// keepalive cannot be set below 10 s.
+// open and nothing comes back) is noticed within about a second, and one that refuses
+// connections (its pod has exited) at the first refusal. Either is marked unavailable:
+// its outstanding calls fail at once, its keys go to their owner in the ring without it
+// (snapshot.pick), and it is used again as soon as it answers. Kubernetes keeps such a
+// pod's endpoint ready for 40 s or more, the EndpointSlice controller at scale lags tens
+// of seconds behind an exit, and grpc's keepalive cannot be set below 10 s.
 
 import (
 	"context"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/golang/groupcache/groupcachepb"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 )
 
@@ -233,13 +236,38 @@ func (p *peerClient) checkSuspect() {
 		ok := p.ping(pingTimeout) || p.lateRuns() != late
 		h.pingOK.Store(ok)
 		h.pingDone.Store(true)
-		if ok || p.life.Err() != nil || !h.markUnavailable() {
-			return
+		if !ok && p.mark("groupcache peer does not answer; its keys go to their next owner until it does") {
+			p.recheck()
 		}
-		p.stats.peersMarkedUnavailable.Add(1)
-		p.logger.Warn("groupcache peer does not answer; loading its keys locally until it does", "peer", p.addr)
-		p.recheck()
 	})
+}
+
+// markIfRefused marks the peer unavailable when err, a call's, failed because the last
+// attempt to connect to the peer failed (nothing listens at its address: the pod has
+// exited, or its container is restarting), and re-checks it in the background until it
+// answers. Kubernetes may keep such a pod's endpoint ready for many seconds (the
+// EndpointSlice controller lags at scale), and while it is marked its keys go to their
+// next owner (snapshot.pick), where a leaving pod pushed its entries, instead of being
+// loaded again by every pod asked for them.
+func (p *peerClient) markIfRefused(err error) {
+	if status.Code(err) != codes.Unavailable || p.conn.connState() != connectivity.TransientFailure ||
+		p.health.unavailable.Load() {
+		return
+	}
+	if p.mark("groupcache peer refuses connections; its keys go to their next owner until it answers") {
+		p.background(p.recheck)
+	}
+}
+
+// mark marks the peer unavailable, counts and logs it with msg, and reports whether it
+// did: false if the peer was marked already or the client is closed.
+func (p *peerClient) mark(msg string) bool {
+	if p.life.Err() != nil || !p.health.markUnavailable() {
+		return false
+	}
+	p.stats.peersMarkedUnavailable.Add(1)
+	p.logger.Warn(msg, "peer", p.addr)
+	return true
 }
 
 // recheck pings the peer marked unavailable until it answers, then marks it available.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,6 +81,11 @@ func (p *netProxy) restart(t *testing.T, down time.Duration) {
 	addr := p.addr()
 	p.close()
 	time.Sleep(down) // the restart under test: connections are refused meanwhile
+	p.reopen(t, addr)
+}
+
+// reopen listens at addr again, after close, and thaws the proxy.
+func (p *netProxy) reopen(t *testing.T, addr string) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -737,4 +743,71 @@ func TestLateRuns(t *testing.T) {
 	if lateRuns() == before {
 		t.Error("no late run counted while 40 busy goroutines shared one CPU")
 	}
+}
+
+// TestKeysOfAnExitedPeerGoToTheirNextOwner: a peer that refuses connections (its pod has
+// exited while its endpoint is still ready: at 150 pods the EndpointSlice controller
+// showed exited pods ready for 10–30 s) is marked at the first refusal, and its keys go to
+// their owner in the ring without it, where it pushed its entries as it left, until it
+// answers again. Before, every pod asked for such a key loaded it again, each for itself.
+func TestKeysOfAnExitedPeerGoToTheirNextOwner(t *testing.T) {
+	leakcheck.Check(t)
+	exited := startProxy(t, startTestServer(t, "").addr())
+	next := startProxy(t, startTestServer(t, "").addr())
+	cfg := testConfig(quietLogs)
+	stats := &counters{}
+	r := newRouter("s:1", cfg, stats, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() })
+	r.apply(view{members: []string{exited.addr(), next.addr(), "s:1"}, selfReady: true})
+	s := r.snapshot()
+	without := ringWithout(s.ring.members(), exited.addr())
+	var toNext, toSelf string // keys of the exited peer whose next owner is next, and self
+	for i := 0; i < 10000 && (toNext == "" || toSelf == ""); i++ {
+		key := "k" + strconv.Itoa(i)
+		if !ownedBy(s.ring, key, exited.addr()) {
+			continue
+		}
+		switch {
+		case ownedBy(without, key, next.addr()) && toNext == "":
+			toNext = key
+		case ownedBy(without, key, "s:1") && toSelf == "":
+			toSelf = key
+		}
+	}
+	group := newTestGroup(t, echoGetter)
+	addr := exited.addr()
+	exited.close()
+
+	var out groupcachepb.GetResponse
+	if err := s.clients[addr].Get(t.Context(), getRequest(group.Name(), toNext), &out); status.Code(err) != codes.Unavailable {
+		t.Fatalf("Get from the exited peer: %v, want codes.Unavailable", err)
+	}
+	tests := []struct {
+		key  string
+		want peerGetter // nil: this pod
+	}{
+		{key: toNext, want: s.clients[next.addr()]},
+		{key: toSelf, want: nil},
+	}
+	name := func(g groupcache.ProtoGetter) string {
+		if pc, ok := g.(*peerClient); ok {
+			return pc.addr
+		}
+		return "this pod"
+	}
+	for _, tt := range tests {
+		g, ok := s.pick(tt.key)
+		if tt.want == nil && (ok || g != nil) || tt.want != nil && (!ok || g != tt.want) {
+			t.Errorf("pick(%q) of the exited peer: %s, %v; want %s", tt.key, name(g), ok, name(tt.want))
+		}
+	}
+	if got := stats.peersMarkedUnavailable.Load(); got != 1 {
+		t.Errorf("peers marked unavailable: %d, want 1", got)
+	}
+
+	exited.reopen(t, addr)
+	waitUntil(t, "the peer is used again once it answers", func() bool {
+		g, ok := s.pick(toNext)
+		return ok && g == s.clients[addr]
+	})
 }

@@ -189,7 +189,10 @@ func (m *PeersManager) stopServing(timeout time.Duration) {
 }
 
 // PickPeer returns the client of the peer that owns key, or (nil, false) when this
-// pod owns it. It takes no lock and allocates nothing.
+// pod owns it. A key whose owner is marked unavailable (it does not answer pings, or
+// refuses connections) goes to its owner in the ring without the peers so marked, which
+// may be this pod. It takes no lock, and allocates nothing unless the key's owner is
+// marked.
 func (m *PeersManager) PickPeer(key string) (groupcache.ProtoGetter, bool) {
 	if m.storing.has(key) {
 		return nil, false // a leaving peer's push is being stored here (push.go)
@@ -198,7 +201,8 @@ func (m *PeersManager) PickPeer(key string) (groupcache.ProtoGetter, bool) {
 }
 
 // Owner returns the peer that owns key in the current ring ("ip:port", possibly this
-// pod's own address), or "" when the ring is empty. PickPeer routes by the same ring.
+// pod's own address), or "" when the ring is empty. PickPeer routes by the same ring,
+// past owners marked unavailable.
 func (m *PeersManager) Owner(key string) string {
 	r := m.router.snapshot().ring
 	if i := r.owner(key); i >= 0 {

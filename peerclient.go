@@ -128,6 +128,7 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 	}
 	p.stats.peerErrors.Add(1)
 	p.errors.Add(1)
+	p.markIfRefused(err)
 	if isOwnerError(err) && pendingOwnerErrors.put(group, key, err) {
 		return err
 	}
@@ -151,6 +152,7 @@ func (p *peerClient) Peek(ctx context.Context, group, key string) ([]byte, error
 	}
 	var out groupcachepb.GetResponse
 	if err := p.channel.invoke(ctx, p.conn, peekMethod, &groupcachepb.GetRequest{Group: &group, Key: &key}, &out); err != nil {
+		p.markIfRefused(err)
 		return nil, err
 	}
 	return out.Value, nil

@@ -116,7 +116,8 @@ func (r *router) apply(v view) ([]string, bool) {
 	old = r.snap.Load()
 	members := rg.members()
 	next := &snapshot{ring: rg, self: -1, getters: make([]groupcache.ProtoGetter, len(members)), view: v,
-		clients: make(map[string]peerGetter, len(members)+len(v.leaving))}
+		health: make([]*peerHealth, len(members)), clients: make(map[string]peerGetter, len(members)+len(v.leaving)),
+		without: r.ringWithout}
 	for i, id := range members {
 		if id == r.self {
 			next.self = i
@@ -125,6 +126,9 @@ func (r *router) apply(v view) ([]string, bool) {
 		c := r.clientFor(id, old.clients)
 		next.clients[id] = c
 		next.getters[i] = c
+		if pc, ok := c.(*peerClient); ok {
+			next.health[i] = &pc.health
+		}
 	}
 	for _, id := range v.leaving {
 		if _, ok := next.clients[id]; !ok && id != r.self {

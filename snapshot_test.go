@@ -6,6 +6,7 @@ package k8s
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,6 +159,68 @@ func BenchmarkPickPeerParallel(b *testing.B) {
 				}
 				benchSink.Add(int64(hits))
 			})
+		})
+	}
+}
+
+// TestPickRoutesPastPeersMarkedUnavailable: a key whose owner is marked unavailable goes
+// to its owner in the ring without every member so marked (nil and false when that is
+// this pod, or when no member is left); every other key keeps its owner.
+func TestPickRoutesPastPeersMarkedUnavailable(t *testing.T) {
+	ids := testPeers(5, 8)
+	keys := testKeys(3000)
+	tests := []struct {
+		name   string
+		self   int   // index in ids; -1: not a member
+		marked []int // indexes in ids
+	}{
+		{name: "one peer marked", self: 0, marked: []int{2}},
+		{name: "two peers marked", self: 0, marked: []int{1, 3}},
+		{name: "every peer but self marked", self: 4, marked: []int{0, 1, 2, 3}},
+		{name: "self not a member, one peer marked", self: -1, marked: []int{4}},
+		{name: "self not a member, every peer marked", self: -1, marked: []int{0, 1, 2, 3, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustRing(t, ids)
+			s := &snapshot{ring: r, self: -1, getters: make([]groupcache.ProtoGetter, len(ids)),
+				health: make([]*peerHealth, len(ids)), clients: map[string]peerGetter{}}
+			var gone []string
+			for i, id := range r.members() {
+				if tt.self >= 0 && id == ids[tt.self] {
+					s.self = i
+					continue
+				}
+				c := &fakePeeker{}
+				s.clients[id], s.getters[i], s.health[i] = c, c, &peerHealth{}
+				for _, m := range tt.marked {
+					if ids[m] == id {
+						s.health[i].unavailable.Store(true)
+						gone = append(gone, id)
+					}
+				}
+			}
+			without := ringWithout(r.members(), gone...)
+			rerouted := 0
+			for _, k := range keys {
+				owner := r.members()[max(r.owner(k), 0)]
+				want := owner
+				if slices.Contains(gone, owner) {
+					want = ""
+					if o := without.owner(k); o >= 0 {
+						want = without.members()[o]
+					}
+					rerouted++
+				}
+				g, ok := s.pick(k)
+				wantGetter, remote := s.clients[want]
+				if ok != remote || g != groupcache.ProtoGetter(wantGetter) && remote {
+					t.Fatalf("pick(%q), owned by %s: %v, %v; want the getter of %q (empty or self: none)", k, owner, g, ok, want)
+				}
+			}
+			if rerouted == 0 {
+				t.Error("no key's owner was marked: the test did not exercise the detour")
+			}
 		})
 	}
 }

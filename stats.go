@@ -30,8 +30,8 @@ type Stats struct {
 	ServerRequests int64 // requests served for peers
 
 	// Peers that stopped answering (liveness.go), and the owners' errors (ownererror.go):
-	PeersMarkedUnavailable int64 // times a peer was marked unavailable: it did not answer a ping
-	CallsFailedFast        int64 // Gets to a peer marked unavailable, failed at once and loaded here
+	PeersMarkedUnavailable int64 // times a peer was marked unavailable: it did not answer a ping, or refused a connection
+	CallsFailedFast        int64 // Gets to a peer marked unavailable, failed at once and loaded here (its keys go past it meanwhile)
 	OwnerErrors            int64 // owners' getter errors returned to callers without loading here
 
 	// The warm hand-off (handoff.go). This pod's peeks of keys' previous owners:
