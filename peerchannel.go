@@ -144,8 +144,8 @@ func (c *peerChannel) counter(addr string) *atomic.Int64 {
 }
 
 // invoke calls method on the peer of pc.
-func (c *peerChannel) invoke(ctx context.Context, pc *peerConn, method string, in, out any) error {
-	return c.cc.Invoke(context.WithValue(ctx, peerConnKey{}, pc), method, in, out)
+func (c *peerChannel) invoke(ctx context.Context, pc *peerConn, method string, in, out any, opts ...grpc.CallOption) error {
+	return c.cc.Invoke(context.WithValue(ctx, peerConnKey{}, pc), method, in, out, opts...)
 }
 
 // Close closes every connection of the channel. Calls in flight and later calls fail.

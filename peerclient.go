@@ -11,7 +11,9 @@ import (
 
 	"github.com/golang/groupcache"
 	"github.com/golang/groupcache/groupcachepb"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -144,15 +146,20 @@ func (p *peerClient) failedFast() error {
 }
 
 // Peek asks the peer for the value of key in group if it holds it, within ctx. A peer
-// that does not hold it answers codes.NotFound; one that does not know peeks,
-// codes.Unimplemented. Peeks are counted by the hand-off, not as peer calls.
+// that does not hold it answers codes.NotFound, as a *peekMissed if it named the key's
+// previous owners; one that does not know peeks, codes.Unimplemented. Peeks are counted by the hand-off, not as peer calls.
 func (p *peerClient) Peek(ctx context.Context, group, key string) ([]byte, error) {
 	if p.health.unavailable.Load() {
 		return nil, status.Errorf(codes.Unavailable, "groupcache-k8s: peer %s does not answer", p.addr)
 	}
 	var out groupcachepb.GetResponse
-	if err := p.channel.invoke(ctx, p.conn, peekMethod, &groupcachepb.GetRequest{Group: &group, Key: &key}, &out); err != nil {
+	var trailer metadata.MD
+	if err := p.channel.invoke(ctx, p.conn, peekMethod, &groupcachepb.GetRequest{Group: &group, Key: &key}, &out,
+		grpc.Trailer(&trailer)); err != nil {
 		p.markIfRefused(err)
+		if previous := trailer.Get(peekPreviousMD); len(previous) > 0 && status.Code(err) == codes.NotFound {
+			return nil, &peekMissed{err: err, previous: previous[:min(len(previous), maxPeeks)]}
+		}
 		return nil, err
 	}
 	return out.Value, nil
@@ -177,3 +184,15 @@ func (p *peerClient) Close() error {
 	p.channel.forget(p.addr)
 	return nil
 }
+
+// peekMissed is a peer's answer to a peek that it does not hold the key (codes.NotFound),
+// naming the key's previous owners by its past rings, newest first: ids as the peer sent
+// them, which the asker asks only if they are peers of its own.
+type peekMissed struct {
+	err      error
+	previous []string
+}
+
+func (e *peekMissed) Error() string              { return e.err.Error() }
+func (e *peekMissed) Unwrap() error              { return e.err }
+func (e *peekMissed) GRPCStatus() *status.Status { return status.Convert(e.err) }

@@ -6,6 +6,7 @@ package k8s
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -247,8 +248,10 @@ func (r *router) windowEnded() {
 // Within the window, a key this pod does not own (a peer asked for it while the rings
 // disagree) is peeked from its owner in this pod's ring instead. A previous owner that is
 // gone (Unavailable) is followed by its successor, the key's owner in the ring it owned
-// the key in (handoffState.ownedIn) without it, where its entries went. It reports false when there was no one to ask or the peeks missed, failed
-// or timed out; the value is then loaded as usual.
+// the key in (handoffState.ownedIn) without it, where its entries went; one that misses
+// and names the key's previous owners by its own rings (peekMissed), by the first of them
+// that is a peer of this pod. It reports false when there was no one to ask or the peeks
+// missed, failed or timed out; the value is then loaded as usual.
 func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
 	s := r.snap.Load()
 	if s.handoff == nil || s.self < 0 {
@@ -293,8 +296,21 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 			}
 			return value, true
 		case code == codes.NotFound || code == codes.Unimplemented: // not cached there, or an older peer
+			// The peer named the key's previous owners by its own rings: the first that is a
+			// peer of this pod and not asked yet is asked next, in place of the oldest
+			// previous owner if there are maxPeeks.
+			var named string
+			if miss := (*peekMissed)(nil); errors.As(err, &miss) {
+				for _, p := range miss.previous {
+					if p != r.self && s.clients[p] != nil && !slices.Contains(ids, p) {
+						named = p
+						ids = slices.Insert(slices.Clone(ids), i+1, p)[:min(len(ids)+1, maxPeeks)]
+						break
+					}
+				}
+			}
 			if r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
-				r.cfg.logger.DebugContext(ctx, "peek missed", "peer", id, "group", group, "key", key)
+				r.cfg.logger.DebugContext(ctx, "peek missed", "peer", id, "group", group, "key", key, "next", named)
 			}
 		default:
 			failed = true

@@ -370,3 +370,56 @@ func TestPeekBuildsFewRingsWithoutGoneOwners(t *testing.T) {
 		t.Errorf("2000 loads built %d rings without gone owners; want at most 1, one per past ring", built)
 	}
 }
+
+// TestPeekAsksThePreviousOwnerAMissNames: a previous owner that misses a peek and names
+// the key's previous owners by its own rings is followed by the first of them that is a
+// peer of this pod, other than this pod and the peers asked or to be asked, in place of
+// the oldest previous owner if there are maxPeeks.
+func TestPeekAsksThePreviousOwnerAMissNames(t *testing.T) {
+	single := func(id string) pastRing { return pastRing{ring: testRing(t, id)} } // id owns every key
+	for _, tc := range []struct {
+		name      string
+		past      []pastRing
+		named     []string
+		want      string // the value peeked; "" for none
+		wantAsked string // the peers asked, in order
+	}{
+		{"the named owner has the entry", []pastRing{single("p:1")}, []string{"q:1"}, "v", "p:1 q:1"},
+		{"this pod is not asked", []pastRing{single("p:1")}, []string{"s:1"}, "", "p:1"},
+		{"no peer of this pod is not asked", []pastRing{single("p:1")}, []string{"z:9"}, "", "p:1"},
+		{"the first peer named is asked", []pastRing{single("p:1")}, []string{"s:1", "z:9", "q:1"}, "v", "p:1 q:1"},
+		{"a peer to be asked anyway is not asked twice", []pastRing{single("p:1"), single("q:1")}, []string{"q:1"}, "v", "p:1 q:1"},
+		{"it takes the oldest previous owner's place", []pastRing{single("p:1"), single("a:1"), single("b:1")},
+			[]string{"c:1"}, "", "p:1 c:1 a:1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(WithHandoff(Handoff{Window: time.Minute, PeekTimeout: time.Second}), withClock(newFakeClock()))
+			r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+			t.Cleanup(func() { r.stop(); r.closeClients() })
+			peers := map[string]*fakePeeker{"p:1": {err: &peekMissed{err: errNotCached, previous: tc.named}},
+				"q:1": {value: []byte("v")}, "a:1": {err: errNotCached}, "b:1": {err: errNotCached}, "c:1": {err: errNotCached}}
+			clients := map[string]peerGetter{}
+			for id, p := range peers {
+				clients[id] = p
+			}
+			now := testRing(t, "s:1")
+			r.snap.Store(&snapshot{ring: now, self: 0, clients: clients, handoff: &handoffState{self: "s:1", past: tc.past}})
+			value, ok := r.peekPrevious(t.Context(), "g", "k")
+			if string(value) != tc.want || ok != (tc.want != "") {
+				t.Errorf("peekPrevious = %q, %v; want %q", value, ok, tc.want)
+			}
+			var asked []string
+			for _, id := range []string{"p:1", "q:1", "c:1", "a:1", "b:1"} {
+				if n := peers[id].asked.Load(); n > 0 {
+					asked = append(asked, id)
+					if n > 1 {
+						t.Errorf("%s asked %d times", id, n)
+					}
+				}
+			}
+			if got := strings.Join(asked, " "); got != tc.wantAsked {
+				t.Errorf("peers asked: %s; want %s", got, tc.wantAsked)
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/golang/groupcache/groupcachepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -115,6 +116,7 @@ type getService struct {
 	logger  *slog.Logger
 	clock   clock
 	routing func() *snapshot // the manager's routing state: who is a peer, which keys are self's
+	window  time.Duration    // the hand-off's window
 	self    string           // this pod's peer id, which is no peer of its own
 	storing *storingPushes   // the keys a push stores while the ring routes them away (push.go)
 }
@@ -123,6 +125,7 @@ type getService struct {
 // configuration.
 func newGetService(stats *counters, guard *loopGuard, cfg *config) *getService {
 	return &getService{stats: stats, guard: guard, logger: cfg.logger, clock: cfg.clock, storing: &storingPushes{},
+		window:  cfg.handoff.Window,
 		routing: func() *snapshot { return &snapshot{ring: emptyRing, self: -1} }}
 }
 
@@ -148,7 +151,8 @@ func requestGroup(in *groupcachepb.GetRequest) (*groupcache.Group, error) {
 }
 
 // Peek answers a peer's peek: the key's value if this process holds it in the group's
-// main or hot cache, and codes.NotFound otherwise. It never loads, forwards, or waits
+// main or hot cache, and codes.NotFound otherwise, with the key's previous owners by this
+// pod's past rings in the trailer (namePreviousOwners). It never loads, forwards, or waits
 // for a load in flight (see cachepeek.go), so it answers within microseconds.
 func (s *getService) Peek(ctx context.Context, in *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
 	s.served()
@@ -159,6 +163,7 @@ func (s *getService) Peek(ctx context.Context, in *groupcachepb.GetRequest) (*gr
 	s.stats.peeksServed.Add(1)
 	value, ok := cachedValue(group, in.GetKey())
 	if !ok {
+		s.namePreviousOwners(ctx, in.GetKey())
 		return nil, errNotCached
 	}
 	s.stats.peekServedHits.Add(1)
@@ -169,6 +174,25 @@ func (s *getService) Peek(ctx context.Context, in *groupcachepb.GetRequest) (*gr
 // and without counting as a request: a pod whose backend is slow still answers it.
 func (s *getService) Ping(context.Context, *groupcachepb.GetRequest) (*groupcachepb.GetResponse, error) {
 	return &groupcachepb.GetResponse{}, nil
+}
+
+// peekPreviousMD is the trailer of a missed peek that names the key's previous owners by
+// the answering pod's past rings within its window (handoffState.previousOwners), newest
+// first, at most maxPeeks: where the asker may look next. In a rolling update a key often
+// changes owners twice while nobody asks for it (a new pod takes it, then a newer one),
+// and its new owner's past rings know only the one between.
+const peekPreviousMD = "groupcache-peek-previous"
+
+// namePreviousOwners sets the trailer of a peek of key that this pod missed to the key's
+// previous owners (peekPreviousMD), if it knows any.
+func (s *getService) namePreviousOwners(ctx context.Context, key string) {
+	snap := s.routing()
+	if snap.handoff == nil {
+		return
+	}
+	if ids := snap.handoff.previousOwners(key, snap.clients, s.clock.Now(), s.window, maxPeeks, nil); len(ids) > 0 {
+		grpc.SetTrailer(ctx, metadata.MD{peekPreviousMD: ids}) // fails only outside a call: nothing to name then
+	}
 }
 
 // errNotCached answers a peek for a key this process does not hold.

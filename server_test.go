@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -450,5 +452,60 @@ func TestPaddedRequestsDoNotPinMemory(t *testing.T) {
 	if grown > padding {
 		t.Errorf("the heap grew by %d KiB for %d cached items of %d bytes in all; want under %d KiB, one request's padding",
 			grown>>10, cache.Items, cache.Bytes, padding>>10)
+	}
+}
+
+// TestPeekMissNamesThePreviousOwners: a pod that misses a peek names the key's previous
+// owners by its own past rings within the window, newest first, in the answer; with none
+// (or outside the window) the answer is a plain NotFound. In a rolling update a key often
+// changed owners twice while nobody asked for it, and its new owner, which knew only the
+// owner between, loaded it again.
+func TestPeekMissNamesThePreviousOwners(t *testing.T) {
+	leakcheck.Check(t)
+	older, newer := testRing(t, "q:1", "r:1"), testRing(t, "r:1", "x:1")
+	now := testRing(t, "p:1", "r:1", "x:1")
+	var key string // owned by q, then x, then p
+	for i := 0; key == ""; i++ {
+		if k := "k" + strconv.Itoa(i); ownedBy(older, k, "q:1") && ownedBy(newer, k, "x:1") && ownedBy(now, k, "p:1") {
+			key = k
+		}
+	}
+	peers := map[string]peerGetter{"q:1": &fakePeeker{}, "r:1": &fakePeeker{}, "x:1": &fakePeeker{}}
+	past := []pastRing{{ring: newer, until: time.Now()}, {ring: older, until: time.Now()}}
+	tests := []struct {
+		name    string
+		handoff *handoffState
+		clients map[string]peerGetter
+		want    []string // nil: a plain NotFound
+	}{
+		{name: "two previous owners", handoff: &handoffState{self: "p:1", past: past}, clients: peers, want: []string{"x:1", "q:1"}},
+		{name: "one of them no longer a peer", handoff: &handoffState{self: "p:1", past: past},
+			clients: map[string]peerGetter{"q:1": peers["q:1"]}, want: []string{"q:1"}},
+		{name: "outside the window", clients: peers},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(WithHandoff(Handoff{Window: time.Minute}))
+			svc := newGetService(&counters{}, &loopGuard{}, cfg)
+			svc.routing = func() *snapshot {
+				return &snapshot{ring: now, self: slices.Index(now.members(), "p:1"), handoff: tt.handoff, clients: tt.clients}
+			}
+			srv, err := startServer("127.0.0.1:0", cfg, svc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.stop(time.Second) })
+			group := newTestGroup(t, echoGetter) // caches nothing: every peek misses
+			_, err = newTestClient(t, srv.addr()).Peek(t.Context(), group.Name(), key)
+			var miss *peekMissed
+			switch {
+			case status.Code(err) != codes.NotFound:
+				t.Fatalf("Peek: %v, want codes.NotFound", err)
+			case tt.want == nil && errors.As(err, &miss):
+				t.Errorf("Peek named %v, want no previous owner", miss.previous)
+			case tt.want != nil && (!errors.As(err, &miss) || !slices.Equal(miss.previous, tt.want)):
+				t.Errorf("Peek: %v (%#v), want previous owners %v", err, miss, tt.want)
+			}
+		})
 	}
 }
