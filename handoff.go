@@ -61,7 +61,9 @@ type Handoff struct {
 	// on a timeout the key is loaded. A load peeks at most three peers, the next only
 	// after an answer (a miss, or a refusal from a pod that is gone): no peer that fails
 	// silently (frozen, partitioned) makes it wait longer than PeekTimeout after the
-	// answers before it, and it waits at most three PeekTimeouts in all.
+	// answers before it, and it waits at most three PeekTimeouts in all. A peek that timed
+	// out while this pod itself was starved of CPU (a goroutine waited over 100 ms to run)
+	// is asked again, once per load, which adds one PeekTimeout to both bounds.
 	PeekTimeout time.Duration
 	// Drain bounds how long Shutdown keeps serving peers' Gets and peeks (default 15 s,
 	// which fits Kubernetes' default grace period of 30 s with a preStop sleep of up to

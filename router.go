@@ -30,6 +30,7 @@ type router struct {
 	channel *peerChannel // the connections to the peers
 	snap    atomic.Pointer[snapshot]
 
+	lateRuns     func() uint64      // lateRuns (liveness.go); tests replace it
 	stopLiveness context.CancelFunc // ends the liveness goroutine (liveness.go)
 	livenessDone chan struct{}      // closed when it has ended
 	withouts     sync.Map           // withoutKey → *ring: the memo of ringWithout and ringWithoutGone; emptied at each view
@@ -62,7 +63,7 @@ var emptyRing, _ = newRing(nil)
 // newRouter returns a router of self whose clients use channel. Until the first apply
 // every key is local.
 func newRouter(self string, cfg *config, stats *counters, guard *loopGuard, channel *peerChannel) *router {
-	r := &router{self: self, cfg: cfg, stats: stats, guard: guard, channel: channel,
+	r := &router{self: self, cfg: cfg, stats: stats, guard: guard, channel: channel, lateRuns: lateRuns,
 		retiring: make(map[string]*retiringClient), livenessDone: make(chan struct{}), wake: newLivenessWake()}
 	r.snap.Store(&snapshot{ring: emptyRing, self: -1})
 	var ctx context.Context
@@ -244,7 +245,8 @@ func (r *router) windowEnded() {
 // first (at most maxPeeks of them), until one has it. Each has the peek timeout to
 // answer; one that does not answer in time ends the peek, so a load waits at most one
 // peek timeout more than the answers before it took (misses, refusals), and at most
-// maxPeeks peek timeouts in all.
+// maxPeeks peek timeouts in all, and one more when a peek timed out while this pod itself
+// was starved of CPU (then that peer is asked again, once per load).
 // Within the window, a key this pod does not own (a peer asked for it while the rings
 // disagree) is peeked from its owner in this pod's ring instead. A previous owner that is
 // gone (Unavailable) is followed by its successor, the key's owner in the ring it owned
@@ -282,12 +284,27 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 	var gone []string    // the owners found gone in a row, each the successor of the one before
 	var base *ring       // the ring the first of them owned the key in
 	var following string // the successor asked next
+	askedAgain := false  // a peer was asked again after a timeout while this pod was starved
 	for i := 0; i < len(ids); i++ {
 		id := ids[i]
+		late := r.lateRuns()
 		peekCtx, cancel := context.WithTimeout(ctx, r.cfg.handoff.PeekTimeout)
 		value, err := s.clients[id].Peek(peekCtx, group, key)
 		timedOut := peekCtx.Err() != nil
 		cancel()
+		if timedOut && ctx.Err() == nil && !askedAgain && r.lateRuns() != late {
+			// This pod was starved of CPU meanwhile (a goroutine waited longer than lagLimit
+			// to run): the timeout says nothing of the peer, whose answer, or the connection
+			// to it, may have come while this pod could not run. It is asked once more, once
+			// per load.
+			askedAgain = true
+			i--
+			if r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
+				r.cfg.logger.DebugContext(ctx, "peek timed out while this pod was starved; asking again", "peer", id,
+					"group", group, "key", key)
+			}
+			continue
+		}
 		switch code := status.Code(err); {
 		case err == nil:
 			r.stats.peekHits.Add(1)

@@ -423,3 +423,61 @@ func TestPeekAsksThePreviousOwnerAMissNames(t *testing.T) {
 		})
 	}
 }
+
+// slowFirstPeeker answers its first peek only when the peek's deadline has passed, and
+// later ones at once with value: a peer whose answer, or the connection to it, came while
+// the asking pod could not run.
+type slowFirstPeeker struct {
+	fakePeeker
+	slowAlways bool
+}
+
+func (f *slowFirstPeeker) Peek(ctx context.Context, _, _ string) ([]byte, error) {
+	if f.asked.Add(1) == 1 || f.slowAlways {
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	return f.value, nil
+}
+
+// TestPeekAsksAgainAfterATimeoutWhileThisPodWasStarved: a peek that timed out while this
+// pod was starved of CPU (a goroutine waited longer than lagLimit to run) asks that peer
+// once more, once per load; a timeout while it was not ends the peek. At 150 pods on two
+// cores a pod's own peeks timed out 800 ms after they began, the entry held by the peer
+// asked, whose connection was ready by then.
+func TestPeekAsksAgainAfterATimeoutWhileThisPodWasStarved(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		starved    bool
+		slowAlways bool
+		want       string // the value peeked; "" for none
+		wantAsked  int32
+	}{
+		{name: "starved: asked again", starved: true, want: "v", wantAsked: 2},
+		{name: "not starved: the timeout ends the peek", wantAsked: 1},
+		{name: "starved, and the peer slow again: asked twice only", starved: true, slowAlways: true, wantAsked: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(WithHandoff(Handoff{Window: time.Minute, PeekTimeout: 20 * time.Millisecond}), withClock(newFakeClock()))
+			r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+			t.Cleanup(func() { r.stop(); r.closeClients() })
+			var runs atomic.Uint64
+			r.lateRuns = func() uint64 {
+				if tc.starved {
+					return runs.Add(1)
+				}
+				return 0
+			}
+			p := &slowFirstPeeker{fakePeeker: fakePeeker{value: []byte("v")}, slowAlways: tc.slowAlways}
+			r.snap.Store(&snapshot{ring: testRing(t, "s:1"), self: 0, clients: map[string]peerGetter{"p:1": p},
+				handoff: &handoffState{self: "s:1", past: []pastRing{{ring: testRing(t, "p:1")}}}})
+			value, ok := r.peekPrevious(t.Context(), "g", "k")
+			if string(value) != tc.want || ok != (tc.want != "") {
+				t.Errorf("peekPrevious = %q, %v; want %q", value, ok, tc.want)
+			}
+			if got := p.asked.Load(); got != tc.wantAsked {
+				t.Errorf("the peer was asked %d times, want %d", got, tc.wantAsked)
+			}
+		})
+	}
+}
