@@ -256,9 +256,14 @@ func run(logger *slog.Logger) (err error) {
 
 	srv := &http.Server{Addr: net.JoinHostPort(s.listenIP, strconv.Itoa(s.httpPort)), Handler: mux,
 		ReadHeaderTimeout: 5 * time.Second}
+	// At SIGTERM the server stops taking requests and answers those in flight, within the
+	// budget; run returns only after that (the process exits when run returns, and a
+	// request still in flight would get EOF).
+	httpStopped := make(chan struct{})
 	go func() {
+		defer close(httpStopped)
 		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		shutdown, cancel := context.WithTimeout(context.Background(), shutdownBudget)
 		defer cancel()
 		srv.Shutdown(shutdown)
 	}()
@@ -277,16 +282,17 @@ func run(logger *slog.Logger) (err error) {
 	if err := m.Shutdown(shutdown); err != nil {
 		logger.Warn("shutdown cut short", "error", err)
 	}
+	<-httpStopped
 	if testOnly.exitState != "" {
 		return writeExitState(testOnly.exitState, exitState{Stats: stats(), CloseTook: time.Since(stopping)})
 	}
 	return nil
 }
 
-// shutdownBudget bounds the peers manager's Shutdown at SIGTERM: the manifest's
+// shutdownBudget bounds the peers manager's Shutdown at SIGTERM, and the HTTP server's,
+// which answers the requests in flight meanwhile: the manifest's
 // terminationGracePeriodSeconds (30 s) less its preStop sleep (5 s), less a margin for
-// the HTTP server's stop and the exit. It covers the longest drain (15 s) and the
-// server's graceful stop (5 s).
+// the exit. It covers the longest drain (15 s) and the gRPC server's graceful stop (5 s).
 const shutdownBudget = 20 * time.Second
 
 // managerOptions turns the optional settings into the peers manager's options; for a

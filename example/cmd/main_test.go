@@ -273,3 +273,60 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestExampleAnswersAGetInFlightAtSIGTERM: a request in flight when SIGTERM comes is
+// answered before run returns (the process exits when it does). At 150 pods two Gets
+// through pods being deleted ended in EOF: the HTTP server's stop was not waited for, and
+// its 5 s bound was shorter than a Get on a starved node.
+func TestExampleAnswersAGetInFlightAtSIGTERM(t *testing.T) {
+	e := startExample(t, map[string]string{"TESTONLY_BACKEND_KEYS": "on"})
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(e.base + "/get?key=slow-1") // the backend takes 3 s
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %s", resp.Status)
+			}
+		}
+		answered <- err
+	}()
+	waitUntilLoading(t, e.base+"/stats")
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-e.done:
+		t.Fatalf("run returned (%v) before the Get in flight was answered", err)
+	case err := <-answered:
+		if err != nil {
+			t.Errorf("the Get in flight at SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Get in flight was not answered within 10 s of SIGTERM")
+	}
+	select {
+	case err := <-e.done:
+		if err != nil {
+			t.Errorf("run after SIGTERM = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the example did not stop within 10 s of SIGTERM")
+	}
+}
+
+// waitUntilLoading polls the example's /stats until its backend has been called.
+func waitUntilLoading(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var stats struct{ BackendLoads int64 }
+		getJSON(t, url, &stats)
+		if stats.BackendLoads > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the backend was not called within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
