@@ -57,13 +57,14 @@ type Handoff struct {
 	// terminationGracePeriodSeconds, so that a leaving pod can be peeked for as long as
 	// it may live).
 	Window time.Duration
-	// PeekTimeout bounds the answer of each previous owner a load peeks (default 50 ms);
-	// on a timeout the key is loaded. A load peeks at most three peers, the next only
-	// after an answer (a miss, or a refusal from a pod that is gone): no peer that fails
-	// silently (frozen, partitioned) makes it wait longer than PeekTimeout after the
-	// answers before it, and it waits at most three PeekTimeouts in all. A peek that timed
-	// out while this pod itself was starved of CPU (a goroutine waited over 100 ms to run)
-	// is asked again, once per load, which adds one PeekTimeout to both bounds.
+	// PeekTimeout bounds the answer of each previous owner a load peeks (default 50 ms),
+	// and, for a peer this pod has yet to connect to, the connection's setup too; on a
+	// timeout the key is loaded. A load peeks at most three peers, the next only after an
+	// answer (a miss, or a refusal from a pod that is gone): no peer that fails silently
+	// (frozen, partitioned) makes it wait longer than two PeekTimeouts after the answers
+	// before it, and it waits at most six in all. A peek that timed out while this pod
+	// itself was starved of CPU (a goroutine waited over 100 ms to run) is asked again,
+	// once per load, which adds up to two PeekTimeouts to both bounds.
 	PeekTimeout time.Duration
 	// Drain bounds how long Shutdown keeps serving peers' Gets and peeks (default 15 s,
 	// which fits Kubernetes' default grace period of 30 s with a preStop sleep of up to

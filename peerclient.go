@@ -13,6 +13,7 @@ import (
 	"github.com/golang/groupcache/groupcachepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -163,6 +164,14 @@ func (p *peerClient) Peek(ctx context.Context, group, key string) ([]byte, error
 		return nil, err
 	}
 	return out.Value, nil
+}
+
+// connecting reports whether a call would first have to connect to the peer: it has no
+// connection yet, or one being set up (its server closed the last one, or it was never
+// called).
+func (p *peerClient) connecting() bool {
+	st := p.conn.connState()
+	return st == connectivity.Idle || st == connectivity.Connecting
 }
 
 // Close closes the connections and waits for the client's pings to end; closing again

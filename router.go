@@ -243,10 +243,11 @@ func (r *router) windowEnded() {
 // peekPrevious is the hand-off of a load: when this pod owns key, and the key's owner
 // changed within the window, it asks the previous owners for the value, the most recent
 // first (at most maxPeeks of them), until one has it. Each has the peek timeout to
-// answer; one that does not answer in time ends the peek, so a load waits at most one
-// peek timeout more than the answers before it took (misses, refusals), and at most
-// maxPeeks peek timeouts in all, and one more when a peek timed out while this pod itself
-// was starved of CPU (then that peer is asked again, once per load).
+// answer, and one more when this pod has yet to connect to it (the connection's setup);
+// one that does not answer in time ends the peek, unless this pod itself was starved of
+// CPU meanwhile: then that peer is asked again, once per load. So a load waits at most two
+// peek timeouts more than the answers before it took (misses, refusals), four for the
+// peer asked again, and at most 2·maxPeeks+2 peek timeouts in all.
 // Within the window, a key this pod does not own (a peer asked for it while the rings
 // disagree) is peeked from its owner in this pod's ring instead. A previous owner that is
 // gone (Unavailable) is followed by its successor, the key's owner in the ring it owned
@@ -288,7 +289,11 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 	for i := 0; i < len(ids); i++ {
 		id := ids[i]
 		late := r.lateRuns()
-		peekCtx, cancel := context.WithTimeout(ctx, r.cfg.handoff.PeekTimeout)
+		timeout := r.cfg.handoff.PeekTimeout
+		if c, ok := s.clients[id].(interface{ connecting() bool }); ok && c.connecting() {
+			timeout *= 2 // the connection's setup has a peek timeout of its own
+		}
+		peekCtx, cancel := context.WithTimeout(ctx, timeout)
 		value, err := s.clients[id].Peek(peekCtx, group, key)
 		timedOut := peekCtx.Err() != nil
 		cancel()

@@ -481,3 +481,43 @@ func TestPeekAsksAgainAfterATimeoutWhileThisPodWasStarved(t *testing.T) {
 		})
 	}
 }
+
+// connectingPeeker is a fakePeeker that reports whether a peek would first connect.
+type connectingPeeker struct {
+	fakePeeker
+	notConnected bool
+}
+
+func (c *connectingPeeker) connecting() bool { return c.notConnected }
+
+// TestPeekGivesAPeerNotYetConnectedASecondPeekTimeout: a peer this pod has yet to connect
+// to has one more peek timeout, for the connection's setup; a connected peer has one. At
+// 150 pods on two cores the most common timeout was a new pod's first connection to the
+// pod holding the entry.
+func TestPeekGivesAPeerNotYetConnectedASecondPeekTimeout(t *testing.T) {
+	const peekTimeout = 800 * time.Millisecond // each answer is 400 ms from its deadline
+	for _, tc := range []struct {
+		name         string
+		notConnected bool
+		answerAfter  time.Duration
+		want         string // the value peeked; "" for none
+	}{
+		{name: "not yet connected: answered after one and a half peek timeouts", notConnected: true,
+			answerAfter: peekTimeout * 3 / 2, want: "v"},
+		{name: "not yet connected: no answer within two peek timeouts", notConnected: true, answerAfter: 4 * peekTimeout},
+		{name: "connected: no answer within one peek timeout", answerAfter: peekTimeout * 3 / 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(WithHandoff(Handoff{Window: time.Minute, PeekTimeout: peekTimeout}), withClock(newFakeClock()))
+			r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+			t.Cleanup(func() { r.stop(); r.closeClients() })
+			r.lateRuns = func() uint64 { return 0 } // never starved: one ask only
+			p := &connectingPeeker{fakePeeker: fakePeeker{value: []byte("v"), after: tc.answerAfter}, notConnected: tc.notConnected}
+			r.snap.Store(&snapshot{ring: testRing(t, "s:1"), self: 0, clients: map[string]peerGetter{"p:1": p},
+				handoff: &handoffState{self: "s:1", past: []pastRing{{ring: testRing(t, "p:1")}}}})
+			if value, ok := r.peekPrevious(t.Context(), "g", "k"); string(value) != tc.want || ok != (tc.want != "") {
+				t.Errorf("peekPrevious = %q, %v; want %q", value, ok, tc.want)
+			}
+		})
+	}
+}
