@@ -292,11 +292,12 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		value, err := s.clients[id].Peek(peekCtx, group, key)
 		timedOut := peekCtx.Err() != nil
 		cancel()
-		if timedOut && ctx.Err() == nil && !askedAgain && r.lateRuns() != late {
-			// This pod was starved of CPU meanwhile (a goroutine waited longer than lagLimit
-			// to run): the timeout says nothing of the peer, whose answer, or the connection
-			// to it, may have come while this pod could not run. It is asked once more, once
-			// per load.
+		if timedOut && status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil && !askedAgain && r.lateRuns() != late {
+			// The peek got no answer in time, and this pod was starved of CPU meanwhile (a
+			// goroutine waited longer than lagLimit to run): the timeout says nothing of the
+			// peer, whose answer, or the connection to it, may have come while this pod could
+			// not run. It is asked once more, once per load. An answer read after the
+			// deadline (a hit, a miss) is taken as it is.
 			askedAgain = true
 			i--
 			if r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
