@@ -185,8 +185,9 @@ func TestPickRoutesPastPeersMarkedUnavailable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := mustRing(t, ids)
+			var rt router // its ring without the marked peers, built once (nil without: at each pick)
 			s := &snapshot{ring: r, self: -1, getters: make([]groupcache.ProtoGetter, len(ids)),
-				health: make([]*peerHealth, len(ids)), clients: map[string]peerGetter{}}
+				health: make([]*peerHealth, len(ids)), clients: map[string]peerGetter{}, without: rt.ringWithoutMarked}
 			var gone []string
 			for i, id := range r.members() {
 				if tt.self >= 0 && id == ids[tt.self] {
