@@ -149,6 +149,7 @@ func (r *router) apply(v view) ([]string, bool) {
 	}
 	r.snap.Store(next)
 	r.withouts.Clear() // rings of past views; a load that still holds one builds it again
+	r.marked.Store(nil)
 	for id, c := range old.clients {
 		if _, ok := next.clients[id]; !ok {
 			r.retire(id, c)
