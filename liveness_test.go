@@ -20,6 +20,7 @@ import (
 	"github.com/groupcache-k8s/k8s/internal/leakcheck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 )
 
@@ -810,4 +811,40 @@ func TestKeysOfAnExitedPeerGoToTheirNextOwner(t *testing.T) {
 		g, ok := s.pick(toNext)
 		return ok && g == s.clients[addr]
 	})
+}
+
+// TestCloseFailsCallsWaitingToConnect: a Get waiting for its peer's connection (here a
+// peer that accepts TCP but never sends its HTTP/2 preface) fails when the client is
+// closed, as Close's comment says of calls in flight, rather than at its deadline.
+func TestCloseFailsCallsWaitingToConnect(t *testing.T) {
+	leakcheck.Check(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted sync.WaitGroup
+	accepted.Go(func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	})
+	t.Cleanup(func() { lis.Close(); accepted.Wait() })
+	cfg := testConfig(WithCallTimeout(5 * time.Second))
+	p := newPeerClient(lis.Addr().String(), newTestChannel(t, cfg), cfg, &counters{}, &loopGuard{})
+	done := make(chan error, 1)
+	go func() {
+		var out groupcachepb.GetResponse
+		done <- p.Get(t.Context(), getRequest("g", "k"), &out)
+	}()
+	waitUntil(t, "the call waits for the connection", func() bool { return p.conn.connState() == connectivity.Connecting })
+	start := time.Now()
+	p.Close()
+	err = <-done
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("the Get waiting to connect returned %v after Close, %v later; want at once", err, waited)
+	}
 }

@@ -262,7 +262,11 @@ func (b *peerBalancer) publish() {
 func (b *peerBalancer) listen(pc *peerConn, sc balancer.SubConn, s balancer.SubConnState) {
 	pc.mu.Lock()
 	if pc.sc != sc {
+		closed := pc.closed
 		pc.mu.Unlock()
+		if closed && s.ConnectivityState == connectivity.Shutdown {
+			b.publish() // wakes the calls that waited for it to connect: they fail, pc is closed
+		}
 		return // a SubConn pc no longer uses
 	}
 	pc.state = s.ConnectivityState

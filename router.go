@@ -30,11 +30,13 @@ type router struct {
 	channel *peerChannel // the connections to the peers
 	snap    atomic.Pointer[snapshot]
 
-	lateRuns     func() uint64      // lateRuns (liveness.go); tests replace it
-	stopLiveness context.CancelFunc // ends the liveness goroutine (liveness.go)
-	livenessDone chan struct{}      // closed when it has ended
-	withouts     sync.Map           // withoutKey → *ring: the memo of ringWithout and ringWithoutGone; emptied at each view
-	wake         *livenessWake      // wakes the liveness goroutine when a call begins
+	lateRuns     func() uint64              // lateRuns (liveness.go); tests replace it
+	stopLiveness context.CancelFunc         // ends the liveness goroutine (liveness.go)
+	livenessDone chan struct{}              // closed when it has ended
+	withouts     sync.Map                   // withoutKey → *ring: the memo of ringWithout and ringWithoutGone; emptied at each view
+	marked       atomic.Pointer[markedRing] // the latest ring without the peers marked unavailable (ringWithoutMarked)
+	markedMu     sync.Mutex                 // orders building it: one build per set marked, not one per pick
+	wake         *livenessWake              // wakes the liveness goroutine when a call begins
 
 	mu        sync.Mutex // guards the rest, and the publishing of snapshots
 	retiring  map[string]*retiringClient
@@ -119,7 +121,7 @@ func (r *router) apply(v view) ([]string, bool) {
 	members := rg.members()
 	next := &snapshot{ring: rg, self: -1, getters: make([]groupcache.ProtoGetter, len(members)), view: v,
 		health: make([]*peerHealth, len(members)), clients: make(map[string]peerGetter, len(members)+len(v.leaving)),
-		without: r.ringWithout}
+		without: r.ringWithoutMarked}
 	for i, id := range members {
 		if id == r.self {
 			next.self = i
@@ -147,6 +149,7 @@ func (r *router) apply(v view) ([]string, bool) {
 	}
 	r.snap.Store(next)
 	r.withouts.Clear() // rings of past views; a load that still holds one builds it again
+	r.marked.Store(nil)
 	for id, c := range old.clients {
 		if _, ok := next.clients[id]; !ok {
 			r.retire(id, c)
@@ -297,11 +300,12 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		value, err := s.clients[id].Peek(peekCtx, group, key)
 		timedOut := peekCtx.Err() != nil
 		cancel()
-		if timedOut && ctx.Err() == nil && !askedAgain && r.lateRuns() != late {
-			// This pod was starved of CPU meanwhile (a goroutine waited longer than lagLimit
-			// to run): the timeout says nothing of the peer, whose answer, or the connection
-			// to it, may have come while this pod could not run. It is asked once more, once
-			// per load.
+		if timedOut && status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil && !askedAgain && r.lateRuns() != late {
+			// The peek got no answer in time, and this pod was starved of CPU meanwhile (a
+			// goroutine waited longer than lagLimit to run): the timeout says nothing of the
+			// peer, whose answer, or the connection to it, may have come while this pod could
+			// not run. It is asked once more, once per load. An answer read after the
+			// deadline (a hit, a miss) is taken as it is.
 			askedAgain = true
 			i--
 			if r.cfg.logger.Enabled(ctx, slog.LevelDebug) {
@@ -325,8 +329,10 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 			if miss := (*peekMissed)(nil); errors.As(err, &miss) {
 				for _, p := range miss.previous {
 					if p != r.self && s.clients[p] != nil && !slices.Contains(ids, p) {
-						named = p
 						ids = slices.Insert(slices.Clone(ids), i+1, p)[:min(len(ids)+1, maxPeeks)]
+						if i+1 < maxPeeks {
+							named = p // else the load's peeks are spent
+						}
 						break
 					}
 				}
@@ -431,6 +437,33 @@ func (r *router) memoRing(k withoutKey, gone func() []string) *ring {
 	}
 	v, _ := r.withouts.LoadOrStore(k, ringWithout(k.ring.members(), gone()...))
 	return v.(*ring)
+}
+
+// markedRing is a ring without some of its members: those marked unavailable when
+// pickPast asked for it.
+type markedRing struct {
+	base *ring
+	gone []string
+	rw   *ring
+}
+
+// ringWithoutMarked returns rg without the members gone, for snapshot.pickPast. Only the
+// latest such ring is kept: the sets of peers marked unavailable within a view are many
+// over time (each mark and recovery is one), and a ring of tableSize slots kept for each
+// would grow the heap by 128 KiB per set until the next view. Concurrent picks of a new
+// set wait for one build rather than each building it. It is safe for concurrent use.
+func (r *router) ringWithoutMarked(rg *ring, gone ...string) *ring {
+	if m := r.marked.Load(); m != nil && m.base == rg && slices.Equal(m.gone, gone) {
+		return m.rw
+	}
+	r.markedMu.Lock()
+	defer r.markedMu.Unlock()
+	if m := r.marked.Load(); m != nil && m.base == rg && slices.Equal(m.gone, gone) {
+		return m.rw
+	}
+	m := &markedRing{base: rg, gone: slices.Clone(gone), rw: ringWithout(rg.members(), gone...)}
+	r.marked.Store(m)
+	return m.rw
 }
 
 // stop publishes the empty snapshot, so that every key is local from now on, and

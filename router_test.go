@@ -521,3 +521,44 @@ func TestPeekGivesAPeerNotYetConnectedASecondPeekTimeout(t *testing.T) {
 		})
 	}
 }
+
+// lateHitPeeker answers its first peek with value, but only once the peek's deadline has
+// passed (the answer came while the asking pod could not run, and it read it late);
+// later peeks time out.
+type lateHitPeeker struct {
+	value []byte
+	asked atomic.Int32
+}
+
+func (f *lateHitPeeker) Get(context.Context, *groupcachepb.GetRequest, *groupcachepb.GetResponse) error {
+	return errNotCached
+}
+func (f *lateHitPeeker) Peek(ctx context.Context, _, _ string) ([]byte, error) {
+	<-ctx.Done()
+	if f.asked.Add(1) == 1 {
+		return f.value, nil
+	}
+	return nil, status.FromContextError(ctx.Err()).Err()
+}
+func (f *lateHitPeeker) Close() error { return nil }
+
+// TestPeekKeepsAHitReadAfterItsDeadline: a peek that returned the value, but whose
+// deadline had passed by the time the load looked (this pod was starved meanwhile), is a
+// hit: the value is used and the peer is not asked again.
+func TestPeekKeepsAHitReadAfterItsDeadline(t *testing.T) {
+	cfg := testConfig(WithHandoff(Handoff{Window: time.Minute, PeekTimeout: 20 * time.Millisecond}), withClock(newFakeClock()))
+	r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() })
+	var runs atomic.Uint64
+	r.lateRuns = func() uint64 { return runs.Add(1) } // starved throughout
+	p := &lateHitPeeker{value: []byte("v")}
+	r.snap.Store(&snapshot{ring: testRing(t, "s:1"), self: 0, clients: map[string]peerGetter{"p:1": p},
+		handoff: &handoffState{self: "s:1", past: []pastRing{{ring: testRing(t, "p:1")}}}})
+	value, ok := r.peekPrevious(t.Context(), "g", "k")
+	if string(value) != "v" || !ok {
+		t.Errorf("peekPrevious = %q, %v; want the value the peer answered, \"v\", true", value, ok)
+	}
+	if got := p.asked.Load(); got != 1 {
+		t.Errorf("the peer was asked %d times, want 1: its answer was a hit", got)
+	}
+}

@@ -6,10 +6,12 @@ package k8s
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/golang/groupcache"
 	pb "github.com/golang/groupcache/groupcachepb"
@@ -183,8 +185,9 @@ func TestPickRoutesPastPeersMarkedUnavailable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := mustRing(t, ids)
+			var rt router // its ring without the marked peers, built once (nil without: at each pick)
 			s := &snapshot{ring: r, self: -1, getters: make([]groupcache.ProtoGetter, len(ids)),
-				health: make([]*peerHealth, len(ids)), clients: map[string]peerGetter{}}
+				health: make([]*peerHealth, len(ids)), clients: map[string]peerGetter{}, without: rt.ringWithoutMarked}
 			var gone []string
 			for i, id := range r.members() {
 				if tt.self >= 0 && id == ids[tt.self] {
@@ -222,5 +225,54 @@ func TestPickRoutesPastPeersMarkedUnavailable(t *testing.T) {
 				t.Error("no key's owner was marked: the test did not exercise the detour")
 			}
 		})
+	}
+}
+
+// TestPickPastKeepsFewRingsPerView: peers marked one after another within one view (each
+// frozen or restarting for a moment, then answering again) must not leave the router
+// holding one ring without marked peers (tableSize slots, 128 KiB) per distinct set
+// marked until the next view.
+func TestPickPastKeepsFewRingsPerView(t *testing.T) {
+	const n = 150
+	ids := append(testPeers(n-1, 9), "s:1")
+	slices.Sort(ids)
+	cfg := testConfig()
+	r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() })
+	r.apply(view{members: ids, selfReady: true})
+	s := r.snapshot()
+	keys := testKeys(20000)
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	start := time.Now()
+	marked := 0
+	for i, id := range s.ring.members() {
+		if i == s.self {
+			continue
+		}
+		s.health[i].unavailable.Store(true) // marked for a moment
+		for _, k := range keys {
+			if ownedBy(s.ring, k, id) {
+				s.pick(k)
+				break
+			}
+		}
+		s.health[i].unavailable.Store(false) // answers again
+		marked++
+	}
+	elapsed := time.Since(start)
+	grown := int64(heap()) - int64(before)
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(keys)
+	t.Logf("%d peers marked one at a time: the heap grew by %d KiB; %v to route past them (%v each)",
+		marked, grown>>10, elapsed, elapsed/time.Duration(marked))
+	if grown > 4<<20 {
+		t.Errorf("the heap grew by %d KiB after %d peers were marked one at a time within one view: a ring kept per set marked",
+			grown>>10, marked)
 	}
 }
