@@ -148,7 +148,8 @@ func (p *peerClient) failedFast() error {
 
 // Peek asks the peer for the value of key in group if it holds it, within ctx. A peer
 // that does not hold it answers codes.NotFound, as a *peekMissed if it named the key's
-// previous owners; one that does not know peeks, codes.Unimplemented. Peeks are counted by the hand-off, not as peer calls.
+// previous owners; one that does not know peeks, codes.Unimplemented. Peeks are counted
+// by the hand-off, not as peer calls.
 func (p *peerClient) Peek(ctx context.Context, group, key string) ([]byte, error) {
 	if p.health.unavailable.Load() {
 		return nil, status.Errorf(codes.Unavailable, "groupcache-k8s: peer %s does not answer", p.addr)

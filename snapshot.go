@@ -16,8 +16,8 @@ type snapshot struct {
 	handoff *handoffState            // nil when no key's owner changed within the window
 	view    view                     // the view of the peers the ring was built from
 	clients map[string]peerGetter    // of the ring's members but self, and of leaving peers
-	// without returns a ring without some of its members (router.ringWithout, built once
-	// per view); nil: built at each call.
+	// without returns a ring without some of its members (router.ringWithoutMarked, which
+	// keeps the latest); nil: built at each call.
 	without func(rg *ring, gone ...string) *ring
 }
 
