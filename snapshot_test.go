@@ -22,17 +22,19 @@ type fakeGetter struct{ id string }
 
 func (fakeGetter) Get(context.Context, *pb.GetRequest, *pb.GetResponse) error { return nil }
 
-// testSnapshot builds a snapshot over ids with self at members()[self] (-1: not a member).
+// testSnapshot builds a snapshot over ids with self at members()[self] (-1: not a member),
+// each peer with a liveness (none marked), as the router's.
 func testSnapshot(t testing.TB, ids []string, self int) *snapshot {
 	t.Helper()
 	r := mustRing(t, ids)
 	getters := make([]groupcache.ProtoGetter, len(r.members()))
+	health := make([]*peerHealth, len(r.members()))
 	for i, id := range r.members() {
 		if i != self {
-			getters[i] = fakeGetter{id}
+			getters[i], health[i] = fakeGetter{id}, &peerHealth{}
 		}
 	}
-	return &snapshot{ring: r, self: self, getters: getters}
+	return &snapshot{ring: r, self: self, getters: getters, health: health}
 }
 
 // TestPick checks PickPeer's contract on a real ring: the owner's getter and true for a
