@@ -248,15 +248,19 @@ func (p *peerClient) checkSuspect() {
 // answers. Kubernetes may keep such a pod's endpoint ready for many seconds (the
 // EndpointSlice controller lags at scale), and while it is marked its keys go to their
 // next owner (snapshot.pick), where a leaving pod pushed its entries, instead of being
-// loaded again by every pod asked for them.
-func (p *peerClient) markIfRefused(err error) {
-	if status.Code(err) != codes.Unavailable || p.conn.connState() != connectivity.TransientFailure ||
-		p.health.unavailable.Load() {
-		return
+// loaded again by every pod asked for them. It reports whether the peer is marked
+// after a refusal, by this call or by another.
+func (p *peerClient) markIfRefused(err error) bool {
+	if status.Code(err) != codes.Unavailable || p.conn.connState() != connectivity.TransientFailure {
+		return false
+	}
+	if p.health.unavailable.Load() {
+		return true
 	}
 	if p.mark("groupcache peer refuses connections; its keys go to their next owner until it answers") {
 		p.background(p.recheck)
 	}
+	return p.health.unavailable.Load()
 }
 
 // mark marks the peer unavailable, counts and logs it with msg, and reports whether it

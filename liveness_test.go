@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -780,8 +782,8 @@ func TestKeysOfAnExitedPeerGoToTheirNextOwner(t *testing.T) {
 	exited.close()
 
 	var out groupcachepb.GetResponse
-	if err := s.clients[addr].Get(t.Context(), getRequest(group.Name(), toNext), &out); status.Code(err) != codes.Unavailable {
-		t.Fatalf("Get from the exited peer: %v, want codes.Unavailable", err)
+	if err := s.clients[addr].Get(t.Context(), getRequest(group.Name(), toSelf), &out); status.Code(err) != codes.Unavailable {
+		t.Fatalf("Get from the exited peer of a key this pod owns next: %v, want codes.Unavailable", err)
 	}
 	tests := []struct {
 		key  string
@@ -811,6 +813,125 @@ func TestKeysOfAnExitedPeerGoToTheirNextOwner(t *testing.T) {
 		g, ok := s.pick(toNext)
 		return ok && g == s.clients[addr]
 	})
+}
+
+// TestGetRefusedByItsOwnerGoesToTheNextOwner: a Get to a peer that refuses the
+// connection (it exited; its endpoint may stay ready for many seconds at scale) goes on to
+// the key's next owner, where the exited pod pushed its entries, instead of failing into a
+// load at every pod whose first call found the owner gone. It fails, for groupcache to
+// load the key here, when this pod is the next owner, and after maxPassOns such hops.
+func TestGetRefusedByItsOwnerGoesToTheNextOwner(t *testing.T) {
+	leakcheck.Check(t)
+	n := maxPassOns + 2 // enough peers for a run of exited owners one longer than the hops
+	servers := make([]*testServer, n)
+	proxies := make([]*netProxy, n)
+	ids := []string{"s:1"}
+	for i := range proxies {
+		servers[i] = startTestServer(t, "")
+		proxies[i] = startProxy(t, servers[i].addr())
+		ids = append(ids, proxies[i].addr())
+	}
+	cfg := testConfig(quietLogs)
+	stats := &counters{}
+	r := newRouter("s:1", cfg, stats, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() })
+	r.apply(view{members: ids, selfReady: true})
+	s := r.snapshot()
+	p := func(i int) string { return proxies[i].addr() }
+	rings := map[string]*ring{} // without the members named, sorted, each followed by a NUL
+	without := func(gone []string) *ring {
+		name := strings.Join(slices.Sorted(slices.Values(gone)), "\x00")
+		if rings[name] == nil {
+			rings[name] = ringWithout(s.ring.members(), gone...)
+		}
+		return rings[name]
+	}
+	// find returns a key whose owners, each past the ones before, are the peers of the
+	// first k proxies in some order and then, if self, this pod, or else another peer,
+	// and the index of that peer's proxy.
+	find := func(k int, self bool) (string, int) {
+		closed := make([]string, k)
+		for i := range closed {
+			closed[i] = p(i)
+		}
+		for i := range 1000000 {
+			key := "k" + strconv.Itoa(i)
+			var gone []string
+			next := ""
+			for {
+				rg := without(gone)
+				next = rg.members()[rg.owner(key)]
+				if !slices.Contains(closed, next) {
+					break
+				}
+				gone = append(gone, next)
+			}
+			if len(gone) == k && (next == "s:1") == self {
+				return key, slices.Index(ids, next) - 1
+			}
+		}
+		t.Fatalf("no key owned in turn by %d closed peers, then self %v", k, self)
+		return "", 0
+	}
+	group := newTestGroup(t, echoGetter)
+	tests := []struct {
+		name     string
+		exited   int  // owners in a row that refuse connections (the peers of proxies 0 to exited-1)
+		nextSelf bool // the owner past them is this pod
+		want     codes.Code
+		hops     int64 // Gets passed on
+	}{
+		{"the next owner answers", 1, false, codes.OK, 1},
+		{"this pod is the next owner: loaded here", 1, true, codes.Unavailable, 0},
+		{"the next owner exited too: the one after it answers", 2, false, codes.OK, 2},
+		{"as many exited in a row as hops: the one after them answers", maxPassOns, false, codes.OK, maxPassOns},
+		{"one more exited than hops: loaded here", maxPassOns + 1, false, codes.Unavailable, maxPassOns},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, next := find(tt.exited, tt.nextSelf)
+			for i := range tt.exited {
+				addr := p(i)
+				c := s.clients[addr].(*peerClient)
+				proxies[i].close()
+				waitUntil(t, "the client sees the peer's connection end", func() bool { return c.conn.connState() != connectivity.Ready })
+				defer func() {
+					proxies[i].reopen(t, addr)
+					waitUntil(t, "the peer answers again", func() bool { return !c.health.unavailable.Load() })
+				}()
+			}
+			served := -1
+			if tt.want == codes.OK {
+				served = next
+			}
+			before := make([]int64, len(servers))
+			for i, srv := range servers {
+				before[i] = srv.stats.serverRequests.Load()
+			}
+			passedOn := stats.callsPassedOn.Load()
+			var out groupcachepb.GetResponse
+			owner, _ := s.pick(key) // the first of the peers that refuse, none marked yet
+			err := owner.Get(t.Context(), getRequest(group.Name(), key), &out)
+			if status.Code(err) != tt.want {
+				t.Fatalf("Get: %v, want %v", err, tt.want)
+			}
+			if err == nil && string(out.GetValue()) != valueOf(key) {
+				t.Errorf("value %q, want %q", out.GetValue(), valueOf(key))
+			}
+			for i, srv := range servers {
+				want := int64(0)
+				if i == served {
+					want = 1
+				}
+				if got := srv.stats.serverRequests.Load() - before[i]; got != want {
+					t.Errorf("server %d answered %d requests, want %d", i, got, want)
+				}
+			}
+			if got := stats.callsPassedOn.Load() - passedOn; got != tt.hops {
+				t.Errorf("calls passed on: %d, want %d", got, tt.hops)
+			}
+		})
+	}
 }
 
 // TestCloseFailsCallsWaitingToConnect: a Get waiting for its peer's connection (here a

@@ -53,7 +53,8 @@ func (ownerServer) Push(context.Context, *groupcachepb.GetResponse) (*groupcache
 
 // TestOwnerErrorIsReturnedWithoutASecondLoad: for a key whose owner's getter failed, the
 // caller's group returns that error, with the owner's code and message, and its own
-// getter is not called. An unmarked error and an unreachable owner load the key here.
+// getter is not called. An unmarked error loads the key here; so does an unreachable owner
+// whose next owner is this pod (one whose next owner is a peer sends the Get there).
 func TestOwnerErrorIsReturnedWithoutASecondLoad(t *testing.T) {
 	port := freePort(t)
 	self, owner, gone := "127.0.0.1", "127.0.0.2", "127.0.0.3"
@@ -78,13 +79,19 @@ func TestOwnerErrorIsReturnedWithoutASecondLoad(t *testing.T) {
 		loads.Add(1)
 		return dest.SetString("local " + key)
 	}))
-	keyOf := func(prefix, ownerIP string) string {
+	rg := m.router.snapshot().ring
+	pastGone := ringWithout(rg.members(), net.JoinHostPort(gone, strconv.Itoa(port)))
+	// keyOf returns a key with prefix owned by ownerIP and, if nextIP is not "", owned by
+	// nextIP in the ring without the unreachable peer.
+	keyOf := func(prefix, ownerIP, nextIP string) string {
 		for i := range 10000 {
-			if key := prefix + strconv.Itoa(i); strings.HasPrefix(m.Owner(key), ownerIP+":") {
+			key := prefix + strconv.Itoa(i)
+			if strings.HasPrefix(m.Owner(key), ownerIP+":") &&
+				(nextIP == "" || strings.HasPrefix(pastGone.members()[pastGone.owner(key)], nextIP+":")) {
 				return key
 			}
 		}
-		t.Fatalf("no key %s* owned by %s", prefix, ownerIP)
+		t.Fatalf("no key %s* owned by %s, then %q", prefix, ownerIP, nextIP)
 		return ""
 	}
 	tests := []struct {
@@ -96,10 +103,12 @@ func TestOwnerErrorIsReturnedWithoutASecondLoad(t *testing.T) {
 		wantLoads   int64 // calls of this pod's getter
 		wantReturns int64 // change of Stats.OwnerErrors
 	}{
-		{"the owner's getter failed", keyOf("missing", owner), "", "no such record", codes.Unknown, 0, 1},
-		{"the owner has the value", keyOf("present", owner), "owner's ", "", codes.OK, 0, 0},
-		{"an unmarked error (a gRPC fork)", keyOf("fork", owner), "local ", "", codes.OK, 1, 0},
-		{"the owner is unreachable", keyOf("missing", gone), "local ", "", codes.OK, 1, 0},
+		{"the owner's getter failed", keyOf("missing", owner, ""), "", "no such record", codes.Unknown, 0, 1},
+		{"the owner has the value", keyOf("present", owner, ""), "owner's ", "", codes.OK, 0, 0},
+		{"an unmarked error (a gRPC fork)", keyOf("fork", owner, ""), "local ", "", codes.OK, 1, 0},
+		{"the owner refuses: the Get goes on to the next owner, which answers", keyOf("present", gone, owner), "owner's ", "", codes.OK, 0, 0},
+		{"the owner is marked unreachable: the next owner's getter failed", keyOf("missing", gone, owner), "", "no such record", codes.Unknown, 0, 1},
+		{"the owner is marked unreachable, and this pod owns the key next", keyOf("missing", gone, self), "local ", "", codes.OK, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,6 +56,10 @@ type peerClient struct {
 
 	calls, errors atomic.Int64 // Gets sent to this peer, and those that failed
 
+	// nextOwner is the router's pick of a key's owner, past the peers marked unavailable
+	// (passOn); nil in tests of a client without a router.
+	nextOwner func(key string) (groupcache.ProtoGetter, bool)
+
 	health   peerHealth         // its liveness (liveness.go)
 	pings    *peerConn          // the connection of the liveness check's pings
 	lateRuns func() uint64      // lateRuns (liveness.go); tests replace it
@@ -93,12 +97,14 @@ func newPeerClient(addr string, channel *peerChannel, cfg *config, stats *counte
 // first: a caller with a long deadline, such as an HTTP handler's, never waits longer
 // than the call timeout for one peer. While the peer is marked unavailable (it stopped
 // answering, see liveness.go), Get fails at once with codes.Unavailable, and so do the
-// calls outstanding when it is marked. Other errors are gRPC status errors; groupcache
-// loads the value locally after any error, unless the group was made by NewGroup and
-// the owner answered that its getter failed (see ownererror.go).
+// calls outstanding when it is marked; such a Get, and one the peer refused, goes on to
+// the key's owner past the marked peers (passOn), and fails only if that is this pod.
+// Other errors are gRPC status errors; groupcache loads the value locally after any
+// error, unless the group was made by NewGroup and the owner answered that its getter
+// failed (see ownererror.go).
 func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *groupcachepb.GetResponse) error {
 	if p.health.unavailable.Load() {
-		return p.failedFast()
+		return p.passOn(ctx, in, out, p.failedFast())
 	}
 	group, key := in.GetGroup(), in.GetKey()
 	if value, ok := pushedValue(ctx, group, key); ok {
@@ -112,12 +118,13 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 		return errForwardLoop
 	}
 	defer p.guard.endForward(group, key)
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	slot, marks, ok := p.health.begin(cancel)
 	if !ok {
 		p.health.end(slot, false)
-		return p.failedFast()
+		return p.passOn(caller, in, out, p.failedFast())
 	}
 	p.stats.peerRPCs.Add(1)
 	p.calls.Add(1)
@@ -127,17 +134,50 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 		return nil
 	}
 	if status.Code(err) == codes.Canceled && p.health.marks.Load() != marks {
-		return p.failedFast() // cancelled by the mark
+		return p.passOn(caller, in, out, p.failedFast()) // cancelled by the mark
 	}
 	p.stats.peerErrors.Add(1)
 	p.errors.Add(1)
-	p.markIfRefused(err)
+	if p.markIfRefused(err) {
+		return p.passOn(caller, in, out, err)
+	}
 	if isOwnerError(err) && pendingOwnerErrors.put(group, key, err) {
 		return err
 	}
 	p.logger.DebugContext(ctx, "groupcache peer call failed; loading locally",
 		"peer", p.addr, "group", group, "error", err)
 	return err
+}
+
+// maxPassOns is how many times one Get goes on to the next owner of its key (passOn).
+// In a rolling update the next owners may have exited too: at 150 pods the EndpointSlices
+// listed pods for 20 s after they had exited, a quarter of the ring at a time, and runs
+// of three exited owners in a row were common. A hop to a pod that has exited costs one
+// refused connection; every pod marks it and skips it from then on.
+const maxPassOns = 4
+
+// passedOnKey is the context key of the number of times a Get was passed on.
+type passedOnKey struct{}
+
+// passOn sends a Get that failed with err because this peer is marked unavailable (it
+// refused the connection, or stopped answering) to the key's owner in the ring without
+// the peers so marked, as PickPeer would now, and returns that call's error; it returns
+// err itself when that owner is this pod, or after maxPassOns. In a rolling update the
+// owner is often a pod that has just exited and the next owner holds the entries it
+// pushed: without this, every pod whose first call found the owner gone loaded the key
+// itself. The call is the next owner's Get, with its own call timeout within ctx, the
+// Get's; the loop guard applies to it as to any.
+func (p *peerClient) passOn(ctx context.Context, in *groupcachepb.GetRequest, out *groupcachepb.GetResponse, err error) error {
+	hops, _ := ctx.Value(passedOnKey{}).(int)
+	if p.nextOwner == nil || hops >= maxPassOns || ctx.Err() != nil {
+		return err
+	}
+	next, ok := p.nextOwner(in.GetKey())
+	if !ok || next == groupcache.ProtoGetter(p) {
+		return err
+	}
+	p.stats.callsPassedOn.Add(1)
+	return next.Get(context.WithValue(ctx, passedOnKey{}, hops+1), in, out)
 }
 
 // failedFast counts and returns the error of a call to a peer marked unavailable.

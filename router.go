@@ -177,6 +177,7 @@ func (r *router) clientFor(id string, current map[string]peerGetter) peerGetter 
 	}
 	c := newPeerClient(id, r.channel, r.cfg, r.stats, r.guard)
 	c.health.wake = r.wake
+	c.nextOwner = func(key string) (groupcache.ProtoGetter, bool) { return r.snapshot().pick(key) }
 	return c
 }
 

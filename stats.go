@@ -31,7 +31,8 @@ type Stats struct {
 
 	// Peers that stopped answering (liveness.go), and the owners' errors (ownererror.go):
 	PeersMarkedUnavailable int64 // times a peer was marked unavailable: it did not answer a ping, or refused a connection
-	CallsFailedFast        int64 // Gets to a peer marked unavailable, failed at once and loaded here (its keys go past it meanwhile)
+	CallsFailedFast        int64 // Gets to a peer marked unavailable, failed at once (its keys go past it meanwhile)
+	CallsPassedOn          int64 // Gets to a peer marked unavailable or refusing, sent on to the key's next owner instead of loaded here
 	OwnerErrors            int64 // owners' getter errors returned to callers without loading here
 
 	// The warm hand-off (handoff.go). This pod's peeks of keys' previous owners:
@@ -75,7 +76,7 @@ type counters struct {
 	serverRequests atomic.Int64
 	ringRebuilds   atomic.Int64
 
-	peersMarkedUnavailable, callsFailedFast, ownerErrors atomic.Int64
+	peersMarkedUnavailable, callsFailedFast, callsPassedOn, ownerErrors atomic.Int64
 
 	peekHits, peekMisses, peekErrors atomic.Int64
 	peeksServed, peekServedHits      atomic.Int64
@@ -122,6 +123,7 @@ func (c *counters) snapshot(peers int) Stats {
 		ServerRequests:         c.serverRequests.Load(),
 		PeersMarkedUnavailable: c.peersMarkedUnavailable.Load(),
 		CallsFailedFast:        c.callsFailedFast.Load(),
+		CallsPassedOn:          c.callsPassedOn.Load(),
 		OwnerErrors:            c.ownerErrors.Load(),
 		PeekHits:               c.peekHits.Load(),
 		PeekMisses:             c.peekMisses.Load(),

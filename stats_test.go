@@ -42,12 +42,13 @@ func TestStatsSnapshot(t *testing.T) {
 	c.pushedBytesSent.Add(25)
 	c.pushFailures.Add(26)
 	c.pushNanos.Add(27)
+	c.callsPassedOn.Add(28)
 	want := Stats{
 		WatchStats: WatchStats{Peers: 9, WatchEvents: 1, WatchRestarts: 2, Relists: 3, APIRequests: 10, LastSync: synced,
 			RingRebuilds: 8},
 		PeerRPCs: 4, PeerErrors: 5, LoopsPrevented: 6, ServerRequests: 7, PeekHits: 11, PeekMisses: 12, PeekErrors: 13,
 		PeeksServed: 14, PeekServedHits: 15, Draining: true, DrainRequests: 16,
-		PeersMarkedUnavailable: 17, CallsFailedFast: 18, OwnerErrors: 19,
+		PeersMarkedUnavailable: 17, CallsFailedFast: 18, CallsPassedOn: 28, OwnerErrors: 19,
 		PushesReceived: 20, PushedBytesReceived: 21, PushesRefused: 22, PushesDropped: 23,
 		PushesSent: 24, PushedBytesSent: 25, PushFailures: 26, PushTime: 27}
 	got := c.snapshot(9)

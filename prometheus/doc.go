@@ -30,6 +30,7 @@
 //	groupcache_k8s_ring_rebuilds_total           counter  times the peers changed and a ring was built
 //	groupcache_k8s_peers_marked_unavailable_total counter times a peer stopped answering and was marked unavailable
 //	groupcache_k8s_calls_failed_fast_total       counter  Gets to a peer marked unavailable, failed at once
+//	groupcache_k8s_calls_passed_on_total         counter  of those and refused Gets, sent on to the next owner
 //	groupcache_k8s_owner_errors_total            counter  owners' getter errors returned without a second load
 //	groupcache_k8s_pushes_received_total         counter  entries peers pushed here, stored as if loaded
 //	groupcache_k8s_pushed_bytes_received_total   counter  their bytes

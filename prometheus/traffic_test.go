@@ -230,6 +230,7 @@ func wantManager(s k8s.Stats) map[string]sample {
 		"groupcache_k8s_ring_rebuilds_total":                     {counter, float64(s.RingRebuilds)},
 		"groupcache_k8s_peers_marked_unavailable_total":          {counter, float64(s.PeersMarkedUnavailable)},
 		"groupcache_k8s_calls_failed_fast_total":                 {counter, float64(s.CallsFailedFast)},
+		"groupcache_k8s_calls_passed_on_total":                   {counter, float64(s.CallsPassedOn)},
 		"groupcache_k8s_owner_errors_total":                      {counter, float64(s.OwnerErrors)},
 		"groupcache_k8s_pushes_received_total":                   {counter, float64(s.PushesReceived)},
 		"groupcache_k8s_pushed_bytes_received_total":             {counter, float64(s.PushedBytesReceived)},
