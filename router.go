@@ -255,7 +255,9 @@ func (r *router) windowEnded() {
 // Within the window, a key this pod does not own (a peer asked for it while the rings
 // disagree) is peeked from its owner in this pod's ring instead. A previous owner that is
 // gone (Unavailable) is followed by its successor, the key's owner in the ring it owned
-// the key in (handoffState.ownedIn) without it, where its entries went; one that misses
+// the key in (handoffState.ownedIn; for a key this pod does not own, this pod's ring, or
+// that past ring when this pod is the successor in its own) without it, where its entries
+// went; one that misses
 // and names the key's previous owners by its own rings (peekMissed), by the first of them
 // that is a peer of this pod. It reports false when there was no one to ask or the peeks
 // missed, failed or timed out; the value is then loaded as usual.
@@ -365,7 +367,17 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 				break
 			}
 			gone = append(gone, id)
-			if rw := r.ringWithout(base, gone...); rw.owner(key) >= 0 {
+			rw := r.ringWithout(base, gone...)
+			if !owned && base == s.ring && rw.owner(key) >= 0 && rw.members()[rw.owner(key)] == r.self {
+				// This pod, which does not hold the key, is the gone owner's successor in its
+				// own ring: the gone owner pushed its entries by an older ring (from before
+				// this pod joined), the newest in which it owned the key, if this pod has one.
+				if past := s.handoff.ownedIn(key, id); past != nil {
+					base = past
+					rw = r.ringWithout(base, gone...)
+				}
+			}
+			if rw.owner(key) >= 0 {
 				switch next := rw.members()[rw.owner(key)]; {
 				case next == r.self:
 					r.debugNoSuccessor(ctx, group, key, id, next, "its successor is this pod")

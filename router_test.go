@@ -297,6 +297,38 @@ func TestPeekOfAKeyThisPodDoesNotOwnFollowsAGoneOwner(t *testing.T) {
 	}
 }
 
+// TestPeekOfAKeyThisPodDoesNotOwnFollowsAGoneOwnerByItsOlderRing: when this pod, which does
+// not hold the key, is the gone owner's successor in its own ring, the successor asked is the
+// one in the newest past ring in which the gone owner owned the key: the gone owner pushed its
+// entries by its ring, from before this pod joined. At 150 pods the EndpointSlices listed
+// exited pods for 20-40 s, and a pod that joined meanwhile loaded those keys again.
+func TestPeekOfAKeyThisPodDoesNotOwnFollowsAGoneOwnerByItsOlderRing(t *testing.T) {
+	now := testRing(t, "a:1", "b:1", "g:1", "s:1")
+	before := testRing(t, "a:1", "b:1", "g:1") // before this pod joined
+	withoutNow, withoutBefore := testRing(t, "a:1", "b:1", "s:1"), testRing(t, "a:1", "b:1")
+	var key string
+	for i := 0; key == ""; i++ {
+		if k := "k" + strconv.Itoa(i); ownedBy(now, k, "g:1") && ownedBy(withoutNow, k, "s:1") &&
+			ownedBy(before, k, "g:1") && ownedBy(withoutBefore, k, "b:1") {
+			key = k
+		}
+	}
+	cfg := testConfig(WithHandoff(Handoff{PeekTimeout: time.Second}), withClock(newFakeClock()))
+	r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() })
+	a, g, b := &fakePeeker{err: errNotCached}, &fakePeeker{err: status.Error(codes.Unavailable, "connection refused")},
+		&fakePeeker{value: []byte("v")}
+	r.snap.Store(&snapshot{ring: now, self: slices.Index(now.members(), "s:1"),
+		clients: map[string]peerGetter{"a:1": a, "b:1": b, "g:1": g},
+		handoff: &handoffState{self: "s:1", past: []pastRing{{ring: before, without: true}}}})
+	if value, ok := r.peekPrevious(t.Context(), "g", key); string(value) != "v" || !ok {
+		t.Errorf("peekPrevious(%s) = %q, %v; want v from b, g's successor before this pod joined", key, value, ok)
+	}
+	if g.asked.Load() != 1 || b.asked.Load() != 1 || a.asked.Load() != 0 {
+		t.Errorf("asked g %d times, b %d, a %d; want g and b once each", g.asked.Load(), b.asked.Load(), a.asked.Load())
+	}
+}
+
 // TestPeekFollowsSuccessorsThatAreGoneToo: when a gone previous owner's successor is gone too
 // (in a rolling update a quarter of the pods leave at once, and entries hop from one leaving
 // pod to the next), the next successor, the key's owner in that ring without both, is asked.
