@@ -128,16 +128,17 @@ type handoffState struct {
 	past []pastRing
 }
 
-// ownedIn returns the newest past ring in which id owns key, or nil: the ring by which id,
-// if it left, handed the key's entry to its successor, the key's owner in that ring
-// without it (a leaving pod pushes to the owners in its ring without itself).
-func (h *handoffState) ownedIn(key, id string) *ring {
+// ownedIn returns the past rings in which id owns key, newest first: the rings by which
+// id, if it left, may have handed the key's entry to its successor, the key's owner in
+// that ring without it (a leaving pod pushes to the owners in its ring without itself).
+func (h *handoffState) ownedIn(key, id string) []*ring {
+	var out []*ring
 	for _, p := range h.past {
 		if o := p.ring.owner(key); o >= 0 && p.ring.members()[o] == id {
-			return p.ring
+			out = append(out, p.ring)
 		}
 	}
-	return nil
+	return out
 }
 
 // previousOwner returns the id of the key's most recent previous owner within the

@@ -357,27 +357,14 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 			// there past it; if that one is gone too, to the next. Asked next, in place of
 			// the oldest previous owner if there are maxPeeks.
 			if id != following {
-				gone, base = gone[:0], s.ring // the owner in this pod's ring, which a busy watch still shows
-				if owned {
-					base = s.handoff.ownedIn(key, id)
-				}
+				gone, base = gone[:0], r.pushedBy(s, key, id, owned)
 			}
 			if base == nil {
 				r.debugNoSuccessor(ctx, group, key, id, "", "no past ring in which it owns the key")
 				break
 			}
 			gone = append(gone, id)
-			rw := r.ringWithout(base, gone...)
-			if !owned && base == s.ring && rw.owner(key) >= 0 && rw.members()[rw.owner(key)] == r.self {
-				// This pod, which does not hold the key, is the gone owner's successor in its
-				// own ring: the gone owner pushed its entries by an older ring (from before
-				// this pod joined), the newest in which it owned the key, if this pod has one.
-				if past := s.handoff.ownedIn(key, id); past != nil {
-					base = past
-					rw = r.ringWithout(base, gone...)
-				}
-			}
-			if rw.owner(key) >= 0 {
+			if rw := r.ringWithout(base, gone...); rw.owner(key) >= 0 {
 				switch next := rw.members()[rw.owner(key)]; {
 				case next == r.self:
 					r.debugNoSuccessor(ctx, group, key, id, next, "its successor is this pod")
@@ -405,6 +392,32 @@ func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, b
 		r.stats.peekMisses.Add(1)
 	}
 	return nil, false
+}
+
+// maxPushRings is how many rings pushedBy looks at for one gone owner.
+const maxPushRings = 3
+
+// pushedBy returns the ring by which the gone owner id most likely pushed key's entry:
+// for a key this pod does not own, this pod's ring (which a busy watch still shows), then
+// the past rings in which id owned the key, newest first. The first whose owner without id
+// is not this pod is taken, among the first maxPushRings: this pod, loading the key, does
+// not hold it, so the entry went by an older ring (from before this pod joined, say). If
+// none, the first; nil when there is no ring in which id owns the key.
+func (r *router) pushedBy(s *snapshot, key, id string, owned bool) *ring {
+	var rings []*ring
+	if !owned {
+		rings = append(rings, s.ring)
+	}
+	rings = append(rings, s.handoff.ownedIn(key, id)...)
+	for _, rg := range rings[:min(len(rings), maxPushRings)] {
+		if rw := r.ringWithout(rg, id); rw.owner(key) >= 0 && rw.members()[rw.owner(key)] != r.self {
+			return rg
+		}
+	}
+	if len(rings) == 0 {
+		return nil
+	}
+	return rings[0]
 }
 
 // debugNoSuccessor logs, at debug level, why the peek of a gone owner asks no successor

@@ -329,6 +329,38 @@ func TestPeekOfAKeyThisPodDoesNotOwnFollowsAGoneOwnerByItsOlderRing(t *testing.T
 	}
 }
 
+// TestPeekFollowsAGoneOwnerByTheRingItPushedBy: when this pod, loading a key it owns, is a
+// gone previous owner's successor in the newest past ring in which that owner owned the
+// key, the successor asked is the one in the next older such ring (from before this pod
+// joined): the gone owner pushed its entries by a ring without this pod, or this pod would
+// hold the key.
+func TestPeekFollowsAGoneOwnerByTheRingItPushedBy(t *testing.T) {
+	now, newer, older := testRing(t, "a:1", "b:1", "s:1"), testRing(t, "a:1", "b:1", "g:1", "s:1"), testRing(t, "a:1", "b:1", "g:1")
+	withoutNewer, withoutOlder := testRing(t, "a:1", "b:1", "s:1"), testRing(t, "a:1", "b:1")
+	var key string
+	for i := 0; key == ""; i++ {
+		if k := "k" + strconv.Itoa(i); ownedBy(now, k, "s:1") && ownedBy(newer, k, "g:1") && ownedBy(withoutNewer, k, "s:1") &&
+			ownedBy(older, k, "g:1") && ownedBy(withoutOlder, k, "b:1") {
+			key = k
+		}
+	}
+	cfg := testConfig(WithHandoff(Handoff{PeekTimeout: time.Second, Window: time.Minute}), withClock(newFakeClock()))
+	r := newRouter("s:1", cfg, &counters{}, &loopGuard{}, newTestChannel(t, cfg))
+	t.Cleanup(func() { r.stop(); r.closeClients() })
+	clk := newFakeClock()
+	a, g, b := &fakePeeker{err: errNotCached}, &fakePeeker{err: status.Error(codes.Unavailable, "connection refused")},
+		&fakePeeker{value: []byte("v")}
+	r.snap.Store(&snapshot{ring: now, self: slices.Index(now.members(), "s:1"),
+		clients: map[string]peerGetter{"a:1": a, "b:1": b, "g:1": g}, // g is leaving: still a peer
+		handoff: &handoffState{self: "s:1", past: []pastRing{{ring: newer, until: clk.Now()}, {ring: older, until: clk.Now(), without: true}}}})
+	if value, ok := r.peekPrevious(t.Context(), "g", key); string(value) != "v" || !ok {
+		t.Errorf("peekPrevious(%s) = %q, %v; want v from b, g's successor before this pod joined", key, value, ok)
+	}
+	if g.asked.Load() != 1 || b.asked.Load() != 1 || a.asked.Load() != 0 {
+		t.Errorf("asked g %d times, b %d, a %d; want g and b once each", g.asked.Load(), b.asked.Load(), a.asked.Load())
+	}
+}
+
 // TestPeekFollowsSuccessorsThatAreGoneToo: when a gone previous owner's successor is gone too
 // (in a rolling update a quarter of the pods leave at once, and entries hop from one leaving
 // pod to the next), the next successor, the key's owner in that ring without both, is asked.
