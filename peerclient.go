@@ -98,13 +98,14 @@ func newPeerClient(addr string, channel *peerChannel, cfg *config, stats *counte
 // than the call timeout for one peer. While the peer is marked unavailable (it stopped
 // answering, see liveness.go), Get fails at once with codes.Unavailable, and so do the
 // calls outstanding when it is marked; such a Get, and one the peer refused, goes on to
-// the key's owner past the marked peers (passOn), and fails only if that is this pod.
+// the key's owner past the marked peers (passOn), within the same call timeout, and fails
+// only if that is this pod.
 // Other errors are gRPC status errors; groupcache loads the value locally after any
 // error, unless the group was made by NewGroup and the owner answered that its getter
 // failed (see ownererror.go).
 func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *groupcachepb.GetResponse) error {
 	if p.health.unavailable.Load() {
-		return p.passOn(ctx, in, out, p.failedFast())
+		return p.passOn(ctx, time.Now().Add(p.timeout), in, out, p.failedFast())
 	}
 	group, key := in.GetGroup(), in.GetKey()
 	if value, ok := pushedValue(ctx, group, key); ok {
@@ -121,10 +122,11 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
 	slot, marks, ok := p.health.begin(cancel)
 	if !ok {
 		p.health.end(slot, false)
-		return p.passOn(caller, in, out, p.failedFast())
+		return p.passOn(caller, deadline, in, out, p.failedFast())
 	}
 	p.stats.peerRPCs.Add(1)
 	p.calls.Add(1)
@@ -134,12 +136,12 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 		return nil
 	}
 	if status.Code(err) == codes.Canceled && p.health.marks.Load() != marks {
-		return p.passOn(caller, in, out, p.failedFast()) // cancelled by the mark
+		return p.passOn(caller, deadline, in, out, p.failedFast()) // cancelled by the mark
 	}
 	p.stats.peerErrors.Add(1)
 	p.errors.Add(1)
 	if p.markIfRefused(err) {
-		return p.passOn(caller, in, out, err)
+		return p.passOn(caller, deadline, in, out, err)
 	}
 	if isOwnerError(err) && pendingOwnerErrors.put(group, key, err) {
 		return err
@@ -165,11 +167,13 @@ type passedOnKey struct{}
 // err itself when that owner is this pod, or after maxPassOns. In a rolling update the
 // owner is often a pod that has just exited and the next owner holds the entries it
 // pushed: without this, every pod whose first call found the owner gone loaded the key
-// itself. The call is the next owner's Get, with its own call timeout within ctx, the
-// Get's; the loop guard applies to it as to any.
-func (p *peerClient) passOn(ctx context.Context, in *groupcachepb.GetRequest, out *groupcachepb.GetResponse, err error) error {
+// itself. The call is the next owner's Get within ctx, the Get's, and deadline, the end
+// of this call's timeout: the hops share one call timeout, so that a Get passed on past
+// owners that stop answering (marked one after the other, each within about a second)
+// still ends within the call timeout. The loop guard applies to it as to any.
+func (p *peerClient) passOn(ctx context.Context, deadline time.Time, in *groupcachepb.GetRequest, out *groupcachepb.GetResponse, err error) error {
 	hops, _ := ctx.Value(passedOnKey{}).(int)
-	if p.nextOwner == nil || hops >= maxPassOns || ctx.Err() != nil {
+	if p.nextOwner == nil || hops >= maxPassOns || ctx.Err() != nil || !time.Now().Before(deadline) {
 		return err
 	}
 	next, ok := p.nextOwner(in.GetKey())
@@ -177,6 +181,8 @@ func (p *peerClient) passOn(ctx context.Context, in *groupcachepb.GetRequest, ou
 		return err
 	}
 	p.stats.callsPassedOn.Add(1)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	return next.Get(context.WithValue(ctx, passedOnKey{}, hops+1), in, out)
 }
 
