@@ -70,8 +70,9 @@
 // once (codes.Aborted) a request for a key its clients are forwarding, and its clients
 // do not forward a key its server is loading for a peer. The key is loaded locally
 // instead, so no cycle of pods can wait on each other. Every peer call is bounded by
-// WithCallTimeout (5 s), whatever the caller's deadline; any peer error makes
-// groupcache load the key locally.
+// WithCallTimeout (5 s), whatever the caller's deadline; a Get to a peer that refuses
+// connections or is marked unavailable goes on to the key's next owner within that time,
+// and any other peer error makes groupcache load the key locally.
 //
 // # Membership changes: the warm hand-off
 //

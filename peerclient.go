@@ -140,7 +140,7 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 	}
 	p.stats.peerErrors.Add(1)
 	p.errors.Add(1)
-	if p.markIfRefused(err) {
+	if !isOwnerError(err) && p.markIfRefused(err) {
 		return p.passOn(caller, deadline, in, out, err)
 	}
 	if isOwnerError(err) && pendingOwnerErrors.put(group, key, err) {
