@@ -99,10 +99,9 @@ func newPeerClient(addr string, channel *peerChannel, cfg *config, stats *counte
 // answering, see liveness.go), Get fails at once with codes.Unavailable, and so do the
 // calls outstanding when it is marked; such a Get, and one the peer refused, goes on to
 // the key's owner past the marked peers (passOn), within the same call timeout, and fails
-// only if that is this pod.
-// Other errors are gRPC status errors; groupcache loads the value locally after any
-// error, unless the group was made by NewGroup and the owner answered that its getter
-// failed (see ownererror.go).
+// only if that is this pod. Other errors are gRPC status errors; groupcache loads the
+// value locally after any error, unless the group was made by NewGroup and the owner
+// answered that its getter failed (see ownererror.go).
 func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *groupcachepb.GetResponse) error {
 	if p.health.unavailable.Load() {
 		return p.passOn(ctx, time.Now().Add(p.timeout), in, out, p.failedFast())

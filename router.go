@@ -254,12 +254,10 @@ func (r *router) windowEnded() {
 // peer asked again, and at most 2·maxPeeks+2 peek timeouts in all.
 // Within the window, a key this pod does not own (a peer asked for it while the rings
 // disagree) is peeked from its owner in this pod's ring instead. A previous owner that is
-// gone (Unavailable) is followed by its successor, the key's owner in the ring it owned
-// the key in (handoffState.ownedIn; for a key this pod does not own, this pod's ring, or
-// that past ring when this pod is the successor in its own) without it, where its entries
-// went; one that misses
-// and names the key's previous owners by its own rings (peekMissed), by the first of them
-// that is a peer of this pod. It reports false when there was no one to ask or the peeks
+// gone (Unavailable) is followed by its successor, where its entries went: the key's
+// owner, without it, in the ring by which it pushed them (pushedBy). One that misses and
+// names the key's previous owners by its own rings (peekMissed) is followed by the first
+// of them that is a peer of this pod. It reports false when there was no one to ask or the peeks
 // missed, failed or timed out; the value is then loaded as usual.
 func (r *router) peekPrevious(ctx context.Context, group, key string) ([]byte, bool) {
 	s := r.snap.Load()
