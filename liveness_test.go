@@ -750,7 +750,7 @@ func TestLateRuns(t *testing.T) {
 
 // TestKeysOfAnExitedPeerGoToTheirNextOwner: a peer that refuses connections (its pod has
 // exited while its endpoint is still ready: at 150 pods the EndpointSlice controller
-// showed exited pods ready for 10–30 s) is marked at the first refusal, and its keys go to
+// showed exited pods ready for 10–40 s) is marked at the first refusal, and its keys go to
 // their owner in the ring without it, where it pushed its entries as it left, until it
 // answers again. Before, every pod asked for such a key loaded it again, each for itself.
 func TestKeysOfAnExitedPeerGoToTheirNextOwner(t *testing.T) {
