@@ -19,7 +19,7 @@ type Stats struct {
 		PeerRPCs, PeerErrors, LoopsPrevented int64
 		ServerRequests, RingRebuilds         int64
 		// Peers that stopped answering, and owners' getter errors returned to callers.
-		PeersMarkedUnavailable, CallsFailedFast, OwnerErrors int64
+		PeersMarkedUnavailable, CallsFailedFast, CallsPassedOn, OwnerErrors int64
 		// The warm hand-off: this pod's peeks of keys' previous owners, the peeks it
 		// answered for other pods, and its drain at shutdown.
 		PeekHits, PeekMisses, PeekErrors int64
