@@ -274,7 +274,8 @@ func TestReadinessAndGracefulDelete(t *testing.T) {
 // TestPeerKilledWithSIGKILL: with 3 pods and 1000 keys loaded, one pod's process is killed with
 // SIGKILL while its Pod stays Ready, so the survivors' rings still hold it. Every key asked through
 // the survivors still returns the right value, each well within the per-call timeout (the dead
-// peer refuses connections, and a failed peer call is loaded locally). Once the Pod turns not
+// peer refuses connections, and a refused Get goes on to the key's next owner, or is loaded
+// locally when that is the pod itself). Once the Pod turns not
 // ready, as a kubelet would make it, the survivors' rings converge to the two of them, and their
 // counters show the failed calls to the dead peer, and no new ones after.
 func TestPeerKilledWithSIGKILL(t *testing.T) {
