@@ -139,11 +139,12 @@ func (p *peerClient) Get(ctx context.Context, in *groupcachepb.GetRequest, out *
 	}
 	p.stats.peerErrors.Add(1)
 	p.errors.Add(1)
-	if !isOwnerError(err) && p.markIfRefused(err) {
+	if isOwnerError(err) { // the owner answered: never taken for a refusal
+		if pendingOwnerErrors.put(group, key, err) {
+			return err
+		}
+	} else if p.markIfRefused(err) {
 		return p.passOn(caller, deadline, in, out, err)
-	}
-	if isOwnerError(err) && pendingOwnerErrors.put(group, key, err) {
-		return err
 	}
 	p.logger.DebugContext(ctx, "groupcache peer call failed; loading locally",
 		"peer", p.addr, "group", group, "error", err)
